@@ -1,0 +1,306 @@
+/**
+ * Differentiable ops. Each computes its result with a kernel and records a backward rule made of these same
+ * ops, which is what makes every derivative differentiable again.
+ */
+import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
+import { record } from "./graph.js";
+import * as K from "./kernels.js";
+
+function sameShape(a: Tensor, b: Tensor, op: string): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((s, i) => s !== b.shape[i])) {
+    throw new RangeError(`${op}: shapes [${a.shape}] and [${b.shape}] differ`);
+  }
+}
+
+function map(a: Tensor, f: (v: number) => number): Data {
+  const out = allocLike(a.data, a.size);
+  const d = a.data;
+  for (let i = 0; i < d.length; i++) out[i] = f(d[i]);
+  return out;
+}
+
+export function zerosLike(a: Tensor): Tensor {
+  return new Tensor(allocLike(a.data, a.size), a.shape);
+}
+
+export function onesLike(a: Tensor): Tensor {
+  const d = allocLike(a.data, a.size);
+  d.fill(1);
+  return new Tensor(d, a.shape);
+}
+
+/** a + b, where b has a's shape or is a vector broadcast along a's last axis (a bias). */
+export function add(a: Tensor, b: Tensor): Tensor {
+  const out = allocLike(a.data, a.size);
+  const ad = a.data, bd = b.data;
+  if (b.shape.length === a.shape.length) {
+    sameShape(a, b, "add");
+    for (let i = 0; i < out.length; i++) out[i] = ad[i] + bd[i];
+    return record(out, a.shape, [a, b], (g) => [g, g]);
+  }
+  const n = a.shape[a.shape.length - 1];
+  if (b.shape.length !== 1 || b.shape[0] !== n) throw new RangeError(`add: cannot broadcast [${b.shape}] to [${a.shape}]`);
+  for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
+  return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? sumToLastAxis(g) : null]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  sameShape(a, b, "sub");
+  const out = allocLike(a.data, a.size);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
+  return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
+}
+
+/** Elementwise product. */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  sameShape(a, b, "mul");
+  const out = allocLike(a.data, a.size);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
+  return record(out, a.shape, [a, b], (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
+}
+
+/** alpha·a + beta, elementwise. */
+export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
+  const out = map(a, (v) => alpha * v + beta);
+  return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
+}
+
+export function scale(a: Tensor, alpha: number): Tensor {
+  return affine(a, alpha, 0);
+}
+
+/** a · s where s is a one-element tensor (differentiable in both). */
+export function mulScalar(a: Tensor, s: Tensor): Tensor {
+  const v = s.item();
+  const out = map(a, (x) => x * v);
+  return record(out, a.shape, [a, s], (g) => [
+    a.requiresGrad ? mulScalar(g, s) : null,
+    s.requiresGrad ? sum(mul(g, a)) : null,
+  ]);
+}
+
+/** Sum of all elements, as a scalar tensor. Accumulated in float64 for accuracy. */
+export function sum(a: Tensor): Tensor {
+  let s = 0;
+  for (let i = 0; i < a.data.length; i++) s += a.data[i];
+  const out = allocLike(a.data, 1);
+  out[0] = s;
+  return record(out, [], [a], (g) => [expandScalar(g, a.shape)]);
+}
+
+/** The scalar g repeated over `shape`. */
+export function expandScalar(g: Tensor, shape: readonly number[]): Tensor {
+  const out = allocLike(g.data, sizeOf(shape));
+  out.fill(g.item());
+  return record(out, shape, [g], (gg) => [sum(gg)]);
+}
+
+/** Sums over all axes but the last: [..., n] → [n] (the gradient of a broadcast bias). */
+export function sumToLastAxis(a: Tensor): Tensor {
+  const n = a.shape[a.shape.length - 1];
+  const out = allocLike(a.data, n);
+  const d = a.data;
+  for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
+  return record(out, [n], [a], (g) => [broadcastRows(g, a.shape)]);
+}
+
+/** Repeats a vector [n] over leading axes to `shape` [..., n]. */
+export function broadcastRows(v: Tensor, shape: readonly number[]): Tensor {
+  const n = v.size;
+  const out = allocLike(v.data, sizeOf(shape));
+  for (let i = 0; i < out.length; i += n) out.set(v.data, i);
+  return record(out, shape, [v], (g) => [sumToLastAxis(g)]);
+}
+
+/** Sums each row of a [m, n] matrix: → [m]. */
+export function sumRows(a: Tensor): Tensor {
+  const [m, n] = a.shape;
+  const out = allocLike(a.data, m);
+  for (let i = 0; i < m; i++) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += a.data[i * n + j];
+    out[i] = s;
+  }
+  return record(out, [m], [a], (g) => [broadcastCols(g, n)]);
+}
+
+/** Repeats each entry of v [m] across n columns: → [m, n]. */
+export function broadcastCols(v: Tensor, n: number): Tensor {
+  const m = v.size;
+  const out = allocLike(v.data, m * n);
+  for (let i = 0; i < m; i++) out.fill(v.data[i], i * n, i * n + n);
+  return record(out, [m, n], [v], (g) => [sumRows(g)]);
+}
+
+export function reshape(a: Tensor, shape: readonly number[]): Tensor {
+  if (sizeOf(shape) !== a.size) throw new RangeError(`reshape: [${a.shape}] has ${a.size} values, [${shape}] needs ${sizeOf(shape)}`);
+  return record(a.data, shape, [a], (g) => [reshape(g, a.shape)]);
+}
+
+/**
+ * Matrix product of 2-D tensors with optional transposes: op(a) · op(b).
+ * Backward rules for each transpose combination are again matmuls.
+ */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  if (a.shape.length !== 2 || b.shape.length !== 2) throw new RangeError(`matmul needs 2-D tensors, got [${a.shape}] and [${b.shape}]`);
+  const [M, Ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+  const [Kb, N] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+  if (Ka !== Kb) throw new RangeError(`matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
+  const A = transA ? transposed(a.data, a.shape[0], a.shape[1]) : a.data;
+  const B = transB ? transposed(b.data, b.shape[0], b.shape[1]) : b.data;
+  const out = allocLike(a.data, M * N);
+  K.matmul(A, B, out, M, Ka, N);
+  return record(out, [M, N], [a, b], (g) => {
+    let ga: Tensor | null = null, gb: Tensor | null = null;
+    if (!transA && !transB) {
+      if (a.requiresGrad) ga = matmul(g, b, false, true);
+      if (b.requiresGrad) gb = matmul(a, g, true, false);
+    } else if (transA && !transB) {
+      if (a.requiresGrad) ga = matmul(b, g, false, true);
+      if (b.requiresGrad) gb = matmul(a, g, false, false);
+    } else if (!transA && transB) {
+      if (a.requiresGrad) ga = matmul(g, b, false, false);
+      if (b.requiresGrad) gb = matmul(g, a, true, false);
+    } else {
+      if (a.requiresGrad) ga = matmul(b, g, true, true);
+      if (b.requiresGrad) gb = matmul(g, a, true, true);
+    }
+    return [ga, gb];
+  });
+}
+
+function transposed(d: Data, m: number, n: number): Data {
+  const out = allocLike(d, m * n);
+  K.transpose(d, out, m, n);
+  return out;
+}
+
+/** Elementwise product with a constant (never differentiated) array, e.g. an activation mask. */
+export function mulConst(a: Tensor, c: Data): Tensor {
+  const out = allocLike(a.data, a.size);
+  for (let i = 0; i < out.length; i++) out[i] = a.data[i] * c[i];
+  return record(out, a.shape, [a], (g) => [mulConst(g, c)]);
+}
+
+export function relu(a: Tensor): Tensor {
+  const mask = reluMask(a);
+  return mulConst(a, mask);
+}
+
+/** ReLU's derivative at each element of a: 1 where a > 0, else 0 (PyTorch's convention at 0). */
+export function reluMask(a: Tensor): Data {
+  return map(a, (v) => (v > 0 ? 1 : 0));
+}
+
+export function tanh(a: Tensor): Tensor {
+  const out = map(a, Math.tanh);
+  const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, tanhDerivativeOf(y))]);
+  return y;
+}
+
+/** 1 − y², the derivative of tanh written in terms of its output y (differentiable in y). */
+export function tanhDerivativeOf(y: Tensor): Tensor {
+  return affine(mul(y, y), -1, 1);
+}
+
+export function exp(a: Tensor): Tensor {
+  const out = map(a, Math.exp);
+  const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, y)]);
+  return y;
+}
+
+/** Row-wise softmax of a [m, n] matrix. */
+export function softmax(a: Tensor): Tensor {
+  const [m, n] = a.shape;
+  const out = allocLike(a.data, a.size);
+  const d = a.data;
+  for (let i = 0; i < m; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
+    let s = 0;
+    for (let j = 0; j < n; j++) s += out[i * n + j] = Math.exp(d[i * n + j] - mx);
+    for (let j = 0; j < n; j++) out[i * n + j] /= s;
+  }
+  const y: Tensor = record(out, a.shape, [a], (g) => {
+    // ∂softmax: y ⊙ (g − Σ_j g_j y_j)
+    const dot = sumRows(mul(g, y));
+    return [mul(y, sub(g, broadcastCols(dot, n)))];
+  });
+  return y;
+}
+
+/** Row-wise log Σ exp of a [m, n] matrix → [m]; its gradient is softmax, so it is smooth to any order. */
+export function logSumExpRows(a: Tensor): Tensor {
+  const [m, n] = a.shape;
+  const out = allocLike(a.data, m);
+  const d = a.data;
+  for (let i = 0; i < m; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
+    let s = 0;
+    for (let j = 0; j < n; j++) s += Math.exp(d[i * n + j] - mx);
+    out[i] = mx + Math.log(s);
+  }
+  return record(out, [m], [a], (g) => [mul(broadcastCols(g, n), softmax(a))]);
+}
+
+/** Picks x.data[idx[i]] into a tensor of `shape` (max pooling, any fixed selection). Linear in x. */
+export function gather(x: Tensor, idx: Int32Array, shape: readonly number[]): Tensor {
+  const out = allocLike(x.data, idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = x.data[idx[i]];
+  return record(out, shape, [x], (g) => [scatterAdd(g, idx, x.shape)]);
+}
+
+/** Adjoint of gather: adds g[i] at position idx[i] of a zero tensor of `shape`. */
+export function scatterAdd(g: Tensor, idx: Int32Array, shape: readonly number[]): Tensor {
+  const out = allocLike(g.data, sizeOf(shape));
+  for (let i = 0; i < idx.length; i++) out[idx[i]] += g.data[i];
+  return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
+}
+
+export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
+  const rows = geom.n * geom.outH * geom.outW;
+  const cols = geom.kh * geom.kw * geom.c;
+  const out = allocLike(x.data, rows * cols);
+  K.im2col(x.data, out, geom);
+  return record(out, [rows, cols], [x], (g) => [col2im(g, geom, x.shape)]);
+}
+
+export function col2im(cols: Tensor, geom: K.WindowGeometry, shape: readonly number[]): Tensor {
+  const out = allocLike(cols.data, sizeOf(shape));
+  K.col2im(cols.data, out, geom);
+  return record(out, shape, [cols], (g) => [im2col(g, geom)]);
+}
+
+/**
+ * 2-D convolution of x [n,h,w,c] with weight [cout, kh, kw, c] (no bias) → [n, outH, outW, cout],
+ * as im2col followed by a matmul, so its derivatives of every order come from those two ops.
+ */
+export function conv2d(x: Tensor, weight: Tensor, stride: number, padding: "same" | "valid"): Tensor {
+  const [cout, kh, kw, cin] = weight.shape;
+  if (x.shape.length !== 4 || x.shape[3] !== cin) throw new RangeError(`conv2d: input [${x.shape}] does not match weight [${weight.shape}] (NHWC input, [out,kh,kw,in] weight)`);
+  const geom = K.windowGeometry(x.shape, kh, kw, stride, padding);
+  const cols = im2col(x, geom);
+  const y = matmul(cols, reshape(weight, [cout, kh * kw * cin]), false, true);
+  return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
+}
+
+/** Max pooling of NHWC data, size×size windows, no padding. */
+export function maxPool2d(x: Tensor, size: number, stride: number): Tensor {
+  const geom = K.windowGeometry(x.shape, size, size, stride, "valid");
+  const idx = K.maxPoolArgmax(x.data, geom);
+  return gather(x, idx, [geom.n, geom.outH, geom.outW, geom.c]);
+}
+
+/** Average pooling of NHWC data, size×size windows, no padding. */
+export function avgPool2d(x: Tensor, size: number, stride: number): Tensor {
+  const geom = K.windowGeometry(x.shape, size, size, stride, "valid");
+  const shape = [geom.n, geom.outH, geom.outW, geom.c];
+  const parts = K.poolWindowIndices(geom).map((idx) => gather(x, idx, shape));
+  return scale(parts.reduce((s, p) => add(s, p)), 1 / (size * size));
+}
+
+/** Σ a², as a scalar. */
+export function sumSquares(a: Tensor): Tensor {
+  return sum(mul(a, a));
+}

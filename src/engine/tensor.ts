@@ -1,0 +1,102 @@
+/**
+ * Tensor: an immutable n-d array of float32 or float64 values plus, when it takes part in differentiation,
+ * a link to the op that produced it. Memory is plain typed arrays owned by the JS garbage collector, so there is
+ * no manual disposal: a graph lives exactly as long as something references its output.
+ */
+export type DType = "float32" | "float64";
+export type Data = Float32Array | Float64Array;
+
+/** What an op recorded for reverse mode: its inputs and how to map the output cotangent to input cotangents. */
+export interface GradNode {
+  readonly inputs: readonly Tensor[];
+  /** Returns one cotangent per input (null where the input does not need one). Built from differentiable ops. */
+  readonly backward: (g: Tensor) => readonly (Tensor | null)[];
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly data: Data;
+  /** True for leaves being differentiated (parameters, inputs) and for results of ops on them. */
+  readonly requiresGrad: boolean;
+  readonly node: GradNode | null;
+
+  constructor(data: Data, shape: readonly number[], requiresGrad = false, node: GradNode | null = null) {
+    const size = sizeOf(shape);
+    if (data.length !== size) {
+      throw new RangeError(`tensor data has ${data.length} values but shape [${shape.join(",")}] needs ${size}`);
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.requiresGrad = requiresGrad;
+    this.node = node;
+  }
+
+  get dtype(): DType {
+    return this.data instanceof Float64Array ? "float64" : "float32";
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.data.length !== 1) throw new RangeError(`item() needs one element, tensor has ${this.data.length}`);
+    return this.data[0];
+  }
+
+  /** A leaf that shares this tensor's values and is differentiated with respect to. */
+  variable(): Tensor {
+    return new Tensor(this.data, this.shape, true, null);
+  }
+
+  /** Same values, cut from any graph. */
+  detach(): Tensor {
+    return this.requiresGrad ? new Tensor(this.data, this.shape) : this;
+  }
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) {
+    if (!Number.isInteger(s) || s < 0) throw new RangeError(`bad dimension ${s} in shape [${shape.join(",")}]`);
+    n *= s;
+  }
+  return n;
+}
+
+export function allocLike(data: Data, n: number): Data {
+  return data instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+}
+
+export function alloc(dtype: DType, n: number): Data {
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+}
+
+export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = "float32"): Tensor {
+  const data = alloc(dtype, values.length);
+  data.set(values);
+  return new Tensor(data, shape);
+}
+
+export function zeros(shape: readonly number[], dtype: DType = "float32"): Tensor {
+  return new Tensor(alloc(dtype, sizeOf(shape)), shape);
+}
+
+export function full(shape: readonly number[], value: number, dtype: DType = "float32"): Tensor {
+  const d = alloc(dtype, sizeOf(shape));
+  d.fill(value);
+  return new Tensor(d, shape);
+}
+
+export function scalar(value: number, dtype: DType = "float32"): Tensor {
+  return full([], value, dtype);
+}
+
+/** Same values in another precision (a copy; not differentiable). */
+export function cast(t: Tensor, dtype: DType): Tensor {
+  if (t.dtype === dtype) return t.detach();
+  const d = alloc(dtype, t.size);
+  d.set(t.data);
+  return new Tensor(d, t.shape);
+}

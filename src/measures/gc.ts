@@ -1,0 +1,184 @@
+/**
+ * Geometric complexity over a dataset: GC = (1/|D|) Σ_x ‖∂g(x)/∂x‖_F², exact or estimated with random probes.
+ * The dataset is streamed in batches, so memory is bounded by one batch's graph.
+ */
+import { Tensor } from "../engine/tensor.js";
+import { inputSize, type Dataset } from "../data/dataset.js";
+import type { Network, Params } from "../models/network.js";
+import { Rng } from "../util/rng.js";
+import { UserError } from "../util/errors.js";
+import {
+  cheaperMode,
+  jacobianSqNormsForward,
+  jacobianSqNormsReverse,
+  probeSqNorms,
+  type GCOutput,
+  type JacobianMode,
+  type ProbeKind,
+} from "./jacobian.js";
+
+export interface ClassGC {
+  class: number;
+  n: number;
+  gc: number;
+}
+
+export interface GCResult {
+  method: "exact" | "estimate";
+  gc: number;
+  /** Number of examples measured. */
+  n: number;
+  output: GCOutput;
+  /** exact: how the Jacobians were computed. */
+  mode?: JacobianMode;
+  /** estimate: standard error of gc over the probe draws, and the probe settings. */
+  stderr?: number;
+  probes?: number;
+  probe?: ProbeKind;
+  per_class?: ClassGC[];
+  seconds: number;
+}
+
+export interface GCOptions {
+  batchSize?: number;
+  output?: GCOutput;
+  perClass?: boolean;
+  /** Called after each batch with the number of examples done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExactOptions extends GCOptions {
+  mode?: JacobianMode | "auto";
+}
+
+export interface EstimateOptions extends GCOptions {
+  probes?: number;
+  probe?: ProbeKind;
+  seed?: number;
+}
+
+/** Rows [start, end) of the dataset's inputs as a [rows, d] tensor (a view, no copy). */
+export function inputBatch(ds: Dataset, start: number, end: number): Tensor {
+  const d = inputSize(ds);
+  return new Tensor(ds.x.subarray(start * d, end * d), [end - start, d]);
+}
+
+export function checkCompatible(net: Network, ds: Dataset): void {
+  const d = inputSize(ds);
+  if (net.inputSize !== d) {
+    throw new UserError(`shape mismatch: the model takes ${net.inputSize} inputs, data set "${ds.name}" has ${d} per example`);
+  }
+  if (ds.task === "classification" && net.outputSize !== ds.numOutputs) {
+    throw new UserError(`shape mismatch: the model has ${net.outputSize} outputs, data set "${ds.name}" has ${ds.numOutputs} classes`);
+  }
+}
+
+function batchSizeOf(opts: GCOptions): number {
+  const b = opts.batchSize ?? 256;
+  if (!Number.isInteger(b) || b <= 0) throw new UserError(`--batch-size must be a positive integer, got ${b}`);
+  return b;
+}
+
+/** Accumulates per-example values into a total and, when labels are known, per-class totals. */
+class Accumulator {
+  private sum = 0;
+  private count = 0;
+  private readonly classSum: Float64Array;
+  private readonly classCount: Float64Array;
+  constructor(private readonly labels: Int32Array | undefined, classes: number) {
+    this.classSum = new Float64Array(classes);
+    this.classCount = new Float64Array(classes);
+  }
+  add(start: number, values: ArrayLike<number>): void {
+    for (let i = 0; i < values.length; i++) {
+      this.sum += values[i];
+      this.count++;
+      if (this.labels) {
+        const c = this.labels[start + i];
+        this.classSum[c] += values[i];
+        this.classCount[c]++;
+      }
+    }
+  }
+  mean(): number {
+    return this.sum / this.count;
+  }
+  perClass(): ClassGC[] {
+    return Array.from(this.classSum, (s, c) => ({ class: c, n: this.classCount[c], gc: this.classCount[c] ? s / this.classCount[c] : NaN }));
+  }
+}
+
+function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
+  if (!opts.perClass) return undefined;
+  if (ds.task !== "classification" || !ds.labels) throw new UserError(`--per-class needs a classification data set; "${ds.name}" is ${ds.task}`);
+  return ds.labels;
+}
+
+export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {
+  checkCompatible(net, ds);
+  const t0 = performance.now();
+  const batchSize = batchSizeOf(opts);
+  const output = opts.output ?? "logits";
+  const mode = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
+  const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
+  for (let start = 0; start < ds.n; start += batchSize) {
+    const end = Math.min(ds.n, start + batchSize);
+    const x = inputBatch(ds, start, end);
+    const norms = mode === "forward" ? jacobianSqNormsForward(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
+    acc.add(start, norms);
+    opts.onProgress?.(end, ds.n);
+  }
+  return {
+    method: "exact",
+    gc: acc.mean(),
+    n: ds.n,
+    output,
+    mode,
+    ...(opts.perClass ? { per_class: acc.perClass() } : {}),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * Unbiased estimate of GC with `probes` random probes per example. Probe p over the whole dataset gives an
+ * independent unbiased estimate G_p; the result is their mean and its standard error sd(G_p)/√probes.
+ */
+export function estimateGC(net: Network, params: Params, ds: Dataset, opts: EstimateOptions = {}): GCResult {
+  checkCompatible(net, ds);
+  const t0 = performance.now();
+  const batchSize = batchSizeOf(opts);
+  const output = opts.output ?? "logits";
+  const probes = opts.probes ?? 4;
+  const probe = opts.probe ?? "gaussian";
+  if (!Number.isInteger(probes) || probes < 2) throw new UserError(`--probes must be an integer ≥ 2 (the standard error needs two draws), got ${probes}`);
+  const rng = new Rng(opts.seed ?? 0);
+  const perProbe = new Float64Array(probes);
+  const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
+  for (let start = 0; start < ds.n; start += batchSize) {
+    const end = Math.min(ds.n, start + batchSize);
+    const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
+    const mean = new Float64Array(end - start);
+    draws.forEach((t, p) => {
+      for (let i = 0; i < t.size; i++) {
+        perProbe[p] += t.data[i];
+        mean[i] += t.data[i] / probes;
+      }
+    });
+    acc.add(start, mean);
+    opts.onProgress?.(end, ds.n);
+  }
+  const g = Array.from(perProbe, (s) => s / ds.n);
+  const gc = g.reduce((a, b) => a + b, 0) / probes;
+  const variance = g.reduce((a, b) => a + (b - gc) ** 2, 0) / (probes - 1);
+  return {
+    method: "estimate",
+    gc,
+    stderr: Math.sqrt(variance / probes),
+    n: ds.n,
+    output,
+    probes,
+    probe,
+    ...(opts.perClass ? { per_class: acc.perClass() } : {}),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

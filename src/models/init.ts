@@ -1,0 +1,58 @@
+/**
+ * Seeded parameter initialization: He, Glorot and LeCun schemes, normal or uniform, times a scale multiplier.
+ * std² = gain / fan: He 2/fan_in, Glorot 2/(fan_in+fan_out), LeCun 1/fan_in (T6 of the paper follows from these).
+ */
+import { Tensor, alloc, sizeOf, type DType } from "../engine/tensor.js";
+import { Rng } from "../util/rng.js";
+import type { Network, Params, ParamInfo } from "./network.js";
+
+export const INIT_SCHEMES = ["he", "glorot", "lecun"] as const;
+export type InitScheme = (typeof INIT_SCHEMES)[number];
+export const INIT_DISTRIBUTIONS = ["normal", "uniform"] as const;
+export type InitDistribution = (typeof INIT_DISTRIBUTIONS)[number];
+
+export interface InitOptions {
+  scheme: InitScheme;
+  distribution: InitDistribution;
+  /** Multiplies the standard deviation of every weight. */
+  scale: number;
+  /** Every bias starts at this constant (0 for zero biases). */
+  bias: number;
+  seed: number;
+  dtype?: DType;
+}
+
+export const DEFAULT_INIT: InitOptions = { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 };
+
+export function weightStd(info: ParamInfo, scheme: InitScheme): number {
+  switch (scheme) {
+    case "he":
+      return Math.sqrt(2 / info.fanIn);
+    case "glorot":
+      return Math.sqrt(2 / (info.fanIn + info.fanOut));
+    case "lecun":
+      return Math.sqrt(1 / info.fanIn);
+  }
+}
+
+export function initParams(net: Network, opts: InitOptions): Params {
+  const rng = new Rng(opts.seed);
+  const params: Params = {};
+  for (const info of net.params) {
+    const data = alloc(opts.dtype ?? "float32", sizeOf(info.shape));
+    if (info.kind === "bias") {
+      data.fill(opts.bias);
+    } else {
+      const std = weightStd(info, opts.scheme) * opts.scale;
+      if (opts.distribution === "normal") {
+        for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
+      } else {
+        // Uniform on [-a, a] has std a/√3.
+        const a = std * Math.sqrt(3);
+        for (let i = 0; i < data.length; i++) data[i] = rng.uniformIn(-a, a);
+      }
+    }
+    params[info.name] = new Tensor(data, info.shape);
+  }
+  return params;
+}

@@ -1,0 +1,242 @@
+/**
+ * A network compiled from its spec: the ordered layers, parameter names and shapes, and the forward pass written
+ * with engine ops (so it is differentiable to any order in inputs and parameters).
+ *
+ * Parameters are named `layers.{i}.weight` / `layers.{i}.bias`, i counting the dense and conv layers from 0.
+ * In memory a dense weight is [out, in] (PyTorch nn.Linear) and a conv weight is [out, kh, kw, in] (so a conv is
+ * one matmul on NHWC patches); files store conv weights as PyTorch's [out, in, kh, kw] (see io.ts).
+ */
+import { Tensor } from "../engine/tensor.js";
+import * as op from "../engine/ops.js";
+import type { Activation, ModelSpec } from "./spec.js";
+import { UserError } from "../util/errors.js";
+import { maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
+
+export type Params = Record<string, Tensor>;
+
+export type Layer =
+  | { type: "dense"; index: number; inSize: number; outSize: number }
+  | {
+      type: "conv";
+      index: number;
+      inShape: [number, number, number];
+      outShape: [number, number, number];
+      kernel: number;
+      stride: number;
+      padding: "same" | "valid";
+    }
+  | { type: "act"; fn: Activation }
+  | { type: "maxpool" | "avgpool"; size: number; stride: number; inShape: [number, number, number] }
+  | { type: "flatten" };
+
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  /** Fan-in and fan-out for initialization (weights only). */
+  fanIn: number;
+  fanOut: number;
+  kind: "weight" | "bias";
+}
+
+export interface Network {
+  readonly spec: ModelSpec;
+  readonly layers: readonly Layer[];
+  readonly inputSize: number;
+  readonly outputSize: number;
+  readonly params: readonly ParamInfo[];
+}
+
+export function compileNetwork(spec: ModelSpec): Network {
+  const layers: Layer[] = [];
+  const params: ParamInfo[] = [];
+  let index = 0;
+  const addDense = (inSize: number, outSize: number) => {
+    layers.push({ type: "dense", index, inSize, outSize });
+    params.push({ name: `layers.${index}.weight`, shape: [outSize, inSize], fanIn: inSize, fanOut: outSize, kind: "weight" });
+    params.push({ name: `layers.${index}.bias`, shape: [outSize], fanIn: inSize, fanOut: outSize, kind: "bias" });
+    index++;
+  };
+  if (spec.kind === "mlp") {
+    const s = spec.sizes;
+    for (let l = 0; l + 1 < s.length; l++) {
+      addDense(s[l], s[l + 1]);
+      if (l + 2 < s.length && spec.activation !== "identity") layers.push({ type: "act", fn: spec.activation });
+    }
+    return { spec, layers, inputSize: s[0], outputSize: s[s.length - 1], params };
+  }
+  // CNN: track the shape through the layers. Before flatten it is [h, w, c]; after, a flat size.
+  let image: [number, number, number] | null = [spec.input[0], spec.input[1], spec.input[2]];
+  let flat = 0;
+  for (const [pos, l] of spec.layers.entries()) {
+    const where = `layers.${pos} (${l.type})`;
+    switch (l.type) {
+      case "conv": {
+        if (!image) throw new UserError(`model: ${where} comes after flatten/dense`);
+        const [h, w, c] = image;
+        const outH = l.padding === "same" ? Math.ceil(h / l.stride) : Math.floor((h - l.kernel) / l.stride) + 1;
+        const outW = l.padding === "same" ? Math.ceil(w / l.stride) : Math.floor((w - l.kernel) / l.stride) + 1;
+        if (outH <= 0 || outW <= 0) throw new UserError(`model: ${where} kernel ${l.kernel} does not fit a ${h}x${w} input`);
+        const outShape: [number, number, number] = [outH, outW, l.filters];
+        layers.push({ type: "conv", index, inShape: image, outShape, kernel: l.kernel, stride: l.stride, padding: l.padding });
+        const k2 = l.kernel * l.kernel;
+        params.push({ name: `layers.${index}.weight`, shape: [l.filters, l.kernel, l.kernel, c], fanIn: c * k2, fanOut: l.filters * k2, kind: "weight" });
+        params.push({ name: `layers.${index}.bias`, shape: [l.filters], fanIn: c * k2, fanOut: l.filters * k2, kind: "bias" });
+        index++;
+        image = outShape;
+        break;
+      }
+      case "maxpool":
+      case "avgpool": {
+        if (!image) throw new UserError(`model: ${where} comes after flatten/dense`);
+        const stride = l.stride ?? l.size;
+        const [h, w, c]: [number, number, number] = image;
+        const outH: number = Math.floor((h - l.size) / stride) + 1;
+        const outW: number = Math.floor((w - l.size) / stride) + 1;
+        if (outH <= 0 || outW <= 0) throw new UserError(`model: ${where} window ${l.size} does not fit a ${h}x${w} input`);
+        layers.push({ type: l.type, size: l.size, stride, inShape: image });
+        image = [outH, outW, c];
+        break;
+      }
+      case "flatten":
+        if (image) {
+          flat = image[0] * image[1] * image[2];
+          image = null;
+          layers.push({ type: "flatten" });
+        }
+        break;
+      case "dense": {
+        if (image) {
+          flat = image[0] * image[1] * image[2];
+          image = null;
+          layers.push({ type: "flatten" });
+        }
+        addDense(flat, l.units);
+        flat = l.units;
+        break;
+      }
+      default:
+        if (l.type !== "identity") layers.push({ type: "act", fn: l.type });
+    }
+  }
+  if (image) throw new UserError("model: a CNN must end with a dense layer (its outputs are the logits)");
+  const [h, w, c] = spec.input;
+  return { spec, layers, inputSize: h * w * c, outputSize: flat, params };
+}
+
+function activation(fn: Activation, z: Tensor): Tensor {
+  if (fn === "relu") return op.relu(z);
+  if (fn === "tanh") return op.tanh(z);
+  return z;
+}
+
+/**
+ * Logits [batch, outputSize] for inputs x [batch, inputSize]. `capture`, if given, sees each layer's input and
+ * output (companion measures use the dense layers' pre-activations).
+ */
+export function forward(net: Network, params: Params, x: Tensor, capture?: (layer: Layer, input: Tensor, output: Tensor) => void): Tensor {
+  const batch = x.shape[0];
+  let h = x;
+  for (const layer of net.layers) {
+    const input = h;
+    switch (layer.type) {
+      case "dense":
+        h = op.add(op.matmul(h, params[`layers.${layer.index}.weight`], false, true), params[`layers.${layer.index}.bias`]);
+        break;
+      case "conv":
+        if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
+        h = op.add(op.conv2d(h, params[`layers.${layer.index}.weight`], layer.stride, layer.padding), params[`layers.${layer.index}.bias`]);
+        break;
+      case "act":
+        h = activation(layer.fn, h);
+        break;
+      case "maxpool":
+      case "avgpool":
+        if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
+        h = layer.type === "maxpool" ? op.maxPool2d(h, layer.size, layer.stride) : op.avgPool2d(h, layer.size, layer.stride);
+        break;
+      case "flatten":
+        h = op.reshape(h, [batch, h.size / batch]);
+        break;
+    }
+    capture?.(layer, input, h);
+  }
+  return h;
+}
+
+/**
+ * Forward pass that also pushes `t` tangents per example through the network (forward-mode differentiation
+ * with respect to the input). tangents: [batch·t, inputSize], the t tangents of each example contiguous.
+ * Returns the logits and the output tangents [batch·t, outputSize].
+ */
+export function forwardWithTangents(net: Network, params: Params, x: Tensor, tangents: Tensor): { y: Tensor; ty: Tensor } {
+  const batch = x.shape[0];
+  const t = tangents.shape[0] / batch;
+  let h = x, th = tangents;
+  const asImage = (a: Tensor, n: number, shape: [number, number, number]) => (a.shape.length === 4 ? a : op.reshape(a, [n, ...shape]));
+  for (const layer of net.layers) {
+    switch (layer.type) {
+      case "dense": {
+        const w = params[`layers.${layer.index}.weight`];
+        h = op.add(op.matmul(h, w, false, true), params[`layers.${layer.index}.bias`]);
+        th = op.matmul(th, w, false, true);
+        break;
+      }
+      case "conv": {
+        const w = params[`layers.${layer.index}.weight`];
+        h = op.add(op.conv2d(asImage(h, batch, layer.inShape), w, layer.stride, layer.padding), params[`layers.${layer.index}.bias`]);
+        th = op.conv2d(asImage(th, batch * t, layer.inShape), w, layer.stride, layer.padding);
+        break;
+      }
+      case "act": {
+        if (layer.fn === "identity") break;
+        const deriv = layer.fn === "relu" ? op.reluMask(h) : null;
+        h = activation(layer.fn, h);
+        const d = deriv ?? op.tanhDerivativeOf(h).data;
+        th = op.mulConst(th, repeatPerTangent(d, batch, t));
+        break;
+      }
+      case "maxpool":
+      case "avgpool": {
+        h = asImage(h, batch, layer.inShape);
+        th = asImage(th, batch * t, layer.inShape);
+        if (layer.type === "avgpool") {
+          h = op.avgPool2d(h, layer.size, layer.stride);
+          th = op.avgPool2d(th, layer.size, layer.stride);
+        } else {
+          // Tangents follow the argmax chosen by the primal inputs.
+          const pooled = op.maxPool2d(h, layer.size, layer.stride);
+          th = maxPoolTangents(h, pooled, th, batch, t, layer.size, layer.stride);
+          h = pooled;
+        }
+        break;
+      }
+      case "flatten":
+        h = op.reshape(h, [batch, h.size / batch]);
+        th = op.reshape(th, [batch * t, th.size / (batch * t)]);
+        break;
+    }
+  }
+  return { y: h, ty: th };
+}
+
+function repeatPerTangent(d: Float32Array | Float64Array, batch: number, t: number): Float32Array | Float64Array {
+  if (t === 1) return d;
+  const per = d.length / batch;
+  const out = new (d.constructor as Float64ArrayConstructor)(d.length * t);
+  for (let b = 0; b < batch; b++) {
+    const src = d.subarray(b * per, (b + 1) * per);
+    for (let j = 0; j < t; j++) out.set(src, (b * t + j) * per);
+  }
+  return out;
+}
+
+function maxPoolTangents(h: Tensor, pooled: Tensor, th: Tensor, batch: number, t: number, size: number, stride: number): Tensor {
+  // Recover the primal argmax indices, then offset them into each tangent's copy of the example.
+  const idx = maxPoolArgmax(h.data, windowGeometry(h.shape, size, size, stride, "valid"));
+  const inPer = h.size / batch, outPer = idx.length / batch;
+  const tidx = new Int32Array(idx.length * t);
+  for (let b = 0; b < batch; b++)
+    for (let j = 0; j < t; j++)
+      for (let o = 0; o < outPer; o++) tidx[(b * t + j) * outPer + o] = idx[b * outPer + o] - b * inPer + (b * t + j) * inPer;
+  return op.gather(th, tidx, [batch * t, ...pooled.shape.slice(1)]);
+}

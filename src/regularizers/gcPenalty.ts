@@ -1,0 +1,24 @@
+/**
+ * `gc`: α·GC of the batch (explicit geometric-complexity regularization, claim X), exact (k backward passes) or
+ * estimated with random probes; either way differentiated by double backprop.
+ */
+import * as op from "../engine/ops.js";
+import { jacobianSqNormsReverse, probeSqNorms } from "../measures/jacobian.js";
+import type { Regularizer } from "./regularizer.js";
+
+export function gcPenalty(alpha: number, probes = 0): Regularizer {
+  return {
+    name: "gc",
+    strength: alpha,
+    init: () => ({}),
+    penalty({ net, params, batch, rng }, state) {
+      const b = batch.x.shape[0];
+      const norms =
+        probes > 0
+          ? probeSqNorms(net, params, batch.x, probes, "gaussian", rng, "logits", true).reduce((a, t) => op.add(a, t))
+          : jacobianSqNormsReverse(net, params, batch.x, "logits", true);
+      const scale = alpha / (b * (probes > 0 ? probes : 1));
+      return { value: op.scale(op.sum(norms), scale), state };
+    },
+  };
+}

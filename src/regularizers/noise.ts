@@ -1,0 +1,36 @@
+/**
+ * Noise regularizers (T5), which act on the batch rather than the loss:
+ * `input-noise` σ adds fresh N(0, σ²) noise to every input value each step;
+ * `label-noise` p replaces each label, with probability p, by a uniformly random class each step
+ * (for regression it adds N(0, p²) noise to the targets).
+ */
+import { Tensor } from "../engine/tensor.js";
+import type { Regularizer } from "./regularizer.js";
+
+export function inputNoise(sigma: number): Regularizer {
+  return {
+    name: "input-noise",
+    strength: sigma,
+    init: () => ({}),
+    transformBatch(batch, rng) {
+      const x = Float32Array.from(batch.x.data, (v) => v + sigma * rng.normal());
+      return { ...batch, x: new Tensor(x, batch.x.shape) };
+    },
+  };
+}
+
+export function labelNoise(p: number): Regularizer {
+  return {
+    name: "label-noise",
+    strength: p,
+    init: () => ({}),
+    transformBatch(batch, rng) {
+      if (batch.labels) {
+        const labels = Int32Array.from(batch.labels, (c) => (rng.uniform() < p ? rng.int(batch.numOutputs) : c));
+        return { ...batch, labels };
+      }
+      const targets = Float32Array.from(batch.targets!, (t) => t + p * rng.normal());
+      return { ...batch, targets };
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The shared shape of every regularizer: like an Optax transform, a pair of pure functions. `init` gives a state
+ * (e.g. persistent power-iteration vectors); then, each step, `transformBatch` may change the batch (noise
+ * regularizers) and `penalty` may add a differentiable term to the loss (norm, flatness and GC penalties).
+ */
+import type { Tensor } from "../engine/tensor.js";
+import type { Network, Params } from "../models/network.js";
+import type { Rng } from "../util/rng.js";
+
+export interface Batch {
+  /** Inputs [b, d]. */
+  x: Tensor;
+  /** Class labels (classification) or targets [b·k] (regression). */
+  labels?: Int32Array;
+  targets?: Float32Array;
+  /** Number of classes or outputs. */
+  numOutputs: number;
+}
+
+export type RegState = Record<string, Float64Array>;
+
+export interface PenaltyContext {
+  net: Network;
+  /** Parameters being differentiated (leaves). */
+  params: Params;
+  batch: Batch;
+  /** The data loss on this batch, already recorded (a penalty on its gradient differentiates it again). */
+  loss: Tensor;
+  rng: Rng;
+}
+
+export interface Regularizer {
+  /** Flag/config name, e.g. "l2". */
+  readonly name: string;
+  /** Strength as given (λ, α, σ or p), for logs. */
+  readonly strength: number;
+  init(net: Network, params: Params): RegState;
+  transformBatch?(batch: Batch, rng: Rng): Batch;
+  penalty?(ctx: PenaltyContext, state: RegState): { value: Tensor; state: RegState };
+}

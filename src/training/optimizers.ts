@@ -1,0 +1,122 @@
+/**
+ * Optimizers as pairs of pure functions, after Optax: `init(params)` gives a state, `update(grads, state, params)`
+ * gives parameter updates and the next state; `chain` composes them; `applyUpdates` adds updates to params.
+ * States are plain records of Float32Arrays so checkpoints can store them.
+ */
+import { Tensor } from "../engine/tensor.js";
+import type { Params } from "../models/network.js";
+
+export type Arrays = Record<string, Float32Array | Float64Array>;
+export interface OptState {
+  /** Named arrays (moments, ...), saved in checkpoints. */
+  arrays: Arrays;
+  /** Scalars (step counts, ...), saved in checkpoints. */
+  scalars: Record<string, number>;
+}
+
+export interface GradientTransformation {
+  init(params: Params): OptState;
+  update(grads: Params, state: OptState, params: Params): { updates: Params; state: OptState };
+}
+
+function mapParams(p: Params, f: (name: string, t: Tensor) => Float32Array | Float64Array): Params {
+  const out: Params = {};
+  for (const [k, t] of Object.entries(p)) out[k] = new Tensor(f(k, t), t.shape);
+  return out;
+}
+
+const zerosFor = (params: Params, prefix: string): Arrays =>
+  Object.fromEntries(Object.entries(params).map(([k, t]) => [`${prefix}${k}`, new Float32Array(t.size)]));
+
+/** SGD with optional (heavy-ball) momentum: v ← μv + g; update = −lr·v. */
+export function sgd(lr: number, momentum = 0): GradientTransformation {
+  return {
+    init: (params) => ({ arrays: momentum ? zerosFor(params, "momentum.") : {}, scalars: {} }),
+    update(grads, state) {
+      if (!momentum) return { updates: mapParams(grads, (_, g) => Float32Array.from(g.data, (v) => -lr * v)), state };
+      const arrays: Arrays = {};
+      const updates = mapParams(grads, (k, g) => {
+        const v = Float32Array.from(state.arrays[`momentum.${k}`]);
+        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i] + g.data[i];
+        arrays[`momentum.${k}`] = v;
+        return Float32Array.from(v, (x) => -lr * x);
+      });
+      return { updates, state: { arrays, scalars: {} } };
+    },
+  };
+}
+
+/** Adam (Kingma & Ba) with bias correction. */
+export function adam(lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): GradientTransformation {
+  return {
+    init: (params) => ({ arrays: { ...zerosFor(params, "m."), ...zerosFor(params, "v.") }, scalars: { count: 0 } }),
+    update(grads, state) {
+      const count = state.scalars.count + 1;
+      const arrays: Arrays = {};
+      const c1 = 1 - b1 ** count, c2 = 1 - b2 ** count;
+      const updates = mapParams(grads, (k, g) => {
+        const m = Float32Array.from(state.arrays[`m.${k}`]);
+        const v = Float32Array.from(state.arrays[`v.${k}`]);
+        const u = new Float32Array(m.length);
+        for (let i = 0; i < m.length; i++) {
+          const gi = g.data[i];
+          m[i] = b1 * m[i] + (1 - b1) * gi;
+          v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+          u[i] = (-lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+        }
+        arrays[`m.${k}`] = m;
+        arrays[`v.${k}`] = v;
+        return u;
+      });
+      return { updates, state: { arrays, scalars: { count } } };
+    },
+  };
+}
+
+/** Decoupled weight decay as a transform: adds λ·θ to the incoming gradient (place before the optimizer). */
+export function addDecayedWeights(lambda: number): GradientTransformation {
+  return {
+    init: () => ({ arrays: {}, scalars: {} }),
+    update(grads, state, params) {
+      return { updates: mapParams(grads, (k, g) => Float32Array.from(g.data, (v, i) => v + lambda * params[k].data[i])), state };
+    },
+  };
+}
+
+/** Applies transforms in order; each one's updates are the next one's gradients. States are kept per position. */
+export function chain(...ts: GradientTransformation[]): GradientTransformation {
+  const split = (s: OptState, i: number): OptState => {
+    const pre = `${i}/`;
+    const pick = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith(pre)).map(([k, v]) => [k.slice(pre.length), v]));
+    return { arrays: pick(s.arrays), scalars: pick(s.scalars) };
+  };
+  const join = (states: OptState[]): OptState => {
+    const out: OptState = { arrays: {}, scalars: {} };
+    states.forEach((s, i) => {
+      for (const [k, v] of Object.entries(s.arrays)) out.arrays[`${i}/${k}`] = v;
+      for (const [k, v] of Object.entries(s.scalars)) out.scalars[`${i}/${k}`] = v;
+    });
+    return out;
+  };
+  return {
+    init: (params) => join(ts.map((t) => t.init(params))),
+    update(grads, state, params) {
+      let g = grads;
+      const states = ts.map((t, i) => {
+        const r = t.update(g, split(state, i), params);
+        g = r.updates;
+        return r.state;
+      });
+      return { updates: g, state: join(states) };
+    },
+  };
+}
+
+export function applyUpdates(params: Params, updates: Params): Params {
+  return mapParams(params, (k, p) => {
+    const u = updates[k].data;
+    const out = new Float32Array(p.size);
+    for (let i = 0; i < out.length; i++) out[i] = p.data[i] + u[i];
+    return out;
+  });
+}

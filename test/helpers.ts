@@ -1,0 +1,35 @@
+/** Shared test utilities: float64 finite differences and random tensors. */
+import { Tensor } from "../src/engine/tensor.js";
+import { Rng } from "../src/util/rng.js";
+
+export function randomTensor(shape: number[], rng: Rng, std = 1): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const d = new Float64Array(n);
+  for (let i = 0; i < n; i++) d[i] = std * rng.normal();
+  return new Tensor(d, shape);
+}
+
+/** Central finite-difference gradient of a scalar function of a float64 array. */
+export function finiteDifferenceGrad(f: (x: Float64Array) => number, x: Float64Array, eps = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  const xp = Float64Array.from(x);
+  for (let i = 0; i < x.length; i++) {
+    xp[i] = x[i] + eps;
+    const fp = f(xp);
+    xp[i] = x[i] - eps;
+    const fm = f(xp);
+    xp[i] = x[i];
+    g[i] = (fp - fm) / (2 * eps);
+  }
+  return g;
+}
+
+/** max |a−b| / (max |b| + tiny): one relative error for a whole array. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / (den + 1e-300);
+}
