@@ -3,13 +3,15 @@
 import { Command, CommanderError } from "commander";
 import { isUserError } from "../util/errors.js";
 import { measureCommand } from "./commands/measure.js";
+import { trainCommand } from "./commands/train.js";
 
 const program = new Command("gcx")
   .description("Measure, control and explain the geometric complexity of neural networks (Dherin et al., NeurIPS 2022).")
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride()
-  .addCommand(measureCommand());
+  .addCommand(measureCommand())
+  .addCommand(trainCommand());
 
 for (const cmd of program.commands) cmd.exitOverride();
 
@@ -21,7 +23,8 @@ try {
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
   if (isUserError(e)) {
-    process.stderr.write(`gcx: error: ${e.message}\n`);
+    // One line per problem (a config can have several).
+    for (const line of e.message.split("\n")) process.stderr.write(`gcx: error: ${line}\n`);
     process.exit(2);
   }
   throw e;

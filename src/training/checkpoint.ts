@@ -13,7 +13,14 @@ import type { StepState } from "./step.js";
 
 const LATEST = "latest.json";
 
-export function saveCheckpoint(runDir: string, step: number, spec: ModelSpec, state: StepState): void {
+/** Running sums since the last log, so a resumed run logs the same averages. */
+export interface RunningSums {
+  lossSum: number;
+  penaltySum: number;
+  count: number;
+}
+
+export function saveCheckpoint(runDir: string, step: number, spec: ModelSpec, state: StepState, running: RunningSums): void {
   const name = `step-${String(step).padStart(8, "0")}`;
   const dir = join(runDir, "checkpoints", name);
   rmSync(dir, { recursive: true, force: true });
@@ -25,19 +32,19 @@ export function saveCheckpoint(runDir: string, step: number, spec: ModelSpec, st
     for (const [k, v] of Object.entries(r)) tensors[`reg/${i}/${k}`] = { shape: [v.length], data: v };
   });
   writeFileAtomic(join(dir, "state.safetensors"), encodeSafetensors(tensors));
-  writeFileAtomic(join(dir, "state.json"), JSON.stringify({ step, optScalars: state.opt.scalars, regs: state.regs.length }) + "\n");
+  writeFileAtomic(join(dir, "state.json"), JSON.stringify({ step, optScalars: state.opt.scalars, regs: state.regs.length, running }) + "\n");
   writeFileAtomic(join(runDir, LATEST), JSON.stringify({ step, dir: join("checkpoints", name) }) + "\n");
   // Older checkpoints are no longer needed once latest.json points past them.
   for (const old of readdirSync(join(runDir, "checkpoints"))) if (old !== name) rmSync(join(runDir, "checkpoints", old), { recursive: true, force: true });
 }
 
-export function loadCheckpoint(runDir: string): { step: number; state: StepState; spec: ModelSpec } | null {
+export function loadCheckpoint(runDir: string): { step: number; state: StepState; spec: ModelSpec; running: RunningSums } | null {
   const latest = join(runDir, LATEST);
   if (!existsSync(latest)) return null;
   const { step, dir } = JSON.parse(readFileSync(latest, "utf8")) as { step: number; dir: string };
   const full = join(runDir, dir);
   const model = loadModel(full);
-  const meta = JSON.parse(readFileSync(join(full, "state.json"), "utf8")) as { optScalars: Record<string, number>; regs: number };
+  const meta = JSON.parse(readFileSync(join(full, "state.json"), "utf8")) as { optScalars: Record<string, number>; regs: number; running: RunningSums };
   const stored = decodeSafetensors(readFileSync(join(full, "state.safetensors")), join(full, "state.safetensors"));
   const arrays: Record<string, Float32Array | Float64Array> = {};
   const regs: Record<string, Float64Array>[] = Array.from({ length: meta.regs }, () => ({}));
@@ -48,5 +55,5 @@ export function loadCheckpoint(runDir: string): { step: number; state: StepState
       regs[Number(i)][rest.join("/")] = v.data instanceof Float64Array ? v.data : Float64Array.from(v.data);
     } else throw new UserError(`${full}: unexpected state tensor "${k}"`);
   }
-  return { step, spec: model.spec, state: { params: model.params, opt: { arrays, scalars: meta.optScalars }, regs } };
+  return { step, spec: model.spec, state: { params: model.params, opt: { arrays, scalars: meta.optScalars }, regs }, running: meta.running };
 }

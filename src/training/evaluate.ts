@@ -1,0 +1,61 @@
+/** What a training run logs at each log step: losses, accuracies, GC on fixed subsets, companion measures. */
+import { noGrad } from "../engine/graph.js";
+import type { Dataset } from "../data/dataset.js";
+import { inputBatch, exactGC } from "../measures/gc.js";
+import { weightNorms } from "../measures/norms.js";
+import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../measures/companions.js";
+import type { Network, Params } from "../models/network.js";
+import type { Batch } from "../regularizers/regularizer.js";
+import { accuracy } from "./losses.js";
+import { dataLoss } from "./step.js";
+import type { TrainConfig } from "./config.js";
+
+export function batchOf(ds: Dataset): Batch {
+  return { x: inputBatch(ds, 0, ds.n), labels: ds.labels, targets: ds.targets, numOutputs: ds.numOutputs };
+}
+
+function lossAndAccuracy(net: Network, params: Params, ds: Dataset): { loss: number; acc: number | null } {
+  return noGrad(() => {
+    const b = batchOf(ds);
+    const { loss, logits } = dataLoss(net, params, b);
+    return { loss: loss.item(), acc: b.labels ? accuracy(logits, b.labels) : null };
+  });
+}
+
+export interface EvalSets {
+  trainEval: Dataset;
+  testEval: Dataset;
+  trainGC: Dataset;
+  testGC: Dataset;
+}
+
+export type MetricsRecord = Record<string, number | number[] | null>;
+
+export function evaluate(net: Network, params: Params, sets: EvalSets, cfg: TrainConfig, step: number): MetricsRecord {
+  const train = lossAndAccuracy(net, params, sets.trainEval);
+  const test = lossAndAccuracy(net, params, sets.testEval);
+  const rec: MetricsRecord = {
+    train_loss: train.loss,
+    train_acc: train.acc,
+    test_loss: test.loss,
+    test_acc: test.acc,
+    gc_train: exactGC(net, params, sets.trainGC).gc,
+    gc_test: exactGC(net, params, sets.testGC).gc,
+  };
+  const m = new Set(cfg.measures);
+  if (m.has("norms")) Object.assign(rec, weightNorms(net, params));
+  if (m.has("output-grad")) {
+    const og = outputGradients(net, params, inputBatch(sets.trainGC, 0, sets.trainGC.n));
+    rec.param_grad_sq = og?.param_grad_sq ?? null;
+    rec.t3_bound = og?.t3_bound ?? null;
+  }
+  const lossOnGC = (p: Params) => dataLoss(net, p, batchOf(sets.trainGC)).loss;
+  if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(params, lossOnGC);
+  if (m.has("hessian")) {
+    const h = hessianTrace(params, lossOnGC, 8, cfg.seed + step);
+    rec.hessian_trace = h.trace;
+    rec.hessian_trace_stderr = h.stderr;
+    rec.hessian_top_eig = hessianTopEigenvalue(params, lossOnGC, 20, cfg.seed + step);
+  }
+  return rec;
+}
