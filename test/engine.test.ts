@@ -100,3 +100,18 @@ test("shape errors are reported", () => {
   assert.throws(() => op.matmul(randomTensor([2, 3], rng), randomTensor([2, 3], rng)), /inner sizes differ/);
   assert.throws(() => op.add(randomTensor([2, 3], rng), randomTensor([2], rng)), /cannot broadcast/);
 });
+
+test("wasm and JS matmul kernels agree on float32 data of many shapes", async () => {
+  const { matmulJs, matmul } = await import("../src/engine/kernels.js");
+  const { wasmAvailable } = await import("../src/engine/wasmKernels.js");
+  assert.ok(wasmAvailable() || process.env.GCX_NO_WASM === "1", "the wasm kernels are built by npm run build");
+  const r = new Rng(10);
+  for (const [m, k, n] of [[16, 16, 16], [17, 33, 9], [130, 70, 65], [3, 500, 7]]) {
+    const a = Float32Array.from({ length: m * k }, () => (r.uniform() < 0.3 ? 0 : r.normal()));
+    const b = Float32Array.from({ length: k * n }, () => r.normal());
+    const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
+    matmul(a, b, c1, m, k, n);
+    matmulJs(a, b, c2, m, k, n);
+    assert.ok(relativeError(c1, c2) < 1e-5, `${m}x${k}x${n}`);
+  }
+});

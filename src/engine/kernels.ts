@@ -3,6 +3,7 @@
  * Kept separate so a faster implementation (wasm, threads) can replace one kernel at a time.
  */
 import type { Data } from "./tensor.js";
+import { wasmMatmul } from "./wasmKernels.js";
 
 /**
  * C[M,N] = A[M,K] · B[K,N], all row-major, C overwritten.
@@ -10,6 +11,12 @@ import type { Data } from "./tensor.js";
  * ReLU) are skipped.
  */
 export function matmul(A: Data, B: Data, C: Data, M: number, K: number, N: number): void {
+  // float32 goes to the wasm SIMD kernel when it is built; float64 (used by the exactness tests) stays in JS.
+  if (A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && M * K * N >= 4096 && wasmMatmul(A, B, C, M, K, N)) return;
+  matmulJs(A, B, C, M, K, N);
+}
+
+export function matmulJs(A: Data, B: Data, C: Data, M: number, K: number, N: number): void {
   C.fill(0);
   let i = 0;
   for (; i + 3 < M; i += 4) {
