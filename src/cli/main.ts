@@ -4,6 +4,8 @@ import { Command, CommanderError } from "commander";
 import { isUserError } from "../util/errors.js";
 import { measureCommand } from "./commands/measure.js";
 import { trainCommand } from "./commands/train.js";
+import { experimentCommand, reportCommand, reproduceCommand } from "./commands/experiments.js";
+import { runsCommand } from "./commands/runs.js";
 
 const program = new Command("gcx")
   .description("Measure, control and explain the geometric complexity of neural networks (Dherin et al., NeurIPS 2022).")
@@ -11,9 +13,18 @@ const program = new Command("gcx")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride()
   .addCommand(measureCommand())
-  .addCommand(trainCommand());
+  .addCommand(trainCommand())
+  .addCommand(reproduceCommand())
+  .addCommand(experimentCommand())
+  .addCommand(reportCommand())
+  .addCommand(runsCommand());
 
-for (const cmd of program.commands) cmd.exitOverride();
+// Every (sub)command reports argument errors through the handler below.
+const overrideAll = (c: Command): void => {
+  c.exitOverride();
+  c.commands.forEach(overrideAll);
+};
+overrideAll(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,28 +2,62 @@
  * Loads the WebAssembly SIMD kernels (built from assembly/kernels.ts) and exposes them on Float32Arrays.
  * Measured ~9x faster than the pure-JS matmul here (docs/decisions/0002-wasm-matmul.md). When the module is
  * missing or GCX_NO_WASM=1 is set, callers fall back to the JS kernels.
+ *
+ * Environment-agnostic: under Node the module reads dist/wasm/kernels.wasm itself (node:fs is imported
+ * dynamically, behind a runtime check, so bundlers for the browser never see it); in a browser the page fetches
+ * the bytes and hands them to `initWasmKernels` (web/src/wasm.ts). Until then the JS kernels are used.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 
 interface Exports {
   memory: WebAssembly.Memory;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void;
 }
 
+/** The slice of node:fs used here (typed locally so browser builds need no Node types). */
+interface NodeFs {
+  existsSync(path: URL): boolean;
+  readFileSync(path: URL): Uint8Array<ArrayBuffer>;
+}
+
+interface NodeProcessLike {
+  versions?: { node?: string };
+  env?: Record<string, string | undefined>;
+}
+
+const nodeProcess = (globalThis as { process?: NodeProcessLike }).process;
+const isNode = typeof nodeProcess?.versions?.node === "string";
+
+// Specifiers held in variables so that bundlers neither resolve node:fs nor emit kernels.wasm as an asset.
+const NODE_FS = "node:fs";
+// dist/src/engine/wasmKernels.js → dist/wasm/kernels.wasm
+const WASM_FROM_HERE = "../../wasm/kernels.wasm";
+
+const nodeFs: NodeFs | null = isNode ? ((await import(/* @vite-ignore */ NODE_FS)) as NodeFs) : null;
+
 let exportsCache: Exports | null | undefined;
+
+function instantiate(bytes: BufferSource): Exports {
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
+  return instance.exports as unknown as Exports;
+}
 
 function load(): Exports | null {
   if (exportsCache !== undefined) return exportsCache;
   exportsCache = null;
-  if (process.env.GCX_NO_WASM === "1") return null;
-  // dist/src/engine/wasmKernels.js → dist/wasm/kernels.wasm
-  const path = fileURLToPath(new URL("../../wasm/kernels.wasm", import.meta.url));
-  if (!existsSync(path)) return null;
-  const module = new WebAssembly.Module(readFileSync(path));
-  const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
-  exportsCache = instance.exports as unknown as Exports;
+  if (!nodeFs || nodeProcess?.env?.GCX_NO_WASM === "1") return null;
+  const url = new URL(WASM_FROM_HERE, import.meta.url);
+  if (!nodeFs.existsSync(url)) return null;
+  exportsCache = instantiate(nodeFs.readFileSync(url));
   return exportsCache;
+}
+
+/**
+ * Installs the kernels from the bytes of kernels.wasm (for environments without a file system, e.g. a browser
+ * that fetched them). Replaces whatever was loaded before; throws if the bytes are not a valid module.
+ */
+export function initWasmKernels(bytes: BufferSource): void {
+  exportsCache = instantiate(bytes);
 }
 
 export function wasmAvailable(): boolean {

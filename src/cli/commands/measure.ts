@@ -6,6 +6,12 @@ import { progressBar } from "../progress.js";
 import { resolveModel } from "../../models/resolve.js";
 import { exactGC, estimateGC, type GCResult } from "../../measures/gc.js";
 import { weightNorms, type NormReport } from "../../measures/norms.js";
+import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../../measures/companions.js";
+import { head } from "../../data/select.js";
+import { batchOf } from "../../training/evaluate.js";
+import { dataLoss } from "../../training/step.js";
+import type { Dataset } from "../../data/dataset.js";
+import type { ResolvedModel } from "../../models/resolve.js";
 import type { GCOutput, JacobianMode, ProbeKind } from "../../measures/jacobian.js";
 
 interface MeasureFlags extends DataFlags, InitFlags {
@@ -39,7 +45,7 @@ export function measureCommand(): Command {
     .option("--per-class", "also report GC per class")
     .addOption(new Option("--output <output>", "differentiate the logits (the paper's GC) or the softmax probabilities").choices(["logits", "softmax"]).default("logits"))
     .option("--batch-size <n>", "examples per batch (bounds memory)", positiveInt, 256)
-    .option("--all", "also report weight norms and the T1/T2 bounds")
+    .option("--all", "also report the companion measures: weight norms, T1/T2/T3 bounds, parameter-gradient norms, loss-gradient norm, Hessian trace and top eigenvalue (these on the first 256 examples)")
     .option("--json", "print one JSON object on stdout")
     .option("--no-progress", "hide the progress bar")
     .action((flags: MeasureFlags) => runMeasure(flags));
@@ -60,7 +66,7 @@ function runMeasure(flags: MeasureFlags): void {
   } finally {
     bar.stop();
   }
-  const norms = flags.all ? weightNorms(model.net, model.params) : undefined;
+  const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
   if (flags.json) {
     const out = { ...result, data: ds.name, split: flags.split, model: model.source, ...(norms ? { norms } : {}) };
     process.stdout.write(JSON.stringify(out) + "\n");
@@ -69,7 +75,27 @@ function runMeasure(flags: MeasureFlags): void {
   }
 }
 
-function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: NormReport): string {
+type Companions = NormReport & Record<string, number | number[] | null>;
+
+/** Companion measures of PAPER.md T1-T3 on the first 256 examples (they need per-example or Hessian work). */
+function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions {
+  const sub = head(ds, 256);
+  const lossOf = (p: typeof model.params) => dataLoss(model.net, p, batchOf(sub)).loss;
+  const og = outputGradients(model.net, model.params, batchOf(sub).x);
+  const trace = hessianTrace(model.params, lossOf, 8, seed);
+  return {
+    ...weightNorms(model.net, model.params),
+    companions_n: sub.n,
+    t3_bound: og?.t3_bound ?? null,
+    param_grad_sq: og?.param_grad_sq ?? null,
+    loss_grad_sq: lossGradSq(model.params, lossOf),
+    hessian_trace: trace.trace,
+    hessian_trace_stderr: trace.stderr,
+    hessian_top_eig: hessianTopEigenvalue(model.params, lossOf, 20, seed),
+  };
+}
+
+function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: Companions): string {
   const fmt = (v: number) => (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
   const how = r.method === "exact" ? `exact, ${r.mode} mode` : `estimate, ${r.probes} ${r.probe} probes`;
   const lines = [
@@ -84,6 +110,12 @@ function formatMeasure(r: GCResult, data: string, split: string, model: string, 
     lines.push(`spectral norms ||W||_op:      ${norms.spectral_norms.map(fmt).join(", ")}`);
     if (norms.prod_frobenius_sq !== null) lines.push(`T1 bound prod ||W||_F^2:      ${fmt(norms.prod_frobenius_sq)}`);
     if (norms.lipschitz_bound !== null) lines.push(`T2 bound min(d,k) prod ||W||_op^2: ${fmt(norms.lipschitz_bound)}`);
+    lines.push(`on the first ${norms.companions_n} examples:`);
+    if (typeof norms.t3_bound === "number") lines.push(`  T3 first-layer transfer bound: ${fmt(norms.t3_bound)}`);
+    if (typeof norms.param_grad_sq === "number") lines.push(`  mean ||grad_theta g(x)||_F^2:  ${fmt(norms.param_grad_sq)}`);
+    lines.push(`  ||grad_theta L||^2:            ${fmt(norms.loss_grad_sq as number)}`);
+    lines.push(`  Hessian trace (Hutchinson):    ${fmt(norms.hessian_trace as number)} ± ${fmt(norms.hessian_trace_stderr as number)}`);
+    lines.push(`  top Hessian eigenvalue:        ${fmt(norms.hessian_top_eig as number)}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -1,0 +1,74 @@
+/** Our timings for the benchmark tasks (same names and shapes as bench/torch_bench.py). Medians in ms. */
+import { Tensor } from "../src/engine/tensor.js";
+import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { initParams } from "../src/models/init.js";
+import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
+import { jacobianSqNormsReverse, cheaperMode, jacobianSqNormsForward } from "../src/measures/jacobian.js";
+import { exactGC } from "../src/measures/gc.js";
+import { loadDataset } from "../src/data/registry.js";
+import { gcPenalty, flatness, type Regularizer } from "../src/regularizers/index.js";
+import { trainStep, type StepState } from "../src/training/step.js";
+import { sgd } from "../src/training/optimizers.js";
+import { Rng } from "../src/util/rng.js";
+
+export function medianMs(fn: () => void, reps: number, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    fn();
+    ts.push(performance.now() - t);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[ts.length >> 1];
+}
+
+function setup(spec: ModelSpec, batch: number, classes: number) {
+  const net = compileNetwork(spec);
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 });
+  const rng = new Rng(1);
+  const x = new Tensor(Float32Array.from({ length: batch * net.inputSize }, () => rng.uniform()), [batch, net.inputSize]);
+  const labels = Int32Array.from({ length: batch }, () => rng.int(classes));
+  return { net, params, x, labels };
+}
+
+function tasks(name: string, net: Network, params: Params, x: Tensor, labels: Int32Array, reps: number, only?: string[]): Record<string, number> {
+  const opt = sgd(0.01);
+  const state: StepState = { params, opt: opt.init(params), regs: [] };
+  const batch = { x, labels, numOutputs: net.outputSize };
+  const step = (regs: Regularizer[]) => () => trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
+  const gc = () => (cheaperMode(net) === "forward" ? jacobianSqNormsForward(net, params, x) : jacobianSqNormsReverse(net, params, x));
+  const all: [string, () => void, number][] = [
+    ["forward", () => forward(net, params, x), reps],
+    ["SGD step", step([]), reps],
+    ["exact GC of the batch", gc, reps],
+    ["SGD step + GC penalty", step([gcPenalty(0.01)]), Math.max(3, reps >> 1)],
+    ["SGD step + flatness penalty", step([flatness(0.01)]), Math.max(3, reps >> 1)],
+  ];
+  const out: Record<string, number> = {};
+  for (const [task, fn, r] of all) if (!only || only.includes(task)) out[`${name} ${task}`] = medianMs(fn, r);
+  return out;
+}
+
+export function runOurs(which = "all"): Record<string, number> {
+  const res: Record<string, number> = {};
+  if (which === "all" || which === "mlp") {
+    const s = setup({ kind: "mlp", sizes: [784, 256, 256, 10], activation: "relu" }, 128, 10);
+    Object.assign(res, tasks("MLP", s.net, s.params, s.x, s.labels, 21));
+  }
+  if (which === "all" || which === "cnn") {
+    const s = setup(defaultCnnSpec(), 128, 10);
+    Object.assign(res, tasks("CNN", s.net, s.params, s.x, s.labels, 5));
+  }
+  if (which === "all" || which === "mlp2d") {
+    const s = setup({ kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" }, 256, 2);
+    Object.assign(res, tasks("MLP2D", s.net, s.params, s.x, s.labels, 21, ["exact GC of the batch", "SGD step"]));
+  }
+  if (which === "all" || which === "mnist") {
+    const net = compileNetwork({ kind: "mlp", sizes: [784, 256, 256, 10], activation: "relu" });
+    const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 });
+    const ds = loadDataset("mnist", { split: "test", seed: 0 });
+    res["MNIST test set exact GC (10k), s"] = medianMs(() => exactGC(net, params, ds), 3, 1) / 1000;
+  }
+  return res;
+}

@@ -1,0 +1,153 @@
+/**
+ * `gcx experiment list|run`, `gcx report` and `gcx reproduce`: the paper's experiment families run as resumable
+ * sweeps into the SQLite run store, then the HTML report and the claims table.
+ */
+import { Command, Option } from "commander";
+import { cpus } from "node:os";
+import { join, resolve } from "node:path";
+import { families, type FamilyDef, type Profile } from "../../experiments/families.js";
+import { expandTrials } from "../../experiments/trials.js";
+import { runSweep } from "../../experiments/sweep.js";
+import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
+import { writeReport } from "../../report/html.js";
+import { RunStore } from "../../store/runStore.js";
+import { UserError } from "../../util/errors.js";
+import { positiveInt } from "../parse.js";
+import { progressBar } from "../progress.js";
+
+interface SweepFlags {
+  full?: boolean;
+  quick?: boolean;
+  jobs: number;
+  db: string;
+  runsDir: string;
+  out: string;
+  progress: boolean;
+}
+
+const DEFAULT_DB = join("runs", "gcx.sqlite");
+
+function addSweepOptions(cmd: Command): Command {
+  return cmd
+    .option("--quick", "small, fast profile (default): the whole suite in about 15 minutes on 2 cores")
+    .option("--full", "paper-like scale (hours)")
+    .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
+    .option("--db <file>", "SQLite run store", DEFAULT_DB)
+    .option("--runs-dir <dir>", "where each trial keeps its checkpoints", join("runs", "trials"))
+    .option("--no-progress", "hide the progress bar");
+}
+
+function profileOf(flags: SweepFlags): Profile {
+  if (flags.full && flags.quick) throw new UserError("choose one of --quick and --full");
+  return flags.full ? "full" : "quick";
+}
+
+function pick(profile: Profile, ids: string[]): FamilyDef[] {
+  const all = families(profile);
+  if (!ids.length) return all;
+  return ids.map((id) => {
+    const f = all.find((x) => x.id.toLowerCase() === id.toLowerCase());
+    if (!f) throw new UserError(`unknown experiment "${id}"; choose from: ${all.map((x) => x.id).join(", ")}`);
+    return f;
+  });
+}
+
+async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Promise<void> {
+  const plans = fams.flatMap(expandTrials);
+  const tty = flags.progress && process.stderr.isTTY === true;
+  const bar = progressBar("trials", tty);
+  const t0 = performance.now();
+  try {
+    const r = await runSweep(store, plans, {
+      jobs: flags.jobs,
+      runsDir: flags.runsDir,
+      onTrialDone(plan, ok, done, total, error) {
+        bar.update(done, total);
+        if (!tty) {
+          const eta = ((performance.now() - t0) / 1000 / done) * (total - done);
+          process.stderr.write(`[${done}/${total}] ${plan.family} ${plan.variant ? plan.variant + " " : ""}${plan.knob}=${plan.knobValue} seed ${plan.seed}: ${ok ? "done" : "FAILED " + error}  (ETA ${eta.toFixed(0)} s)\n`);
+        }
+      },
+    });
+    if (r.failed) process.stderr.write(`${r.failed} trial(s) failed; see gcx runs list --status failed\n`);
+  } finally {
+    bar.stop();
+  }
+}
+
+function collect(store: RunStore, fams: FamilyDef[]): Map<string, TrialData[]> {
+  const data = new Map<string, TrialData[]>();
+  for (const fam of fams) {
+    const ids = new Set(expandTrials(fam).map((p) => p.id));
+    const rows = store.list({ family: fam.id, status: "done" }).filter((r) => ids.has(r.id));
+    data.set(fam.id, rows.map((row) => ({ row, variant: String(row.config.variant ?? ""), metrics: store.metrics(row.id) })));
+  }
+  return data;
+}
+
+async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out: string): Promise<void> {
+  const { doc, claims } = buildReport(fams, collect(store, fams), profile);
+  const html = await writeReport(out, doc);
+  process.stdout.write(formatClaimsTable(claims));
+  process.stdout.write(`\nreport: ${resolve(html)}\n`);
+}
+
+export function experimentCommand(): Command {
+  const cmd = new Command("experiment").description("The paper's experiment families (E1-E10; B is computed from all trained runs)");
+  cmd
+    .command("list")
+    .description("list the families, their knobs and trial counts")
+    .addOption(new Option("--full", "show the full profile"))
+    .action((flags: { full?: boolean }) => {
+      for (const f of families(flags.full ? "full" : "quick")) {
+        process.stdout.write(`${f.id.padEnd(4)} ${f.title.padEnd(28)} knob ${f.knob.label} ∈ {${f.knob.values.join(", ")}}${f.variants ? ` × ${f.variants.map((v) => v.name).join("/")}` : ""}, ${f.seeds.length} seeds: ${expandTrials(f).length} trials\n`);
+      }
+    });
+  addSweepOptions(cmd.command("run").description("run one or more families (resumes; finished trials are skipped)").argument("<ids...>", "family ids, e.g. E5"))
+    .option("--out <dir>", "report directory", join("runs", "report"))
+    .action(async (ids: string[], flags: SweepFlags) => {
+      const profile = profileOf(flags);
+      const fams = pick(profile, ids);
+      const store = RunStore.open(flags.db);
+      try {
+        await sweep(fams, flags, store);
+        await report(fams, profile, store, flags.out);
+      } finally {
+        store.close();
+      }
+    });
+  return cmd;
+}
+
+export function reproduceCommand(): Command {
+  return addSweepOptions(new Command("reproduce").description("run every experiment family, write the report and print the claims table"))
+    .option("--out <dir>", "report directory", join("runs", "report"))
+    .action(async (flags: SweepFlags) => {
+      const profile = profileOf(flags);
+      const fams = families(profile);
+      const store = RunStore.open(flags.db);
+      try {
+        await sweep(fams, flags, store);
+        await report(fams, profile, store, flags.out);
+      } finally {
+        store.close();
+      }
+    });
+}
+
+export function reportCommand(): Command {
+  return new Command("report")
+    .description("write the HTML report and print the claims table from the trials already in the run store")
+    .option("--full", "report on the full profile's trials (default: quick)")
+    .option("--db <file>", "SQLite run store", DEFAULT_DB)
+    .option("--out <dir>", "report directory", join("runs", "report"))
+    .action(async (flags: { full?: boolean; db: string; out: string }) => {
+      const profile: Profile = flags.full ? "full" : "quick";
+      const store = RunStore.open(flags.db);
+      try {
+        await report(families(profile), profile, store, flags.out);
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,115 @@
+/**
+ * Verdicts from data: the Spearman rank correlation between a knob and a final metric across all trials, with a
+ * bootstrap confidence interval that resamples seeds within each knob value; its sign against the expectation
+ * decides. Peaks (double descent) and flatness (He init) have their own tests. Nothing here reads the expectation
+ * before the data are summarized.
+ */
+import { Rng } from "../util/rng.js";
+import type { Expectation } from "./families.js";
+
+export type Verdict = "agrees" | "disagrees" | "inconclusive";
+
+export interface Point {
+  knob: number;
+  value: number;
+  seed: number;
+}
+
+function ranks(xs: number[]): number[] {
+  const idx = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
+  const r = new Array<number>(xs.length);
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
+    for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2 + 1; // average rank for ties
+    i = j + 1;
+  }
+  return r;
+}
+
+export function spearman(x: number[], y: number[]): number {
+  const rx = ranks(x), ry = ranks(y);
+  const n = x.length;
+  const mx = rx.reduce((a, b) => a + b, 0) / n, my = ry.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (rx[i] - mx) * (ry[i] - my);
+    sxx += (rx[i] - mx) ** 2;
+    syy += (ry[i] - my) ** 2;
+  }
+  return sxx === 0 || syy === 0 ? 0 : sxy / Math.sqrt(sxx * syy);
+}
+
+/** Resamples the points of each knob value with replacement (stratified bootstrap over seeds). */
+function resample(points: Point[], rng: Rng): Point[] {
+  const groups = new Map<number, Point[]>();
+  for (const p of points) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p]);
+  const out: Point[] = [];
+  for (const g of groups.values()) for (let i = 0; i < g.length; i++) out.push(g[rng.int(g.length)]);
+  return out;
+}
+
+export interface CorrelationResult {
+  rho: number;
+  ciLow: number;
+  ciHigh: number;
+  verdict: Verdict;
+}
+
+export function monotoneVerdict(points: Point[], expected: "decreasing" | "increasing", resamples = 2000, seed = 0): CorrelationResult {
+  const finite = points.filter((p) => Number.isFinite(p.value));
+  const rho = spearman(finite.map((p) => p.knob), finite.map((p) => p.value));
+  const rng = new Rng(seed);
+  const boots: number[] = [];
+  for (let b = 0; b < resamples; b++) {
+    const s = resample(finite, rng);
+    boots.push(spearman(s.map((p) => p.knob), s.map((p) => p.value)));
+  }
+  boots.sort((a, b) => a - b);
+  const ciLow = boots[Math.floor(0.025 * resamples)], ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
+  // Orient the interval so that positive means "as expected"; agreement needs all of it above zero.
+  const [lo, hi] = expected === "decreasing" ? [-ciHigh, -ciLow] : [ciLow, ciHigh];
+  const verdict: Verdict = lo > 0 ? "agrees" : hi < 0 ? "disagrees" : "inconclusive";
+  return { rho, ciLow, ciHigh, verdict };
+}
+
+function meansByKnob(points: Point[]): { knob: number; mean: number }[] {
+  const groups = new Map<number, number[]>();
+  for (const p of points) if (Number.isFinite(p.value)) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p.value]);
+  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([knob, v]) => ({ knob, mean: v.reduce((a, b) => a + b, 0) / v.length }));
+}
+
+/**
+ * Flat in the knob: the per-step ratio of geometric means, (last/first)^(1/(steps)), lies within [0.75, 1.33] with
+ * its bootstrap interval; a ratio interval wholly outside that band disagrees.
+ */
+export function flatVerdict(points: Point[], resamples = 2000, seed = 0): { ratio: number; ciLow: number; ciHigh: number; verdict: Verdict } {
+  const perStep = (ps: Point[]) => {
+    const m = meansByKnob(ps);
+    const first = m[0], last = m[m.length - 1];
+    return Math.pow(last.mean / first.mean, 1 / (last.knob - first.knob));
+  };
+  const ratio = perStep(points);
+  const rng = new Rng(seed);
+  const boots = Array.from({ length: resamples }, () => perStep(resample(points, rng))).sort((a, b) => a - b);
+  const ciLow = boots[Math.floor(0.025 * resamples)], ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
+  const verdict: Verdict = ciLow >= 0.75 && ciHigh <= 1.33 ? "agrees" : ciHigh < 0.75 || ciLow > 1.33 ? "disagrees" : "inconclusive";
+  return { ratio, ciLow, ciHigh, verdict };
+}
+
+/**
+ * Double descent: both curves (means over seeds) have an interior maximum, and the two maxima are at most one grid
+ * step apart. No interior test-loss peak makes the test inconclusive (the sweep missed the threshold).
+ */
+export function peakVerdict(gc: Point[], testLoss: Point[]): { gcPeak: number; lossPeak: number; verdict: Verdict } {
+  const g = meansByKnob(gc), l = meansByKnob(testLoss);
+  const argmax = (m: { mean: number }[]) => m.reduce((best, v, i) => (v.mean > m[best].mean ? i : best), 0);
+  const gi = argmax(g), li = argmax(l);
+  const interior = (i: number, n: number) => i > 0 && i < n - 1;
+  const verdict: Verdict = !interior(li, l.length) ? "inconclusive" : Math.abs(gi - li) <= 1 ? "agrees" : "disagrees";
+  return { gcPeak: g[gi].knob, lossPeak: l[li].knob, verdict };
+}
+
+export function expectationText(e: Expectation): string {
+  return { decreasing: "knob ↑ → GC ↓ (ρ < 0)", increasing: "knob ↑ → GC ↑ (ρ > 0)", peak: "GC peaks with test loss", flat: "GC flat in depth (ratio per layer ≈ 1)" }[e];
+}

@@ -1,0 +1,70 @@
+/** Expands a family into concrete, seeded trials: one training config per (variant, knob value, seed). */
+import { createHash } from "node:crypto";
+import type { TrainConfig } from "../training/config.js";
+import type { FamilyDef } from "./families.js";
+
+export interface TrialPlan {
+  id: string;
+  family: string;
+  version: number;
+  knob: string;
+  knobValue: number;
+  seed: number;
+  variant: string;
+  kind: "train" | "init";
+  config: Partial<TrainConfig>;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  return JSON.stringify(v);
+}
+
+export function planId(family: string, version: number, config: unknown, seed: number): string {
+  return createHash("sha256").update(canonical({ family, version, config, seed })).digest("hex").slice(0, 16);
+}
+
+/** The config of one grid point; pseudo-knobs (depth, width) and the learning-rate time matching are resolved here. */
+function configFor(fam: FamilyDef, value: number, variant: Partial<TrainConfig>, seed: number): Partial<TrainConfig> {
+  const cfg: Partial<TrainConfig> & Record<string, unknown> = { ...fam.base, ...variant, seed };
+  const model = typeof cfg.model === "string" ? cfg.model : "";
+  if (fam.knob.key === "depth") {
+    const width = Number(model.split(":")[1]);
+    cfg.model = `mlp:${[784, ...Array(value).fill(width), 10].join("-")}`;
+  } else if (fam.knob.key === "width") {
+    cfg.model = `mlp:784-${value}-10`;
+  } else {
+    cfg[fam.knob.key] = value;
+  }
+  if (fam.knob.key === "lr" && cfg.steps && fam.base.lr) {
+    // Equal gradient-flow time h·steps for every learning rate (see E5's description).
+    const steps = Math.max(20, Math.round((cfg.steps * fam.base.lr) / value));
+    cfg.steps = steps;
+    cfg.logEvery = Math.max(1, Math.round(steps / 4));
+    cfg.checkpointEvery = cfg.logEvery;
+  }
+  return cfg;
+}
+
+export function expandTrials(fam: FamilyDef): TrialPlan[] {
+  const variants = fam.variants ?? [{ name: "", config: {} }];
+  const out: TrialPlan[] = [];
+  for (const v of variants)
+    for (const value of fam.knob.values)
+      for (const seed of fam.seeds) {
+        const config = configFor(fam, value, v.config, seed);
+        out.push({
+          id: planId(fam.id, fam.version, config, seed),
+          family: fam.id,
+          version: fam.version,
+          knob: fam.knob.key,
+          knobValue: value,
+          seed,
+          variant: v.name,
+          kind: fam.kind,
+          config,
+        });
+      }
+  return out;
+}

@@ -1,0 +1,271 @@
+/**
+ * The reproduction report as one self-contained HTML file: inline CSS, the claims table, and every figure's SVG
+ * inlined (with its PNG, SVG and Vega-Lite spec written next to it under `figures/`). All text from the report
+ * document is plain text and is escaped here.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFigure } from "./render.js";
+
+export type Verdict = "agrees" | "disagrees" | "inconclusive";
+
+export interface ClaimRow {
+  id: string;
+  claim: string;
+  expected: string;
+  knob: string;
+  rho: number | null;
+  ciLow: number | null;
+  ciHigh: number | null;
+  verdict: Verdict;
+  note?: string;
+}
+
+export interface ReportFigure {
+  /** File stem under figures/: letters, digits, '.', '_' or '-', unique in the report. */
+  name: string;
+  caption: string;
+  /** A Vega-Lite spec (see charts.ts). */
+  spec: object;
+}
+
+export interface ReportSection {
+  id: string;
+  title: string;
+  description: string;
+  figures: ReportFigure[];
+  table?: { columns: string[]; rows: (string | number)[][] };
+}
+
+export interface ReportDocument {
+  title: string;
+  /** Plain text; blank lines separate paragraphs. */
+  intro: string;
+  generatedAt: string;
+  claims: ClaimRow[];
+  sections: ReportSection[];
+  footer?: string;
+}
+
+const FIGURE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Escape text for HTML element content and quoted attribute values. */
+export function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** Plain text → `<p>` paragraphs (blank lines separate paragraphs; single newlines become `<br>`). */
+function paragraphs(text: string): string {
+  return text
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    .map((p) => `<p>${escapeHtml(p).replace(/\n/g, "<br>")}</p>`)
+    .join("\n");
+}
+
+/** A number for a table cell: integers as is, others with 4 significant digits. */
+export function formatNumber(x: number | null | undefined, digits = 4): string {
+  if (x === null || x === undefined) return "—";
+  if (Number.isNaN(x)) return "NaN";
+  if (!Number.isFinite(x)) return x > 0 ? "∞" : "−∞";
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return x.toExponential(digits - 1);
+  return String(Number(x.toPrecision(digits)));
+}
+
+function slug(id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]+/g, "-");
+}
+
+/** Throw unless every figure name is a safe, unique file stem. */
+function checkFigureNames(report: ReportDocument): void {
+  const seen = new Set<string>();
+  for (const section of report.sections) {
+    for (const fig of section.figures) {
+      if (!FIGURE_NAME.test(fig.name)) {
+        throw new Error(`figure name must be letters, digits, '.', '_' or '-': ${JSON.stringify(fig.name)}`);
+      }
+      if (seen.has(fig.name)) throw new Error(`duplicate figure name ${JSON.stringify(fig.name)}`);
+      seen.add(fig.name);
+    }
+  }
+}
+
+/**
+ * Make an SVG document safe to inline next to others: drop any XML prolog, and prefix every `id` (and the
+ * `url(#…)` / `href="#…"` references to it) so clip paths and gradients of different figures cannot collide.
+ */
+export function inlineSvg(svg: string, prefix: string): string {
+  const start = svg.indexOf("<svg");
+  let out = start >= 0 ? svg.slice(start) : svg;
+  const ids = new Set<string>();
+  for (const m of out.matchAll(/\sid="([^"]+)"/g)) ids.add(m[1]);
+  if (ids.size === 0) return out;
+  const p = slug(prefix);
+  out = out.replace(/(\sid=")([^"]+)(")/g, (all, a: string, id: string, b: string) => (ids.has(id) ? `${a}${p}-${id}${b}` : all));
+  out = out.replace(/url\(#([^)]+)\)/g, (all, id: string) => (ids.has(id) ? `url(#${p}-${id})` : all));
+  out = out.replace(/(href=")#([^"]+)(")/g, (all, a: string, id: string, b: string) => (ids.has(id) ? `${a}#${p}-${id}${b}` : all));
+  return out;
+}
+
+const CSS = `
+:root { --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --bg-alt: #f6f8fa; --accent: #0969da; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.55 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; color: var(--fg); background: #fff; }
+header { padding: 28px 40px 18px; border-bottom: 1px solid var(--border); background: var(--bg-alt); }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header .meta { color: var(--muted); font-size: 13px; }
+main { max-width: 1100px; margin: 0 auto; padding: 8px 40px 40px; }
+h2 { margin-top: 36px; padding-bottom: 6px; border-bottom: 1px solid var(--border); font-size: 20px; }
+a { color: var(--accent); }
+nav.toc { font-size: 14px; }
+nav.toc ul { padding-left: 20px; margin: 4px 0; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 14px; }
+th, td { border: 1px solid var(--border); padding: 5px 10px; text-align: left; vertical-align: top; }
+th { background: var(--bg-alt); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.verdict { font-weight: 600; white-space: nowrap; }
+td.verdict-agrees { background: #dafbe1; color: #116329; }
+td.verdict-disagrees { background: #ffebe9; color: #a40e26; }
+td.verdict-inconclusive { background: #fff8c5; color: #7d4e00; }
+.summary span { display: inline-block; margin-right: 14px; }
+.figures { display: flex; flex-wrap: wrap; gap: 20px; }
+figure { margin: 8px 0; padding: 10px; border: 1px solid var(--border); border-radius: 6px; max-width: 100%; }
+figure svg, figure img { display: block; max-width: 100%; height: auto; }
+figcaption { margin-top: 6px; font-size: 13px; color: var(--muted); max-width: 520px; }
+figcaption .links { white-space: nowrap; }
+footer { max-width: 1100px; margin: 0 auto; padding: 16px 40px 40px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--border); }
+`;
+
+function claimsTable(claims: ClaimRow[]): string {
+  if (claims.length === 0) return "<p>No claims were evaluated.</p>";
+  const counts: Record<Verdict, number> = { agrees: 0, disagrees: 0, inconclusive: 0 };
+  for (const c of claims) counts[c.verdict] = (counts[c.verdict] ?? 0) + 1;
+  const summary =
+    `<p class="summary"><span>${claims.length} claims:</span>` +
+    `<span class="agrees">${counts.agrees} agree</span>` +
+    `<span class="disagrees">${counts.disagrees} disagree</span>` +
+    `<span class="inconclusive">${counts.inconclusive} inconclusive</span></p>`;
+  const rows = claims.map((c) => {
+    const ci = c.ciLow === null && c.ciHigh === null ? "—" : `[${formatNumber(c.ciLow, 3)}, ${formatNumber(c.ciHigh, 3)}]`;
+    return (
+      `<tr id="claim-${escapeHtml(slug(c.id))}">` +
+      `<td>${escapeHtml(c.id)}</td>` +
+      `<td>${escapeHtml(c.claim)}</td>` +
+      `<td>${escapeHtml(c.expected)}</td>` +
+      `<td>${escapeHtml(c.knob)}</td>` +
+      `<td class="num">${formatNumber(c.rho, 3)}</td>` +
+      `<td class="num">${ci}</td>` +
+      `<td class="verdict verdict-${escapeHtml(c.verdict)}">${escapeHtml(c.verdict)}</td>` +
+      `<td>${c.note ? escapeHtml(c.note) : ""}</td>` +
+      `</tr>`
+    );
+  });
+  return (
+    summary +
+    `\n<table class="claims">\n<thead><tr><th>ID</th><th>Claim</th><th>Expected</th><th>Knob</th>` +
+    `<th title="rank correlation between the knob and GC">ρ</th><th>95% CI</th><th>Verdict</th><th>Note</th></tr></thead>\n<tbody>\n` +
+    rows.join("\n") +
+    `\n</tbody>\n</table>`
+  );
+}
+
+function dataTable(table: NonNullable<ReportSection["table"]>): string {
+  const head = table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  const body = table.rows
+    .map(
+      (row) =>
+        "<tr>" +
+        row.map((v) => (typeof v === "number" ? `<td class="num">${formatNumber(v)}</td>` : `<td>${escapeHtml(String(v))}</td>`)).join("") +
+        "</tr>",
+    )
+    .join("\n");
+  return `<table class="data">\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+}
+
+function figureHtml(fig: ReportFigure, svg: string | undefined): string {
+  const name = escapeHtml(fig.name);
+  const body = svg !== undefined ? inlineSvg(svg, `fig-${fig.name}`) : `<img src="figures/${name}.svg" alt="${escapeHtml(fig.caption)}">`;
+  return (
+    `<figure id="fig-${escapeHtml(slug(fig.name))}">\n${body}\n<figcaption>${escapeHtml(fig.caption)} ` +
+    `<span class="links">(<a href="figures/${name}.png">PNG</a> · <a href="figures/${name}.svg">SVG</a> · ` +
+    `<a href="figures/${name}.vl.json">spec</a>)</span></figcaption>\n</figure>`
+  );
+}
+
+/**
+ * The report as HTML. `svgs` maps figure names to rendered SVG markup (as `writeReport` produces), which is
+ * inlined; a figure without an entry is referenced as `figures/<name>.svg` instead.
+ */
+export function reportHtml(report: ReportDocument, svgs: Record<string, string> = {}): string {
+  checkFigureNames(report);
+  const toc = report.sections
+    .map((s) => `<li><a href="#${escapeHtml(slug(s.id))}">${escapeHtml(s.title)}</a></li>`)
+    .join("\n");
+  const sections = report.sections.map((s) => {
+    const figs = s.figures.map((f) => figureHtml(f, Object.hasOwn(svgs, f.name) ? svgs[f.name] : undefined)).join("\n");
+    return (
+      `<section id="${escapeHtml(slug(s.id))}">\n<h2>${escapeHtml(s.title)}</h2>\n${paragraphs(s.description)}\n` +
+      (figs ? `<div class="figures">\n${figs}\n</div>\n` : "") +
+      (s.table ? dataTable(s.table) + "\n" : "") +
+      `</section>`
+    );
+  });
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="gcx report">
+<title>${escapeHtml(report.title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header>
+<h1>${escapeHtml(report.title)}</h1>
+<div class="meta">Generated ${escapeHtml(report.generatedAt)}</div>
+</header>
+<main>
+<section id="intro">
+${paragraphs(report.intro)}
+</section>
+${report.sections.length > 0 ? `<nav class="toc"><strong>Contents</strong>\n<ul>\n<li><a href="#claims">Claims</a></li>\n${toc}\n</ul>\n</nav>` : ""}
+<section id="claims">
+<h2>Claims</h2>
+${claimsTable(report.claims)}
+</section>
+${sections.join("\n")}
+</main>
+${report.footer ? `<footer>${paragraphs(report.footer)}</footer>` : ""}
+</body>
+</html>
+`;
+}
+
+/**
+ * Render every figure to `dir/figures/<name>.svg`, `.png` and `.vl.json`, write `dir/index.html` with the SVGs
+ * inlined, and return the path of index.html.
+ */
+export async function writeReport(dir: string, report: ReportDocument): Promise<string> {
+  checkFigureNames(report);
+  const figDir = join(dir, "figures");
+  await mkdir(figDir, { recursive: true });
+  const svgs: Record<string, string> = {};
+  for (const section of report.sections) {
+    for (const fig of section.figures) {
+      const { svg } = await writeFigure(figDir, fig.name, fig.spec);
+      svgs[fig.name] = svg;
+      await writeFile(join(figDir, `${fig.name}.vl.json`), JSON.stringify(fig.spec, null, 2) + "\n", "utf8");
+    }
+  }
+  const htmlPath = join(dir, "index.html");
+  await writeFile(htmlPath, reportHtml(report, svgs), "utf8");
+  return htmlPath;
+}
