@@ -2,55 +2,49 @@
 // Arguments are byte offsets into the module's linear memory; the JS side (src/engine/wasmKernels.ts) copies
 // operands in and results out.
 
-// C[M,N] = A[M,K] · B[K,N], row-major float32. Four rows of A share each loaded 4-wide vector of B; groups of four
-// zeros in A (common after ReLU) are skipped.
+// C[M,N] = A[M,K] · B[K,N] (row-major f32). 4×8 register-blocked micro-kernel: eight f32x4 accumulators stay in
+// registers over the whole k loop, and a K×8 panel of B stays in cache across row blocks.
+@inline function kernel4x8(a: usize, b: usize, c: usize, K: i32, N: i32, lda: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const ldb = <usize>N << 2;
+  let bp = b, ap = a;
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let av = f32x4.splat(load<f32>(ap));
+    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = f32x4.splat(load<f32>(ap + lda));
+    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = f32x4.splat(load<f32>(ap + 2 * lda));
+    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = f32x4.splat(load<f32>(ap + 3 * lda));
+    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    bp += ldb;
+    ap += 4;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldb, c10); v128.store(c + ldb, c11, 16);
+  v128.store(c + 2 * ldb, c20); v128.store(c + 2 * ldb, c21, 16);
+  v128.store(c + 3 * ldb, c30); v128.store(c + 3 * ldb, c31, 16);
+}
+
+// One element C[i,j] by a plain dot product (edges).
+@inline function dot1(a: usize, b: usize, K: i32, N: i32): f32 {
+  let s: f32 = 0;
+  const ldb = <usize>N << 2;
+  for (let k = 0; k < K; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + <usize>k * ldb);
+  return s;
+}
+
 export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): void {
-  memory.fill(c, 0, <usize>(M * N) << 2);
-  let i = 0;
-  for (; i + 3 < M; i += 4) {
-    const c0 = c + (<usize>(i * N) << 2), c1 = c0 + (<usize>N << 2), c2 = c1 + (<usize>N << 2), c3 = c2 + (<usize>N << 2);
-    const a0 = a + (<usize>(i * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
-    for (let k = 0; k < K; k++) {
-      const ko = <usize>k << 2;
-      const s0 = load<f32>(a0 + ko), s1 = load<f32>(a1 + ko), s2 = load<f32>(a2 + ko), s3 = load<f32>(a3 + ko);
-      if (s0 == 0 && s1 == 0 && s2 == 0 && s3 == 0) continue;
-      const v0 = f32x4.splat(s0), v1 = f32x4.splat(s1), v2 = f32x4.splat(s2), v3 = f32x4.splat(s3);
-      const bk = b + (<usize>(k * N) << 2);
-      let j = 0;
-      for (; j + 3 < N; j += 4) {
-        const jo = <usize>j << 2;
-        const bv = v128.load(bk + jo);
-        v128.store(c0 + jo, f32x4.add(v128.load(c0 + jo), f32x4.mul(v0, bv)));
-        v128.store(c1 + jo, f32x4.add(v128.load(c1 + jo), f32x4.mul(v1, bv)));
-        v128.store(c2 + jo, f32x4.add(v128.load(c2 + jo), f32x4.mul(v2, bv)));
-        v128.store(c3 + jo, f32x4.add(v128.load(c3 + jo), f32x4.mul(v3, bv)));
-      }
-      for (; j < N; j++) {
-        const jo = <usize>j << 2;
-        const bb = load<f32>(bk + jo);
-        store<f32>(c0 + jo, load<f32>(c0 + jo) + s0 * bb);
-        store<f32>(c1 + jo, load<f32>(c1 + jo) + s1 * bb);
-        store<f32>(c2 + jo, load<f32>(c2 + jo) + s2 * bb);
-        store<f32>(c3 + jo, load<f32>(c3 + jo) + s3 * bb);
-      }
-    }
+  const lda = <usize>K << 2, ldc = <usize>N << 2;
+  const M4 = M & ~3, N8 = N & ~7;
+  for (let j = 0; j < N8; j += 8) {
+    const bj = b + (<usize>j << 2);
+    for (let i = 0; i < M4; i += 4) kernel4x8(a + <usize>i * lda, bj, c + <usize>i * ldc + (<usize>j << 2), K, N, lda);
+    for (let i = M4; i < M; i++)
+      for (let jj = j; jj < j + 8; jj++) store<f32>(c + <usize>i * ldc + (<usize>jj << 2), dot1(a + <usize>i * lda, b + (<usize>jj << 2), K, N));
   }
-  for (; i < M; i++) {
-    const ci = c + (<usize>(i * N) << 2), ai = a + (<usize>(i * K) << 2);
-    for (let k = 0; k < K; k++) {
-      const s = load<f32>(ai + (<usize>k << 2));
-      if (s == 0) continue;
-      const v = f32x4.splat(s);
-      const bk = b + (<usize>(k * N) << 2);
-      let j = 0;
-      for (; j + 3 < N; j += 4) {
-        const jo = <usize>j << 2;
-        v128.store(ci + jo, f32x4.add(v128.load(ci + jo), f32x4.mul(v, v128.load(bk + jo))));
-      }
-      for (; j < N; j++) {
-        const jo = <usize>j << 2;
-        store<f32>(ci + jo, load<f32>(ci + jo) + s * load<f32>(bk + jo));
-      }
-    }
-  }
+  for (let i = 0; i < M; i++)
+    for (let jj = N8; jj < N; jj++) store<f32>(c + <usize>i * ldc + (<usize>jj << 2), dot1(a + <usize>i * lda, b + (<usize>jj << 2), K, N));
 }

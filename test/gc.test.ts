@@ -7,6 +7,7 @@ import type { ModelSpec } from "../src/models/spec.js";
 import type { Dataset } from "../src/data/dataset.js";
 import { exactGC, estimateGC } from "../src/measures/gc.js";
 import { jacobianSqNormsForward, jacobianSqNormsReverse } from "../src/measures/jacobian.js";
+import { denseJacobianSqNorms, supportsDenseJacobian } from "../src/measures/denseJacobian.js";
 import { weightNorms, frobeniusSq, spectralNorm } from "../src/measures/norms.js";
 import { UserError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
@@ -37,6 +38,8 @@ function finiteDifferenceJacobianSq(net: Network, params: Params, x: Float64Arra
 const specs: [string, ModelSpec][] = [
   ["tanh MLP", { kind: "mlp", sizes: [5, 7, 6, 3], activation: "tanh" }],
   ["relu MLP", { kind: "mlp", sizes: [4, 8, 8, 5], activation: "relu" }],
+  ["narrowing relu MLP (Gram path)", { kind: "mlp", sizes: [9, 4, 6, 3], activation: "relu" }],
+  ["identity MLP", { kind: "mlp", sizes: [3, 4, 2], activation: "identity" }],
   ["CNN conv/relu/maxpool/tanh/avgpool/dense", {
     kind: "cnn", input: [6, 6, 2], layers: [
       { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "relu" }, { type: "maxpool", size: 2 },
@@ -52,14 +55,17 @@ for (const [name, spec] of specs) {
     const x = randomTensor([3, net.inputSize], new Rng(12));
     const rev = jacobianSqNormsReverse(net, params, x).data;
     const fwd = jacobianSqNormsForward(net, params, x);
+    const dense = supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x) : null;
     for (let b = 0; b < 3; b++) {
       const fd = finiteDifferenceJacobianSq(net, params, (x.data as Float64Array).slice(b * net.inputSize, (b + 1) * net.inputSize));
       assert.ok(relativeError([rev[b]], [fd]) < 1e-7, `reverse ${rev[b]} vs fd ${fd}`);
       assert.ok(relativeError([fwd[b]], [fd]) < 1e-7, `forward ${fwd[b]} vs fd ${fd}`);
+      if (dense) assert.ok(relativeError([dense[b]], [fd]) < 1e-7, `closed-form dense ${dense[b]} vs fd ${fd}`);
     }
     const softRev = jacobianSqNormsReverse(net, params, x, "softmax").data;
     const softFwd = jacobianSqNormsForward(net, params, x, "softmax");
     assert.ok(relativeError(softFwd, softRev) < 1e-10);
+    if (dense) assert.ok(relativeError(denseJacobianSqNorms(net, params, x, "softmax"), softRev) < 1e-10);
     // softmax's Jacobian has spectral norm ≤ ½, so the softmax GC is at most a quarter of the logit GC
     for (let b = 0; b < 3; b++) assert.ok(softRev[b] <= rev[b] / 4 + 1e-12);
   });

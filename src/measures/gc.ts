@@ -7,6 +7,7 @@ import { inputSize, type Dataset } from "../data/dataset.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
 import { UserError } from "../util/errors.js";
+import { denseJacobianSqNorms, supportsDenseJacobian } from "./denseJacobian.js";
 import {
   cheaperMode,
   jacobianSqNormsForward,
@@ -124,7 +125,12 @@ export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOp
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
     const x = inputBatch(ds, start, end);
-    const norms = mode === "forward" ? jacobianSqNormsForward(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
+    const norms =
+      mode === "forward"
+        ? jacobianSqNormsForward(net, params, x, output)
+        : supportsDenseJacobian(net)
+          ? denseJacobianSqNorms(net, params, x, output)
+          : jacobianSqNormsReverse(net, params, x, output).data;
     acc.add(start, norms);
     opts.onProgress?.(end, ds.n);
   }

@@ -1,0 +1,127 @@
+/**
+ * Closed-form Jacobian propagation for MLPs (dense layers and elementwise activations), used by exact GC.
+ * The k output rows of every example's Jacobian are pushed back together as one [batch·k, width] matrix:
+ * Δ ← (Δ·W_l) ⊙ σ'(z_{l-1}), one large matmul per layer instead of k small backward passes. At the first layer,
+ * when it is wider in than out, ‖Δ W₁‖² is read as the quadratic form Δ (W₁W₁ᵀ) Δᵀ, whose Gram matrix is computed
+ * once per weight tensor. Measurement only (nothing is recorded for differentiation).
+ */
+import { Tensor, allocLike, type Data } from "../engine/tensor.js";
+import * as K from "../engine/kernels.js";
+import type { Network, Params } from "../models/network.js";
+import type { GCOutput } from "./jacobian.js";
+
+const gramCache = new WeakMap<Tensor, Data>();
+
+/** W Wᵀ for W [out, in] (cached: tensors are immutable). */
+function gram(w: Tensor): Data {
+  let g = gramCache.get(w);
+  if (!g) {
+    const [out, inp] = w.shape;
+    const wt = allocLike(w.data, out * inp);
+    K.transpose(w.data, wt, out, inp);
+    g = allocLike(w.data, out * out);
+    K.matmul(w.data, wt, g, out, inp, out);
+    gramCache.set(w, g);
+  }
+  return g;
+}
+
+export function supportsDenseJacobian(net: Network): boolean {
+  return net.spec.kind === "mlp";
+}
+
+/** ‖∂g(x_b)/∂x_b‖_F² per row of x for an MLP. */
+export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, output: GCOutput = "logits"): Float64Array {
+  if (net.spec.kind !== "mlp") throw new Error("denseJacobianSqNorms needs an MLP");
+  const act = net.spec.activation;
+  const [batch] = x.shape;
+  const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
+  const weights = dense.map((l) => params[`layers.${l.index}.weight`]);
+  const biases = dense.map((l) => params[`layers.${l.index}.bias`]);
+  // Forward pass, keeping each hidden layer's activation derivative σ'(z).
+  const derivs: Data[] = [];
+  let h: Data = x.data;
+  for (let l = 0; l < dense.length; l++) {
+    const { inSize, outSize } = dense[l];
+    const wt = allocLike(h, inSize * outSize);
+    K.transpose(weights[l].data, wt, outSize, inSize);
+    const z = allocLike(h, batch * outSize);
+    K.matmul(h, wt, z, batch, inSize, outSize);
+    const b = biases[l].data;
+    for (let i = 0; i < z.length; i += outSize) for (let j = 0; j < outSize; j++) z[i + j] += b[j];
+    if (l < dense.length - 1 && act !== "identity") {
+      const d = allocLike(z, z.length);
+      for (let i = 0; i < z.length; i++) {
+        if (act === "relu") {
+          d[i] = z[i] > 0 ? 1 : 0;
+          z[i] = z[i] > 0 ? z[i] : 0;
+        } else {
+          const t = Math.tanh(z[i]);
+          z[i] = t;
+          d[i] = 1 - t * t;
+        }
+      }
+      derivs.push(d);
+    } else if (l < dense.length - 1) {
+      derivs.push(new Float32Array(0)); // identity: derivative 1, marked by an empty array
+    }
+    h = z;
+  }
+  const k = net.outputSize;
+  // Δ starts as the Jacobian of the output map at the logits: identity, or softmax's diag(p) − ppᵀ.
+  let delta = allocLike(h, batch * k * k);
+  for (let b = 0; b < batch; b++) {
+    if (output === "softmax") {
+      const logits = h.subarray(b * k, (b + 1) * k);
+      let mx = -Infinity;
+      for (const v of logits) mx = Math.max(mx, v);
+      const p = Array.from(logits, (v) => Math.exp(v - mx));
+      const s = p.reduce((a, v) => a + v, 0);
+      for (let c = 0; c < k; c++) for (let j = 0; j < k; j++) delta[(b * k + c) * k + j] = (c === j ? p[c] / s : 0) - (p[c] / s) * (p[j] / s);
+    } else {
+      for (let c = 0; c < k; c++) delta[(b * k + c) * k + c] = 1;
+    }
+  }
+  let width = k;
+  for (let l = dense.length - 1; l >= 1; l--) {
+    const inSize = dense[l].inSize;
+    const next = allocLike(delta, batch * k * inSize);
+    K.matmul(delta, weights[l].data, next, batch * k, width, inSize);
+    const d = derivs[l - 1];
+    if (d.length) {
+      for (let b = 0; b < batch; b++) {
+        const row = d.subarray(b * inSize, (b + 1) * inSize);
+        for (let c = 0; c < k; c++) {
+          const o = (b * k + c) * inSize;
+          for (let j = 0; j < inSize; j++) next[o + j] *= row[j];
+        }
+      }
+    }
+    delta = next;
+    width = inSize;
+  }
+  // First layer: ‖Δ W₁‖² directly, or through the Gram matrix when that is cheaper.
+  const { inSize, outSize } = dense[0];
+  const out = new Float64Array(batch);
+  const rows = batch * k;
+  let q: Data, qWidth: number;
+  if (outSize < inSize) {
+    q = allocLike(delta, rows * outSize);
+    K.matmul(delta, gram(weights[0]), q, rows, outSize, outSize);
+    qWidth = outSize;
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let j = 0; j < qWidth; j++) s += q[r * qWidth + j] * delta[r * qWidth + j];
+      out[Math.floor(r / k)] += s;
+    }
+  } else {
+    q = allocLike(delta, rows * inSize);
+    K.matmul(delta, weights[0].data, q, rows, outSize, inSize);
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let j = 0; j < inSize; j++) s += q[r * inSize + j] ** 2;
+      out[Math.floor(r / k)] += s;
+    }
+  }
+  return out;
+}
