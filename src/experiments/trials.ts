@@ -1,5 +1,5 @@
 /** Expands a family into concrete, seeded trials: one training config per (variant, knob value, seed). */
-import { createHash } from "node:crypto";
+import { trialId } from "../store/runStore.js";
 import type { TrainConfig } from "../training/config.js";
 import type { FamilyDef } from "./families.js";
 
@@ -13,16 +13,6 @@ export interface TrialPlan {
   variant: string;
   kind: "train" | "init";
   config: Partial<TrainConfig>;
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
-  return JSON.stringify(v);
-}
-
-export function planId(family: string, version: number, config: unknown, seed: number): string {
-  return createHash("sha256").update(canonical({ family, version, config, seed })).digest("hex").slice(0, 16);
 }
 
 /** The config of one grid point; pseudo-knobs (depth, width) and the learning-rate time matching are resolved here. */
@@ -55,7 +45,7 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
       for (const seed of fam.seeds) {
         const config = configFor(fam, value, v.config, seed);
         out.push({
-          id: planId(fam.id, fam.version, config, seed),
+          id: trialId(fam.id, fam.version, config as Record<string, unknown>, seed),
           family: fam.id,
           version: fam.version,
           knob: fam.knob.key,

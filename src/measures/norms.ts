@@ -12,14 +12,38 @@ export function frobeniusSq(w: Tensor): number {
   return s;
 }
 
+/** v ← v/‖v‖ in place (left alone when zero). */
+export function normalize(v: Float64Array): Float64Array {
+  const n = Math.sqrt(v.reduce((a, b) => a + b * b, 0)) || 1;
+  for (let i = 0; i < v.length; i++) v[i] /= n;
+  return v;
+}
+
+/** out = W v for W [rows, cols] row-major. */
+export function matVec(w: ArrayLike<number>, v: Float64Array, out: Float64Array, rows: number, cols: number): void {
+  for (let i = 0; i < rows; i++) {
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += w[i * cols + j] * v[j];
+    out[i] = s;
+  }
+}
+
+/** out = Wᵀ u for W [rows, cols] row-major. */
+export function matTVec(w: ArrayLike<number>, u: Float64Array, out: Float64Array, rows: number, cols: number): void {
+  out.fill(0);
+  for (let i = 0; i < rows; i++) {
+    const ui = u[i];
+    if (ui !== 0) for (let j = 0; j < cols; j++) out[j] += w[i * cols + j] * ui;
+  }
+}
+
 /**
  * Largest singular value of w viewed as a [rows, size/rows] matrix, by power iteration on wᵀw.
  * `init` (length cols) warm-starts the iteration and is updated in place, so repeated calls converge fast.
  */
 export function spectralNorm(w: Tensor, iterations = 50, init?: Float64Array, seed = 0): number {
   const rows = w.shape[0], cols = w.size / rows;
-  const d = w.data;
-  let v = init ?? new Float64Array(cols);
+  const v = init ? Float64Array.from(init) : new Float64Array(cols);
   if (!init) {
     const rng = new Rng(seed);
     for (let j = 0; j < cols; j++) v[j] = rng.normal();
@@ -28,29 +52,13 @@ export function spectralNorm(w: Tensor, iterations = 50, init?: Float64Array, se
   let sigma = 0;
   for (let it = 0; it < iterations; it++) {
     normalize(v);
-    for (let i = 0; i < rows; i++) {
-      let s = 0;
-      for (let j = 0; j < cols; j++) s += d[i * cols + j] * v[j];
-      u[i] = s;
-    }
+    matVec(w.data, v, u, rows, cols);
     sigma = Math.sqrt(u.reduce((a, b) => a + b * b, 0));
-    const next = new Float64Array(cols);
-    for (let i = 0; i < rows; i++) {
-      const ui = u[i];
-      if (ui === 0) continue;
-      for (let j = 0; j < cols; j++) next[j] += d[i * cols + j] * ui;
-    }
-    if (next.every((x) => x === 0)) return 0;
-    v = next;
+    if (sigma === 0) return 0;
+    matTVec(w.data, u, v, rows, cols);
   }
   if (init) init.set(normalize(v));
   return sigma;
-}
-
-function normalize(v: Float64Array): Float64Array {
-  const n = Math.sqrt(v.reduce((a, b) => a + b * b, 0)) || 1;
-  for (let i = 0; i < v.length; i++) v[i] /= n;
-  return v;
 }
 
 export interface NormReport {

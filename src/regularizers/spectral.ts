@@ -7,6 +7,7 @@ import { Tensor } from "../engine/tensor.js";
 import * as op from "../engine/ops.js";
 import { Rng } from "../util/rng.js";
 import type { RegState, Regularizer } from "./regularizer.js";
+import { matTVec, matVec, normalize } from "../measures/norms.js";
 
 export function spectral(lambda: number, iterations = 1): Regularizer {
   return {
@@ -47,22 +48,4 @@ export function spectral(lambda: number, iterations = 1): Regularizer {
       return { value: op.scale(total!, lambda), state: next };
     },
   };
-}
-
-function normalize(v: Float64Array): void {
-  const n = Math.sqrt(v.reduce((a, b) => a + b * b, 0)) || 1;
-  for (let i = 0; i < v.length; i++) v[i] /= n;
-}
-
-function matVec(w: ArrayLike<number>, v: Float64Array, out: Float64Array, rows: number, cols: number): void {
-  for (let i = 0; i < rows; i++) {
-    let s = 0;
-    for (let j = 0; j < cols; j++) s += w[i * cols + j] * v[j];
-    out[i] = s;
-  }
-}
-
-function matTVec(w: ArrayLike<number>, u: Float64Array, out: Float64Array, rows: number, cols: number): void {
-  out.fill(0);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j] += w[i * cols + j] * u[i];
 }

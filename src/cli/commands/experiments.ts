@@ -92,6 +92,16 @@ async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out:
   process.stdout.write(`\nreport: ${resolve(html)}\n`);
 }
 
+async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepFlags): Promise<void> {
+  const store = RunStore.open(flags.db);
+  try {
+    await sweep(fams, flags, store);
+    await report(fams, profile, store, flags.out);
+  } finally {
+    store.close();
+  }
+}
+
 export function experimentCommand(): Command {
   const cmd = new Command("experiment").description("The paper's experiment families (E1-E10; B is computed from all trained runs)");
   cmd
@@ -107,14 +117,7 @@ export function experimentCommand(): Command {
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (ids: string[], flags: SweepFlags) => {
       const profile = profileOf(flags);
-      const fams = pick(profile, ids);
-      const store = RunStore.open(flags.db);
-      try {
-        await sweep(fams, flags, store);
-        await report(fams, profile, store, flags.out);
-      } finally {
-        store.close();
-      }
+      await sweepAndReport(pick(profile, ids), profile, flags);
     });
   return cmd;
 }
@@ -124,14 +127,7 @@ export function reproduceCommand(): Command {
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (flags: SweepFlags) => {
       const profile = profileOf(flags);
-      const fams = families(profile);
-      const store = RunStore.open(flags.db);
-      try {
-        await sweep(fams, flags, store);
-        await report(fams, profile, store, flags.out);
-      } finally {
-        store.close();
-      }
+      await sweepAndReport(families(profile), profile, flags);
     });
 }
 

@@ -1,0 +1,71 @@
+/**
+ * The current numbers: step, losses, accuracies, GC and its bounds, frames per second. Each value is an element
+ * with a data-testid and the unrounded number in data-value (what the end-to-end test reads).
+ */
+import { formatNumber } from "./canvas.js";
+import type { Metrics } from "../session.js";
+
+interface Row {
+  id: string;
+  /** HTML (sub/superscripts). */
+  label: string;
+  title?: string;
+}
+
+const ROWS: Row[] = [
+  { id: "step", label: "step" },
+  { id: "train-loss", label: "train loss" },
+  { id: "test-loss", label: "test loss" },
+  { id: "train-acc", label: "train accuracy" },
+  { id: "test-acc", label: "test accuracy" },
+  { id: "gc", label: "<b>GC</b> (train)", title: "mean ‖∂g(x)/∂x‖_F² over the training set, exact" },
+  { id: "gc-test", label: "GC (test)", title: "the same mean over the test set" },
+  { id: "t1", label: "T1 bound ∏<sub>l</sub>‖W<sub>l</sub>‖<sub>F</sub>²", title: "GC ≤ ∏_l ‖W_l‖_F² (1-Lipschitz activations)" },
+  { id: "t2", label: "T2 bound min(d,k)·∏<sub>l</sub>‖W<sub>l</sub>‖<sub>op</sub>²", title: "GC ≤ min(d,k)·∏_l ‖W_l‖_op² (Lipschitz bound)" },
+  { id: "penalty", label: "penalty (batch mean)" },
+  { id: "fps", label: "frames per second" },
+];
+
+export class MetricsPanel {
+  private readonly cells = new Map<string, HTMLElement>();
+
+  constructor(root: HTMLElement) {
+    const table = document.createElement("table");
+    table.className = "metrics";
+    for (const r of ROWS) {
+      const tr = table.insertRow();
+      const th = document.createElement("th");
+      th.innerHTML = r.label; // fixed markup from ROWS
+      if (r.title) th.title = r.title;
+      const td = tr.insertCell();
+      tr.prepend(th);
+      td.dataset.testid = r.id;
+      this.cells.set(r.id, td);
+    }
+    root.append(table);
+  }
+
+  private set(id: string, v: number | null, text = formatNumber(v)): void {
+    const td = this.cells.get(id)!;
+    td.textContent = text;
+    td.dataset.value = v === null ? "" : String(v);
+  }
+
+  update(m: Metrics | undefined): void {
+    if (!m) return;
+    this.set("step", m.step, String(m.step));
+    this.set("train-loss", m.trainLoss);
+    this.set("test-loss", m.testLoss);
+    this.set("train-acc", m.trainAcc, m.trainAcc === null ? "–" : `${(100 * m.trainAcc).toFixed(1)} %`);
+    this.set("test-acc", m.testAcc, m.testAcc === null ? "–" : `${(100 * m.testAcc).toFixed(1)} %`);
+    this.set("gc", m.gcTrain);
+    this.set("gc-test", m.gcTest);
+    this.set("t1", m.t1);
+    this.set("t2", m.t2);
+    this.set("penalty", m.penalty);
+  }
+
+  setFps(fps: number): void {
+    this.set("fps", fps, fps > 0 ? fps.toFixed(0) : "–");
+  }
+}
