@@ -3,15 +3,14 @@ import { Tensor } from "../src/engine/tensor.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
-import { jacobianSqNormsReverse, cheaperMode, jacobianSqNormsForward } from "../src/measures/jacobian.js";
-import { exactGC } from "../src/measures/gc.js";
+import { batchJacobianSqNorms, exactGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { gcPenalty, flatness, type Regularizer } from "../src/regularizers/index.js";
 import { trainStep, type StepState } from "../src/training/step.js";
 import { sgd } from "../src/training/optimizers.js";
 import { Rng } from "../src/util/rng.js";
 
-export function medianMs(fn: () => void, reps: number, warmup = 2): number {
+export function medianMs(fn: () => void, reps: number, warmup = 5): number {
   for (let i = 0; i < warmup; i++) fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -37,7 +36,7 @@ function tasks(name: string, net: Network, params: Params, x: Tensor, labels: In
   const state: StepState = { params, opt: opt.init(params), regs: [] };
   const batch = { x, labels, numOutputs: net.outputSize };
   const step = (regs: Regularizer[]) => () => trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
-  const gc = () => (cheaperMode(net) === "forward" ? jacobianSqNormsForward(net, params, x) : jacobianSqNormsReverse(net, params, x));
+  const gc = () => batchJacobianSqNorms(net, params, x); // what gcx measure runs per batch
   const all: [string, () => void, number][] = [
     ["forward", () => forward(net, params, x), reps],
     ["SGD step", step([]), reps],

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Tensor, cast } from "../src/engine/tensor.js";
+import { Tensor } from "../src/engine/tensor.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams, type InitScheme } from "../src/models/init.js";
 import type { ModelSpec } from "../src/models/spec.js";
@@ -167,8 +167,8 @@ test("per-class GC averages back to the total; constant model has zero GC", () =
   const r = exactGC(net, params, ds, { perClass: true, batchSize: 7 });
   const total = r.per_class!.reduce((a, c) => a + c.gc * c.n, 0) / ds.n;
   assert.ok(Math.abs(total - r.gc) < 1e-9 * r.gc);
-  const zero = { ...params, "layers.0.weight": cast(params["layers.0.weight"], "float32") };
-  zero["layers.0.weight"].data.fill(0);
+  // A fresh tensor: tensors are immutable, and caches (Gram, transposes) rely on it.
+  const zero = { ...params, "layers.0.weight": new Tensor(new Float32Array(params["layers.0.weight"].size), params["layers.0.weight"].shape) };
   assert.equal(exactGC(net, zero, ds).gc, 0);
 });
 

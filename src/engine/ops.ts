@@ -12,10 +12,9 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
   }
 }
 
-function map(a: Tensor, f: (v: number) => number): Data {
-  const out = allocLike(a.data, a.size);
-  const d = a.data;
-  for (let i = 0; i < d.length; i++) out[i] = f(d[i]);
+function mapTanh(a: Tensor): Data {
+  const out = allocLike(a.data, a.size), d = a.data;
+  for (let i = 0; i < d.length; i++) out[i] = Math.tanh(d[i]);
   return out;
 }
 
@@ -61,7 +60,9 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
-  const out = map(a, (v) => alpha * v + beta);
+  // Plain loops rather than a per-element callback: these run on every activation of every batch.
+  const out = allocLike(a.data, a.size), d = a.data;
+  for (let i = 0; i < d.length; i++) out[i] = alpha * d[i] + beta;
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
 
@@ -72,7 +73,8 @@ export function scale(a: Tensor, alpha: number): Tensor {
 /** a · s where s is a one-element tensor (differentiable in both). */
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
   const v = s.item();
-  const out = map(a, (x) => x * v);
+  const out = allocLike(a.data, a.size), d = a.data;
+  for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
   return record(out, a.shape, [a, s], (g) => [
     a.requiresGrad ? mulScalar(g, s) : null,
     s.requiresGrad ? sum(mul(g, a)) : null,
@@ -146,8 +148,8 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   const [M, Ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [Kb, N] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
   if (Ka !== Kb) throw new RangeError(`matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
-  const A = transA ? transposed(a.data, a.shape[0], a.shape[1]) : a.data;
-  const B = transB ? transposed(b.data, b.shape[0], b.shape[1]) : b.data;
+  const A = transA ? transposedOf(a) : a.data;
+  const B = transB ? transposedOf(b) : b.data;
   const out = allocLike(a.data, M * N);
   K.matmul(A, B, out, M, Ka, N);
   return record(out, [M, N], [a, b], (g) => {
@@ -169,6 +171,23 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   });
 }
 
+/**
+ * Transposes of leaf tensors (parameters, inputs) are cached: tensors are immutable, and a weight used as xWᵀ in
+ * many forward passes (evaluation over a dataset) is then transposed once. Op results are not cached, so
+ * intermediate memory is not doubled.
+ */
+const transposeCache = new WeakMap<Tensor, Data>();
+
+function transposedOf(t: Tensor): Data {
+  if (t.node) return transposed(t.data, t.shape[0], t.shape[1]);
+  let d = transposeCache.get(t);
+  if (!d) {
+    d = transposed(t.data, t.shape[0], t.shape[1]);
+    transposeCache.set(t, d);
+  }
+  return d;
+}
+
 function transposed(d: Data, m: number, n: number): Data {
   const out = allocLike(d, m * n);
   K.transpose(d, out, m, n);
@@ -182,18 +201,27 @@ export function mulConst(a: Tensor, c: Data): Tensor {
   return record(out, a.shape, [a], (g) => [mulConst(g, c)]);
 }
 
+/** max(a, 0), i.e. a ⊙ mask with a constant mask, so its backward (and every higher derivative) is mulConst. */
 export function relu(a: Tensor): Tensor {
-  const mask = reluMask(a);
-  return mulConst(a, mask);
+  const d = a.data, out = allocLike(d, d.length), mask = allocLike(d, d.length);
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] > 0) {
+      out[i] = d[i];
+      mask[i] = 1;
+    }
+  }
+  return record(out, a.shape, [a], (g) => [mulConst(g, mask)]);
 }
 
 /** ReLU's derivative at each element of a: 1 where a > 0, else 0 (PyTorch's convention at 0). */
 export function reluMask(a: Tensor): Data {
-  return map(a, (v) => (v > 0 ? 1 : 0));
+  const d = a.data, mask = allocLike(d, d.length);
+  for (let i = 0; i < d.length; i++) if (d[i] > 0) mask[i] = 1;
+  return mask;
 }
 
 export function tanh(a: Tensor): Tensor {
-  const out = map(a, Math.tanh);
+  const out = mapTanh(a);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, tanhDerivativeOf(y))]);
   return y;
 }
@@ -204,7 +232,8 @@ export function tanhDerivativeOf(y: Tensor): Tensor {
 }
 
 export function exp(a: Tensor): Tensor {
-  const out = map(a, Math.exp);
+  const out = allocLike(a.data, a.size);
+  for (let i = 0; i < out.length; i++) out[i] = Math.exp(a.data[i]);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, y)]);
   return y;
 }
