@@ -106,7 +106,8 @@ test("wasm and JS matmul kernels agree on float32 data of many shapes", async ()
   const { wasmAvailable } = await import("../src/engine/wasmKernels.js");
   assert.ok(wasmAvailable() || process.env.GCX_NO_WASM === "1", "the wasm kernels are built by npm run build");
   const r = new Rng(10);
-  for (const [m, k, n] of [[16, 16, 16], [17, 33, 9], [130, 70, 65], [3, 500, 7]]) {
+  // The last two are big enough to be split across the two-thread kernel (src/engine/wasmThreads.ts).
+  for (const [m, k, n] of [[16, 16, 16], [17, 33, 9], [130, 70, 65], [3, 500, 7], [130, 300, 70], [257, 100, 50]]) {
     const a = Float32Array.from({ length: m * k }, () => (r.uniform() < 0.3 ? 0 : r.normal()));
     const b = Float32Array.from({ length: k * n }, () => r.normal());
     const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);

@@ -8,6 +8,8 @@
  * the bytes and hands them to `initWasmKernels` (web/src/wasm.ts). Until then the JS kernels are used.
  */
 
+import { startThreadedKernels, type ThreadedKernels } from "./wasmThreads.js";
+
 interface Exports {
   memory: WebAssembly.Memory;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void;
@@ -32,7 +34,13 @@ const NODE_FS = "node:fs";
 // dist/src/engine/wasmKernels.js → dist/wasm/kernels.wasm
 const WASM_FROM_HERE = "../../wasm/kernels.wasm";
 
+const NODE_MODULE = "node:module";
+const SHARED_WASM_FROM_HERE = "../../wasm/kernels-shared.wasm";
+
 const nodeFs: NodeFs | null = isNode ? ((await import(/* @vite-ignore */ NODE_FS)) as NodeFs) : null;
+const nodeRequire: ((id: string) => unknown) | null = isNode
+  ? ((await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire(url: string): (id: string) => unknown }).createRequire(import.meta.url)
+  : null;
 
 let exportsCache: Exports | null | undefined;
 
@@ -42,10 +50,21 @@ function instantiate(bytes: BufferSource): Exports {
   return instance.exports as unknown as Exports;
 }
 
+let threaded: ThreadedKernels | null = null;
+
 function load(): Exports | null {
   if (exportsCache !== undefined) return exportsCache;
   exportsCache = null;
   if (!nodeFs || nodeProcess?.env?.GCX_NO_WASM === "1") return null;
+  // Under Node, prefer the shared-memory build run on two threads (wasmThreads.ts); fall back to one thread.
+  const shared = new URL(SHARED_WASM_FROM_HERE, import.meta.url);
+  if (nodeRequire && nodeProcess?.env?.GCX_THREADS !== "1" && nodeFs.existsSync(shared)) {
+    threaded = startThreadedKernels(nodeFs.readFileSync(shared), nodeRequire);
+    if (threaded) {
+      exportsCache = { memory: threaded.memory, matmul: threaded.matmul };
+      return exportsCache;
+    }
+  }
   const url = new URL(WASM_FROM_HERE, import.meta.url);
   if (!nodeFs.existsSync(url)) return null;
   exportsCache = instantiate(nodeFs.readFileSync(url));
