@@ -4,7 +4,7 @@
  * Usage: node dist/bench/run.js [all|mlp|cnn|mlp2d|mnist]
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { runOurs } from "./ours.js";
@@ -47,4 +47,6 @@ const md = [
   "",
 ].join("\n");
 process.stdout.write(md);
-if (which === "all") writeFileSync(fileURLToPath(new URL("../../bench/results.md", import.meta.url)), md);
+// The hand-written analysis of misses and next levers follows the measured table in results.md.
+const levers = fileURLToPath(new URL("../../bench/levers.md", import.meta.url));
+if (which === "all") writeFileSync(fileURLToPath(new URL("../../bench/results.md", import.meta.url)), md + "\n" + (existsSync(levers) ? readFileSync(levers, "utf8") : ""));

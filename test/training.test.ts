@@ -21,6 +21,8 @@ import { hessianTopEigenvalue, hessianTrace, hessianVectorProduct } from "../src
 import { loadDataset } from "../src/data/registry.js";
 import { loadModel } from "../src/models/io.js";
 import { spectralNorm } from "../src/measures/norms.js";
+import { denseJacobianSqNormsDifferentiable } from "../src/measures/denseJacobian.js";
+import { jacobianSqNormsReverse } from "../src/measures/jacobian.js";
 import { UserError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
 import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
@@ -36,8 +38,8 @@ function tiny(activation: "tanh" | "relu" = "tanh") {
 }
 
 /** Gradient of (data loss + penalty) through the engine vs float64 finite differences in every parameter. */
-function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6): void {
-  const { net, params, batch } = tiny();
+function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6, activation: "tanh" | "relu" = "tanh"): void {
+  const { net, params, batch } = tiny(activation);
   const names = Object.keys(params);
   const total = (raw: Params) => {
     // Penalties differentiate the loss inside (flatness), so parameters must be leaves even for plain evaluation.
@@ -60,6 +62,21 @@ test("penalty gradients match float64 finite differences: l2, flatness, exact gc
   checkPenaltyGradient("flatness", () => flatness(0.7));
   checkPenaltyGradient("gc exact", () => gcPenalty(0.2));
   checkPenaltyGradient("gc probes", () => gcPenalty(0.2, 3));
+  // ReLU networks take the closed-form path (denseJacobianSqNormsDifferentiable) instead of double backprop.
+  checkPenaltyGradient("gc exact, relu", () => gcPenalty(0.2), 1e-6, "relu");
+  checkPenaltyGradient("flatness, relu", () => flatness(0.7), 1e-6, "relu");
+});
+
+test("closed-form GC penalty of a ReLU MLP equals the double-backprop one, value and gradient", () => {
+  const { net, params, batch } = tiny("relu");
+  const vars: Params = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.variable()]));
+  const closed = op.sum(denseJacobianSqNormsDifferentiable(net, vars, batch.x)!);
+  const reference = op.sum(jacobianSqNormsReverse(net, vars, batch.x, "logits", true));
+  assert.ok(relativeError([closed.item()], [reference.item()]) < 1e-12);
+  const names = Object.keys(vars);
+  const g1 = grad(closed, names.map((k) => vars[k])), g2 = grad(reference, names.map((k) => vars[k]));
+  names.forEach((k, i) => assert.ok(relativeError(g1[i].data, g2[i].data) < 1e-10 || op.sumSquares(g2[i]).item() === 0, k));
+  assert.equal(denseJacobianSqNormsDifferentiable(tiny("tanh").net, vars, batch.x), null, "tanh needs double backprop");
 });
 
 test("spectral penalty gradient matches finite differences of λ·Σσ_max² once power iteration has converged", () => {

@@ -7,6 +7,8 @@
  */
 import { Tensor, allocLike, type Data } from "../engine/tensor.js";
 import * as K from "../engine/kernels.js";
+import * as op from "../engine/ops.js";
+import { noGrad } from "../engine/graph.js";
 import type { Network, Params } from "../models/network.js";
 import type { GCOutput } from "./jacobian.js";
 
@@ -123,5 +125,52 @@ export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, ou
       out[Math.floor(r / k)] += s;
     }
   }
+  return out;
+}
+
+/**
+ * The same per-example ‖J‖_F², as a differentiable function of the weights, for ReLU or linear MLPs: there the
+ * activation masks are constant almost everywhere, so J = W_L D_{L−1} ⋯ D₁ W₁ is a polynomial in the weights and
+ * first-order backprop through this propagation gives the exact gradient of the GC penalty, without the double
+ * backprop through k reverse passes. Returns null for other networks (tanh: σ' depends on the weights).
+ */
+export function denseJacobianSqNormsDifferentiable(net: Network, params: Params, x: Tensor): Tensor | null {
+  if (net.spec.kind !== "mlp" || net.spec.activation === "tanh") return null;
+  const relu = net.spec.activation === "relu";
+  const [batch] = x.shape;
+  const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
+  const weights = dense.map((l) => params[`layers.${l.index}.weight`]);
+  // Masks from a forward pass that records nothing: they are constants of the penalty.
+  const masks = noGrad(() => {
+    const out: Data[] = [];
+    let h = x;
+    for (let l = 0; l < dense.length - 1; l++) {
+      const z = op.add(op.matmul(h, weights[l].detach(), false, true), params[`layers.${dense[l].index}.bias`].detach());
+      out.push(relu ? op.reluMask(z) : new Float32Array(0));
+      h = relu ? op.relu(z) : z;
+    }
+    return out;
+  });
+  const k = net.outputSize;
+  const eye = allocLike(x.data, batch * k * k);
+  for (let r = 0; r < batch * k; r++) eye[r * k + (r % k)] = 1;
+  let delta = new Tensor(eye, [batch * k, k]);
+  for (let l = dense.length - 1; l >= 1; l--) {
+    delta = op.matmul(delta, weights[l]);
+    if (relu) delta = op.mulConst(delta, repeatRows(masks[l - 1], batch, k));
+  }
+  const { inSize, outSize } = dense[0];
+  const rowNorms =
+    outSize < inSize
+      ? op.sumRows(op.mul(op.matmul(delta, op.matmul(weights[0], weights[0], false, true)), delta))
+      : op.sumRows(op.mul(op.matmul(delta, weights[0]), op.matmul(delta, weights[0])));
+  return op.sumRows(op.reshape(rowNorms, [batch, k]));
+}
+
+/** Each example's row of a [batch, n] array repeated k times: [batch·k, n]. */
+function repeatRows(d: Data, batch: number, k: number): Data {
+  const n = d.length / batch;
+  const out = allocLike(d, d.length * k);
+  for (let b = 0; b < batch; b++) for (let c = 0; c < k; c++) out.set(d.subarray(b * n, (b + 1) * n), (b * k + c) * n);
   return out;
 }

@@ -4,6 +4,7 @@
  */
 import * as op from "../engine/ops.js";
 import { jacobianSqNormsReverse, probeSqNorms } from "../measures/jacobian.js";
+import { denseJacobianSqNormsDifferentiable } from "../measures/denseJacobian.js";
 import type { Regularizer } from "./regularizer.js";
 
 export function gcPenalty(alpha: number, probes = 0): Regularizer {
@@ -13,10 +14,11 @@ export function gcPenalty(alpha: number, probes = 0): Regularizer {
     init: () => ({}),
     penalty({ net, params, batch, rng }, state) {
       const b = batch.x.shape[0];
+      // Exact: closed-form propagation for ReLU/linear MLPs (first-order backprop suffices), else double backprop.
       const norms =
         probes > 0
           ? probeSqNorms(net, params, batch.x, probes, "gaussian", rng, "logits", true).reduce((a, t) => op.add(a, t))
-          : jacobianSqNormsReverse(net, params, batch.x, "logits", true);
+          : (denseJacobianSqNormsDifferentiable(net, params, batch.x) ?? jacobianSqNormsReverse(net, params, batch.x, "logits", true));
       const scale = alpha / (b * (probes > 0 ? probes : 1));
       return { value: op.scale(op.sum(norms), scale), state };
     },
