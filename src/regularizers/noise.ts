@@ -13,7 +13,8 @@ export function inputNoise(sigma: number): Regularizer {
     strength: sigma,
     init: () => ({}),
     transformBatch(batch, rng) {
-      const x = Float32Array.from(batch.x.data, (v) => v + sigma * rng.normal());
+      const src = batch.x.data, x = new Float32Array(src.length);
+      for (let i = 0; i < x.length; i++) x[i] = src[i] + sigma * rng.normal();
       return { ...batch, x: new Tensor(x, batch.x.shape) };
     },
   };
