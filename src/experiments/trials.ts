@@ -1,15 +1,10 @@
 /** Expands a family into concrete, seeded trials: one training config per (variant, knob value, seed). */
-import { trialId } from "../store/runStore.js";
+import { trialId, type TrialSpec } from "../store/runStore.js";
 import type { TrainConfig } from "../training/config.js";
 import type { FamilyDef } from "./families.js";
 
-export interface TrialPlan {
-  id: string;
-  family: string;
-  version: number;
-  knob: string;
-  knobValue: number;
-  seed: number;
+/** A trial as the store keeps it (TrialSpec), with its typed training config and the variant it belongs to. */
+export interface TrialPlan extends Omit<TrialSpec, "config"> {
   variant: string;
   kind: "train" | "init";
   config: Partial<TrainConfig>;
