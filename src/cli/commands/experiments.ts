@@ -123,7 +123,7 @@ export function experimentCommand(): Command {
 }
 
 export function reproduceCommand(): Command {
-  return addSweepOptions(new Command("reproduce").description("run every experiment family, write the report and print the claims table"))
+  return addSweepOptions(new Command("reproduce").description("Run every experiment family, write the report and print the claims table"))
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (flags: SweepFlags) => {
       const profile = profileOf(flags);
@@ -133,7 +133,7 @@ export function reproduceCommand(): Command {
 
 export function reportCommand(): Command {
   return new Command("report")
-    .description("write the HTML report and print the claims table from the trials already in the run store")
+    .description("Write the HTML report and print the claims table from the trials already in the run store")
     .option("--full", "report on the full profile's trials (default: quick)")
     .option("--db <file>", "SQLite run store", DEFAULT_DB)
     .option("--out <dir>", "report directory", join("runs", "report"))
