@@ -32,8 +32,11 @@ export interface FamilyDef {
   version: number;
   title: string;
   description: string;
-  /** "train": train and log; "init": measure at initialization only. */
-  kind: "train" | "init";
+  /**
+   * "train": train and log; "init": measure at initialization only; "bounds": train and log, reported only through
+   * the bounds section (family B), which also covers every other trained family's runs.
+   */
+  kind: "train" | "init" | "bounds";
   knob: KnobGrid;
   /** Variants crossed with the knob grid (E1: initialization schemes). */
   variants?: { name: string; config: Partial<TrainConfig> }[];
@@ -132,6 +135,18 @@ export function families(profile: Profile): FamilyDef[] {
     sweep("E7", "Label noise", "labelNoise", "label-noise probability p", [0, 0.1, 0.2, 0.4], "More label noise → lower GC (T5)", "decreasing", {}, false),
     sweep("E8", "Input noise", "inputNoise", "input-noise σ", [0, 0.1, 0.3, 1], "More input noise → lower GC (T5)", "decreasing"),
     sweep("E9", "Explicit GC penalty", "gc", "α (GC penalty)", q ? [0, 1e-3, 1e-2, 1e-1] : [0, 1e-4, 1e-3, 1e-2, 1e-1], "Larger α → lower GC (claim X)", "decreasing", q ? { gcProbes: 2 } : {}),
+    {
+      id: "B",
+      version: 1,
+      title: "GC against its bounds",
+      description:
+        "Runs whose only purpose is to log GC beside the T1 (∏‖W‖_F²), T2 (min(d,k)∏‖W‖_op²) and T3 (first-layer transfer) bounds at every log step; with the other families, every trained run is checked the same way.",
+      kind: "bounds",
+      knob: { key: "l2", label: "λ (L2)", values: [0, 1e-3], log: true },
+      base: { ...base, logEvery: q ? 100 : 250 },
+      seeds: q ? [0, 1] : [0, 1, 2],
+      claims: [],
+    },
     {
       id: "E10",
       version: 1,

@@ -129,7 +129,7 @@ function boundsSection(all: TrialData[]): { section: ReportSection; claims: Clai
     section: {
       id: "B",
       title: "B — GC against its upper bounds",
-      description: "Every logged step of every trained trial: the T1, T2 and T3 bounds must lie above the measured GC. The figure follows one run (E2, λ = 0, first seed); the table covers all runs.",
+      description: `Every logged step of every trained trial: the T1, T2 and T3 bounds must lie above the measured GC. The figure follows one run${example ? ` (${example.row.family}, ${example.row.knob} = ${example.row.knobValue}, seed ${example.row.seed})` : ""}; the table covers all runs.`,
       figures: example ? [{ name: "B-bounds", caption: "GC and its bounds during training (log scale).", spec: lineChart({ title: "B: GC and its bounds", values, x: "step", y: "value", color: "quantity", logY: true, yTitle: "value" }) }] : [],
       table: { columns: ["bound", "logged points", "bound ≥ GC", "smallest bound / GC"], rows },
     },
@@ -144,8 +144,8 @@ export function buildReport(fams: FamilyDef[], data: Map<string, TrialData[]>, p
     const trials = data.get(fam.id) ?? [];
     if (!trials.length) continue;
     claims.push(...claimRows(fam, trials));
-    sections.push(fam.kind === "init" ? initSection(fam, trials) : trainSection(fam, trials));
-    if (fam.kind === "train") trained.push(...trials);
+    if (fam.kind !== "bounds") sections.push(fam.kind === "init" ? initSection(fam, trials) : trainSection(fam, trials));
+    if (fam.kind !== "init") trained.push(...trials);
   }
   if (trained.length) {
     const b = boundsSection(trained);

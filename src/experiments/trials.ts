@@ -6,7 +6,7 @@ import type { FamilyDef } from "./families.js";
 /** A trial as the store keeps it (TrialSpec), with its typed training config and the variant it belongs to. */
 export interface TrialPlan extends Omit<TrialSpec, "config"> {
   variant: string;
-  kind: "train" | "init";
+  kind: FamilyDef["kind"];
   config: Partial<TrainConfig>;
 }
 
