@@ -35,7 +35,7 @@ function checkSecondOrder(name: string, f: (x: Tensor) => Tensor, x: Tensor, rng
 const rng = new Rng(1);
 const B = randomTensor([4, 3], rng);
 const C = randomTensor([3, 5], rng);
-const bias = randomTensor([5], rng);
+
 
 const cases: [string, (x: Tensor) => Tensor, number[]][] = [
   ["matmul", (x) => op.sumSquares(op.matmul(x, C)), [4, 3]],

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { INIT_DISTRIBUTIONS, INIT_SCHEMES } from "../models/init.js";
 import { UserError } from "../util/errors.js";
+import { stepsPerEpoch } from "./schedule.js";
 
 const nonNeg = z.number().finite().min(0);
 const posInt = z.number().int().positive();
@@ -65,6 +66,4 @@ export function totalSteps(cfg: TrainConfig, trainSize: number): number {
   return 1000;
 }
 
-export function stepsPerEpoch(n: number, batchSize: number): number {
-  return Math.max(1, Math.floor(n / Math.min(batchSize, n)));
-}
+export { stepsPerEpoch };

@@ -5,14 +5,12 @@ import { inputBatch, exactGC } from "../measures/gc.js";
 import { weightNorms } from "../measures/norms.js";
 import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../measures/companions.js";
 import type { Network, Params } from "../models/network.js";
-import type { Batch } from "../regularizers/regularizer.js";
 import { accuracy } from "./losses.js";
 import { dataLoss } from "./step.js";
+import { batchOf } from "./schedule.js";
 import type { TrainConfig } from "./config.js";
 
-export function batchOf(ds: Dataset): Batch {
-  return { x: inputBatch(ds, 0, ds.n), labels: ds.labels, targets: ds.targets, numOutputs: ds.numOutputs };
-}
+export { batchOf };
 
 function lossAndAccuracy(net: Network, params: Params, ds: Dataset): { loss: number; acc: number | null } {
   return noGrad(() => {

@@ -8,14 +8,13 @@ import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { loadDataset } from "../data/registry.js";
 import { head, subset } from "../data/select.js";
-import { checkCompatible, inputBatch } from "../measures/gc.js";
+import { checkCompatible } from "../measures/gc.js";
 import { compileNetwork, type Network } from "../models/network.js";
 import { initParams } from "../models/init.js";
 import { saveModel, writeFileAtomic } from "../models/io.js";
 import { resolveModel } from "../models/resolve.js";
 import { parseModelSpec, type ModelSpec } from "../models/spec.js";
 import { buildRegularizers, type Regularizer } from "../regularizers/index.js";
-import type { Batch } from "../regularizers/regularizer.js";
 import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
@@ -24,6 +23,7 @@ import { evaluate, type EvalSets, type MetricsRecord } from "./evaluate.js";
 import { corruptLabels } from "./labelCorruption.js";
 import { adam, sgd, type GradientTransformation } from "./optimizers.js";
 import { trainStep, type StepState } from "./step.js";
+import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
 export interface TrainHooks {
   onStep?(step: number, total: number, loss: number): void;
@@ -71,20 +71,6 @@ export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
   const params = model.params;
   const initial: StepState = { params, opt: optimizer.init(params), regs: regs.map((r) => r.init(model.net, params)) };
   return { cfg, spec: model.spec, net: model.net, train, sets, regs, optimizer, total: totalSteps(cfg, train.n), initial };
-}
-
-/** The batch for a step: epoch e visits the examples in the order of a permutation derived from (seed, e). */
-export function batchForStep(train: Dataset, cfg: TrainConfig, step: number, cache: { epoch: number; perm: Int32Array | null }): Batch {
-  const bs = Math.min(cfg.batchSize, train.n);
-  const spe = stepsPerEpoch(train.n, bs);
-  const epoch = Math.floor(step / spe);
-  if (cache.epoch !== epoch || !cache.perm) {
-    cache.epoch = epoch;
-    cache.perm = Rng.derive(cfg.seed, 0xba7c4, epoch).permutation(train.n);
-  }
-  const idx = cache.perm.subarray((step % spe) * bs, (step % spe) * bs + bs);
-  const b = subset(train, idx);
-  return { x: inputBatch(b, 0, b.n), labels: b.labels, targets: b.targets, numOutputs: train.numOutputs };
 }
 
 const METRICS = "metrics.jsonl";
@@ -144,13 +130,13 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
   };
   let last: MetricsRecord = {};
   if (start === 0) last = log(0, { batch_loss: null, penalty: null });
-  const cache = { epoch: -1, perm: null as Int32Array | null };
+  const cache = newEpochCache();
   let stepTime = 0;
   for (let step = start; step < run.total; step++) {
     if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
-    const batch = batchForStep(run.train, cfg, step, cache);
+    const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
     const t0 = performance.now();
-    const r = trainStep(run.net, state, batch, run.regs, run.optimizer, Rng.derive(cfg.seed, 0x57e9, step));
+    const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step));
     stepTime += (performance.now() - t0) / 1000;
     if (!Number.isFinite(r.loss)) throw new UserError(`training diverged at step ${step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`);
     state = r.state;

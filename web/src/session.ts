@@ -5,27 +5,21 @@
  * a run is reproducible: the same URL gives the same numbers after the same number of steps.
  */
 import { makeSynthetic } from "../../src/data/synthetic.js";
-import { subset } from "../../src/data/select.js";
 import type { Dataset } from "../../src/data/dataset.js";
 import { noGrad } from "../../src/engine/graph.js";
 import { Tensor } from "../../src/engine/tensor.js";
 import * as op from "../../src/engine/ops.js";
 import { compileNetwork, forward, type Network } from "../../src/models/network.js";
 import { initParams } from "../../src/models/init.js";
-import { exactGC, inputBatch } from "../../src/measures/gc.js";
+import { exactGC } from "../../src/measures/gc.js";
 import { jacobianSqNormsForward } from "../../src/measures/jacobian.js";
 import { weightNorms } from "../../src/measures/norms.js";
 import { buildRegularizers, type Batch, type Regularizer } from "../../src/regularizers/index.js";
-import { stepsPerEpoch } from "../../src/training/config.js";
+import { batchForStep, batchOf, newEpochCache, stepRng } from "../../src/training/schedule.js";
 import { accuracy } from "../../src/training/losses.js";
 import { adam, sgd, type GradientTransformation } from "../../src/training/optimizers.js";
 import { dataLoss, trainStep, type StepState } from "../../src/training/step.js";
-import { Rng } from "../../src/util/rng.js";
 import type { OptimizerName, State } from "./state.js";
-
-// The same derivation keys as src/training/trainer.ts (batch order per epoch, randomness per step).
-const BATCH_KEY = 0xba7c4;
-const STEP_KEY = 0x57e9;
 
 export interface Metrics {
   step: number;
@@ -58,10 +52,6 @@ function optimizerFor(name: OptimizerName, lr: number): GradientTransformation {
   return name === "adam" ? adam(lr) : sgd(lr);
 }
 
-function batchOf(ds: Dataset): Batch {
-  return { x: inputBatch(ds, 0, ds.n), labels: ds.labels, targets: ds.targets, numOutputs: ds.numOutputs };
-}
-
 export class Session {
   readonly train: Dataset;
   readonly test: Dataset;
@@ -73,7 +63,7 @@ export class Session {
   private optimizer!: GradientTransformation;
   private optimizerName!: OptimizerName;
   private settings!: State;
-  private perm: { epoch: number; order: Int32Array | null } = { epoch: -1, order: null };
+  private epochCache = newEpochCache();
   private sums = { loss: 0, penalty: 0, count: 0 };
 
   constructor(state: State) {
@@ -119,25 +109,15 @@ export class Session {
     return `${this.optimizerName}(${this.settings.lr})`;
   }
 
-  /**
-   * The batch of step `step`, as src/training/trainer.ts's batchForStep picks it: epoch e visits the training set
-   * in a permutation derived from (seed, e), in whole batches (a last partial batch is dropped).
-   */
+  /** The batch of step `step`, exactly as `gcx train` picks it (src/training/schedule.ts). */
   private batchFor(step: number): Batch {
-    const bs = Math.min(this.settings.batchSize, this.train.n);
-    const perEpoch = stepsPerEpoch(this.train.n, bs);
-    const epoch = Math.floor(step / perEpoch);
-    if (this.perm.epoch !== epoch || !this.perm.order) {
-      this.perm = { epoch, order: Rng.derive(this.settings.seed, BATCH_KEY, epoch).permutation(this.train.n) };
-    }
-    const at = (step % perEpoch) * bs;
-    return batchOf(subset(this.train, this.perm.order!.subarray(at, at + bs)));
+    return batchForStep(this.train, this.settings.batchSize, this.settings.seed, step, this.epochCache);
   }
 
   /** Runs n optimization steps; returns false (and stops) if the loss became NaN or infinite. */
   runSteps(n: number): boolean {
     for (let i = 0; i < n; i++) {
-      const r = trainStep(this.net, this.stepState, this.batchFor(this.step), this.regs, this.optimizer, Rng.derive(this.settings.seed, STEP_KEY, this.step));
+      const r = trainStep(this.net, this.stepState, this.batchFor(this.step), this.regs, this.optimizer, stepRng(this.settings.seed, this.step));
       this.stepState = r.state;
       this.step++;
       this.sums.loss += r.loss;
