@@ -98,16 +98,36 @@ export function flatVerdict(points: Point[], resamples = 2000, seed = 0): { rati
 }
 
 /**
- * Double descent: both curves (means over seeds) have an interior maximum, and the two maxima are at most one grid
- * step apart. No interior test-loss peak makes the test inconclusive (the sweep missed the threshold).
+ * Double descent: both mean curves have their maximum inside the grid, at most one grid step apart. The verdict
+ * bootstraps seeds within each knob value: agrees when that holds in at least 95 % of resamples, disagrees when the
+ * test-loss peak is interior but the GC peak is elsewhere in at least 95 %, inconclusive otherwise (including a
+ * sweep whose test loss has no interior peak, i.e. it missed the interpolation threshold).
  */
-export function peakVerdict(gc: Point[], testLoss: Point[]): { gcPeak: number; lossPeak: number; verdict: Verdict } {
-  const g = meansByKnob(gc), l = meansByKnob(testLoss);
+export function peakVerdict(gc: Point[], testLoss: Point[], resamples = 2000, seed = 0): { gcPeak: number; lossPeak: number; support: number; verdict: Verdict } {
   const argmax = (m: { mean: number }[]) => m.reduce((best, v, i) => (v.mean > m[best].mean ? i : best), 0);
-  const gi = argmax(g), li = argmax(l);
-  const interior = (i: number, n: number) => i > 0 && i < n - 1;
-  const verdict: Verdict = !interior(li, l.length) ? "inconclusive" : Math.abs(gi - li) <= 1 ? "agrees" : "disagrees";
-  return { gcPeak: g[gi].knob, lossPeak: l[li].knob, verdict };
+  const outcome = (g: Point[], l: Point[]): "together" | "apart" | "no-peak" => {
+    const gm = meansByKnob(g), lm = meansByKnob(l);
+    const gi = argmax(gm), li = argmax(lm);
+    if (li === 0 || li === lm.length - 1) return "no-peak";
+    return gi > 0 && gi < gm.length - 1 && Math.abs(gi - li) <= 1 ? "together" : "apart";
+  };
+  const g = meansByKnob(gc), l = meansByKnob(testLoss);
+  const rng = new Rng(seed);
+  let together = 0, apart = 0;
+  for (let b = 0; b < resamples; b++) {
+    // Resample whole seeds per knob value, the same seeds for both curves (they come from the same runs).
+    const picks = new Map<number, number[]>();
+    for (const p of gc) picks.set(p.knob, [...(picks.get(p.knob) ?? []), p.seed]);
+    const chosen = new Map<number, number[]>();
+    for (const [k, seeds] of picks) chosen.set(k, seeds.map(() => seeds[rng.int(seeds.length)]));
+    const pick = (pts: Point[]) => [...chosen].flatMap(([k, seeds]) => seeds.map((s) => pts.find((p) => p.knob === k && p.seed === s)!).filter(Boolean));
+    const o = outcome(pick(gc), pick(testLoss));
+    if (o === "together") together++;
+    else if (o === "apart") apart++;
+  }
+  const support = together / resamples;
+  const verdict: Verdict = support >= 0.95 ? "agrees" : apart / resamples >= 0.95 ? "disagrees" : "inconclusive";
+  return { gcPeak: g[argmax(g)].knob, lossPeak: l[argmax(l)].knob, support, verdict };
 }
 
 export function expectationText(e: Expectation): string {

@@ -149,14 +149,15 @@ export function families(profile: Profile): FamilyDef[] {
     },
     {
       id: "E10",
-      version: 1,
+      version: 2,
       title: "Double descent in width",
       description:
         "One-hidden-layer ReLU MLPs of growing width trained to convergence on a small MNIST subset with 20% fixed label corruption: test loss and GC should peak together near the interpolation threshold (T7).",
       kind: "train",
-      knob: { key: "width", label: "hidden width", values: q ? [2, 4, 8, 16, 32, 64, 128, 256] : [2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512], log: true },
+      // Finer around the interpolation threshold (≈ 6 hidden units for 500 examples × 10 classes in the quick profile).
+      knob: { key: "width", label: "hidden width", values: q ? [2, 3, 4, 6, 8, 12, 16, 32, 64, 128] : [2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512], log: true },
       base: { data: "mnist", limit: q ? 500 : 2000, labelCorruption: 0.2, optimizer: "adam", lr: 0.003, steps: q ? 1500 : 6000, batchSize: 100, logEvery: q ? 500 : 1000, checkpointEvery: q ? 500 : 1000, evalSize: q ? 1000 : 2000, gcSize: q ? 200 : 500, measures: ["norms", "output-grad"] },
-      seeds: q ? [0, 1, 2] : [0, 1, 2, 3],
+      seeds: q ? [0, 1, 2, 3, 4] : [0, 1, 2, 3, 4, 5],
       claims: [{ id: "E10", claim: "GC and test loss peak together as width grows (double descent, T7)", expected: "peak" }],
     },
   ];

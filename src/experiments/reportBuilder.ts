@@ -63,7 +63,7 @@ function claimRows(fam: FamilyDef, trials: TrialData[]): ClaimRow[] {
     if (pts.length < 3) return { ...base, rho: null, ciLow: null, ciHigh: null, verdict: "inconclusive", note: "too few finished trials" };
     if (c.expected === "peak") {
       const p = peakVerdict(pts, finalPoints(ts, "test_loss"));
-      return { ...base, rho: null, ciLow: null, ciHigh: null, verdict: p.verdict, note: `GC peaks at ${p.gcPeak}, test loss at ${p.lossPeak}` };
+      return { ...base, rho: null, ciLow: null, ciHigh: null, verdict: p.verdict, note: `GC peaks at ${p.gcPeak}, test loss at ${p.lossPeak}; together in ${(100 * p.support).toFixed(0)}% of bootstrap resamples` };
     }
     if (c.expected === "flat") {
       const f = flatVerdict(pts);
