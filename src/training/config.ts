@@ -8,6 +8,7 @@ const nonNeg = z.number().finite().min(0);
 const posInt = z.number().int().positive();
 
 export const MEASURE_NAMES = ["norms", "output-grad", "loss-grad", "hessian"] as const;
+export type MeasureName = (typeof MEASURE_NAMES)[number];
 
 export const trainConfigSchema = z
   .object({

@@ -1,16 +1,15 @@
 /** What a training run logs at each log step: losses, accuracies, GC on fixed subsets, companion measures. */
 import { noGrad } from "../engine/graph.js";
 import type { Dataset } from "../data/dataset.js";
-import { inputBatch, exactGC } from "../measures/gc.js";
+import { exactGC } from "../measures/gc.js";
 import { weightNorms } from "../measures/norms.js";
 import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../measures/companions.js";
 import type { Network, Params } from "../models/network.js";
 import { accuracy } from "./losses.js";
 import { dataLoss } from "./step.js";
 import { batchOf } from "./schedule.js";
-import type { TrainConfig } from "./config.js";
+import type { MeasureName, TrainConfig } from "./config.js";
 
-export { batchOf };
 
 function lossAndAccuracy(net: Network, params: Params, ds: Dataset): { loss: number; acc: number | null } {
   return noGrad(() => {
@@ -40,20 +39,30 @@ export function evaluate(net: Network, params: Params, sets: EvalSets, cfg: Trai
     gc_train: exactGC(net, params, sets.trainGC).gc,
     gc_test: exactGC(net, params, sets.testGC).gc,
   };
-  const m = new Set(cfg.measures);
+  return { ...rec, ...companionMeasures(net, params, sets.trainGC, cfg.measures, cfg.seed + step) };
+}
+
+/**
+ * The companion measures of PAPER.md T1-T3 that `which` asks for, on the examples of `ds` (per-example and
+ * Hessian work, so callers pass a small subset). Shared by training logs and `gcx measure --all`.
+ */
+export function companionMeasures(net: Network, params: Params, ds: Dataset, which: readonly MeasureName[], seed: number): MetricsRecord {
+  const rec: MetricsRecord = {};
+  const m = new Set(which);
+  const batch = batchOf(ds);
   if (m.has("norms")) Object.assign(rec, weightNorms(net, params));
   if (m.has("output-grad")) {
-    const og = outputGradients(net, params, inputBatch(sets.trainGC, 0, sets.trainGC.n));
+    const og = outputGradients(net, params, batch.x);
     rec.param_grad_sq = og?.param_grad_sq ?? null;
     rec.t3_bound = og?.t3_bound ?? null;
   }
-  const lossOnGC = (p: Params) => dataLoss(net, p, batchOf(sets.trainGC)).loss;
-  if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(params, lossOnGC);
+  const lossOf = (p: Params) => dataLoss(net, p, batch).loss;
+  if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(params, lossOf);
   if (m.has("hessian")) {
-    const h = hessianTrace(params, lossOnGC, 8, cfg.seed + step);
+    const h = hessianTrace(params, lossOf, 8, seed);
     rec.hessian_trace = h.trace;
     rec.hessian_trace_stderr = h.stderr;
-    rec.hessian_top_eig = hessianTopEigenvalue(params, lossOnGC, 20, cfg.seed + step);
+    rec.hessian_top_eig = hessianTopEigenvalue(params, lossOf, 20, seed);
   }
   return rec;
 }

@@ -5,11 +5,10 @@ import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { resolveModel } from "../../models/resolve.js";
 import { exactGC, estimateGC, type GCResult } from "../../measures/gc.js";
-import { weightNorms, type NormReport } from "../../measures/norms.js";
-import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../../measures/companions.js";
+import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
-import { batchOf } from "../../training/evaluate.js";
-import { dataLoss } from "../../training/step.js";
+import { companionMeasures } from "../../training/evaluate.js";
+import { MEASURE_NAMES } from "../../training/config.js";
 import type { Dataset } from "../../data/dataset.js";
 import type { ResolvedModel } from "../../models/resolve.js";
 import type { GCOutput, JacobianMode, ProbeKind } from "../../measures/jacobian.js";
@@ -77,22 +76,11 @@ function runMeasure(flags: MeasureFlags): void {
 
 type Companions = NormReport & Record<string, number | number[] | null>;
 
-/** Companion measures of PAPER.md T1-T3 on the first 256 examples (they need per-example or Hessian work). */
+/** Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. */
 function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions {
   const sub = head(ds, 256);
-  const lossOf = (p: typeof model.params) => dataLoss(model.net, p, batchOf(sub)).loss;
-  const og = outputGradients(model.net, model.params, batchOf(sub).x);
-  const trace = hessianTrace(model.params, lossOf, 8, seed);
-  return {
-    ...weightNorms(model.net, model.params),
-    companions_n: sub.n,
-    t3_bound: og?.t3_bound ?? null,
-    param_grad_sq: og?.param_grad_sq ?? null,
-    loss_grad_sq: lossGradSq(model.params, lossOf),
-    hessian_trace: trace.trace,
-    hessian_trace_stderr: trace.stderr,
-    hessian_top_eig: hessianTopEigenvalue(model.params, lossOf, 20, seed),
-  };
+  const rec = companionMeasures(model.net, model.params, sub, MEASURE_NAMES, seed);
+  return { ...(rec as Companions), companions_n: sub.n };
 }
 
 function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: Companions): string {
