@@ -1,14 +1,28 @@
 #!/usr/bin/env node
-/** The `gcx` command line. User mistakes print one line and exit 2; anything else is a bug and shows its stack. */
+/**
+ * The `gcx` command line. User mistakes and environment problems print one line and exit 2; anything else is a bug
+ * (exit 1, stack under --debug). See errorBoundary.ts.
+ */
 import { Command, CommanderError } from "commander";
-import { isUserError } from "../util/errors.js";
 import { measureCommand } from "./commands/measure.js";
 import { trainCommand } from "./commands/train.js";
 import { experimentCommand, reportCommand, reproduceCommand } from "./commands/experiments.js";
 import { runsCommand } from "./commands/runs.js";
+import { exitWithError } from "./errorBoundary.js";
+
+// --debug may appear anywhere; it only changes how bugs are reported.
+const debug = process.argv.includes("--debug") || process.env.GCX_DEBUG === "1";
+const argv = process.argv.filter((a, i) => i < 2 || a !== "--debug");
+
+process.on("uncaughtException", (e) => exitWithError(e, debug));
+process.on("unhandledRejection", (e) => exitWithError(e, debug));
 
 const program = new Command("gcx")
-  .description("Measure, control and explain the geometric complexity of neural networks (Dherin et al., NeurIPS 2022).")
+  .description(
+    "Measure, control and explain the geometric complexity of neural networks (Dherin et al., NeurIPS 2022).\n" +
+      "Exit codes: 0 success, 2 a user mistake or environment problem (one line on stderr), 1 a bug in gcx\n" +
+      "(add --debug anywhere for its stack trace).",
+  )
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride()
@@ -27,16 +41,11 @@ const overrideAll = (c: Command): void => {
 overrideAll(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (e) {
   if (e instanceof CommanderError) {
     // Help and version exit 0; argument errors were already printed by commander.
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
-  if (isUserError(e)) {
-    // One line per problem (a config can have several).
-    for (const line of e.message.split("\n")) process.stderr.write(`gcx: error: ${line}\n`);
-    process.exit(2);
-  }
-  throw e;
+  exitWithError(e, debug);
 }

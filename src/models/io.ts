@@ -4,7 +4,8 @@
  * conventions, so a model trained in PyTorch can be measured here). Files are written to a temporary name and
  * renamed, so a crash never leaves a half-written model.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, existsSync, statSync } from "node:fs";
+import { writeFileAtomic } from "../util/files.js";
 import { join } from "node:path";
 import { Tensor } from "../engine/tensor.js";
 import { UserError } from "../util/errors.js";
@@ -21,12 +22,7 @@ export interface LoadedModel {
   params: Params;
 }
 
-/** Writes `data` to `path` atomically (temp file in the same directory, then rename). */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+export { writeFileAtomic };
 
 export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata?: Record<string, string>): void {
   const net = compileNetwork(spec);
