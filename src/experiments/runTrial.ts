@@ -3,7 +3,7 @@
  * its logged metrics. Init-only trials measure the freshly initialized model, plus the model's output along a line
  * through input space (E1's plot).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { noGrad } from "../engine/graph.js";
 import { Tensor } from "../engine/tensor.js";
@@ -12,6 +12,8 @@ import { forward } from "../models/network.js";
 import { parseTrainConfig } from "../training/config.js";
 import { evaluate, type MetricsRecord } from "../training/evaluate.js";
 import { setupRun, train } from "../training/trainer.js";
+import { readMetrics } from "../training/metricsFile.js";
+import { UserError } from "../util/errors.js";
 import type { TrialPlan } from "./trials.js";
 
 export interface TrialOutcome {
@@ -31,7 +33,8 @@ export function runTrial(plan: TrialPlan, runDir: string): TrialOutcome {
   }
   const resume = existsSync(join(runDir, "config.json"));
   train(resume ? null : parseTrainConfig(plan.config), runDir);
-  const metrics = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as MetricsRecord);
+  const { records: metrics } = readMetrics(join(runDir, "metrics.jsonl"));
+  if (metrics.length === 0) throw new UserError(`${join(runDir, "metrics.jsonl")}: no metrics records`);
   return { summary: metrics[metrics.length - 1], metrics, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -3,21 +3,25 @@
  * checkpoints. Batches and per-step randomness are derived from (seed, epoch) and (seed, step), so a resumed run
  * computes exactly what an uninterrupted one would.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { loadDataset } from "../data/registry.js";
 import { head, subset } from "../data/select.js";
 import { checkCompatible } from "../measures/gc.js";
 import { compileNetwork, type Network } from "../models/network.js";
 import { initParams } from "../models/init.js";
-import { saveModel, writeFileAtomic } from "../models/io.js";
+import { loadModel, MODEL_FILE, saveModel } from "../models/io.js";
 import { resolveModel } from "../models/resolve.js";
 import { parseModelSpec, type ModelSpec } from "../models/spec.js";
 import { buildRegularizers, type Regularizer } from "../regularizers/index.js";
 import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { checkCheckpointState, loadCheckpoint, saveCheckpoint, updateCheckpointFingerprint, type RunningSums } from "./checkpoint.js";
+import { configChanges, dataFingerprint, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
+import { readMetrics, writeMetrics } from "./metricsFile.js";
+import { LOCK_FILE, lockRun } from "./runLock.js";
+import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
 import { parseTrainConfig, stepsPerEpoch, totalSteps, type TrainConfig } from "./config.js";
 import { evaluate, type EvalSets, type MetricsRecord } from "./evaluate.js";
 import { corruptLabels } from "./labelCorruption.js";
@@ -76,18 +80,36 @@ export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
 const METRICS = "metrics.jsonl";
 const CONFIG = "config.json";
 
-/** Keeps the metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateMetrics(runDir: string, step: number): void {
-  const file = join(runDir, METRICS);
-  if (!existsSync(file)) return;
-  const kept = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() && JSON.parse(l).step <= step);
-  writeFileAtomic(file, kept.map((l) => l + "\n").join(""));
-}
-
 export function readRunConfig(runDir: string): TrainConfig {
   const file = join(runDir, CONFIG);
+  const kind = pathKind(runDir);
+  if (kind === "missing") throw new UserError(`${runDir}: no such run directory`);
+  if (kind !== "directory") throw new UserError(`${runDir}: not a run directory (it is a file)`);
   if (!existsSync(file)) throw new UserError(`${runDir}: not a run directory (no ${CONFIG})`);
-  return parseTrainConfig(JSON.parse(readFileSync(file, "utf8")), file);
+  return parseTrainConfig(readJsonFile(file, "run config", 1 << 20), file);
+}
+
+/**
+ * Checks that `runDir` can hold a new run without touching anything already there: it must not exist (its parent
+ * is then created) or be an empty directory. Throws a one-line UserError otherwise.
+ */
+export function checkNewRunDir(runDir: string): void {
+  const kind = pathKind(runDir);
+  if (kind === "missing") return;
+  if (kind !== "directory") throw new UserError(`--out ${runDir} exists and is not a directory; choose a new or empty directory`);
+  if (existsSync(join(runDir, CONFIG))) throw new UserError(`--out ${runDir} already holds a run; continue it with --resume ${runDir}, or choose a new or empty directory`);
+  // A lone lock file is left by a process killed while starting a run; the lock itself decides whether it is stale.
+  const entries = onFile("read", runDir, () => readdirSync(runDir)).filter((e) => e !== LOCK_FILE);
+  if (entries.length > 0) {
+    const shown = entries.slice(0, 3).join(", ") + (entries.length > 3 ? `, … (${entries.length} entries)` : "");
+    throw new UserError(`--out ${runDir} is not empty (it holds ${shown}); a run needs a new or empty directory`);
+  }
+}
+
+export interface ResumeOptions {
+  /** New total number of steps (or epochs): a finished run may be extended on purpose, never shortened. */
+  steps?: number;
+  epochs?: number;
 }
 
 export interface TrainResult {
@@ -95,36 +117,111 @@ export interface TrainResult {
   steps: number;
   final: MetricsRecord;
   secondsPerStep: number;
+  /** True when a resumed run had already finished: nothing was trained. */
+  alreadyComplete?: boolean;
 }
 
-/** Trains from scratch into runDir (which must not hold another run), or resumes the run in runDir. */
-export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: TrainHooks = {}): TrainResult {
+/**
+ * Trains from scratch into runDir (which must be new or empty), or (cfg null) resumes the run in runDir from its
+ * last checkpoint. The run directory is locked for the duration.
+ */
+export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: TrainHooks = {}, resumeOpts: ResumeOptions = {}): TrainResult {
   const resuming = cfgOrNull === null;
-  const cfg = resuming ? readRunConfig(runDir) : cfgOrNull;
-  if (!resuming && existsSync(join(runDir, CONFIG))) {
-    throw new UserError(`${runDir} already holds a run; use --resume ${runDir} to continue it, or choose another --out`);
+  if (!resuming) {
+    checkNewRunDir(runDir);
+    if (resolve(runDir) === resolve("/")) throw new UserError("--out / is not a run directory");
   }
-  const run = setupRun(cfg);
+  let cfg = resuming ? readRunConfig(runDir) : cfgOrNull;
+  const run0 = resuming ? null : setupRun(cfg); // set-up errors (data, model) before anything is created
+  if (!resuming) onFile("create", runDir, () => mkdirSync(runDir, { recursive: true }));
+  const lock = lockRun(runDir);
+  try {
+    if (!resuming) {
+      // Another process may have filled the directory between the check and the lock.
+      const others = onFile("read", runDir, () => readdirSync(runDir)).filter((e) => e !== LOCK_FILE);
+      if (others.length > 0) throw new UserError(`--out ${runDir} is no longer empty (another process wrote ${others[0]}); choose a new or empty directory`);
+      return runLoop(cfg, run0!, runDir, hooks, null);
+    }
+    const configFile = join(runDir, CONFIG);
+    let run = setupRun(cfg);
+    const ck = loadCheckpoint(runDir);
+    const wantsExtend = resumeOpts.steps !== undefined || resumeOpts.epochs !== undefined;
+    if (ck?.fingerprint) {
+      const changed = configChanges(ck.fingerprint.config as Record<string, unknown>, cfg as unknown as Record<string, unknown>, wantsExtend ? EXTENSIBLE_KEYS : []);
+      if (changed.length > 0) {
+        throw new UserError(
+          `${configFile} differs from the config its checkpoint was trained with: ${changed.join(", ")}; restore it` +
+            (changed.every((c) => EXTENSIBLE_KEYS.some((k) => c.startsWith(k + " "))) ? ` and extend the run with --resume ${runDir} --steps N` : "") +
+            ` (a resumed run cannot change its config)`,
+        );
+      }
+    }
+    if (wantsExtend) {
+      const next: TrainConfig = { ...cfg, steps: resumeOpts.steps, epochs: resumeOpts.steps === undefined ? resumeOpts.epochs : undefined };
+      const newTotal = totalSteps(next, run.train.n);
+      const at = ck?.step ?? 0;
+      if (newTotal < at) throw new UserError(`--steps ${newTotal} is fewer than the ${at} steps run ${runDir} has already trained; a run can only be extended`);
+      cfg = parseTrainConfig(JSON.parse(JSON.stringify(next)), "--resume");
+      run = { ...run, cfg, total: newTotal };
+    }
+    if (ck?.fingerprint && ck.fingerprint.data !== dataFingerprint(run.train, run.sets)) {
+      throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
+    }
+    if (ck) checkCheckpointState(ck, run.initial);
+    if (ck && configChanges(ck.spec as unknown as Record<string, unknown>, run.spec as unknown as Record<string, unknown>).length > 0) {
+      throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
+    }
+    if (ck && ck.step >= run.total) return finishComplete(runDir, run, ck.state, ck.step);
+    if (wantsExtend) {
+      // The checkpoint's fingerprint first, then config.json: after a crash between the two, a resume with the same
+      // --steps completes the change.
+      if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data: ck.fingerprint?.data ?? dataFingerprint(run.train, run.sets) });
+      writeFileAtomic(configFile, JSON.stringify(cfg, null, 2) + "\n");
+    }
+    return runLoop(cfg, run, runDir, hooks, ck);
+  } finally {
+    lock.release();
+  }
+}
+
+/** A resumed run that had already reached its last step: make sure the final model exists, train nothing. */
+function finishComplete(runDir: string, run: RunSetup, state: StepState, step: number): TrainResult {
+  const modelDir = join(runDir, "model");
+  let ok = false;
+  if (existsSync(join(modelDir, MODEL_FILE))) {
+    try {
+      loadModel(modelDir);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) saveModel(modelDir, run.spec, state.params); // the run stopped between its last checkpoint and the model
+  const metricsFile = join(runDir, METRICS);
+  const records = existsSync(metricsFile) ? readMetrics(metricsFile).records : [];
+  return { runDir, steps: step, final: records[records.length - 1] ?? {}, secondsPerStep: 0, alreadyComplete: true };
+}
+
+function runLoop(cfg: TrainConfig, run: RunSetup & { initial: StepState }, runDir: string, hooks: TrainHooks, ck: ReturnType<typeof loadCheckpoint>): TrainResult {
+  const metricsFile = join(runDir, METRICS);
+  const fingerprint: RunFingerprint = { config: cfg, data: dataFingerprint(run.train, run.sets) };
   let state = run.initial;
   let start = 0;
-  const sums = { lossSum: 0, penaltySum: 0, count: 0 };
-  mkdirSync(runDir, { recursive: true });
-  if (resuming) {
-    const ck = loadCheckpoint(runDir);
-    if (ck) {
-      state = ck.state;
-      start = ck.step;
-      Object.assign(sums, ck.running);
-    }
-    truncateMetrics(runDir, start);
-    if (start === 0) writeFileSync(join(runDir, METRICS), "");
+  const sums: RunningSums = { lossSum: 0, penaltySum: 0, count: 0 };
+  if (ck) {
+    state = ck.state;
+    start = ck.step;
+    Object.assign(sums, ck.running);
+    // Keep the records up to the checkpoint; anything later (or a line torn by a failed write) is redone.
+    const kept = existsSync(metricsFile) ? readMetrics(metricsFile).records.filter((r) => (r.step as number) <= start) : [];
+    writeMetrics(metricsFile, kept);
   } else {
-    writeFileAtomic(join(runDir, CONFIG), JSON.stringify(cfg, null, 2) + "\n");
-    writeFileSync(join(runDir, METRICS), "");
+    if (!existsSync(join(runDir, CONFIG))) writeFileAtomic(join(runDir, CONFIG), JSON.stringify(cfg, null, 2) + "\n");
+    writeMetrics(metricsFile, []);
   }
   const log = (step: number, extra: MetricsRecord) => {
     const rec: MetricsRecord = { step, epoch: step / stepsPerEpoch(run.train.n, Math.min(cfg.batchSize, run.train.n)), ...extra, ...evaluate(run.net, state.params, run.sets, cfg, step) };
-    appendFileSync(join(runDir, METRICS), JSON.stringify(rec) + "\n");
+    appendText(metricsFile, JSON.stringify(rec) + "\n");
     hooks.onLog?.(rec);
     return rec;
   };
@@ -149,7 +246,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       last = log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
       Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
     }
-    if (done % cfg.checkpointEvery === 0 || done === run.total) saveCheckpoint(runDir, done, run.spec, state, sums);
+    if (done % cfg.checkpointEvery === 0 || done === run.total) saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
   }
   saveModel(join(runDir, "model"), run.spec, state.params);
   return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };

@@ -1,6 +1,5 @@
 /** `gcx train`: train a model with any combination of the paper's regularizers, logging GC and its bounds. */
 import { Command, Option } from "commander";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import YAML from "yaml";
 import { DATASET_NAMES } from "../../data/registry.js";
@@ -9,6 +8,7 @@ import { MEASURE_NAMES, parseTrainConfig } from "../../training/config.js";
 import { train } from "../../training/trainer.js";
 import type { MetricsRecord } from "../../training/evaluate.js";
 import { UserError } from "../../util/errors.js";
+import { pathKind, readTextBounded } from "../../util/files.js";
 import { finiteNumber, nonNegativeInt, nonNegativeNumber, positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 
@@ -46,11 +46,14 @@ export function trainCommand(): Command {
   const cmd = new Command("train")
     .description(
       "Train a model with any combination of regularizers; logs loss, accuracy, GC and its bounds to RUN_DIR/metrics.jsonl,\n" +
-        "checkpoints to RUN_DIR/checkpoints (resumable), and the final model to RUN_DIR/model.",
+        "checkpoints to RUN_DIR/checkpoints (resumable), and the final model to RUN_DIR/model.\n" +
+        "Safety: --out must be a new or empty directory; a run directory is locked while a gcx process trains in it;\n" +
+        "--resume checks the config and data against the checkpoint's fingerprint and refuses a changed run; a failed\n" +
+        "write (full disk, file-size limit, permissions) stops with one line naming the file and leaves the run resumable.",
     )
     .option("--config <file>", "JSON or YAML file with config keys (camelCase flag names, e.g. batchSize, l2); flags override it")
-    .option("--out <dir>", "run directory (default runs/<data>-<time>)")
-    .option("--resume <dir>", "continue the run in this directory from its last checkpoint (other flags are ignored)");
+    .option("--out <dir>", "run directory; must not exist or be empty (default runs/<data>-<time>)")
+    .option("--resume <dir>", "continue the run in this directory from its last checkpoint; only --steps/--epochs may be added, to extend it");
   for (const [flag, , help, parse] of FLAG_KEYS) {
     if (parse) cmd.option(flag, help, parse);
     else cmd.option(flag, help);
@@ -65,16 +68,27 @@ export function trainCommand(): Command {
   return cmd;
 }
 
+/** A config file is a small JSON or YAML mapping; 1 MiB is far beyond any real one (and stops /dev/zero). */
+const MAX_CONFIG_BYTES = 1 << 20;
+
 function readConfigFile(file: string): Record<string, unknown> {
-  if (!existsSync(file)) throw new UserError(`--config ${file}: no such file`);
-  const text = readFileSync(file, "utf8");
+  if (pathKind(file) === "missing") throw new UserError(`--config ${file}: no such file`);
+  const text = readTextBounded(file, MAX_CONFIG_BYTES, "config file");
+  let v: unknown;
   try {
-    const v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a key-value mapping");
-    return v as Record<string, unknown>;
+    v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new UserError(`--config ${file}: cannot parse (${(e as Error).message})`);
+    throw new UserError(`--config ${file}: cannot parse (${(e as Error).message.split("\n")[0]})`);
   }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new UserError(`--config ${file}: not a mapping of config keys`);
+  return v as Record<string, unknown>;
+}
+
+/** Flags that may accompany --resume: the run's config is fixed, except that it may be extended on purpose. */
+const RESUME_FLAGS = new Set(["resume", "steps", "epochs", "progress"]);
+
+function flagName(key: string): string {
+  return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
 function runTrain(flags: Record<string, unknown>): void {
@@ -86,8 +100,16 @@ function runTrain(flags: Record<string, unknown>): void {
   };
   let result;
   try {
-    if (flags.resume) {
-      result = train(null, flags.resume as string, { onStep: bar.update, onLog });
+    if (flags.resume !== undefined) {
+      const extra = Object.keys(flags).filter((k) => flags[k] !== undefined && !RESUME_FLAGS.has(k));
+      if (extra.length > 0) {
+        throw new UserError(
+          `--resume continues a run with its own config (${join(flags.resume as string, "config.json")}); ${extra.map(flagName).join(", ")} cannot be combined with it (only --steps or --epochs, to extend the run)`,
+        );
+      }
+      const ext = { steps: flags.steps as number | undefined, epochs: flags.epochs as number | undefined };
+      if (ext.steps !== undefined && ext.epochs !== undefined) throw new UserError("give --steps or --epochs, not both");
+      result = train(null, flags.resume as string, { onStep: bar.update, onLog }, ext);
     } else {
       const raw: Record<string, unknown> = flags.config ? readConfigFile(flags.config as string) : {};
       for (const [, key] of FLAG_KEYS) if (flags[key] !== undefined) raw[key] = flags[key];
@@ -101,6 +123,13 @@ function runTrain(flags: Record<string, unknown>): void {
     bar.stop();
   }
   const f = result.final;
+  if (result.alreadyComplete) {
+    process.stdout.write(
+      `run ${result.runDir} is already complete (${result.steps} steps); nothing to do (extend it with --resume ${result.runDir} --steps N)\n` +
+        `model: ${join(result.runDir, "model")}  metrics: ${join(result.runDir, "metrics.jsonl")}\n`,
+    );
+    return;
+  }
   process.stdout.write(
     `run: ${result.runDir} (${result.steps} steps, ${(result.secondsPerStep * 1000).toFixed(1)} ms/step)\n` +
       `final: train_loss ${f.train_loss} test_loss ${f.test_loss} test_acc ${f.test_acc} gc_train ${f.gc_train} gc_test ${f.gc_test}\n` +
