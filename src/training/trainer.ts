@@ -171,6 +171,8 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     if (ck && configChanges(ck.spec as unknown as Record<string, unknown>, run.spec as unknown as Record<string, unknown>).length > 0) {
       throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
     }
+    // Damage in metrics.jsonl (other than a torn last line) is reported before anything is written.
+    if (existsSync(join(runDir, METRICS))) readMetrics(join(runDir, METRICS));
     if (ck && ck.step >= run.total) return finishComplete(runDir, run, ck.state, ck.step);
     if (wantsExtend) {
       // The checkpoint's fingerprint first, then config.json: after a crash between the two, a resume with the same
