@@ -93,8 +93,14 @@ export function readJsonFile(path: string, what = "JSON file", maxBytes = MAX_TE
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${path}: malformed JSON (${(e as Error).message})`);
+    throw new UserError(`${path}: malformed JSON (${oneLine((e as Error).message)})`);
   }
+}
+
+/** Shows control characters (newlines included) as escapes, so a message quoting file contents stays one line. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 /** Writes `data` to `path` atomically (temporary file in the same directory, then rename); failures name the file. */
