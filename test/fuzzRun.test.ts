@@ -109,8 +109,9 @@ test("fuzz: state.safetensors with flipped bytes or truncation", () => {
 
 test("fuzz: metrics.jsonl text is parsed or named as damaged, and a torn tail is dropped", () => {
   const good = readFileSync(join(base, "run", "metrics.jsonl"), "utf8");
+  const lines = fc.array(fc.oneof(jsonValue.map((v) => JSON.stringify(v)), fc.string({ maxLength: 20 }), fc.constantFrom(...good.split("\n"))), { maxLength: 8 });
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.nat({ max: good.length }).map((n) => good.slice(0, n))), (text) => {
+    fc.property(fc.oneof(fc.tuple(lines, fc.boolean()).map(([l, nl]) => l.join("\n") + (nl ? "\n" : "")), fc.nat({ max: good.length }).map((n) => good.slice(0, n))), (text) => {
       parsesOrUserError(() => {
         const { records } = parseMetrics(text, "metrics.jsonl");
         for (const r of records) assert.ok(Number.isSafeInteger(r.step));
