@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertOneLineError, assertUnchanged, gcx, gcxShell, GCX_MAIN, snapshot } from "./cliRun.js";
@@ -207,4 +207,25 @@ test("two gcx processes cannot train the same run at once; a lock left by a kill
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /already complete/);
   assert.ok(!existsSync(join(dir, ".lock")));
+});
+
+test("a write refused by permissions (EACCES) ends the run with one line naming the path, and the run stays resumable", (t) => {
+  const root = tmp();
+  chmodSync(root, 0o755);
+  const probe = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "--version"], { encoding: "utf8" });
+  if (probe.status !== 0) return t.skip(`cannot run gcx as an unprivileged user here (${(probe.stderr || probe.error?.message || "").trim().split("\n")[0]})`);
+  const run = join(root, "run"), fresh = join(root, "fresh");
+  // --out inside a directory this user cannot write to.
+  const denied = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "train", ...RUN, "--steps", "5", "--out", join(root, "x")], { encoding: "utf8" });
+  assertOneLineError(denied, /cannot create .*x: permission denied \(EACCES\)/, "--out in a read-only directory");
+  trainRun(run, 100);
+  spawnSync("chown", ["-R", "65534:65534", run]);
+  chmodSync(join(run, "checkpoints"), 0o555); // the next checkpoint cannot be created
+  const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "train", "--resume", run, "--steps", "300"], { encoding: "utf8" });
+  assertOneLineError(r, /cannot write .*checkpoints.*permission denied \(EACCES\)/, "EACCES");
+  chmodSync(join(run, "checkpoints"), 0o755);
+  const resumed = gcx(["train", "--resume", run]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  trainRun(fresh, 300);
+  for (const f of ["metrics.jsonl", "model/weights.safetensors"]) assert.deepEqual(readFileSync(join(run, f)), readFileSync(join(fresh, f)), f);
 });
