@@ -222,7 +222,7 @@ test("encodeSafetensors output passes the strict reader, with metadata and awkwa
   const tensors = {
     "layers.0.weight": { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
     "layers.0.bias": { shape: [2], data: Float64Array.from([0.5, -0.5]) },
-    "__proto__": { shape: [1], data: Float32Array.from([7]) },
+    ["__proto__"]: { shape: [1], data: Float32Array.from([7]) },
     "a \"b\"\n": { shape: [0], data: new Float32Array(0) },
   };
   const enc = encodeSafetensors(tensors, { epoch: "3", note: "x\ny" });

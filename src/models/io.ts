@@ -71,7 +71,14 @@ export function readModelSpec(dir: string): ModelSpec {
 export function loadModel(dir: string): LoadedModel {
   if (pathKind(dir) !== "directory") throw new UserError(`${dir}: not a model directory`);
   const spec = readModelSpec(dir);
-  const net = compileNetwork(spec);
+  let net: Network;
+  try {
+    net = compileNetwork(spec);
+  } catch (e) {
+    // "model: layers.2 (conv) kernel 5 does not fit a 3x3 input": say which file holds that model.
+    if (e instanceof UserError) throw new UserError(`${join(dir, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+    throw e;
+  }
   const file = join(dir, WEIGHTS_FILE);
   if (pathKind(file) === "missing") throw new UserError(`${dir}: no ${WEIGHTS_FILE}`);
   const stored = decodeSafetensors(readFileBounded(file, MAX_WEIGHTS_BYTES, "safetensors weights file"), file);

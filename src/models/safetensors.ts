@@ -36,7 +36,8 @@ export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
 export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" is then an ordinary key, not the object's prototype.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata) header[METADATA_KEY] = metadata;
   let offset = 0;
   const names = Object.keys(tensors).sort();
