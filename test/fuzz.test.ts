@@ -246,7 +246,9 @@ type Mutation =
   | { kind: "overlap"; tensor: number; other: number; shift: number }
   | { kind: "metadata"; value: unknown }
   | { kind: "duplicate"; tensor: number }
-  | { kind: "headerLen"; delta: number };
+  | { kind: "headerLen"; delta: number }
+  | { kind: "lead"; space: string }
+  | { kind: "tweak"; tensor: number; how: "shapeHalf" | "shapeNeg" | "shapeString" | "shapeNest" | "shapeBool" | "shapeWrong" | "offsetsExtra"; extra: number };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("flip" as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), to: fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }) }),
@@ -257,14 +259,35 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("metadata" as const), value: nastyValue }),
   fc.record({ kind: fc.constant("duplicate" as const), tensor: fc.nat() }),
   fc.record({ kind: fc.constant("headerLen" as const), delta: fc.integer({ min: -9, max: 9 }) }),
+  fc.record({ kind: fc.constant("lead" as const), space: fc.constantFrom(" ", "\n", "\t", "\r\n ", "\ufeff") }),
+  // Subtle damage that keeps product(shape) × width equal to the data length, so only the type checks can catch it.
+  fc.record({
+    kind: fc.constant("tweak" as const),
+    tensor: fc.nat(),
+    how: fc.constantFrom("shapeHalf", "shapeNeg", "shapeString", "shapeNest", "shapeBool", "shapeWrong", "offsetsExtra") as fc.Arbitrary<"shapeHalf">,
+    extra: fc.nat(64),
+  }),
 );
 
-function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: number }, muts: Mutation[]): Uint8Array {
+/** A shape with the same element count as `shape` but not a list of non-negative integers, or one a little off. */
+function tweakShape(shape: number[], how: string, extra: number): unknown[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (how === "shapeWrong") return [n + 1 + (extra % 3)];
+  if (how === "shapeHalf") return [2 * n, 0.5];
+  if (how === "shapeNeg") return [-n, -1];
+  if (how === "shapeString") return [String(n)];
+  if (how === "shapeNest") return [[n]];
+  return [n, true];
+}
+
+/** The damaged file, and whether it must be rejected whatever else happened to it. */
+function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: number }, muts: Mutation[]): { bytes: Uint8Array; mustReject: boolean } {
   const header = structuredClone(file.header) as Record<string, Record<string, unknown>>;
   const names = Object.keys(header).filter((k) => k !== "__metadata__");
   let data = file.data;
   let headerLenDelta = 0;
   let dup: string | null = null;
+  let lead = "";
   const byteMuts: Mutation[] = [];
   for (const m of muts) {
     const name = names.length ? names[(m as { tensor?: number }).tensor! % names.length] : undefined;
@@ -293,13 +316,23 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
       case "headerLen":
         headerLenDelta += m.delta;
         break;
+      case "lead":
+        lead += m.space;
+        break;
+      case "tweak": {
+        const entry = name === undefined ? undefined : header[name];
+        if (!entry || typeof entry !== "object" || !Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets)) break;
+        if (m.how === "offsetsExtra") entry.data_offsets = [...entry.data_offsets, m.extra];
+        else entry.shape = tweakShape(entry.shape as number[], m.how, m.extra);
+        break;
+      }
       default:
         byteMuts.push(m);
     }
   }
   let text = JSON.stringify(header);
   if (dup !== null) text = `{${JSON.stringify(dup)}:${JSON.stringify(header[dup] ?? null)},${text.slice(1)}`;
-  text += " ".repeat(file.pad);
+  text = lead + text + " ".repeat(file.pad);
   let bytes = assemble(text, data, Math.max(0, Buffer.byteLength(text) + headerLenDelta));
   for (const m of byteMuts) {
     if (m.kind === "flip") for (let i = 0; i < m.at.length; i++) bytes[m.at[i] % bytes.length] = m.to[i];
@@ -311,17 +344,20 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
       bytes = longer;
     }
   }
-  data = bytes;
-  return data;
+  // A duplicated key or a header not starting with "{" is invalid even where JSON.parse would not notice.
+  return { bytes, mustReject: byteMuts.length === 0 && (dup !== null || lead !== "") };
 }
 
 test("fuzz: mutated safetensors files (flipped bytes, truncation, rewritten header fields, overlaps, duplicates)", (t) => {
   let accepted = 0;
   let rejected = 0;
   check(t, "mutated files", fc.tuple(validFile, fc.array(mutation, { minLength: 1, maxLength: 3 })), ([file, muts]) => {
-    if (decodeChecked(mutate(file, muts))) accepted++;
-    else rejected++;
-  }, 1500);
+    const { bytes, mustReject } = mutate(file, muts);
+    if (decodeChecked(bytes)) {
+      if (mustReject) throw new Error("accepted a header with a duplicate key or not starting with {");
+      accepted++;
+    } else rejected++;
+  }, 3000);
   t.diagnostic(`mutated files: ${accepted} still valid, ${rejected} rejected`);
   // Both outcomes must actually occur, or the generator is not testing what it claims.
   assert.ok(accepted > 10 && rejected > 100, `accepted ${accepted}, rejected ${rejected}`);
