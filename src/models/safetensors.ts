@@ -161,6 +161,9 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
     const where = `tensor ${show(name)}`;
     if (!isPlainObject(value)) throw bad(`${where} is ${show(value)}, not an object with dtype, shape and data_offsets`);
     const { dtype, shape, data_offsets: offsets } = value;
+    for (const [key, v] of [["dtype", dtype], ["shape", shape], ["data_offsets", offsets]] as const) {
+      if (v === undefined) throw bad(`${where} has no ${key}`);
+    }
     if (typeof dtype !== "string") throw bad(`${where} has dtype ${show(dtype)}, not a string`);
     const width = SUPPORTED.get(dtype);
     if (width === undefined) {

@@ -64,7 +64,7 @@ function pathPart(p: PropertyKey): string {
 
 /** Problems are shown on one line each: zod quotes unknown keys verbatim, newlines included. */
 function oneLine(s: string): string {
-  const t = s.replace(/[\r\n\u2028\u2029]+/g, " ");
+  const t = s.replace(/[\r\n\u2028\u2029]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16)}`));
   return t.length > 300 ? `${t.slice(0, 297)}...` : t;
 }
 
