@@ -4,8 +4,9 @@
  * conventions, so a model trained in PyTorch can be measured here). Files are written to a temporary name and
  * renamed, so a crash never leaves a half-written model.
  */
-import { mkdirSync, readFileSync, existsSync, statSync } from "node:fs";
-import { writeFileAtomic } from "../util/files.js";
+import { mkdirSync } from "node:fs";
+import { constants as bufferConstants } from "node:buffer";
+import { MAX_TEXT_BYTES, onFile, pathKind, readFileBounded, readTextBounded, writeFileAtomic } from "../util/files.js";
 import { join } from "node:path";
 import { Tensor } from "../engine/tensor.js";
 import { UserError } from "../util/errors.js";
@@ -15,6 +16,20 @@ import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "./safet
 
 export const MODEL_FILE = "model.json";
 export const WEIGHTS_FILE = "weights.safetensors";
+
+/**
+ * Largest weights file read. Weights are read whole into one Buffer, so the bound is what a Buffer can hold
+ * (buffer.constants.MAX_LENGTH: 4 GiB on 64-bit Node 20, more on later versions), capped at 16 GiB: far above
+ * the models measured here (a full ResNet-18 in float32 is ~45 MB) yet a clear one-line refusal, rather than an
+ * allocation failure, for anything that could not be decoded anyway.
+ */
+export const MAX_WEIGHTS_BYTES = Math.min(bufferConstants.MAX_LENGTH, 16 * 1024 ** 3);
+
+/** A message on one line: JSON.parse's messages quote the offending text, newlines included. */
+function oneLine(s: string): string {
+  const t = s.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
+  return t.length > 200 ? `${t.slice(0, 197)}...` : t;
+}
 
 export interface LoadedModel {
   spec: ModelSpec;
@@ -26,7 +41,7 @@ export { writeFileAtomic };
 
 export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata?: Record<string, string>): void {
   const net = compileNetwork(spec);
-  mkdirSync(dir, { recursive: true });
+  onFile("create", dir, () => mkdirSync(dir, { recursive: true }));
   const stored: Record<string, StoredTensor> = {};
   for (const info of net.params) {
     const t = params[info.name];
@@ -40,12 +55,13 @@ export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata
 
 export function readModelSpec(dir: string): ModelSpec {
   const file = join(dir, MODEL_FILE);
-  if (!existsSync(file)) throw new UserError(`${dir}: no ${MODEL_FILE} (a model directory holds ${MODEL_FILE} and ${WEIGHTS_FILE})`);
+  if (pathKind(file) === "missing") throw new UserError(`${dir}: no ${MODEL_FILE} (a model directory holds ${MODEL_FILE} and ${WEIGHTS_FILE})`);
+  const text = readTextBounded(file, MAX_TEXT_BYTES, "model description");
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${file}: malformed JSON (${(e as Error).message})`);
+    throw new UserError(`${file}: malformed JSON (${oneLine((e as Error).message)})`);
   }
   const r = parseModelSpec(json);
   if (!r.ok) throw new UserError(`${file}: invalid model description: ${r.problems.join("; ")}`);
@@ -53,15 +69,22 @@ export function readModelSpec(dir: string): ModelSpec {
 }
 
 export function loadModel(dir: string): LoadedModel {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: not a model directory`);
+  if (pathKind(dir) !== "directory") throw new UserError(`${dir}: not a model directory`);
   const spec = readModelSpec(dir);
-  const net = compileNetwork(spec);
+  let net: Network;
+  try {
+    net = compileNetwork(spec);
+  } catch (e) {
+    // "model: layers.2 (conv) kernel 5 does not fit a 3x3 input": say which file holds that model.
+    if (e instanceof UserError) throw new UserError(`${join(dir, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+    throw e;
+  }
   const file = join(dir, WEIGHTS_FILE);
-  if (!existsSync(file)) throw new UserError(`${dir}: no ${WEIGHTS_FILE}`);
-  const stored = decodeSafetensors(readFileSync(file), file);
+  if (pathKind(file) === "missing") throw new UserError(`${dir}: no ${WEIGHTS_FILE}`);
+  const stored = decodeSafetensors(readFileBounded(file, MAX_WEIGHTS_BYTES, "safetensors weights file"), file);
   const params: Params = {};
   for (const info of net.params) {
-    const s = stored[info.name];
+    const s = Object.hasOwn(stored, info.name) ? stored[info.name] : undefined;
     if (!s) throw new UserError(`${file}: missing tensor "${info.name}" required by ${MODEL_FILE}`);
     const isConv = info.shape.length === 4;
     const expected = isConv ? ohwiToOihwShape(info.shape) : info.shape;
