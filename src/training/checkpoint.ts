@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { loadModel, saveModel } from "../models/io.js";
+import { loadModel, MAX_WEIGHTS_BYTES, saveModel } from "../models/io.js";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../models/safetensors.js";
 import type { ModelSpec } from "../models/spec.js";
 import { UserError } from "../util/errors.js";
@@ -105,7 +105,7 @@ export function loadCheckpoint(runDir: string): LoadedCheckpoint | null {
   const meta = m.data;
   if (meta.step !== step) throw new UserError(`${metaFile}: step ${meta.step} does not match ${latest} (step ${step})`);
   const tensorFile = join(full, STATE_TENSORS);
-  const stored = decodeSafetensors(readFileBounded(tensorFile, 2 ** 32, "checkpoint state"), tensorFile);
+  const stored = decodeSafetensors(readFileBounded(tensorFile, MAX_WEIGHTS_BYTES, "checkpoint state"), tensorFile);
   const arrays: Record<string, Float32Array | Float64Array> = {};
   const regs: Record<string, Float64Array>[] = Array.from({ length: meta.regs }, () => ({}));
   for (const [k, v] of Object.entries(stored)) {

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { INIT_DISTRIBUTIONS, INIT_SCHEMES } from "../models/init.js";
 import { UserError } from "../util/errors.js";
+import { oneLine } from "../util/files.js";
 import { stepsPerEpoch } from "./schedule.js";
 
 const nonNeg = z.number().finite().min(0);
@@ -56,7 +57,7 @@ export type TrainConfig = z.infer<typeof trainConfigSchema>;
 export function parseTrainConfig(raw: unknown, source = "config"): TrainConfig {
   const r = trainConfigSchema.safeParse(raw);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `${source}: ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+  const lines = r.error.issues.map((i) => oneLine(`${source}: ${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`));
   throw new UserError(lines.join("\n"));
 }
 
