@@ -107,11 +107,11 @@ async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out:
  * thrown after the report is written: "N of M trials failed (first: <id>: <message>); see gcx runs list ...".
  */
 async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepFlags): Promise<void> {
+  // Fail before hours of training rather than after them (and before creating a store).
+  checkReportDir(flags.out);
   const store = RunStore.open(flags.db);
   let result: SweepResult;
   try {
-    // Fail before hours of training rather than after them.
-    checkReportDir(flags.out);
     result = await sweep(fams, flags, store);
     await report(fams, profile, store, flags.out);
   } finally {
@@ -164,10 +164,10 @@ export function reportCommand(): Command {
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (flags: { full?: boolean; db: string; out: string }) => {
       const profile: Profile = flags.full ? "full" : "quick";
+      checkReportDir(flags.out);
       // Reporting only reads the store: it works on a read-only one, and never creates a missing one.
       const store = RunStore.openReadOnly(flags.db);
       try {
-        checkReportDir(flags.out);
         await report(families(profile), profile, store, flags.out);
       } finally {
         store.close();
