@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
-import { RunStore, trialId, type TrialSpec } from "../src/store/runStore.js";
+import { oneLine, RunStore, storeError, trialId, type TrialSpec } from "../src/store/runStore.js";
 import { UserError } from "../src/util/errors.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -427,4 +427,61 @@ test("gcx runs: a missing --db file is a one-line user error", () => {
     assert.match(r.stderr, /does not exist/);
     assert.equal(existsSync(missing), false, "not created");
   }
+});
+
+test("fail() stores a one-line message: newlines joined, stack frames dropped", () => {
+  const store = RunStore.open(tmpDb());
+  const a = spec("E1", 1, 0);
+  store.ensureTrials([a]);
+  store.claim(a.id);
+  store.fail(a.id, "Error: shape mismatch\n  expected 3\r\n    at forward (/x/network.js:10:5)\n    at train (/x/trainer.js:3:1)\n");
+  assert.equal(store.get(a.id)!.error, "Error: shape mismatch; expected 3");
+  store.claim(a.id);
+  store.fail(a.id, "");
+  assert.equal(store.get(a.id)!.error, "unknown error");
+  assert.equal(oneLine("x".repeat(5000)).length, 2000);
+  store.close();
+});
+
+test("storeError maps SQLite's environment errors to one-line UserErrors naming the store; bugs pass through", () => {
+  const err = (code: string, message: string) => storeError("runs/x.sqlite", new Database.SqliteError(message, code));
+  const cases: [string, string, RegExp][] = [
+    ["SQLITE_CORRUPT", "database disk image is malformed", /^run store runs\/x\.sqlite is corrupt \(database disk image is malformed, SQLITE_CORRUPT\); restore it from a backup or move it away and rerun$/],
+    ["SQLITE_CORRUPT_INDEX", "database disk image is malformed", /is corrupt/],
+    ["SQLITE_NOTADB", "file is not a database", /^run store runs\/x\.sqlite is not a SQLite database or is corrupt/],
+    ["SQLITE_FULL", "database or disk is full", /^run store runs\/x\.sqlite: the disk is full \(database or disk is full, SQLITE_FULL\); free some space and rerun$/],
+    ["SQLITE_IOERR_WRITE", "disk I/O error", /^run store runs\/x\.sqlite: input\/output error \(disk I\/O error, SQLITE_IOERR_WRITE\)/],
+    ["SQLITE_BUSY", "database is locked", /^run store runs\/x\.sqlite is locked by another process \(waited 10 s: database is locked, SQLITE_BUSY\); rerun once it has finished$/],
+    ["SQLITE_BUSY_SNAPSHOT", "database is locked", /is locked by another process/],
+    ["SQLITE_READONLY", "attempt to write a readonly database", /^run store runs\/x\.sqlite is read-only: /],
+    ["SQLITE_CANTOPEN", "unable to open database file", /^cannot use run store runs\/x\.sqlite: /],
+  ];
+  for (const [code, message, pattern] of cases) {
+    const e = err(code, message);
+    assert.ok(e instanceof UserError, code);
+    assert.match(e.message, pattern, code);
+    assert.ok(!e.message.includes("\n"), code);
+  }
+  const bug = new Database.SqliteError("CHECK constraint failed: status", "SQLITE_CONSTRAINT_CHECK");
+  assert.equal(storeError("x", bug), bug, "a constraint violation is a bug, not the user's problem");
+  const plain = new TypeError("boom");
+  assert.equal(storeError("x", plain), plain);
+});
+
+test("openReadOnly reads without writing, refuses writes in one line, and never creates a store", () => {
+  const db = tmpDb();
+  const store = RunStore.open(db);
+  const a = spec("E1", 1, 0);
+  store.ensureTrials([a]);
+  store.close();
+  const before = readFileSync(db);
+  const ro = RunStore.openReadOnly(db);
+  assert.equal(ro.readonly, true);
+  assert.equal(ro.get(a.id)!.status, "pending");
+  assert.throws(() => ro.claim(a.id), (e: unknown) => e instanceof UserError && /is read-only/.test(e.message));
+  ro.close();
+  assert.deepEqual(readFileSync(db), before);
+  const missing = join(dirname(db), "missing.sqlite");
+  assert.throws(() => RunStore.openReadOnly(missing), (e: unknown) => e instanceof UserError && /does not exist/.test(e.message));
+  assert.equal(existsSync(missing), false);
 });

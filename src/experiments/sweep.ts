@@ -5,7 +5,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
-import type { RunStore } from "../store/runStore.js";
+import { oneLine, type RunStore } from "../store/runStore.js";
 import type { TrialOutcome } from "./runTrial.js";
 import type { TrialPlan } from "./trials.js";
 
@@ -13,6 +13,7 @@ export interface SweepOptions {
   jobs: number;
   /** Directory for each trial's run directory (checkpoints, metrics). */
   runsDir: string;
+  /** Called after each trial; `error` (a failed trial's message, as stored: one line) is undefined when it succeeded. */
   onTrialDone?(plan: TrialPlan, ok: boolean, done: number, total: number, error?: string): void;
 }
 
@@ -38,26 +39,40 @@ export async function runSweep(store: RunStore, plans: TrialPlan[], opts: SweepO
       void w.terminate();
       if (live === 0) resolve();
     };
+    const stop = (e: unknown) => {
+      next = todo.length;
+      workers.forEach((x) => void x.terminate());
+      reject(e);
+    };
     for (let i = 0; i < jobs; i++) {
       const w = new Worker(workerUrl);
       workers.push(w);
       w.on("message", (m: { id: string; ok: boolean; outcome?: TrialOutcome; error?: string }) => {
-        const plan = todo.find((p) => p.id === m.id)!;
-        done++;
-        if (m.ok && m.outcome) {
-          store.finish(m.id, m.outcome.summary, m.outcome.metrics, m.outcome.seconds);
-        } else {
-          failed++;
-          store.fail(m.id, m.error ?? "unknown error");
+        // A store error (disk full, corrupt store) ends the sweep through its promise, not as an uncaught exception.
+        try {
+          const plan = todo.find((p) => p.id === m.id)!;
+          done++;
+          let error: string | undefined;
+          if (m.ok && m.outcome) {
+            store.finish(m.id, m.outcome.summary, m.outcome.metrics, m.outcome.seconds);
+          } else {
+            failed++;
+            error = oneLine(m.error ?? "unknown error");
+            store.fail(m.id, error);
+          }
+          opts.onTrialDone?.(plan, m.ok, done, total, error);
+          feed(w);
+        } catch (e) {
+          stop(e);
         }
-        opts.onTrialDone?.(plan, m.ok, done, total, m.error);
+      });
+      w.on("error", stop);
+      try {
         feed(w);
-      });
-      w.on("error", (e) => {
-        workers.forEach((x) => void x.terminate());
-        reject(e);
-      });
-      feed(w);
+      } catch (e) {
+        stop(e);
+        return;
+      }
     }
   });
   return { ran: done, failed };

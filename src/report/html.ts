@@ -3,8 +3,11 @@
  * inlined (with its PNG, SVG and Vega-Lite spec written next to it under `figures/`). All text from the report
  * document is plain text and is escaped here.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { accessSync, constants as fsConstants } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { UserError } from "../util/errors.js";
+import { fileError, pathKind, systemReason } from "../util/files.js";
 import { writeFigure } from "./render.js";
 
 export type Verdict = "agrees" | "disagrees" | "inconclusive";
@@ -250,22 +253,90 @@ ${report.footer ? `<footer>${paragraphs(report.footer)}</footer>` : ""}
 }
 
 /**
+ * Checks, before any work, that the report can be written to directory `dir` (existing or to be created): an
+ * existing file there, a file in the way of `dir/figures`, or a directory that cannot be written is one line naming
+ * the path. Nothing is created or changed.
+ */
+export function checkReportDir(dir: string): void {
+  const kind = pathKind(dir);
+  if (kind === "file" || kind === "other")
+    throw new UserError(`cannot write the report to ${dir}: it is an existing file, not a directory (pass --out <directory>)`);
+  if (kind === "directory") {
+    for (const name of ["figures", "index.html"]) {
+      const want = name === "figures" ? "directory" : "file";
+      const got = pathKind(join(dir, name));
+      if (got !== "missing" && got !== want)
+        throw new UserError(`cannot write the report to ${dir}: ${join(dir, name)} is ${got === "directory" ? "a directory" : "not a directory"}; move it away or pass another --out`);
+    }
+    writable(dir, dir);
+    if (pathKind(join(dir, "figures")) === "directory") writable(join(dir, "figures"), dir);
+    return;
+  }
+  // The nearest existing ancestor must be a directory this process can create entries in.
+  let parent = resolve(dir);
+  for (;;) {
+    const up = dirname(parent);
+    if (up === parent) return;
+    parent = up;
+    const k = pathKind(parent);
+    if (k === "missing") continue;
+    if (k !== "directory") throw new UserError(`cannot create the report directory ${dir}: ${parent} is not a directory`);
+    writable(parent, dir);
+    return;
+  }
+}
+
+/** Throws a one-line UserError unless entries can be created in directory `path` (on the way to report `dir`). */
+function writable(path: string, dir: string): void {
+  try {
+    accessSync(path, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (e) {
+    const reason = systemReason(e);
+    if (path === dir) throw new UserError(`cannot write the report to ${dir}: ${reason}`);
+    if (resolve(path) === resolve(dir, "figures")) throw new UserError(`cannot write the report to ${dir}: ${path}: ${reason}`);
+    throw new UserError(`cannot create the report directory ${dir}: ${path}: ${reason}`);
+  }
+}
+
+/** Writes a file through a temporary file renamed into place; a failure is one line naming the file. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw fileError("write", path, e);
+  }
+}
+
+/**
  * Render every figure to `dir/figures/<name>.svg`, `.png` and `.vl.json`, write `dir/index.html` with the SVGs
  * inlined, and return the path of index.html.
  */
 export async function writeReport(dir: string, report: ReportDocument): Promise<string> {
   checkFigureNames(report);
+  checkReportDir(dir);
   const figDir = join(dir, "figures");
-  await mkdir(figDir, { recursive: true });
+  try {
+    await mkdir(figDir, { recursive: true });
+  } catch (e) {
+    throw fileError("create the report directory", figDir, e);
+  }
   const svgs: Record<string, string> = {};
   for (const section of report.sections) {
     for (const fig of section.figures) {
-      const { svg } = await writeFigure(figDir, fig.name, fig.spec);
-      svgs[fig.name] = svg;
-      await writeFile(join(figDir, `${fig.name}.vl.json`), JSON.stringify(fig.spec, null, 2) + "\n", "utf8");
+      try {
+        const { svg } = await writeFigure(figDir, fig.name, fig.spec);
+        svgs[fig.name] = svg;
+      } catch (e) {
+        const path = (e as { path?: unknown }).path;
+        throw fileError("write", typeof path === "string" ? path : join(figDir, fig.name), e);
+      }
+      await writeAtomic(join(figDir, `${fig.name}.vl.json`), JSON.stringify(fig.spec, null, 2) + "\n");
     }
   }
   const htmlPath = join(dir, "index.html");
-  await writeFile(htmlPath, reportHtml(report, svgs), "utf8");
+  await writeAtomic(htmlPath, reportHtml(report, svgs));
   return htmlPath;
 }

@@ -11,10 +11,11 @@
  */
 import Database from "better-sqlite3";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { UserError } from "../util/errors.js";
+import { fileError, isSystemError, pathKind, systemReason } from "../util/files.js";
 
 export type TrialStatus = "pending" | "running" | "done" | "failed";
 export const TRIAL_STATUSES: readonly TrialStatus[] = ["pending", "running", "done", "failed"];
@@ -105,40 +106,119 @@ export class RunStore {
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
+    /** The path as the user gave it, for messages. */
+    private readonly shown: string,
+    readonly readonly: boolean,
   ) {}
 
-  /** Opens (creating if missing, with its parent directories) the run store at `path`. */
+  /**
+   * Opens (creating if missing, with its parent directories) the run store at `path` for reading and writing.
+   * A store that exists but cannot be written is refused up front with "run store X is read-only: ...".
+   */
   static open(path: string): RunStore {
     const full = resolve(path);
-    try {
-      mkdirSync(dirname(full), { recursive: true });
-    } catch (e) {
-      throw new UserError(`cannot create the directory of run store ${path}: ${(e as Error).message}`);
+    const kind = pathKind(full);
+    if (kind === "directory") throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
+    if (kind === "other") throw new UserError(`run store ${path} is not a regular file (pass --db <file>)`);
+    if (kind === "missing") {
+      try {
+        mkdirSync(dirname(full), { recursive: true });
+      } catch (e) {
+        throw new UserError(`cannot create the directory of run store ${path}: ${systemReason(e)}`);
+      }
+    } else {
+      checkWritable(full, path);
     }
     let db: Database.Database;
     try {
       db = new Database(full, { timeout: BUSY_TIMEOUT_MS });
     } catch (e) {
-      throw openError(path, e);
+      throw storeError(path, e, "open");
     }
     try {
       initialize(db, path);
     } catch (e) {
       db.close();
-      throw e instanceof UserError ? e : openError(path, e);
+      throw storeError(path, e, "open");
     }
-    return new RunStore(db, full);
+    return new RunStore(db, full, path, false);
+  }
+
+  /**
+   * Opens an existing run store read-only: never creates, migrates or switches its journal mode, so `gcx runs` and
+   * `gcx report` work on a store they cannot write (a read-only file, directory or file system).
+   *
+   * SQLite reads a WAL-mode database through its `-shm` file, which it creates next to the database when missing.
+   * Where that is impossible (a read-only directory) and the `-wal` file holds no changes, the database file alone
+   * is the whole store: it is read into memory instead. A `-wal` file with changes but no `-shm` in a read-only
+   * directory cannot be read at all; that is one line saying what to do.
+   */
+  static openReadOnly(path: string): RunStore {
+    const full = resolve(path);
+    const kind = pathKind(full);
+    if (kind === "missing") throw new UserError(`run store ${path} does not exist (run a sweep first, or pass --db <file>)`);
+    if (kind === "directory") throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
+    if (kind === "other") throw new UserError(`run store ${path} is not a regular file (pass --db <file>)`);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(full, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      checkSchemaReadOnly(db, path);
+      return new RunStore(db, full, path, true);
+    } catch (e) {
+      db?.close();
+      if (!needsShm(e, full)) throw storeError(path, e, "open");
+    }
+    return RunStore.openInMemory(full, path);
+  }
+
+  /** The read-only fallback for a WAL-mode store whose -shm file cannot be created: the file read into memory. */
+  private static openInMemory(full: string, path: string): RunStore {
+    const dir = dirname(full);
+    const walSize = fileSize(`${full}-wal`);
+    if (walSize !== null && walSize > 0) {
+      throw new UserError(
+        `cannot read run store ${path}: it is in WAL mode and ${basename(full)}-wal holds changes that SQLite can only read ` +
+          `through ${basename(full)}-shm, which is missing and cannot be created because directory ${dir} is not writable; ` +
+          `open the store once with write access to ${dir}, or copy the store and its -wal file to a writable directory`,
+      );
+    }
+    const size = fileSize(full) ?? 0;
+    if (size > MAX_IN_MEMORY_BYTES) {
+      throw new UserError(
+        `cannot read run store ${path}: it is in WAL mode and SQLite cannot create ${basename(full)}-shm in directory ${dir} ` +
+          `(not writable), and at ${size} bytes it is too large to read into memory; make ${dir} writable or copy the store to a writable directory`,
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(full);
+    } catch (e) {
+      throw fileError("read run store", path, e);
+    }
+    // SQLite cannot deserialize a WAL-mode image; bytes 18-19 of the header say "WAL" (2) or "rollback journal" (1).
+    if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) (bytes[18] = 1), (bytes[19] = 1);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(bytes, { readonly: true });
+      checkSchemaReadOnly(db, path);
+      return new RunStore(db, full, path, true);
+    } catch (e) {
+      db?.close();
+      throw storeError(path, e, "open");
+    }
   }
 
   /** Inserts the trials not yet in the store as `pending`, in one transaction; existing rows are left untouched. */
   ensureTrials(specs: TrialSpec[]): void {
-    const insert = this.db.prepare(
-      `INSERT INTO trials (id, family, version, knob, knob_value, seed, config, status)
-       VALUES (@id, @family, @version, @knob, @knobValue, @seed, @config, 'pending')
-       ON CONFLICT (id) DO NOTHING`,
-    );
-    this.write(() => {
-      for (const s of specs) insert.run({ ...s, config: JSON.stringify(s.config) });
+    this.guard(() => {
+      const insert = this.db.prepare(
+        `INSERT INTO trials (id, family, version, knob, knob_value, seed, config, status)
+         VALUES (@id, @family, @version, @knob, @knobValue, @seed, @config, 'pending')
+         ON CONFLICT (id) DO NOTHING`,
+      );
+      this.write(() => {
+        for (const s of specs) insert.run({ ...s, config: JSON.stringify(s.config) });
+      });
     });
   }
 
@@ -147,21 +227,23 @@ export class RunStore {
    * process no longer exists. Returns false if it is done, or running under a live claim (this store's included).
    */
   claim(id: string): boolean {
-    return this.write(() => {
-      const row = this.db.prepare("SELECT status, claim_host, claim_pid FROM trials WHERE id = ?").get(id) as
-        | Pick<DbTrial, "status" | "claim_host" | "claim_pid">
-        | undefined;
-      if (!row) throw new Error(`claim: unknown trial ${id}`);
-      if (row.status === "done") return false;
-      if (row.status === "running" && this.claimIsLive(row.claim_host, row.claim_pid)) return false;
-      this.db
-        .prepare(
-          `UPDATE trials SET status = 'running', error = NULL, started_at = ?, finished_at = NULL, seconds = NULL,
-             claim_host = ?, claim_pid = ?, claim_token = ? WHERE id = ?`,
-        )
-        .run(now(), this.host, process.pid, this.token, id);
-      return true;
-    });
+    return this.guard(() =>
+      this.write(() => {
+        const row = this.db.prepare("SELECT status, claim_host, claim_pid FROM trials WHERE id = ?").get(id) as
+          | Pick<DbTrial, "status" | "claim_host" | "claim_pid">
+          | undefined;
+        if (!row) throw new Error(`claim: unknown trial ${id}`);
+        if (row.status === "done") return false;
+        if (row.status === "running" && this.claimIsLive(row.claim_host, row.claim_pid)) return false;
+        this.db
+          .prepare(
+            `UPDATE trials SET status = 'running', error = NULL, started_at = ?, finished_at = NULL, seconds = NULL,
+               claim_host = ?, claim_pid = ?, claim_token = ? WHERE id = ?`,
+          )
+          .run(now(), this.host, process.pid, this.token, id);
+        return true;
+      }),
+    );
   }
 
   /** Records the trial as done with its final summary and metric records (each with a numeric `step`), atomically. */
@@ -172,36 +254,43 @@ export class RunStore {
       return step;
     });
     if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
-    const insert = this.db.prepare("INSERT INTO metrics (trial_id, step, data) VALUES (?, ?, ?)");
-    this.write(() => {
-      const changed = this.db
-        .prepare(
-          `UPDATE trials SET status = 'done', error = NULL, summary = ?, finished_at = ?, seconds = ?,
-             claim_host = NULL, claim_pid = NULL, claim_token = NULL WHERE id = ?`,
-        )
-        .run(JSON.stringify(summary), now(), Number.isFinite(seconds) ? seconds : null, id).changes;
-      if (changed === 0) throw new Error(`finish: unknown trial ${id}`);
-      this.db.prepare("DELETE FROM metrics WHERE trial_id = ?").run(id);
-      metrics.forEach((m, i) => insert.run(id, steps[i], JSON.stringify(m)));
+    this.guard(() => {
+      const insert = this.db.prepare("INSERT INTO metrics (trial_id, step, data) VALUES (?, ?, ?)");
+      this.write(() => {
+        const changed = this.db
+          .prepare(
+            `UPDATE trials SET status = 'done', error = NULL, summary = ?, finished_at = ?, seconds = ?,
+               claim_host = NULL, claim_pid = NULL, claim_token = NULL WHERE id = ?`,
+          )
+          .run(JSON.stringify(summary), now(), Number.isFinite(seconds) ? seconds : null, id).changes;
+        if (changed === 0) throw new Error(`finish: unknown trial ${id}`);
+        this.db.prepare("DELETE FROM metrics WHERE trial_id = ?").run(id);
+        metrics.forEach((m, i) => insert.run(id, steps[i], JSON.stringify(m)));
+      });
     });
   }
 
-  /** Records the trial as failed with an error message; a later claim may retry it. */
+  /** Records the trial as failed with an error message (kept to one line); a later claim may retry it. */
   fail(id: string, error: string): void {
-    this.write(() => {
-      const changed = this.db
-        .prepare(
-          `UPDATE trials SET status = 'failed', error = ?, finished_at = ?,
-             claim_host = NULL, claim_pid = NULL, claim_token = NULL WHERE id = ?`,
-        )
-        .run(error, now(), id).changes;
-      if (changed === 0) throw new Error(`fail: unknown trial ${id}`);
-    });
+    const message = oneLine(error);
+    this.guard(() =>
+      this.write(() => {
+        const changed = this.db
+          .prepare(
+            `UPDATE trials SET status = 'failed', error = ?, finished_at = ?,
+               claim_host = NULL, claim_pid = NULL, claim_token = NULL WHERE id = ?`,
+          )
+          .run(message, now(), id).changes;
+        if (changed === 0) throw new Error(`fail: unknown trial ${id}`);
+      }),
+    );
   }
 
   get(id: string): TrialRow | undefined {
-    const row = this.db.prepare("SELECT * FROM trials WHERE id = ?").get(id) as DbTrial | undefined;
-    return row && toRow(row);
+    return this.guard(() => {
+      const row = this.db.prepare("SELECT * FROM trials WHERE id = ?").get(id) as DbTrial | undefined;
+      return row && this.toRow(row);
+    });
   }
 
   /** Trials ordered by family, knob value and seed. */
@@ -211,36 +300,98 @@ export class RunStore {
     if (filter.family !== undefined) (where.push("family = ?"), args.push(filter.family));
     if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
     const sql = `SELECT * FROM trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`;
-    return (this.db.prepare(sql).all(...args) as DbTrial[]).map(toRow);
+    return this.guard(() => (this.db.prepare(sql).all(...args) as DbTrial[]).map((r) => this.toRow(r)));
   }
 
   /** The trial's metric records, parsed, in step order. */
   metrics(id: string): Record<string, unknown>[] {
-    const rows = this.db.prepare("SELECT data FROM metrics WHERE trial_id = ? ORDER BY step").all(id) as { data: string }[];
-    return rows.map((r) => JSON.parse(r.data) as Record<string, unknown>);
+    return this.guard(() => {
+      const rows = this.db.prepare("SELECT step, data FROM metrics WHERE trial_id = ? ORDER BY step").all(id) as { step: unknown; data: unknown }[];
+      return rows.map((r) => this.parseObject(r.data, id, `metric record (step ${String(r.step)})`));
+    });
   }
 
   /** Number of trials in each status (all four keys present). */
   counts(family?: string): Record<TrialStatus, number> {
-    const rows = (
-      family === undefined
-        ? this.db.prepare("SELECT status, COUNT(*) AS n FROM trials GROUP BY status").all()
-        : this.db.prepare("SELECT status, COUNT(*) AS n FROM trials WHERE family = ? GROUP BY status").all(family)
-    ) as { status: TrialStatus; n: number }[];
-    const out: Record<TrialStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
-    for (const r of rows) out[r.status] = r.n;
-    return out;
+    return this.guard(() => {
+      const rows = (
+        family === undefined
+          ? this.db.prepare("SELECT status, COUNT(*) AS n FROM trials GROUP BY status").all()
+          : this.db.prepare("SELECT status, COUNT(*) AS n FROM trials WHERE family = ? GROUP BY status").all(family)
+      ) as { status: TrialStatus; n: number }[];
+      const out: Record<TrialStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
+      for (const r of rows) if (Object.hasOwn(out, r.status)) out[r.status] = r.n;
+      return out;
+    });
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.db.close();
+    try {
+      this.db.close();
+    } catch (e) {
+      throw storeError(this.shown, e);
+    }
+  }
+
+  /** Runs `fn`, turning a SQLite error into a one-line UserError naming this store. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(this.shown, e);
+    }
   }
 
   /** Runs `fn` in one BEGIN IMMEDIATE transaction (takes the write lock up front, waiting up to the busy timeout). */
   private write<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /** A row as stored, checked: a hand-edited or damaged row is a one-line UserError naming the store and the trial. */
+  private toRow(r: DbTrial): TrialRow {
+    const id = typeof r.id === "string" ? r.id : String(r.id);
+    const bad = (column: string, what: string): never => {
+      throw new UserError(`run store ${this.shown}: trial ${id} has a malformed ${column} (${what}); fix or delete that row, or restore the store from a backup`);
+    };
+    if (typeof r.id !== "string") bad("id", `not text: ${String(r.id)}`);
+    for (const c of ["family", "knob"] as const) if (typeof r[c] !== "string") bad(c, "not text");
+    for (const c of ["version", "seed"] as const) if (typeof r[c] !== "number") bad(c, "not a number");
+    for (const c of ["knob_value", "seconds"] as const) if (r[c] !== null && typeof r[c] !== "number") bad(c, "not a number");
+    if (!TRIAL_STATUSES.includes(r.status)) bad("status", "not one of " + TRIAL_STATUSES.join(", "));
+    for (const c of ["error", "started_at", "finished_at"] as const) if (r[c] !== null && typeof r[c] !== "string") bad(c, "not text");
+    return {
+      id,
+      family: r.family,
+      version: r.version,
+      knob: r.knob,
+      knobValue: r.knob_value ?? NaN,
+      seed: r.seed,
+      config: this.parseObject(r.config, id, "config"),
+      status: r.status,
+      error: r.error,
+      summary: r.summary === null ? null : this.parseObject(r.summary, id, "summary"),
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+      seconds: r.seconds,
+    };
+  }
+
+  /** A JSON object from a text column; anything else is a one-line UserError naming the store and the trial. */
+  private parseObject(text: unknown, id: string, what: string): Record<string, unknown> {
+    let value: unknown;
+    try {
+      if (typeof text !== "string") throw new Error("not text");
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new UserError(
+        `run store ${this.shown}: trial ${id} has a malformed ${what} (not JSON: ${(e as Error).message}); fix or delete that row, or restore the store from a backup`,
+      );
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value))
+      throw new UserError(`run store ${this.shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row, or restore the store from a backup`);
+    return value as Record<string, unknown>;
   }
 
   /** A claim on another host cannot be checked and counts as live; on this host it is live while its pid exists. */
@@ -342,26 +493,133 @@ function retryBusy(fn: () => void): void {
   }
 }
 
-function openError(path: string, e: unknown): Error {
-  if (!(e instanceof Database.SqliteError)) return e as Error;
-  if (e.code === "SQLITE_NOTADB") return new UserError(`${path} is not a SQLite database (not a gcx run store)`);
-  return new UserError(`cannot open run store ${path}: ${e.message}`);
+/** Largest WAL-mode store read into memory when SQLite cannot create its -shm file (see `openReadOnly`). */
+const MAX_IN_MEMORY_BYTES = 1024 * 1024 * 1024;
+
+/** A message on one line: blank lines and stack frames dropped, the rest joined with "; ", at most `max` characters. */
+export function oneLine(text: string, max = 2000): string {
+  const lines = String(text)
+    .split(/\r\n|\r|\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !/^at\s/.test(l));
+  const s = lines.join("; ");
+  if (s.length === 0) return "unknown error";
+  return s.length > max ? s.slice(0, max - 1) + "…" : s;
 }
 
-function toRow(r: DbTrial): TrialRow {
-  return {
-    id: r.id,
-    family: r.family,
-    version: r.version,
-    knob: r.knob,
-    knobValue: r.knob_value ?? NaN,
-    seed: r.seed,
-    config: JSON.parse(r.config) as Record<string, unknown>,
-    status: r.status,
-    error: r.error,
-    summary: r.summary === null ? null : (JSON.parse(r.summary) as Record<string, unknown>),
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    seconds: r.seconds,
-  };
+/** The size of a file, or null if it does not exist (or cannot be inspected). */
+function fileSize(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+}
+
+/** Why SQLite could not write the store at `full` (the file, its -wal/-shm files, or its directory), or null. */
+function writeProblem(full: string): string | null {
+  const files = [full, `${full}-wal`, `${full}-shm`];
+  for (const f of files) {
+    if (fileSize(f) === null) continue;
+    try {
+      accessSync(f, fsConstants.W_OK);
+    } catch (e) {
+      return `${f === full ? "the file" : basename(f)} is not writable: ${systemReason(e)}`;
+    }
+  }
+  if (files.slice(1).some((f) => fileSize(f) === null)) {
+    try {
+      accessSync(dirname(full), fsConstants.W_OK);
+    } catch (e) {
+      return `its directory ${dirname(full)} is not writable (${systemReason(e)}) and SQLite must create ${basename(full)}-wal and -shm there`;
+    }
+  }
+  return null;
+}
+
+/** Refuses, in one line, a store that cannot be written (checked before SQLite would fail half-way). */
+function checkWritable(full: string, path: string): void {
+  const problem = writeProblem(full);
+  if (problem) throw new UserError(`run store ${path} is read-only: ${problem}; sweeps must write to it (fix its permissions, or pass --db <another file>)`);
+}
+
+/** Whether the file's header says WAL mode (bytes 18 and 19 are 2). */
+function isWalFile(full: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(full, "r");
+    const head = Buffer.alloc(20);
+    return readSync(fd, head, 0, 20, 0) === 20 && head[18] === 2 && head[19] === 2;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Whether a read-only open failed because SQLite could not create the -shm (or -wal) file of a WAL-mode store. */
+function needsShm(e: unknown, full: string): boolean {
+  if (!(e instanceof Database.SqliteError)) return false;
+  if (e.code !== "SQLITE_READONLY_DIRECTORY" && e.code !== "SQLITE_CANTOPEN" && e.code !== "SQLITE_READONLY_CANTINIT") return false;
+  try {
+    accessSync(full, fsConstants.R_OK);
+  } catch {
+    return false;
+  }
+  return isWalFile(full);
+}
+
+/** The read-only schema check: the tables gcx reads must be there (nothing is created). */
+function checkSchemaReadOnly(db: Database.Database, path: string): void {
+  const names = new Set((db.prepare("SELECT name FROM sqlite_master").all() as { name: string }[]).map((r) => r.name));
+  if (names.size === 0) throw new UserError(`run store ${path} is empty (it has no tables yet; a sweep creates them)`);
+  const missing = ["trials", "metrics"].filter((n) => !names.has(n));
+  if (missing.length) throw new UserError(`${path} is a SQLite database but not a gcx run store (it has no ${missing.join(" or ")} table)`);
+  schemaReady(db, path);
+}
+
+/** Why a file cannot be opened, from the file system's point of view, or null. */
+function cantOpenReason(path: string): string | null {
+  const full = resolve(path);
+  try {
+    accessSync(full, fsConstants.R_OK);
+  } catch (e) {
+    return systemReason(e);
+  }
+  try {
+    accessSync(dirname(full), fsConstants.R_OK | fsConstants.X_OK);
+  } catch (e) {
+    return `its directory ${dirname(full)}: ${systemReason(e)}`;
+  }
+  return null;
+}
+
+/**
+ * The one-line UserError for an error met using the run store at `path` (as the user gave it): SQLite's corrupt,
+ * read-only, cannot-open, disk-full, I/O and busy errors, and the operating system's errors, name the store. Other
+ * errors (bugs such as a constraint violation) pass through unchanged.
+ */
+export function storeError(path: string, e: unknown, doing: "open" | "use" = "use"): Error {
+  if (e instanceof UserError) return e;
+  if (isSystemError(e)) return fileError(`${doing} run store`, path, e);
+  if (!(e instanceof Database.SqliteError)) return e as Error;
+  const code = e.code;
+  const why = `${oneLine(e.message, 300)}, ${code}`;
+  const moveAway = "restore it from a backup or move it away and rerun";
+  if (code === "SQLITE_NOTADB") return new UserError(`run store ${path} is not a SQLite database or is corrupt (${why}); ${moveAway}`);
+  if (code.startsWith("SQLITE_CORRUPT")) return new UserError(`run store ${path} is corrupt (${why}); ${moveAway}`);
+  if (code.startsWith("SQLITE_READONLY")) {
+    const problem = writeProblem(resolve(path));
+    return new UserError(`run store ${path} is read-only: ${problem ?? why}; writing to it needs write access (or pass --db <another file>)`);
+  }
+  if (code.startsWith("SQLITE_CANTOPEN")) return new UserError(`cannot ${doing} run store ${path}: ${cantOpenReason(path) ?? why}`);
+  if (code === "SQLITE_FULL") return new UserError(`run store ${path}: the disk is full (${why}); free some space and rerun`);
+  if (code.startsWith("SQLITE_IOERR")) return new UserError(`run store ${path}: input/output error (${why}); check the disk, or restore the store from a backup`);
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+    return new UserError(`run store ${path} is locked by another process (waited ${BUSY_TIMEOUT_MS / 1000} s: ${why}); rerun once it has finished`);
+  if (code === "SQLITE_NOMEM") return new UserError(`run store ${path}: out of memory (${why})`);
+  if (code.startsWith("SQLITE_PERM") || code.startsWith("SQLITE_AUTH")) return new UserError(`run store ${path}: permission denied (${why})`);
+  if (code === "SQLITE_NOLFS" || code === "SQLITE_TOOBIG" || code === "SQLITE_PROTOCOL" || code === "SQLITE_SCHEMA")
+    return new UserError(`run store ${path}: ${why}`);
+  return e;
 }

@@ -9,11 +9,12 @@ import { families, type FamilyDef, type Profile } from "../../experiments/famili
 import { expandTrials } from "../../experiments/trials.js";
 import { runSweep } from "../../experiments/sweep.js";
 import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
-import { writeReport } from "../../report/html.js";
-import { RunStore } from "../../store/runStore.js";
+import { checkReportDir, writeReport } from "../../report/html.js";
+import { oneLine, RunStore } from "../../store/runStore.js";
 import { UserError } from "../../util/errors.js";
 import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
+import { sanitizeLine } from "../errorBoundary.js";
 
 interface SweepFlags {
   full?: boolean;
@@ -34,7 +35,7 @@ function addSweepOptions(cmd: Command): Command {
     .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
     .option("--db <file>", "SQLite run store", DEFAULT_DB)
     .option("--runs-dir <dir>", "where each trial keeps its checkpoints", join("runs", "trials"))
-    .option("--no-progress", "hide the progress bar");
+    .option("--no-progress", "hide the progress bar (and, when stderr is not a terminal, the line per finished trial)");
 }
 
 function profileOf(flags: SweepFlags): Profile {
@@ -52,24 +53,33 @@ function pick(profile: Profile, ids: string[]): FamilyDef[] {
   });
 }
 
-async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Promise<void> {
+interface SweepResult {
+  ran: number;
+  failures: { id: string; error: string }[];
+}
+
+async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Promise<SweepResult> {
   const plans = fams.flatMap(expandTrials);
   const tty = flags.progress && process.stderr.isTTY === true;
+  const lines = flags.progress && !tty;
   const bar = progressBar("trials", tty);
   const t0 = performance.now();
+  const failures: SweepResult["failures"] = [];
   try {
     const r = await runSweep(store, plans, {
       jobs: flags.jobs,
       runsDir: flags.runsDir,
       onTrialDone(plan, ok, done, total, error) {
+        if (!ok) failures.push({ id: plan.id, error: error ?? "unknown error" });
         bar.update(done, total);
-        if (!tty) {
+        if (lines) {
           const eta = ((performance.now() - t0) / 1000 / done) * (total - done);
-          process.stderr.write(`[${done}/${total}] ${plan.family} ${plan.variant ? plan.variant + " " : ""}${plan.knob}=${plan.knobValue} seed ${plan.seed}: ${ok ? "done" : "FAILED " + error}  (ETA ${eta.toFixed(0)} s)\n`);
+          const line = `[${done}/${total}] ${plan.family} ${plan.variant ? plan.variant + " " : ""}${plan.knob}=${plan.knobValue} seed ${plan.seed}: ${ok ? "done" : "FAILED " + error}  (ETA ${eta.toFixed(0)} s)`;
+          process.stderr.write(sanitizeLine(line) + "\n");
         }
       },
     });
-    if (r.failed) process.stderr.write(`${r.failed} trial(s) failed; see gcx runs list --status failed\n`);
+    return { ran: r.ran, failures };
   } finally {
     bar.stop();
   }
@@ -92,13 +102,28 @@ async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out:
   process.stdout.write(`\nreport: ${resolve(html)}\n`);
 }
 
+/**
+ * Runs the sweep, then writes the report. If any trial of this invocation failed, that is a UserError (exit 2)
+ * thrown after the report is written: "N of M trials failed (first: <id>: <message>); see gcx runs list ...".
+ */
 async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepFlags): Promise<void> {
+  // Fail before hours of training rather than after them (and before creating a store).
+  checkReportDir(flags.out);
   const store = RunStore.open(flags.db);
+  let result: SweepResult;
   try {
-    await sweep(fams, flags, store);
+    result = await sweep(fams, flags, store);
     await report(fams, profile, store, flags.out);
   } finally {
     store.close();
+  }
+  const { ran, failures } = result;
+  if (failures.length > 0) {
+    const first = { ...failures[0], error: oneLine(failures[0].error, 300) };
+    const db = flags.db === DEFAULT_DB ? "" : ` --db ${flags.db}`;
+    throw new UserError(
+      `${failures.length} of ${ran} trial${ran === 1 ? "" : "s"} failed (first: ${first.id}: ${first.error}); see gcx runs list --status failed${db}`,
+    );
   }
 }
 
@@ -139,7 +164,9 @@ export function reportCommand(): Command {
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (flags: { full?: boolean; db: string; out: string }) => {
       const profile: Profile = flags.full ? "full" : "quick";
-      const store = RunStore.open(flags.db);
+      checkReportDir(flags.out);
+      // Reporting only reads the store: it works on a read-only one, and never creates a missing one.
+      const store = RunStore.openReadOnly(flags.db);
       try {
         await report(families(profile), profile, store, flags.out);
       } finally {

@@ -1,9 +1,11 @@
 /** `gcx runs`: inspect and export the run store of the paper-reproduction sweeps. */
 import { Command, Option } from "commander";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { RunStore, TRIAL_STATUSES, type TrialRow, type TrialStatus } from "../../store/runStore.js";
 import { UserError } from "../../util/errors.js";
+import { onFile, pathKind, writeFileAtomic } from "../../util/files.js";
+import { sanitizeLine } from "../errorBoundary.js";
 
 export const DEFAULT_DB = "runs/gcx.sqlite";
 
@@ -50,13 +52,8 @@ export function runsCommand(): Command {
       withStore(flags.db, (store) => {
         const { text, rows } = exportRuns(store, flags);
         if (flags.out === undefined) return write(text);
-        try {
-          mkdirSync(dirname(flags.out), { recursive: true });
-          writeFileSync(flags.out, text);
-        } catch (e) {
-          throw new UserError(`cannot write ${flags.out}: ${(e as Error).message}`);
-        }
-        process.stderr.write(`wrote ${rows} row${rows === 1 ? "" : "s"} to ${flags.out}\n`);
+        writeExport(flags.out, text);
+        process.stderr.write(`wrote ${rows} row${rows === 1 ? "" : "s"} to ${sanitizeLine(flags.out)}\n`);
       }),
     );
 
@@ -71,9 +68,9 @@ export function runsCommand(): Command {
   return cmd;
 }
 
+/** Runs `fn` on the store opened read-only (inspecting never writes, so a read-only store is fine). */
 function withStore(db: string, fn: (store: RunStore) => void): void {
-  if (!existsSync(db)) throw new UserError(`run store ${db} does not exist (run a sweep first, or pass --db <file>)`);
-  const store = RunStore.open(db);
+  const store = RunStore.openReadOnly(db);
   try {
     fn(store);
   } finally {
@@ -83,6 +80,24 @@ function withStore(db: string, fn: (store: RunStore) => void): void {
 
 function write(text: string): void {
   process.stdout.write(text);
+}
+
+/**
+ * Writes an export file atomically (a temporary file renamed into place), creating its directory; an existing
+ * directory, a read-only directory or any other unwritable path is one line naming the path, and leaves what was
+ * there untouched.
+ */
+function writeExport(out: string, text: string): void {
+  const kind = pathKind(out);
+  if (kind === "directory") throw new UserError(`cannot write ${out}: it is a directory (pass --out <file>)`);
+  if (kind === "other") throw new UserError(`cannot write ${out}: it is not a regular file (pass --out <file>)`);
+  onFile("create the directory of", out, () => mkdirSync(dirname(out), { recursive: true }));
+  writeFileAtomic(out, text);
+}
+
+/** A value from the store as one line of terminal text: escape sequences and control characters removed. */
+function clean(s: string): string {
+  return sanitizeLine(s).replace(/[\t\n]/g, " ");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,15 +122,17 @@ function formatList(store: RunStore, flags: FilterFlags): string {
   const trials = store.list({ family: flags.family, status: flags.status });
   if (trials.length === 0) return "no trials" + (flags.family || flags.status ? " match" : "") + "\n";
   const header = ["id", "family", "knob", "seed", "status", "seconds", ...LIST_SUMMARY_KEYS];
-  const rows = trials.map((t) => [
-    t.id,
-    `${t.family} v${t.version}`,
-    `${t.knob}=${fmtNum(t.knobValue)}`,
-    String(t.seed),
-    t.status,
-    t.seconds === null ? "-" : t.seconds.toFixed(1),
-    ...LIST_SUMMARY_KEYS.map((k) => fmtNum(t.summary?.[k])),
-  ]);
+  const rows = trials.map((t) =>
+    [
+      t.id,
+      `${t.family} v${t.version}`,
+      `${t.knob}=${fmtNum(t.knobValue)}`,
+      String(t.seed),
+      t.status,
+      t.seconds === null ? "-" : t.seconds.toFixed(1),
+      ...LIST_SUMMARY_KEYS.map((k) => fmtNum(t.summary?.[k])),
+    ].map(clean),
+  );
   const n: Record<TrialStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
   for (const t of trials) n[t.status]++;
   const totals = TRIAL_STATUSES.filter((s) => n[s] > 0).map((s) => `${n[s]} ${s}`);
@@ -146,15 +163,17 @@ function formatShow(store: RunStore, id: string): string {
   lines.push("config:", ...JSON.stringify(t.config, null, 2).split("\n").map((l) => "  " + l));
   if (t.summary) {
     lines.push("summary:");
-    const w = Math.max(...Object.keys(t.summary).map((k) => k.length));
-    for (const [k, v] of Object.entries(t.summary)) lines.push(`  ${k.padEnd(w)}  ${fmtNum(v)}`);
+    const entries = Object.entries(t.summary).map(([k, v]) => [clean(k), clean(fmtNum(v))]);
+    const w = Math.max(0, ...entries.map(([k]) => k.length));
+    for (const [k, v] of entries) lines.push(`  ${k.padEnd(w)}  ${v}`);
   }
   const records = store.metrics(t.id);
-  if (records.length === 0) return lines.join("\n") + "\n";
+  // Every entry of `lines` is meant as one line: clean() also turns a stored newline into a space.
+  const text = lines.map(clean).join("\n") + "\n";
+  if (records.length === 0) return text;
   const keys = fieldNames(records, ["step"]);
-  lines.push(`metrics (${records.length} record${records.length === 1 ? "" : "s"}):`);
-  const rows = records.map((r) => keys.map((k) => fmtNum(r[k])));
-  return lines.join("\n") + "\n" + table(keys, rows);
+  const rows = records.map((r) => keys.map((k) => clean(fmtNum(r[k]))));
+  return text + `metrics (${records.length} record${records.length === 1 ? "" : "s"}):\n` + table(keys.map(clean), rows);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
