@@ -3,7 +3,8 @@ import { Command, Option } from "commander";
 import { addDataOptions, addInitOptions, datasetFrom, initFrom, type DataFlags, type InitFlags } from "../common.js";
 import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
-import { resolveModel } from "../../models/resolve.js";
+import { resolveModel, specForModelArg } from "../../models/resolve.js";
+import { checkMeasureBudget, modelName } from "../../models/budget.js";
 import { exactGC, estimateGC, type GCResult } from "../../measures/gc.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
@@ -53,6 +54,17 @@ export function measureCommand(): Command {
 
 function runMeasure(flags: MeasureFlags): void {
   const ds = datasetFrom(flags);
+  // Refuse what cannot fit or finish before allocating the model (see models/budget.ts).
+  const spec = specForModelArg(flags.model, ds);
+  checkMeasureBudget(spec, modelName(spec), {
+    n: ds.n,
+    batchSize: flags.batchSize,
+    gc: flags.method === "exact" ? { method: "exact", mode: flags.mode } : { method: "estimate", probes: flags.probes },
+    companions: flags.all ? Math.min(256, ds.n) : undefined,
+  }, {
+    memoryAdvice: flags.method === "estimate" ? "use fewer --probes, a smaller model or --batch-size" : "use a smaller model or --batch-size",
+    timeAdvice: flags.method === "estimate" ? "use fewer --probes or --limit" : "use --method estimate, --limit or a smaller model",
+  });
   const model = resolveModel(flags.model, ds, initFrom(flags));
   const bar = progressBar("measuring GC", flags.progress && process.stderr.isTTY === true);
   const common = { batchSize: flags.batchSize, output: flags.output, perClass: flags.perClass, onProgress: bar.update };
