@@ -233,7 +233,7 @@ function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMetho
     const tangents = b * d * (d + 2 * c.maxLayerFloats);
     return estimate(
       label,
-      [{ what: `forward-mode tangents, batch × ${d} inputs,`, bytes: tangents * F32 }, { what: `the forward pass`, bytes: b * c.actFloats * F32 }],
+      [{ what: `forward-mode tangents, batch × ${d} inputs`, bytes: tangents * F32 }, { what: `the forward pass`, bytes: b * c.actFloats * F32 }],
       [{ what: `forward-mode tangents of one layer`, elements: b * d * c.maxLayerFloats }, { what: `tangent seeds`, elements: b * d * d }],
       batches * fwd * (1 + d),
       batches * 2,
@@ -246,7 +246,7 @@ function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMetho
     return estimate(
       label,
       [
-        { what: `Jacobians, batch × ${k} outputs × width ${c.maxWidth},`, bytes: jac * F32 },
+        { what: `Jacobians, batch × ${k} outputs × width ${c.maxWidth}`, bytes: jac * F32 },
         { what: `the forward pass`, bytes: (2 * b * c.sumWidths + c.maxParam) * F32 },
       ],
       [{ what: `Jacobians of one layer`, elements: rows * c.maxWidth }, { what: `output Jacobians`, elements: rows * k }],
@@ -369,7 +369,7 @@ export function checkBudget(net: Network, name: string, e: Estimate, opts: Check
   const budget = memoryBudget(opts.env);
   if (!(e.bytes <= budget.bytes)) {
     const top = [...e.parts].sort((a, b) => b.bytes - a.bytes).filter((p) => p.bytes > 0).slice(0, 2);
-    const what = top.map((p) => `${p.what} ${formatBytes(p.bytes)}`).join(", ");
+    const what = top.map((p) => `${p.what}: ${formatBytes(p.bytes)}`).join("; ");
     throw new UserError(`${name} needs about ${formatBytes(e.bytes)} for ${e.context} (${what}; ${budget.describe}); ${opts.memoryAdvice}`);
   }
   if (!(e.largest.elements <= MAX_ARRAY_ELEMENTS)) {
