@@ -5,7 +5,7 @@ import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { resolveModel, specForModelArg } from "../../models/resolve.js";
 import { checkMeasureBudget, modelName } from "../../models/budget.js";
-import { exactGC, estimateGC, type GCResult } from "../../measures/gc.js";
+import { checkFiniteGC, exactGC, estimateGC, nonFiniteError, type GCResult } from "../../measures/gc.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
 import { companionMeasures } from "../../training/evaluate.js";
@@ -77,26 +77,42 @@ function runMeasure(flags: MeasureFlags): void {
   } finally {
     bar.stop();
   }
+  checkFiniteGC(result, model.params, ds);
   const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
   if (flags.json) {
     const out = { ...result, data: ds.name, split: flags.split, model: model.source, ...(norms ? { norms } : {}) };
-    process.stdout.write(JSON.stringify(out) + "\n");
+    process.stdout.write(JSON.stringify(out, jsonSafe) + "\n");
   } else {
     process.stdout.write(formatMeasure(result, ds.name, flags.split, model.source, norms));
   }
 }
 
+/**
+ * JSON has no Infinity: bounds that legitimately overflow (∏‖W‖_F² of a large model) are written as the strings
+ * "Infinity" / "-Infinity" rather than the null JSON.stringify would print. NaN never gets here (checked before).
+ */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) && !Number.isNaN(value) ? String(value) : value;
+}
+
 type Companions = NormReport & Record<string, number | number[] | null>;
 
-/** Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. */
+/**
+ * Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. null means not
+ * defined for this model (CNNs); a NaN is an overflow and an error; an infinite bound is reported as such.
+ */
 function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions {
   const sub = head(ds, 256);
   const rec = companionMeasures(model.net, model.params, sub, MEASURE_NAMES, seed);
+  for (const [key, v] of Object.entries(rec)) {
+    const bad = (Array.isArray(v) ? v : [v]).some((x) => typeof x === "number" && Number.isNaN(x));
+    if (bad) throw nonFiniteError(`companion measure ${key}`, NaN, model.params, sub);
+  }
   return { ...(rec as Companions), companions_n: sub.n };
 }
 
 function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: Companions): string {
-  const fmt = (v: number) => (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
+  const fmt = (v: number) => (!Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
   const how = r.method === "exact" ? `exact, ${r.mode} mode` : `estimate, ${r.probes} ${r.probe} probes`;
   const lines = [
     `model: ${model}`,
@@ -104,7 +120,7 @@ function formatMeasure(r: GCResult, data: string, split: string, model: string, 
     `GC (${how}, ${r.output}): ${fmt(r.gc)}${r.stderr !== undefined ? ` ± ${fmt(r.stderr)} (standard error)` : ""}`,
     `time:  ${r.seconds.toFixed(2)} s`,
   ];
-  if (r.per_class) for (const c of r.per_class) lines.push(`  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})`);
+  if (r.per_class) for (const c of r.per_class) lines.push(c.n > 0 ? `  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})` : `  class ${c.class}: no examples`);
   if (norms) {
     lines.push(`sum ||W||_F^2:                ${fmt(norms.sum_frobenius_sq)}`);
     lines.push(`spectral norms ||W||_op:      ${norms.spectral_norms.map(fmt).join(", ")}`);
