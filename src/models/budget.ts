@@ -36,6 +36,18 @@ const F32 = 4;
 const YEAR = 365.25 * 86400;
 export const DEFAULT_TIME_LIMIT_S = YEAR;
 
+/** The limits, for --help of measure and train. */
+export const BUDGET_HELP = `
+Limits: before building the model, gcx estimates the memory the work needs (parameters; for training also
+gradients and optimizer state; one batch's recorded forward pass with its gradients and, for the gc/flatness
+penalties, double backprop; exact GC's Jacobians or the estimate's per-probe results; the logging measures) and
+its compute (floating-point operations, timed on this machine), and refuses with the estimate when the memory
+exceeds what is free, one array would exceed 2^32 numbers, or the time exceeds the limit. Environment overrides:
+  GCX_MEMORY_LIMIT=8G   memory budget instead of the machine's free memory (K, M, G, T; binary units)
+  GCX_TIME_LIMIT=30d    time limit instead of 1 year (s, m, h, d, w, y)
+  GCX_NO_WASM=1         use the JavaScript kernels only (also the fallback when WebAssembly memory cannot be had)
+`;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Formatting and limits
 
@@ -216,7 +228,7 @@ export interface MeasureWork {
 function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMethod, label: string): Estimate {
   const batches = Math.ceil(n / b);
   const fwd = b * c.flops;
-  const graph = { what: `the recorded forward pass and its gradients`, bytes: 3 * b * c.actFloats * F32 };
+  const graph = { what: `the recorded forward pass and its gradients`, bytes: 2 * b * c.actFloats * F32 };
   if (gc.method === "estimate") {
     const p = gc.probes;
     return estimate(
@@ -242,7 +254,7 @@ function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMetho
   if (net.spec.kind === "mlp") {
     // Closed form: Δ [batch·k, width] per layer (two alive), the top Δ [batch, k, k], σ' of every hidden layer.
     const rows = b * k;
-    const jac = 2 * rows * c.maxWidth + rows * k;
+    const jac = 3 * rows * c.maxWidth + rows * k;
     return estimate(
       label,
       [
@@ -309,14 +321,16 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   const k = c.outputSize;
   const optCopies = w.optimizer === "adam" ? 2 : w.momentum > 0 ? 1 : 0;
   // The step: a recorded forward pass and its gradients, plus what the penalties record for double backprop.
-  let graphs = 3, stepFactor = 3;
+  // (Calibrated against peak RSS: a recorded graph and its gradients take about 2 forward passes' outputs; each
+  // recorded backward pass of the penalties about one more.)
+  let graphs = 2, stepFactor = 3;
   if (w.gc > 0) {
     const passes = w.gcProbes > 0 ? w.gcProbes : k;
-    graphs += 3 * passes;
+    graphs += passes;
     stepFactor += 6 * passes;
   }
   if (w.flatness > 0) {
-    graphs += 3;
+    graphs += 2;
     stepFactor += 6;
   }
   const stepBytes = graphs * b * c.actFloats * F32 + (w.flatness > 0 ? 2 * c.params * F32 : 0);

@@ -4,7 +4,7 @@ import { addDataOptions, addInitOptions, datasetFrom, initFrom, type DataFlags, 
 import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { resolveModel, specForModelArg } from "../../models/resolve.js";
-import { checkMeasureBudget, modelName } from "../../models/budget.js";
+import { BUDGET_HELP, checkMeasureBudget, modelName } from "../../models/budget.js";
 import { checkFiniteGC, exactGC, estimateGC, nonFiniteError, type GCResult } from "../../measures/gc.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
@@ -48,6 +48,7 @@ export function measureCommand(): Command {
     .option("--all", "also report the companion measures: weight norms, T1/T2/T3 bounds, parameter-gradient norms, loss-gradient norm, Hessian trace and top eigenvalue (these on the first 256 examples)")
     .option("--json", "print one JSON object on stdout")
     .option("--no-progress", "hide the progress bar")
+    .addHelpText("after", BUDGET_HELP)
     .action((flags: MeasureFlags) => runMeasure(flags));
   return cmd;
 }
