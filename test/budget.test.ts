@@ -131,6 +131,7 @@ test("gcx measure refuses models and probe counts that cannot fit, within second
   assertRefused(gcx(["measure", "--data", "spirals", "--classes", "1000000"]), /classes \(1000000\) cannot exceed the examples per split/);
   // Without the spirals rule: 100000 outputs need Jacobians far beyond the budget.
   assertRefused(gcx(["measure", "--data", "spirals", "--classes", "100000", "--size", "100000", "--model", "mlp:2-256-100000", "--mode", "reverse"]), /needs about .*Jacobians/);
+  assertRefused(gcx(["measure", "--data", "moons", "--size", "10000000000"]), /moons with 10000000000 examples needs about [\d.]+ GiB \(GCX_MEMORY_LIMIT=8G\); use a smaller --size/);
   // A budget too small for even the default model is refused too; the environment sets the rule.
   assertRefused(gcx(["measure", "--data", "moons"], { GCX_MEMORY_LIMIT: "1M" }), /GCX_MEMORY_LIMIT=1M/);
   assertRefused(gcx(["measure", "--data", "moons"], { GCX_MEMORY_LIMIT: "plenty" }), /GCX_MEMORY_LIMIT="plenty" is not a memory size/);

@@ -4,6 +4,7 @@ import type { Dataset, LoadOptions } from "./dataset.js";
 import { loadFashionMnist } from "./fashionMnist.js";
 import { loadMnist } from "./mnist.js";
 import { head } from "./select.js";
+import { checkAllocation } from "../models/budget.js";
 import { DEFAULT_SIZE, makeSynthetic, SYNTHETIC_NAMES, type SyntheticName } from "./synthetic.js";
 
 export { subset, batches, head } from "./select.js";
@@ -50,6 +51,11 @@ export function loadDataset(name: string, opts: LoadOptions): Dataset {
   }
   const known = name as DatasetName;
   validate(known, opts);
+  if (isSynthetic(known)) {
+    // Inputs (1 or 2 numbers an example), labels or targets, and the shuffling permutation: 4 bytes each.
+    const n = opts.size ?? DEFAULT_SIZE, d = known === "sine" ? 1 : 2;
+    checkAllocation(`${known} with ${n} examples`, n * (d + 2) * 4, n * d, "use a smaller --size");
+  }
   let ds: Dataset;
   if (known === "mnist") ds = loadMnist(opts.split, opts.limit);
   else if (known === "fashion-mnist") ds = loadFashionMnist(opts.split, opts.limit);

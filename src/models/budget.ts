@@ -405,6 +405,18 @@ export function checkBudget(net: Network, name: string, e: Estimate, opts: Check
   }
 }
 
+/**
+ * Refuses one plain allocation (e.g. generating a synthetic data set) that exceeds the memory budget or the
+ * typed-array length limit: `what` names it in the message ("moons with --size 1e10").
+ */
+export function checkAllocation(what: string, bytes: number, largestElements: number, advice: string, env?: Record<string, string | undefined>): void {
+  const budget = memoryBudget(env);
+  if (!(bytes <= budget.bytes)) throw new UserError(`${what} needs about ${formatBytes(bytes)} (${budget.describe}); ${advice}`);
+  if (!(largestElements <= MAX_ARRAY_ELEMENTS)) {
+    throw new UserError(`${what} needs one array of ${largestElements.toExponential(2)} numbers, more than JavaScript allows (${MAX_ARRAY_ELEMENTS.toExponential(2)}); ${advice}`);
+  }
+}
+
 /** Seconds per floating-point operation of a forward and backward pass of this network here, measured. */
 export function secondsPerFlop(net: Network): number {
   const c = networkCost(net);
