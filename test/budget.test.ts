@@ -140,7 +140,8 @@ test("gcx measure refuses models and probe counts that cannot fit, within second
 test("gcx train refuses runs that cannot fit or finish, before creating anything", () => {
   const cases: [string[], RegExp, Record<string, string>?][] = [
     [["--data", "spirals", "--classes", "1000000", "--steps", "1"], /classes \(1000000\) cannot exceed/],
-    [["--data", "spirals", "--classes", "100000", "--size", "100000", "--steps", "1"], /mlp:2-256-256-100000 needs about .* TiB/],
+    [["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"], /mlp:2-256-256-1000000 needs about [\d.]+ GiB .*GCX_MEMORY_LIMIT=8G/],
+    [["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"], /would take .* (days|years)/, { GCX_MEMORY_LIMIT: "64G", GCX_TIME_LIMIT: "1d" }],
     [["--model", "mlp:2-1000000000-2", "--data", "moons", "--steps", "1"], /mlp:2-1000000000-2 needs about .* TiB for its parameters and/],
     [["--data", "moons", "--epochs", "1e9"], /mlp:2-256-256-2 would take (about|at least) [\d.]+ (years|days) .*GCX_TIME_LIMIT=30d\); use fewer --steps or --epochs/, { GCX_TIME_LIMIT: "30d" }],
     [["--data", "moons", "--steps", "1000000000000000"], /would take at least .* years/],

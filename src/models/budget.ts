@@ -16,7 +16,7 @@
  * The budget is the memory this machine has free (os.freemem, within a cgroup limit if any), or GCX_MEMORY_LIMIT
  * (e.g. 8G, 512M, 2.5GiB) when set. Compute is estimated in floating-point operations and converted to seconds
  * with a short calibrated measurement of this network on this machine, and refused beyond GCX_TIME_LIMIT
- * (default 1 year; e.g. 30d, 12h).
+ * (default 30 days; e.g. 1y, 12h).
  *
  * Imports nothing from cli/, training/ or experiments/: callers pass what they plan to do.
  */
@@ -34,7 +34,8 @@ import { specForModelArg } from "./resolve.js";
 export const MAX_ARRAY_ELEMENTS = 2 ** 32;
 const F32 = 4;
 const YEAR = 365.25 * 86400;
-export const DEFAULT_TIME_LIMIT_S = YEAR;
+/** Longer than any sensible run of this tool; GCX_TIME_LIMIT changes it. */
+export const DEFAULT_TIME_LIMIT_S = 30 * 86400;
 
 /** The limits, for --help of measure and train. */
 export const BUDGET_HELP = `
@@ -44,7 +45,7 @@ penalties, double backprop; exact GC's Jacobians or the estimate's per-probe res
 its compute (floating-point operations, timed on this machine), and refuses with the estimate when the memory
 exceeds what is free, one array would exceed 2^32 numbers, or the time exceeds the limit. Environment overrides:
   GCX_MEMORY_LIMIT=8G   memory budget instead of the machine's free memory (K, M, G, T; binary units)
-  GCX_TIME_LIMIT=30d    time limit instead of 1 year (s, m, h, d, w, y)
+  GCX_TIME_LIMIT=1y     time limit instead of 30 days (s, m, h, d, w, y)
   GCX_NO_WASM=1         use the JavaScript kernels only (also the fallback when WebAssembly memory cannot be had)
 `;
 
@@ -114,7 +115,7 @@ export function memoryBudget(env: Record<string, string | undefined> = process.e
 export function timeLimit(env: Record<string, string | undefined> = process.env): { seconds: number; describe: string } {
   const set = env.GCX_TIME_LIMIT;
   if (set !== undefined && set.trim() !== "") return { seconds: parseDuration(set), describe: `GCX_TIME_LIMIT=${set.trim()}` };
-  return { seconds: DEFAULT_TIME_LIMIT_S, describe: "the limit is 1 year; GCX_TIME_LIMIT changes it" };
+  return { seconds: DEFAULT_TIME_LIMIT_S, describe: "the limit is 30 days; GCX_TIME_LIMIT changes it" };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -203,6 +204,8 @@ export interface Estimate {
   /** Floating-point operations, and the number of passes (forward or backward, of a batch) they take. */
   flops: number;
   passes: number;
+  /** What the work mostly is, for messages. */
+  work?: string;
 }
 
 function estimate(context: string, parts: { what: string; bytes: number }[], arrays: { what: string; elements: number }[], flops: number, passes: number): Estimate {
@@ -337,7 +340,7 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   // Each log: loss and accuracy on the evaluation sets, exact GC on the GC sets, the companion measures.
   const evalN = Math.min(w.evalSize, trainN) + Math.min(w.evalSize, testN);
   const gcN = Math.min(w.gcSize, trainN);
-  const gcEval = gcParts(c, net, Math.min(256, gcN), gcN, { method: "exact", mode: "reverse" }, `GC logging on ${gcN} examples`);
+  const gcEval = gcParts(c, net, Math.min(256, gcN), gcN, { method: "exact", mode: "auto" }, `GC logging on ${gcN} examples`);
   const comp = w.measures.includes("hessian") ? companionsParts(c, gcN, `companion measures on ${gcN} examples`) : null;
   const lossEval = { what: `the loss of ${Math.min(w.evalSize, Math.max(trainN, testN))} examples at once`, bytes: 3 * Math.min(w.evalSize, Math.max(trainN, testN)) * c.maxLayerFloats * F32 };
   const sum = (p: { bytes: number }[]) => p.reduce((s, q) => s + q.bytes, 0);
@@ -350,17 +353,24 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   const stepPart = { what: `the recorded forward pass and its gradients${w.gc > 0 || w.flatness > 0 ? ", with double backprop for the penalties" : ""}`, bytes: stepBytes };
   const evalBytes = evalParts.reduce((s, q) => s + q.bytes, 0);
   const logs = Math.floor(steps / w.logEvery) + 2;
-  const evalFlops = 2 * gcEval.flops + evalN * c.flops + gcN * c.flops * (3 + 2 * k) + (comp?.flops ?? 0);
-  return estimate(
+  const measureFactor = (w.measures.includes("output-grad") ? 1 + 2 * k : 0) + (w.measures.includes("loss-grad") ? 3 : 0);
+  const evalFlops = 2 * gcEval.flops + evalN * c.flops + gcN * c.flops * measureFactor + (comp?.flops ?? 0);
+  const stepFlops = steps * b * c.flops * stepFactor;
+  const e = estimate(
     stepBytes >= evalBytes ? `its parameters and one training step on a batch of ${b}` : `its parameters and ${evalContext}`,
     [
       ...modelParts(c, 4 + optCopies, `parameters, gradients and updates${optCopies ? ` and ${w.optimizer} state` : ""}`),
       ...(stepBytes >= evalBytes ? [stepPart] : evalParts),
     ],
     [...paramArrays(c), { what: `one layer of a batch of ${b}`, elements: b * c.maxLayerFloats }, gcEval.largest, ...(comp ? [comp.largest] : [])],
-    steps * b * c.flops * stepFactor + logs * evalFlops,
+    stepFlops + logs * evalFlops,
     steps * 2 + logs * (gcEval.passes + 4),
   );
+  e.work =
+    stepFlops >= logs * evalFlops
+      ? `${steps} steps on batches of ${b}`
+      : `mostly the logging every ${w.logEvery} steps: GC and --measures on ${gcN} examples, ${k} outputs`;
+  return e;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -400,7 +410,7 @@ export function checkBudget(net: Network, name: string, e: Estimate, opts: Check
   const seconds = optimistic > limit.seconds ? optimistic : e.flops * secondsPerFlop(net);
   if (seconds > limit.seconds) {
     throw new UserError(
-      `${name} would take ${optimistic > limit.seconds ? "at least" : "about"} ${formatSeconds(seconds)} on this machine (about ${e.flops.toExponential(1)} floating-point operations; ${limit.describe}); ${opts.timeAdvice}`,
+      `${name} would take ${optimistic > limit.seconds ? "at least" : "about"} ${formatSeconds(seconds)} on this machine (${e.work ? `${e.work}, ` : ""}about ${e.flops.toExponential(1)} floating-point operations; ${limit.describe}); ${opts.timeAdvice}`,
     );
   }
 }
@@ -417,9 +427,17 @@ export function checkAllocation(what: string, bytes: number, largestElements: nu
   }
 }
 
-/** Seconds per floating-point operation of a forward and backward pass of this network here, measured. */
+/** Throughput assumed, without measuring, for models too large to calibrate on a copy (FLOP/s). */
+const ASSUMED_RATE = 2e10;
+
+/**
+ * Seconds per floating-point operation of a forward and backward pass of this network here, measured on a batch of
+ * at most 128 examples and about 3·10⁷ operations (the median of three, after a warm-up). Models over 256 MiB of
+ * parameters are not copied for this: their large products run at about ASSUMED_RATE.
+ */
 export function secondsPerFlop(net: Network): number {
   const c = networkCost(net);
+  if (c.params * F32 > 256 * 2 ** 20) return 1 / ASSUMED_RATE;
   const b = Math.max(1, Math.min(128, Math.floor(3e7 / Math.max(1, c.flops))));
   const params: Params = {};
   for (const p of net.params) {
@@ -474,6 +492,6 @@ export function checkTrainingRun(model: string | Record<string, unknown> | undef
   const spec = specForModelArg(model, train);
   checkTrainingBudget(spec, modelName(spec), w, train.n, test.n, steps, {
     memoryAdvice: "use a smaller model, --batch-size, --eval-size or --gc-size",
-    timeAdvice: "use fewer --steps or --epochs, or a smaller model",
+    timeAdvice: "use fewer --steps or --epochs, a larger --log-every, fewer --measures, or a smaller model",
   });
 }
