@@ -9,7 +9,8 @@ import type { Dataset } from "../data/dataset.js";
 import { inputSize } from "../data/dataset.js";
 import { UserError } from "../util/errors.js";
 import { initParams, type InitOptions } from "./init.js";
-import { loadModel, readModelSpec, type LoadedModel } from "./io.js";
+import { join } from "node:path";
+import { loadModel, MODEL_FILE, readModelSpec, type LoadedModel } from "./io.js";
 import { compileNetwork } from "./network.js";
 import { ACTIVATIONS, defaultCnnSpec, parseModelSpec, type Activation, type ModelSpec } from "./spec.js";
 
@@ -64,7 +65,15 @@ export function specForModelArg(arg: string | Record<string, unknown> | undefine
   }
   if (arg !== undefined && existsSync(arg)) {
     if (!statSync(arg).isDirectory()) throw new UserError(`${arg}: not a model directory`);
-    return readModelSpec(arg);
+    const spec = readModelSpec(arg);
+    try {
+      compileNetwork(spec);
+    } catch (e) {
+      // As loadModel says it: name the file that holds the impossible architecture.
+      if (e instanceof UserError) throw new UserError(`${join(arg, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+      throw e;
+    }
+    return spec;
   }
   return arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
 }
