@@ -68,7 +68,7 @@ export function formatSeconds(s: number): string {
   if (s < 120) return `${s.toPrecision(2)} s`;
   if (s < 7200) return `${(s / 60).toFixed(0)} minutes`;
   if (s < 2 * 86400) return `${(s / 3600).toFixed(0)} hours`;
-  if (s < YEAR) return `${(s / 86400).toFixed(0)} days`;
+  if (s < YEAR) return `${(s / 86400).toPrecision(3)} days`;
   const y = s / YEAR;
   return `${y < 1e6 ? y.toPrecision(3) : y.toExponential(1)} years`;
 }
@@ -392,7 +392,9 @@ export interface CheckOptions {
 export function checkBudget(net: Network, name: string, e: Estimate, opts: CheckOptions): void {
   const budget = memoryBudget(opts.env);
   if (!(e.bytes <= budget.bytes)) {
+    // The two largest parts, and the parameters (the first part) always: they are what "a smaller model" changes.
     const top = [...e.parts].sort((a, b) => b.bytes - a.bytes).filter((p) => p.bytes > 0).slice(0, 2);
+    if (e.parts[0] && !top.includes(e.parts[0])) top.push(e.parts[0]);
     const what = top.map((p) => `${p.what}: ${formatBytes(p.bytes)}`).join("; ");
     throw new UserError(`${name} needs about ${formatBytes(e.bytes)} for ${e.context} (${what}; ${budget.describe}); ${opts.memoryAdvice}`);
   }
