@@ -4,7 +4,8 @@ import type { Dataset, LoadOptions } from "./dataset.js";
 import { loadFashionMnist } from "./fashionMnist.js";
 import { loadMnist } from "./mnist.js";
 import { head } from "./select.js";
-import { makeSynthetic, SYNTHETIC_NAMES, type SyntheticName } from "./synthetic.js";
+import { checkAllocation } from "../models/budget.js";
+import { DEFAULT_SIZE, makeSynthetic, SYNTHETIC_NAMES, type SyntheticName } from "./synthetic.js";
 
 export { subset, batches, head } from "./select.js";
 
@@ -37,6 +38,9 @@ function validate(name: DatasetName, opts: LoadOptions): void {
     throw new UserError(`classes does not apply to sine (a regression data set)`);
   } else if (name !== "spirals" && opts.classes !== undefined && opts.classes !== 2) {
     throw new UserError(`${name} always has 2 classes (classes applies to spirals)`);
+  } else if (name === "spirals" && opts.classes !== undefined && opts.classes > (opts.size ?? DEFAULT_SIZE)) {
+    // Each class needs an example; more classes than examples is a degenerate data set (and a model with as many outputs).
+    throw new UserError(`spirals: classes (${opts.classes}) cannot exceed the examples per split (size ${opts.size ?? DEFAULT_SIZE}); lower --classes or raise --size`);
   }
 }
 
@@ -47,6 +51,11 @@ export function loadDataset(name: string, opts: LoadOptions): Dataset {
   }
   const known = name as DatasetName;
   validate(known, opts);
+  if (isSynthetic(known)) {
+    // Inputs (1 or 2 numbers an example), labels or targets, and the shuffling permutation: 4 bytes each.
+    const n = opts.size ?? DEFAULT_SIZE, d = known === "sine" ? 1 : 2;
+    checkAllocation(`${known} with ${n} examples`, n * (d + 2) * 4, n * d, "use a smaller --size");
+  }
   let ds: Dataset;
   if (known === "mnist") ds = loadMnist(opts.split, opts.limit);
   else if (known === "fashion-mnist") ds = loadFashionMnist(opts.split, opts.limit);

@@ -24,6 +24,7 @@ interface NodeFs {
 interface NodeProcessLike {
   versions?: { node?: string };
   env?: Record<string, string | undefined>;
+  stderr?: { write(s: string): unknown };
 }
 
 const nodeProcess = (globalThis as { process?: NodeProcessLike }).process;
@@ -52,14 +53,34 @@ function instantiate(bytes: BufferSource): Exports {
 
 let threaded: ThreadedKernels | null = null;
 
+/** Notes shown once per process on stderr (Node) or the console: why a faster path is not used. */
+const noted = new Set<string>();
+function note(key: string, text: string): void {
+  if (noted.has(key)) return;
+  noted.add(key);
+  if (nodeProcess?.stderr) nodeProcess.stderr.write(`gcx: note: ${text}\n`);
+  else console.warn(`gcx: note: ${text}`);
+}
+
+function reason(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 function load(): Exports | null {
   if (exportsCache !== undefined) return exportsCache;
   exportsCache = null;
   if (!nodeFs || nodeProcess?.env?.GCX_NO_WASM === "1") return null;
-  // Under Node, prefer the shared-memory build run on two threads (wasmThreads.ts); fall back to one thread.
+  // Under Node, prefer the shared-memory build run on two threads (wasmThreads.ts); fall back to one thread, and to
+  // the JS kernels when WebAssembly memory cannot be reserved (e.g. under a virtual-memory limit, ulimit -v).
+  let failure: unknown = null;
   const shared = new URL(SHARED_WASM_FROM_HERE, import.meta.url);
   if (nodeRequire && nodeProcess?.env?.GCX_THREADS !== "1" && nodeFs.existsSync(shared)) {
-    threaded = startThreadedKernels(nodeFs.readFileSync(shared), nodeRequire);
+    try {
+      threaded = startThreadedKernels(nodeFs.readFileSync(shared), nodeRequire);
+    } catch (e) {
+      failure = e;
+      threaded = null;
+    }
     if (threaded) {
       exportsCache = { memory: threaded.memory, matmul: threaded.matmul };
       return exportsCache;
@@ -67,7 +88,13 @@ function load(): Exports | null {
   }
   const url = new URL(WASM_FROM_HERE, import.meta.url);
   if (!nodeFs.existsSync(url)) return null;
-  exportsCache = instantiate(nodeFs.readFileSync(url));
+  try {
+    exportsCache = instantiate(nodeFs.readFileSync(url));
+  } catch (e) {
+    failure = e;
+    exportsCache = null;
+  }
+  if (!exportsCache && failure) note("load", `WebAssembly kernels unavailable (${reason(failure)}); using the slower JavaScript kernels`);
   return exportsCache;
 }
 
@@ -83,17 +110,29 @@ export function wasmAvailable(): boolean {
   return load() !== null;
 }
 
-function ensureBytes(mem: WebAssembly.Memory, bytes: number): void {
+/** Wasm memory is 32-bit addressed and the builds cap it at 65536 pages (4 GiB). */
+const MAX_WASM_BYTES = 65536 * 65536;
+
+/** Grows the memory to hold `bytes`; false when it cannot (too large, or the system refuses the memory). */
+function ensureBytes(mem: WebAssembly.Memory, bytes: number): boolean {
   const have = mem.buffer.byteLength;
-  if (have < bytes) mem.grow(Math.ceil((bytes - have) / 65536));
+  if (have >= bytes) return true;
+  if (bytes > MAX_WASM_BYTES) return false;
+  try {
+    mem.grow(Math.ceil((bytes - have) / 65536));
+    return true;
+  } catch (e) {
+    note("grow", `WebAssembly memory could not grow to ${(bytes / 2 ** 30).toFixed(2)} GiB (${reason(e)}); large products use the slower JavaScript kernels`);
+    return false;
+  }
 }
 
-/** C = A·B for float32 row-major matrices; returns false when wasm is unavailable. */
+/** C = A·B for float32 row-major matrices; returns false when wasm is unavailable or the product does not fit its memory. */
 export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, M: number, K: number, N: number): boolean {
   const w = load();
   if (!w) return false;
   const aOff = 0, bOff = aOff + M * K * 4, cOff = bOff + K * N * 4;
-  ensureBytes(w.memory, cOff + M * N * 4);
+  if (!ensureBytes(w.memory, cOff + M * N * 4)) return false;
   const heap = new Float32Array(w.memory.buffer);
   heap.set(A.subarray(0, M * K), aOff >> 2);
   heap.set(B.subarray(0, K * N), bOff >> 2);

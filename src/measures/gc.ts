@@ -109,6 +109,44 @@ class Accumulator {
   }
 }
 
+/** Largest |value| over all parameters (NaN if any is NaN). */
+export function largestAbsWeight(params: Params): number {
+  let m = 0;
+  for (const t of Object.values(params)) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const a = Math.abs(d[i]);
+      if (!(a <= m)) m = a;
+    }
+  }
+  return m;
+}
+
+function largestAbs(d: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < d.length; i++) {
+    const a = Math.abs(d[i]);
+    if (!(a <= m)) m = a;
+  }
+  return m;
+}
+
+/** The error for a measured quantity that came out NaN or infinite, naming the likely cause (float32 overflow). */
+export function nonFiniteError(what: string, value: number, params: Params, ds?: Dataset): UserError {
+  const w = largestAbsWeight(params);
+  const x = ds ? `, largest |input| ${largestAbs(ds.x).toPrecision(3)}` : "";
+  return new UserError(
+    `${what} is not finite (${value}): the model's outputs or Jacobians overflow float32 (largest |weight| ${w.toPrecision(3)}${x}); use a model with smaller weights (or a smaller --init-scale) or smaller inputs`,
+  );
+}
+
+/** Throws a UserError when GC, its standard error, or the GC of a class with examples is NaN or infinite. */
+export function checkFiniteGC(r: GCResult, params: Params, ds?: Dataset): void {
+  if (!Number.isFinite(r.gc)) throw nonFiniteError("GC", r.gc, params, ds);
+  if (r.stderr !== undefined && !Number.isFinite(r.stderr)) throw nonFiniteError("the standard error of GC", r.stderr, params, ds);
+  for (const c of r.per_class ?? []) if (c.n > 0 && !Number.isFinite(c.gc)) throw nonFiniteError(`GC of class ${c.class}`, c.gc, params, ds);
+}
+
 function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
   if (!opts.perClass) return undefined;
   if (ds.task !== "classification" || !ds.labels) throw new UserError(`--per-class needs a classification data set; "${ds.name}" is ${ds.task}`);

@@ -4,12 +4,13 @@
  * or a JSON model description. With no argument: the built-in default, a He-initialized MLP with two hidden
  * layers of 256 sized to the data (784-256-256-10 on MNIST).
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import type { Dataset } from "../data/dataset.js";
 import { inputSize } from "../data/dataset.js";
 import { UserError } from "../util/errors.js";
 import { initParams, type InitOptions } from "./init.js";
-import { loadModel, type LoadedModel } from "./io.js";
+import { join } from "node:path";
+import { loadModel, MODEL_FILE, readModelSpec, type LoadedModel } from "./io.js";
 import { compileNetwork } from "./network.js";
 import { ACTIVATIONS, defaultCnnSpec, parseModelSpec, type Activation, type ModelSpec } from "./spec.js";
 
@@ -50,6 +51,31 @@ export function parseModelArg(arg: string, ds: Dataset): ModelSpec {
     return { kind: "mlp", sizes, activation: act };
   }
   throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, or JSON)`);
+}
+
+/**
+ * The architecture a `--model` argument (or a config's model entry) stands for, without allocating its parameters:
+ * for budget checks before anything large is built.
+ */
+export function specForModelArg(arg: string | Record<string, unknown> | undefined, ds: Dataset): ModelSpec {
+  if (arg !== undefined && typeof arg === "object") {
+    const r = parseModelSpec(arg);
+    if (!r.ok) throw new UserError(`config: model: ${r.problems.join("; ")}`);
+    return r.spec;
+  }
+  if (arg !== undefined && existsSync(arg)) {
+    if (!statSync(arg).isDirectory()) throw new UserError(`${arg}: not a model directory`);
+    const spec = readModelSpec(arg);
+    try {
+      compileNetwork(spec);
+    } catch (e) {
+      // As loadModel says it: name the file that holds the impossible architecture.
+      if (e instanceof UserError) throw new UserError(`${join(arg, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+      throw e;
+    }
+    return spec;
+  }
+  return arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
 }
 
 export function resolveModel(arg: string | undefined, ds: Dataset, init: InitOptions): ResolvedModel {

@@ -13,6 +13,7 @@ import { compileNetwork, type Network } from "../models/network.js";
 import { initParams } from "../models/init.js";
 import { loadModel, MODEL_FILE, saveModel } from "../models/io.js";
 import { resolveModel } from "../models/resolve.js";
+import { checkTrainingRun } from "../models/budget.js";
 import { parseModelSpec, type ModelSpec } from "../models/spec.js";
 import { buildRegularizers, type Regularizer } from "../regularizers/index.js";
 import { UserError } from "../util/errors.js";
@@ -52,6 +53,7 @@ export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
   const train = corruptLabels(loadDataset(cfg.data, { ...dataOpts, split: "train", limit: cfg.limit }), cfg.labelCorruption, cfg.seed);
   const test = loadDataset(cfg.data, { ...dataOpts, split: "test" });
   const init = { scheme: cfg.init, distribution: cfg.initDist, scale: cfg.initScale, bias: cfg.bias, seed: cfg.seed };
+  checkTrainingRun(cfg.model, cfg, train, test, totalSteps(cfg, train.n)); // refuse what cannot fit or finish, before allocating
   let model;
   if (cfg.model !== undefined && typeof cfg.model === "object") {
     const r = parseModelSpec(cfg.model);

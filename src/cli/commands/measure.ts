@@ -3,8 +3,9 @@ import { Command, Option } from "commander";
 import { addDataOptions, addInitOptions, datasetFrom, initFrom, type DataFlags, type InitFlags } from "../common.js";
 import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
-import { resolveModel } from "../../models/resolve.js";
-import { exactGC, estimateGC, type GCResult } from "../../measures/gc.js";
+import { resolveModel, specForModelArg } from "../../models/resolve.js";
+import { BUDGET_HELP, checkMeasureBudget, modelName } from "../../models/budget.js";
+import { checkFiniteGC, exactGC, estimateGC, nonFiniteError, type GCResult } from "../../measures/gc.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
 import { companionMeasures } from "../../training/evaluate.js";
@@ -47,12 +48,24 @@ export function measureCommand(): Command {
     .option("--all", "also report the companion measures: weight norms, T1/T2/T3 bounds, parameter-gradient norms, loss-gradient norm, Hessian trace and top eigenvalue (these on the first 256 examples)")
     .option("--json", "print one JSON object on stdout")
     .option("--no-progress", "hide the progress bar")
+    .addHelpText("after", BUDGET_HELP)
     .action((flags: MeasureFlags) => runMeasure(flags));
   return cmd;
 }
 
 function runMeasure(flags: MeasureFlags): void {
   const ds = datasetFrom(flags);
+  // Refuse what cannot fit or finish before allocating the model (see models/budget.ts).
+  const spec = specForModelArg(flags.model, ds);
+  checkMeasureBudget(spec, modelName(spec), {
+    n: ds.n,
+    batchSize: flags.batchSize,
+    gc: flags.method === "exact" ? { method: "exact", mode: flags.mode } : { method: "estimate", probes: flags.probes },
+    companions: flags.all ? Math.min(256, ds.n) : undefined,
+  }, {
+    memoryAdvice: flags.method === "estimate" ? "use fewer --probes, a smaller model or --batch-size" : "use a smaller model or --batch-size",
+    timeAdvice: flags.method === "estimate" ? "use fewer --probes or --limit" : "use --method estimate, --limit or a smaller model",
+  });
   const model = resolveModel(flags.model, ds, initFrom(flags));
   const bar = progressBar("measuring GC", flags.progress && process.stderr.isTTY === true);
   const common = { batchSize: flags.batchSize, output: flags.output, perClass: flags.perClass, onProgress: bar.update };
@@ -65,26 +78,42 @@ function runMeasure(flags: MeasureFlags): void {
   } finally {
     bar.stop();
   }
+  checkFiniteGC(result, model.params, ds);
   const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
   if (flags.json) {
     const out = { ...result, data: ds.name, split: flags.split, model: model.source, ...(norms ? { norms } : {}) };
-    process.stdout.write(JSON.stringify(out) + "\n");
+    process.stdout.write(JSON.stringify(out, jsonSafe) + "\n");
   } else {
     process.stdout.write(formatMeasure(result, ds.name, flags.split, model.source, norms));
   }
 }
 
+/**
+ * JSON has no Infinity: bounds that legitimately overflow (∏‖W‖_F² of a large model) are written as the strings
+ * "Infinity" / "-Infinity" rather than the null JSON.stringify would print. NaN never gets here (checked before).
+ */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) && !Number.isNaN(value) ? String(value) : value;
+}
+
 type Companions = NormReport & Record<string, number | number[] | null>;
 
-/** Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. */
+/**
+ * Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. null means not
+ * defined for this model (CNNs); a NaN is an overflow and an error; an infinite bound is reported as such.
+ */
 function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions {
   const sub = head(ds, 256);
   const rec = companionMeasures(model.net, model.params, sub, MEASURE_NAMES, seed);
+  for (const [key, v] of Object.entries(rec)) {
+    const bad = (Array.isArray(v) ? v : [v]).some((x) => typeof x === "number" && Number.isNaN(x));
+    if (bad) throw nonFiniteError(`companion measure ${key}`, NaN, model.params, sub);
+  }
   return { ...(rec as Companions), companions_n: sub.n };
 }
 
 function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: Companions): string {
-  const fmt = (v: number) => (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
+  const fmt = (v: number) => (!Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
   const how = r.method === "exact" ? `exact, ${r.mode} mode` : `estimate, ${r.probes} ${r.probe} probes`;
   const lines = [
     `model: ${model}`,
@@ -92,7 +121,7 @@ function formatMeasure(r: GCResult, data: string, split: string, model: string, 
     `GC (${how}, ${r.output}): ${fmt(r.gc)}${r.stderr !== undefined ? ` ± ${fmt(r.stderr)} (standard error)` : ""}`,
     `time:  ${r.seconds.toFixed(2)} s`,
   ];
-  if (r.per_class) for (const c of r.per_class) lines.push(`  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})`);
+  if (r.per_class) for (const c of r.per_class) lines.push(c.n > 0 ? `  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})` : `  class ${c.class}: no examples`);
   if (norms) {
     lines.push(`sum ||W||_F^2:                ${fmt(norms.sum_frobenius_sq)}`);
     lines.push(`spectral norms ||W||_op:      ${norms.spectral_norms.map(fmt).join(", ")}`);

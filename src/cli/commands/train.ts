@@ -11,6 +11,7 @@ import { UserError } from "../../util/errors.js";
 import { pathKind, readTextBounded } from "../../util/files.js";
 import { finiteNumber, nonNegativeInt, nonNegativeNumber, positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
+import { BUDGET_HELP } from "../../models/budget.js";
 
 /** Flag name → config key; the config's own defaults apply to flags not given. */
 const FLAG_KEYS: [string, string, string, ((v: string) => unknown)?][] = [
@@ -64,6 +65,7 @@ export function trainCommand(): Command {
     .addOption(new Option("--optimizer <name>", "optimizer (sgd)").choices(["sgd", "adam"]))
     .option("--measures <list>", `comma-separated measures logged besides loss and GC: ${MEASURE_NAMES.join(", ")} (norms,output-grad,loss-grad)`)
     .option("--no-progress", "hide the progress bar")
+    .addHelpText("after", BUDGET_HELP)
     .action((flags: Record<string, unknown>) => runTrain(flags));
   return cmd;
 }
