@@ -229,3 +229,16 @@ test("a write refused by permissions (EACCES) ends the run with one line naming 
   trainRun(fresh, 300);
   for (const f of ["metrics.jsonl", "model/weights.safetensors"]) assert.deepEqual(readFileSync(join(run, f)), readFileSync(join(fresh, f)), f);
 });
+
+test("non-finite GC during training (huge --init-scale) is an error, not a null in metrics.jsonl", () => {
+  const dir = join(tmp(), "run");
+  assertOneLineError(gcx(["train", ...RUN, "--steps", "10", "--init-scale", "1e20", "--out", dir]), /(gc_train is not finite|diverged)/, "init-scale 1e20");
+});
+
+test("an extension must fit the time budget too", () => {
+  const dir = tmp();
+  trainRun(dir, 100);
+  const before = snapshot(dir);
+  assertOneLineError(gcx(["train", "--resume", dir, "--steps", "1000000000000000"]), /would take at least/, "huge extension");
+  assertUnchanged(before, dir, "huge extension");
+});

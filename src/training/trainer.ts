@@ -164,6 +164,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       const at = ck?.step ?? 0;
       if (newTotal < at) throw new UserError(`--steps ${newTotal} is fewer than the ${at} steps run ${runDir} has already trained; a run can only be extended`);
       cfg = parseTrainConfig(JSON.parse(JSON.stringify(next)), "--resume");
+      checkTrainingRun(cfg.model, cfg, run.train, run.sets.testEval, newTotal); // an extension must fit and finish too
       run = { ...run, cfg, total: newTotal };
     }
     if (ck?.fingerprint && ck.fingerprint.data !== dataFingerprint(run.train, run.sets)) {
@@ -225,6 +226,12 @@ function runLoop(cfg: TrainConfig, run: RunSetup & { initial: StepState }, runDi
   }
   const log = (step: number, extra: MetricsRecord) => {
     const rec: MetricsRecord = { step, epoch: step / stepsPerEpoch(run.train.n, Math.min(cfg.batchSize, run.train.n)), ...extra, ...evaluate(run.net, state.params, run.sets, cfg, step) };
+    for (const k of ["gc_train", "gc_test"]) {
+      const v = rec[k];
+      if (typeof v === "number" && !Number.isFinite(v)) {
+        throw new UserError(`${k} is not finite (${v}) at step ${step}: the model's outputs or Jacobians overflow float32; lower --lr, --init-scale or the penalty strengths`);
+      }
+    }
     appendText(metricsFile, JSON.stringify(rec) + "\n");
     hooks.onLog?.(rec);
     return rec;
