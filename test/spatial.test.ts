@@ -118,6 +118,8 @@ const convCases: [string, ConvCase][] = [];
           }
   // Non-square strides and dilations, a 1-wide image, a kernel equal to the padded input.
   convCases.push(["s[2,1] d[1,2]", { x: [1, 9, 5, 2], cout: 3, k: [3, 2], stride: [2, 1], padding: [1, 0, 0, 1], dilation: [1, 2], groups: 1 }]);
+  convCases.push(["depthwise 8 channels", { x: [2, 6, 5, 8], cout: 8, k: [3, 3], stride: [2, 1], padding: [1, 1, 1, 1], dilation: [1, 1], groups: 8 }]);
+  convCases.push(["groups 4 of 8, 12 out", { x: [1, 6, 5, 8], cout: 12, k: [2, 3], stride: [1, 2], padding: [0, 1, 1, 0], dilation: [2, 1], groups: 4 }]);
   convCases.push(["1-wide image", { x: [2, 5, 1, 2], cout: 2, k: [3, 1], stride: [1, 1], padding: [1, 0, 1, 0], dilation: [1, 1], groups: 2 }]);
   convCases.push(["kernel = padded input", { x: [1, 3, 4, 1], cout: 2, k: [5, 4], stride: [1, 1], padding: [1, 0, 1, 0], dilation: [1, 1], groups: 1 }]);
 }

@@ -9,7 +9,7 @@
  */
 import { Tensor, allocLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
-import { gather, matmul, reshape } from "./ops.js";
+import { gather, matmul, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
@@ -57,18 +57,11 @@ function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): 
   return record(out, shape, [cols], (g) => [im2colG(g, geom)]);
 }
 
-/** Rows [start, start+count) of a 2-D tensor (differentiable; a gather of a contiguous range). */
-function rowRange(a: Tensor, start: number, count: number): Tensor {
-  const n = a.shape[1];
-  const idx = new Int32Array(count * n);
-  for (let i = 0; i < idx.length; i++) idx[i] = start * n + i;
-  return gather(a, idx, [count, n]);
-}
-
 /**
  * 2-D convolution as PyTorch's Conv2d (no bias): x [N,H,W,Cin], w [Cout, kh, kw, Cin/groups] → [N,Ho,Wo,Cout] with
  * Ho = floor((H + top + bottom − dh·(kh−1) − 1)/sh) + 1 (likewise Wo). Grouped convolution (depthwise when
- * groups = Cin) convolves each channel group with its block of output filters and concatenates the results.
+ * groups = Cin) uses the block-diagonal [Cout, kh·kw·Cin] weight, so it costs as much as the dense convolution of
+ * the same width (cheaper in practice than per-group matmuls plus concatenation, whose adjoints are full-size).
  */
 export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
   checkImage(x, "conv2d");
@@ -84,17 +77,25 @@ export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
   }
   if (x.dtype !== w.dtype) throw new RangeError(`conv2d: input is ${x.dtype} but weight is ${w.dtype}`);
   const og = cout / groups;
-  const w2 = reshape(w, [cout, kh * kw * cg]);
-  const parts: Tensor[] = [];
-  let geom: K.ConvGeometry | undefined;
-  for (let gi = 0; gi < groups; gi++) {
-    geom = K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation, gi * cg, cg);
-    const wg = groups === 1 ? w2 : rowRange(w2, gi * og, og);
-    parts.push(matmul(im2colG(x, geom), wg, false, true));
+  const geom = K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation);
+  const cols = im2colG(x, geom);
+  // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
+  // so the whole convolution stays one im2col and one matmul.
+  const wFull = groups === 1 ? reshape(w, [cout, kh * kw * cin]) : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
+  const y = matmul(cols, wFull, false, true);
+  return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
+}
+
+/** Position in the block-diagonal [cout, k·cin] weight of each entry of a grouped weight [cout, k, cg]. */
+function blockDiagonalIndex(cout: number, k: number, cg: number, og: number): Int32Array {
+  const cin = cg * (cout / og);
+  const idx = new Int32Array(cout * k * cg);
+  let p = 0;
+  for (let o = 0; o < cout; o++) {
+    const c0 = Math.floor(o / og) * cg;
+    for (let j = 0; j < k; j++) for (let i = 0; i < cg; i++) idx[p++] = (o * k + j) * cin + c0 + i;
   }
-  const g = geom!;
-  const y = groups === 1 ? parts[0] : concatChannels(parts);
-  return reshape(y, [g.n, g.outH, g.outW, cout]);
+  return idx;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
