@@ -198,3 +198,194 @@ export function poolWindowIndices(g: WindowGeometry): Int32Array[] {
   }
   return out;
 }
+
+/**
+ * Geometry of a general 2-D window (PyTorch semantics) over NHWC data: per-axis stride and dilation, padding on
+ * each side, and a channel range [c0, c0 + cg) of the input that the window reads (one group of a grouped conv).
+ */
+export interface ConvGeometry {
+  n: number;
+  h: number;
+  w: number;
+  /** Channels of the whole input. */
+  c: number;
+  /** First channel read, and how many (cg = c unless grouped). */
+  c0: number;
+  cg: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+  outH: number;
+  outW: number;
+}
+
+/**
+ * Window geometry with PyTorch's output size, out = floor((in + padBefore + padAfter − d·(k−1) − 1) / s) + 1.
+ * Throws RangeError for bad attributes or a (dilated) kernel larger than the padded input.
+ */
+export function convGeometry(
+  shape: readonly number[],
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number, number, number],
+  dilation: readonly [number, number] = [1, 1],
+  c0 = 0,
+  cg = shape[3],
+): ConvGeometry {
+  if (shape.length !== 4) throw new RangeError(`expected an NHWC image tensor [N,H,W,C], got shape [${shape.join(",")}]`);
+  const [n, h, w, c] = shape;
+  const positive = (v: number) => Number.isInteger(v) && v >= 1;
+  const [kh, kw] = kernel, [sh, sw] = stride, [dh, dw] = dilation;
+  const [padTop, padLeft, padBottom, padRight] = padding;
+  if (!positive(kh) || !positive(kw)) throw new RangeError(`kernel must be positive integers, got [${kernel.join(",")}]`);
+  if (!positive(sh) || !positive(sw)) throw new RangeError(`stride must be positive integers, got [${stride.join(",")}]`);
+  if (!positive(dh) || !positive(dw)) throw new RangeError(`dilation must be positive integers, got [${dilation.join(",")}]`);
+  if (padding.length !== 4 || padding.some((p) => !Number.isInteger(p) || p < 0)) {
+    throw new RangeError(`padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`);
+  }
+  if (!Number.isInteger(c0) || !Number.isInteger(cg) || c0 < 0 || cg < 1 || c0 + cg > c) {
+    throw new RangeError(`channel range [${c0}, ${c0 + cg}) is outside the input's ${c} channels`);
+  }
+  const effH = dh * (kh - 1) + 1, effW = dw * (kw - 1) + 1;
+  const padH = h + padTop + padBottom, padW = w + padLeft + padRight;
+  if (effH > padH || effW > padW) {
+    throw new RangeError(
+      `kernel ${kh}x${kw}` + (dh > 1 || dw > 1 ? ` (dilation ${dh}x${dw}, spans ${effH}x${effW})` : "") +
+        ` is larger than the padded input ${padH}x${padW} (input ${h}x${w}, padding [${padding.join(",")}])`,
+    );
+  }
+  const outH = Math.floor((padH - effH) / sh) + 1;
+  const outW = Math.floor((padW - effW) / sw) + 1;
+  return { n, h, w, c, c0, cg, kh, kw, sh, sw, dh, dw, padTop, padLeft, padBottom, padRight, outH, outW };
+}
+
+/** Patches of channels [c0, c0+cg) of x [n,h,w,c] into cols [n·outH·outW, kh·kw·cg] (order ky, kx, c); zero in padding. */
+export function im2colGeneral(x: Data, cols: Data, g: ConvGeometry): void {
+  const { n, h, w, c, c0, cg, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky * dh - padTop;
+          const rowOut = iy < 0 || iy >= h;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx * dw - padLeft;
+            if (rowOut || ix < 0 || ix >= w) {
+              for (let ch = 0; ch < cg; ch++) cols[o++] = 0;
+            } else {
+              const s = ((b * h + iy) * w + ix) * c + c0;
+              for (let ch = 0; ch < cg; ch++) cols[o++] = x[s + ch];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Adjoint of im2colGeneral: accumulates cols into channels [c0, c0+cg) of x [n,h,w,c] (x overwritten, other channels 0). */
+export function col2imGeneral(cols: Data, x: Data, g: ConvGeometry): void {
+  const { n, h, w, c, c0, cg, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  x.fill(0);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky * dh - padTop;
+          const rowOut = iy < 0 || iy >= h;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx * dw - padLeft;
+            if (rowOut || ix < 0 || ix >= w) {
+              o += cg;
+            } else {
+              const s = ((b * h + iy) * w + ix) * c + c0;
+              for (let ch = 0; ch < cg; ch++) x[s + ch] += cols[o++];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Flat index into x of each window's maximum for max pooling with −∞ padding (all channels, c0/cg ignored).
+ * Ties go to the first position in scan order and a NaN wins, like PyTorch. A window lying wholly in the padding
+ * has no element to pick: RangeError.
+ */
+export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
+  const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  const idx = new Int32Array(n * outH * outW * c);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let ch = 0; ch < c; ch++, o++) {
+          let best = -Infinity, bestAt = -1;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh + ky * dh - padTop;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * sw + kx * dw - padLeft;
+              if (ix < 0 || ix >= w) continue;
+              const at = ((b * h + iy) * w + ix) * c + ch;
+              const v = x[at];
+              if (bestAt < 0 || v > best || v !== v) {
+                best = v;
+                bestAt = at;
+              }
+            }
+          }
+          if (bestAt < 0) throw new RangeError(`max pooling window at (${oy}, ${ox}) lies wholly in the padding`);
+          idx[o] = bestAt;
+        }
+      }
+    }
+  }
+  return idx;
+}
+
+/**
+ * Window membership for average pooling with zero padding: for window o (NHWC output order, all channels),
+ * idx[o·kh·kw + j] is the flat input index of its j-th element or −1 in the padding, and scale[o] is 1 / divisor
+ * (kh·kw when padding counts, else the number of input elements in the window).
+ */
+export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx: Int32Array; scale: Float64Array } {
+  const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  const k = kh * kw, outs = n * outH * outW * c;
+  const idx = new Int32Array(outs * k), scale = new Float64Array(outs);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let ch = 0; ch < c; ch++, o++) {
+          let p = o * k, inside = 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh + ky * dh - padTop;
+            for (let kx = 0; kx < kw; kx++, p++) {
+              const ix = ox * sw + kx * dw - padLeft;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+                idx[p] = -1;
+              } else {
+                idx[p] = ((b * h + iy) * w + ix) * c + ch;
+                inside++;
+              }
+            }
+          }
+          if (inside === 0 && !countIncludePad) throw new RangeError(`average pooling window at (${oy}, ${ox}) lies wholly in the padding`);
+          scale[o] = 1 / (countIncludePad ? k : inside);
+        }
+      }
+    }
+  }
+  return { idx, scale };
+}

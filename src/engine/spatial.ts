@@ -1,0 +1,299 @@
+/**
+ * Spatial ops with PyTorch semantics on NHWC images ([N, H, W, C]; conv weights [out, kh, kw, in/groups]):
+ * general convolution (stride, asymmetric padding, dilation, groups), constant padding, max/average pooling with
+ * padding, global average pooling, channel concatenation and axis permutation.
+ *
+ * Like ops.ts, each op computes its result with a plain loop or kernel and records a backward rule made of
+ * differentiable ops. Linear ops come in adjoint pairs (im2col/col2im, pad/crop, concat/slice, spread/mean) whose
+ * backward rules call each other, so derivatives of every order exist.
+ */
+import { Tensor, allocLike, sizeOf } from "./tensor.js";
+import { record } from "./graph.js";
+import { gather, matmul, reshape, scatterAdd } from "./ops.js";
+import * as K from "./kernels.js";
+
+/** Padding of the two spatial axes: [top, left, bottom, right]. */
+export type Pad4 = [number, number, number, number];
+
+export interface Conv2dOptions {
+  stride: [number, number];
+  padding: Pad4;
+  dilation: [number, number];
+  groups: number;
+}
+
+export interface Pool2dOptions {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: Pad4;
+}
+
+function checkImage(x: Tensor, op: string): void {
+  if (x.shape.length !== 4) throw new RangeError(`${op}: expected an NHWC image tensor [N,H,W,C], got shape [${x.shape.join(",")}]`);
+}
+
+function checkPad(padding: readonly number[], op: string): void {
+  if (padding.length !== 4 || padding.some((p) => !Number.isInteger(p) || p < 0)) {
+    throw new RangeError(`${op}: padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolution
+
+/** Patch matrix of x for a general window geometry (one channel group): [n·outH·outW, kh·kw·cg]. */
+function im2colG(x: Tensor, geom: K.ConvGeometry): Tensor {
+  const rows = geom.n * geom.outH * geom.outW;
+  const cols = geom.kh * geom.kw * geom.cg;
+  const out = allocLike(x.data, rows * cols);
+  K.im2colGeneral(x.data, out, geom);
+  return record(out, [rows, cols], [x], (g) => [col2imG(g, geom, x.shape)]);
+}
+
+/** Adjoint of im2colG. */
+function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): Tensor {
+  const out = allocLike(cols.data, sizeOf(shape));
+  K.col2imGeneral(cols.data, out, geom);
+  return record(out, shape, [cols], (g) => [im2colG(g, geom)]);
+}
+
+/**
+ * 2-D convolution as PyTorch's Conv2d (no bias): x [N,H,W,Cin], w [Cout, kh, kw, Cin/groups] → [N,Ho,Wo,Cout] with
+ * Ho = floor((H + top + bottom − dh·(kh−1) − 1)/sh) + 1 (likewise Wo). Grouped convolution (depthwise when
+ * groups = Cin) uses the block-diagonal [Cout, kh·kw·Cin] weight, so it costs as much as the dense convolution of
+ * the same width (cheaper in practice than per-group matmuls plus concatenation, whose adjoints are full-size).
+ */
+export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
+  checkImage(x, "conv2d");
+  if (w.shape.length !== 4) throw new RangeError(`conv2d: weight must be [out, kh, kw, in/groups], got shape [${w.shape.join(",")}]`);
+  const [cout, kh, kw, cg] = w.shape;
+  const cin = x.shape[3];
+  const groups = o.groups;
+  if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`conv2d: groups must be a positive integer, got ${groups}`);
+  if (cin % groups !== 0) throw new RangeError(`conv2d: input channels ${cin} are not divisible by groups ${groups}`);
+  if (cout % groups !== 0) throw new RangeError(`conv2d: output channels ${cout} are not divisible by groups ${groups}`);
+  if (cg !== cin / groups) {
+    throw new RangeError(`conv2d: weight [${w.shape.join(",")}] expects ${cg} input channels per group, input has ${cin} channels in ${groups} group(s)`);
+  }
+  if (x.dtype !== w.dtype) throw new RangeError(`conv2d: input is ${x.dtype} but weight is ${w.dtype}`);
+  const og = cout / groups;
+  const geom = K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation);
+  const cols = im2colG(x, geom);
+  // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
+  // so the whole convolution stays one im2col and one matmul.
+  const wFull = groups === 1 ? reshape(w, [cout, kh * kw * cin]) : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
+  const y = matmul(cols, wFull, false, true);
+  return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
+}
+
+/** Position in the block-diagonal [cout, k·cin] weight of each entry of a grouped weight [cout, k, cg]. */
+function blockDiagonalIndex(cout: number, k: number, cg: number, og: number): Int32Array {
+  const cin = cg * (cout / og);
+  const idx = new Int32Array(cout * k * cg);
+  let p = 0;
+  for (let o = 0; o < cout; o++) {
+    const c0 = Math.floor(o / og) * cg;
+    for (let j = 0; j < k; j++) for (let i = 0; i < cg; i++) idx[p++] = (o * k + j) * cin + c0 + i;
+  }
+  return idx;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Padding
+
+/** Constant padding of the H and W axes of x [N,H,W,C]: → [N, H+top+bottom, W+left+right, C]. */
+export function pad2d(x: Tensor, padding: Pad4, value = 0): Tensor {
+  checkImage(x, "pad2d");
+  checkPad(padding, "pad2d");
+  const [n, h, w, c] = x.shape;
+  const [t, l, b, r] = padding;
+  const H = h + t + b, W = w + l + r;
+  const out = allocLike(x.data, n * H * W * c);
+  if (value !== 0) out.fill(value);
+  const src = x.data, rowLen = w * c;
+  for (let bi = 0; bi < n; bi++) {
+    for (let y = 0; y < h; y++) {
+      const s = (bi * h + y) * rowLen;
+      out.set(src.subarray(s, s + rowLen), ((bi * H + y + t) * W + l) * c);
+    }
+  }
+  return record(out, [n, H, W, c], [x], (g) => [crop2d(g, padding)]);
+}
+
+/** Adjoint of pad2d: removes `padding` from the H and W axes. */
+function crop2d(x: Tensor, padding: Pad4): Tensor {
+  const [n, H, W, c] = x.shape;
+  const [t, l, b, r] = padding;
+  const h = H - t - b, w = W - l - r;
+  const out = allocLike(x.data, n * h * w * c);
+  const src = x.data, rowLen = w * c;
+  for (let bi = 0; bi < n; bi++) {
+    for (let y = 0; y < h; y++) {
+      const s = ((bi * H + y + t) * W + l) * c;
+      out.set(src.subarray(s, s + rowLen), (bi * h + y) * rowLen);
+    }
+  }
+  return record(out, [n, h, w, c], [x], (g) => [pad2d(g, padding, 0)]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pooling
+
+/** Max pooling as PyTorch's MaxPool2d (padding counts as −∞, floor output size); the gradient goes to each argmax. */
+export function maxPool2dGeneral(x: Tensor, o: Pool2dOptions): Tensor {
+  checkImage(x, "maxpool2d");
+  const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
+  const idx = K.maxPoolArgmaxGeneral(x.data, geom);
+  return gather(x, idx, [geom.n, geom.outH, geom.outW, geom.c]);
+}
+
+/**
+ * Average pooling as PyTorch's AvgPool2d (ceil_mode false): zero padding, divided by kh·kw when countIncludePad,
+ * else by the number of input elements in the window.
+ */
+export function avgPool2dGeneral(x: Tensor, o: Pool2dOptions & { countIncludePad: boolean }): Tensor {
+  checkImage(x, "avgpool2d");
+  const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
+  const { idx, scale } = K.avgPoolWindows(geom, o.countIncludePad);
+  return windowMean(x, idx, scale, geom.kh * geom.kw, [geom.n, geom.outH, geom.outW, geom.c]);
+}
+
+/** out[o] = scale[o] · Σ_j x[idx[o·k + j]] (idx −1 skipped): a fixed linear map, differentiable through its adjoint. */
+function windowMean(x: Tensor, idx: Int32Array, scale: Float64Array, k: number, shape: readonly number[]): Tensor {
+  const out = allocLike(x.data, scale.length), d = x.data;
+  for (let o = 0, p = 0; o < scale.length; o++) {
+    let s = 0;
+    for (let j = 0; j < k; j++, p++) {
+      const i = idx[p];
+      if (i >= 0) s += d[i];
+    }
+    out[o] = s * scale[o];
+  }
+  return record(out, shape, [x], (g) => [windowMeanAdjoint(g, idx, scale, k, x.shape)]);
+}
+
+/** Adjoint of windowMean: spreads scale[o]·g[o] over the window o. */
+function windowMeanAdjoint(g: Tensor, idx: Int32Array, scale: Float64Array, k: number, shape: readonly number[]): Tensor {
+  const out = allocLike(g.data, sizeOf(shape)), d = g.data;
+  for (let o = 0, p = 0; o < scale.length; o++) {
+    const v = d[o] * scale[o];
+    for (let j = 0; j < k; j++, p++) {
+      const i = idx[p];
+      if (i >= 0) out[i] += v;
+    }
+  }
+  return record(out, shape, [g], (gg) => [windowMean(gg, idx, scale, k, g.shape)]);
+}
+
+/** Mean over H and W: [N,H,W,C] → [N,1,1,C] (PyTorch's AdaptiveAvgPool2d(1)). */
+export function globalAvgPool(x: Tensor): Tensor {
+  checkImage(x, "global_avgpool");
+  const [n, h, w, c] = x.shape;
+  const hw = h * w;
+  if (hw === 0) throw new RangeError(`global_avgpool: input [${x.shape.join(",")}] has no spatial positions`);
+  const out = allocLike(x.data, n * c), d = x.data;
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < hw; p++) {
+      const s = (b * hw + p) * c;
+      for (let ch = 0; ch < c; ch++) out[b * c + ch] += d[s + ch];
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= hw;
+  return record(out, [n, 1, 1, c], [x], (g) => [spreadMean(g, h, w)]);
+}
+
+/** Adjoint of globalAvgPool: [N,1,1,C] → [N,H,W,C] with every position g / (H·W). */
+function spreadMean(g: Tensor, h: number, w: number): Tensor {
+  const [n, , , c] = g.shape;
+  const hw = h * w;
+  const out = allocLike(g.data, n * hw * c), d = g.data;
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < hw; p++) {
+      const s = (b * hw + p) * c;
+      for (let ch = 0; ch < c; ch++) out[s + ch] = d[b * c + ch] / hw;
+    }
+  }
+  return record(out, [n, h, w, c], [g], (gg) => [globalAvgPool(gg)]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Layout
+
+/** Concatenation along the last axis (channels of NHWC images, features of [N,F]); other axes must agree. */
+export function concatChannels(xs: Tensor[]): Tensor {
+  if (xs.length === 0) throw new RangeError("concat: needs at least one tensor");
+  const first = xs[0];
+  const rank = first.shape.length;
+  if (rank === 0) throw new RangeError("concat: cannot concatenate scalars");
+  const lead = first.shape.slice(0, -1);
+  for (const t of xs) {
+    if (t.shape.length !== rank || t.shape.some((s, i) => i < rank - 1 && s !== lead[i])) {
+      throw new RangeError(`concat: shapes [${first.shape.join(",")}] and [${t.shape.join(",")}] differ outside the last axis`);
+    }
+    if (t.dtype !== first.dtype) throw new RangeError(`concat: mixes ${first.dtype} and ${t.dtype}`);
+  }
+  if (xs.length === 1) return xs[0];
+  const widths = xs.map((t) => t.shape[rank - 1]);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const rows = sizeOf(lead);
+  const out = allocLike(first.data, rows * total);
+  let off = 0;
+  xs.forEach((t, k) => {
+    const cw = widths[k], d = t.data;
+    for (let r = 0; r < rows; r++) out.set(d.subarray(r * cw, r * cw + cw), r * total + off);
+    off += cw;
+  });
+  const shape = [...lead, total];
+  return record(out, shape, xs, (g) => {
+    let start = 0;
+    return xs.map((t, k) => {
+      const s = start;
+      start += widths[k];
+      return t.requiresGrad ? lastAxisSlice(g, s, widths[k], rows, total, t.shape) : null;
+    });
+  });
+}
+
+/** Entries [start, start+width) of the last axis of g (viewed as [rows, total]), as a gather. */
+function lastAxisSlice(g: Tensor, start: number, width: number, rows: number, total: number, shape: readonly number[]): Tensor {
+  const idx = new Int32Array(rows * width);
+  for (let r = 0, p = 0; r < rows; r++) for (let j = 0; j < width; j++, p++) idx[p] = r * total + start + j;
+  return gather(g, idx, shape);
+}
+
+/** Axis permutation: result axis i is x's axis perm[i] (like torch.permute / numpy.transpose). */
+export function permute(x: Tensor, perm: number[]): Tensor {
+  const rank = x.shape.length;
+  const seen = new Set(perm);
+  if (perm.length !== rank || seen.size !== rank || perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)) {
+    throw new RangeError(`permute: [${perm.join(",")}] is not a permutation of the ${rank} axes of [${x.shape.join(",")}]`);
+  }
+  if (perm.every((p, i) => p === i)) return x;
+  const inStrides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= x.shape[i];
+  }
+  const outShape = perm.map((p) => x.shape[p]);
+  const strides = perm.map((p) => inStrides[p]); // input stride of each output axis
+  const out = allocLike(x.data, x.size), d = x.data;
+  if (x.size > 0) {
+    const counter = new Array<number>(rank).fill(0);
+    let src = 0;
+    for (let o = 0; o < out.length; o++) {
+      out[o] = d[src];
+      // Advance the output multi-index (last axis fastest), keeping src = Σ counter·strides.
+      for (let a = rank - 1; a >= 0; a--) {
+        if (++counter[a] < outShape[a]) {
+          src += strides[a];
+          break;
+        }
+        src -= (counter[a] - 1) * strides[a];
+        counter[a] = 0;
+      }
+    }
+  }
+  const inverse = new Array<number>(rank);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return record(out, outShape, [x], (g) => [permute(g, inverse)]);
+}
