@@ -123,6 +123,11 @@ test("shape mismatches throw RangeError with the shapes in the message", () => {
   assert.throws(() => E.layerNorm(a, t64([1, 1], [2]), v, 1e-5), RangeError);
   assert.throws(() => E.channelMoments(v), RangeError);
   assert.throws(() => E.unbiasedVariance(v, 1), RangeError);
+  assert.throws(() => E.batchNorm(randomTensor([2, 3], new Rng(4)), v, v, v, v, -1), /eps/);
+  assert.throws(() => E.layerNorm(a, v, v, NaN), /eps/);
+  assert.throws(() => E.leakyRelu(a, NaN), /alpha/);
+  assert.throws(() => E.gelu(a, "erf" as "none"), RangeError);
+  assert.throws(() => E.softplus(a, 0), /beta/);
 });
 
 test("reduceSum and reduceMean match naive loops (keepdims, negative axes, empty axes = all)", () => {

@@ -192,6 +192,10 @@ function checkVector(t: Tensor, n: number, what: string, op: string): void {
   if (t.shape.length !== 1 || t.shape[0] !== n) throw new RangeError(`${op}: ${what} must have shape [${n}], got ${fmt(t.shape)}`);
 }
 
+function checkEps(eps: number, op: string): void {
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new RangeError(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
+}
+
 /**
  * Per-channel mean and biased variance over all axes but the last (what BatchNorm normalizes with in training).
  * Both are [C] and differentiable in x.
@@ -220,6 +224,7 @@ export function unbiasedVariance(variance: Tensor, count: number): Tensor {
  */
 export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
   const c = channelCount(x, "batchNorm");
+  checkEps(eps, "batchNorm");
   checkVector(mean, c, "mean", "batchNorm");
   checkVector(variance, c, "variance", "batchNorm");
   checkVector(gamma, c, "gamma", "batchNorm");
@@ -231,6 +236,7 @@ export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tens
 /** PyTorch LayerNorm over the last axis: (x − mean)/√(var + eps)·gamma + beta with biased per-row statistics. */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
   if (x.shape.length < 1) throw new RangeError(`layerNorm: needs a tensor of rank ≥ 1, got ${fmt(x.shape)}`);
+  checkEps(eps, "layerNorm");
   const d = x.shape[x.shape.length - 1];
   checkVector(gamma, d, "gamma", "layerNorm");
   checkVector(beta, d, "beta", "layerNorm");
@@ -248,6 +254,7 @@ function unary(x: Tensor, out: Data, derivative: (y: Tensor) => Tensor): Tensor 
 
 /** x where x > 0, else alpha·x (PyTorch's derivative convention at 0: alpha). */
 export function leakyRelu(x: Tensor, alpha: number): Tensor {
+  if (!Number.isFinite(alpha)) throw new RangeError(`leakyRelu: alpha must be a finite number, got ${alpha}`);
   const d = x.data, out = allocLike(d, d.length), mask = allocLike(d, d.length);
   for (let i = 0; i < d.length; i++) {
     const m = d[i] > 0 ? 1 : alpha;
