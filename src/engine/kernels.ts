@@ -389,3 +389,202 @@ export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx
   }
   return { idx, scale };
 }
+
+// ---- Broadcasting, reductions and special functions (used by elementwise.ts) ----
+
+/** Codes for broadcastBinary's operation (a switch outside the inner loop instead of a per-element closure). */
+export const BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3;
+
+/**
+ * Strides (in elements) of a row-major array of `shape` when read as an array of `outShape` under numpy
+ * broadcasting (right-aligned): 0 on axes where `shape` has size 1 or no axis. Shapes must already be compatible.
+ */
+export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const r = outShape.length, off = r - shape.length;
+  const strides = new Array<number>(r).fill(0);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d + off] = shape[d] === 1 && outShape[d + off] !== 1 ? 0 : s;
+    s *= shape[d];
+  }
+  return strides;
+}
+
+/** Moves an odometer over all axes but the last one step; returns the offset change for each of two operands. */
+function step(idx: number[], shape: readonly number[], sa: readonly number[], sb: readonly number[], off: number[]): void {
+  for (let d = shape.length - 2; d >= 0; d--) {
+    idx[d]++;
+    off[0] += sa[d];
+    off[1] += sb[d];
+    if (idx[d] < shape[d]) return;
+    off[0] -= sa[d] * shape[d];
+    off[1] -= sb[d] * shape[d];
+    idx[d] = 0;
+  }
+}
+
+/** out[i] = a[ia] ∘ b[ib] over outShape, with a and b read through broadcast strides (see broadcastStrides). */
+export function broadcastBinary(
+  op: number,
+  a: Data,
+  aStrides: readonly number[],
+  b: Data,
+  bStrides: readonly number[],
+  out: Data,
+  outShape: readonly number[],
+): void {
+  if (out.length === 0) return;
+  const r = outShape.length;
+  const n = r === 0 ? 1 : outShape[r - 1];
+  const sa = r === 0 ? 0 : aStrides[r - 1], sb = r === 0 ? 0 : bStrides[r - 1];
+  const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
+  const off = [0, 0];
+  for (let o = 0; o < out.length; o += n) {
+    const ao = off[0], bo = off[1];
+    switch (op) {
+      case BIN_ADD:
+        for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa] + b[bo + j * sb];
+        break;
+      case BIN_SUB:
+        for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa] - b[bo + j * sb];
+        break;
+      case BIN_MUL:
+        for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa] * b[bo + j * sb];
+        break;
+      case BIN_DIV:
+        for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa] / b[bo + j * sb];
+        break;
+      default:
+        throw new RangeError(`broadcastBinary: unknown op ${op}`);
+    }
+    step(idx, outShape, aStrides, bStrides, off);
+  }
+}
+
+/** out (of outShape) = x read through broadcast strides. */
+export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, outShape: readonly number[]): void {
+  if (out.length === 0) return;
+  const r = outShape.length;
+  const n = r === 0 ? 1 : outShape[r - 1], sx = r === 0 ? 0 : xStrides[r - 1];
+  const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
+  const off = [0, 0];
+  for (let o = 0; o < out.length; o += n) {
+    const xo = off[0];
+    for (let j = 0; j < n; j++) out[o + j] = x[xo + j * sx];
+    step(idx, outShape, xStrides, xStrides, off);
+  }
+}
+
+/**
+ * Adjoint of broadcastCopy: sums x (of xShape) into out, whose elements are addressed through outStrides
+ * (broadcast strides of out's shape against xShape). Accumulates in float64; out is overwritten.
+ */
+export function sumToShape(x: Data, xShape: readonly number[], out: Data, outStrides: readonly number[]): void {
+  const acc = new Float64Array(out.length);
+  if (x.length > 0) {
+    const r = xShape.length;
+    const n = r === 0 ? 1 : xShape[r - 1], so = r === 0 ? 0 : outStrides[r - 1];
+    const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
+    const off = [0, 0];
+    for (let o = 0; o < x.length; o += n) {
+      const oo = off[0];
+      if (so === 0) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += x[o + j];
+        acc[oo] += s;
+      } else {
+        for (let j = 0; j < n; j++) acc[oo + j * so] += x[o + j];
+      }
+      step(idx, xShape, outStrides, outStrides, off);
+    }
+  }
+  out.set(acc);
+}
+
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+const ONE_OVER_SQRT_PI = 0.5641895835477563;
+
+/**
+ * The error function to about 1e-15 relative accuracy. |x| < 2.5: the everywhere-positive series
+ * erf(x) = 2/√π·e^{−x²}·Σ 2ⁿx^{2n+1}/(1·3···(2n+1)) (no cancellation); otherwise 1 − erfc(|x|) with erfc from
+ * its continued fraction e^{−x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated bottom-up.
+ */
+export function erfScalar(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    const x2 = ax * ax;
+    let term = ax, s = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= (2 * x2) / (2 * n + 1);
+      s += term;
+      if (term < 1e-17 * s) break;
+    }
+    const v = TWO_OVER_SQRT_PI * Math.exp(-x2) * s;
+    return x < 0 ? -v : v;
+  }
+  if (ax > 6.5) return x < 0 ? -1 : 1; // erfc(6.5) ≈ 4e-20: below float64 resolution of 1
+  let t = ax;
+  for (let n = 60; n >= 1; n--) t = ax + n / 2 / t;
+  const erfc = (ONE_OVER_SQRT_PI * Math.exp(-ax * ax)) / t;
+  const v = 1 - erfc;
+  return x < 0 ? -v : v;
+}
+
+export function erf(x: Data, out: Data): void {
+  for (let i = 0; i < x.length; i++) out[i] = erfScalar(x[i]);
+}
+
+/** Logistic sigmoid, without overflow for large |x|. */
+export function sigmoid(x: Data, out: Data): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v >= 0) out[i] = 1 / (1 + Math.exp(-v));
+    else {
+      const e = Math.exp(v);
+      out[i] = e / (1 + e);
+    }
+  }
+}
+
+/** x·sigmoid(x). */
+export function silu(x: Data, out: Data): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    out[i] = v >= 0 ? v / (1 + Math.exp(-v)) : (v * Math.exp(v)) / (1 + Math.exp(v));
+  }
+}
+
+/** PyTorch softplus: log(1 + e^{βx})/β, or x where βx > threshold. mask gets 1 where the log branch is used. */
+export function softplus(x: Data, out: Data, mask: Data, beta: number, threshold: number): void {
+  for (let i = 0; i < x.length; i++) {
+    const bx = beta * x[i];
+    if (bx > threshold) out[i] = x[i];
+    else {
+      out[i] = Math.log1p(Math.exp(bx)) / beta;
+      mask[i] = 1;
+    }
+  }
+}
+
+/** x^p elementwise (exact squares and square roots for p = 2, ±0.5). */
+export function powScalar(x: Data, out: Data, p: number): void {
+  if (p === 2) for (let i = 0; i < x.length; i++) out[i] = x[i] * x[i];
+  else if (p === 0.5) for (let i = 0; i < x.length; i++) out[i] = Math.sqrt(x[i]);
+  else if (p === -0.5) for (let i = 0; i < x.length; i++) out[i] = 1 / Math.sqrt(x[i]);
+  else if (p === -1) for (let i = 0; i < x.length; i++) out[i] = 1 / x[i];
+  else for (let i = 0; i < x.length; i++) out[i] = Math.pow(x[i], p);
+}
+
+/** GELU: x·Φ(x) (exact, with erf) or PyTorch's tanh approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+export function gelu(x: Data, out: Data, approximate: "none" | "tanh"): void {
+  if (approximate === "tanh") {
+    const k = Math.sqrt(2 / Math.PI);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      out[i] = 0.5 * v * (1 + Math.tanh(k * (v + 0.044715 * v * v * v)));
+    }
+  } else {
+    for (let i = 0; i < x.length; i++) out[i] = 0.5 * x[i] * (1 + erfScalar(x[i] * Math.SQRT1_2));
+  }
+}
