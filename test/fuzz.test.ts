@@ -63,7 +63,7 @@ function userErrorOrResult<R>(fn: () => R, prefix: string): { ok: true; value: R
 // ---------------------------------------------------------------------------------------------------------------
 // safetensors
 
-const WIDTH: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2 };
+const WIDTH: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
 const FILE = "/fuzz/w.safetensors";
 
 /**
@@ -95,7 +95,7 @@ function violation(bytes: Uint8Array, out: Record<string, StoredTensor>): string
     if (o[1] - o[0] !== count * WIDTH[e.dtype]) return `${name}: length`;
     const t = out[name];
     if (t.shape.join() !== e.shape.join() || t.data.length !== count) return `${name}: decoded shape/length`;
-    if (!(t.data instanceof (e.dtype === "F64" ? Float64Array : Float32Array))) return `${name}: decoded type`;
+    if (!(t.data instanceof (e.dtype === "F64" || e.dtype === "I64" || e.dtype === "I32" ? Float64Array : Float32Array))) return `${name}: decoded type`;
     // The decoded values are the bytes at the offsets (F32/F64 checked exactly; NaN payloads aside).
     if (e.dtype === "F32" || e.dtype === "F64") {
       const dv = new DataView(bytes.buffer, bytes.byteOffset + dataStart + o[0], o[1] - o[0]);

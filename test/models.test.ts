@@ -156,7 +156,7 @@ const MALFORMED: [string, Uint8Array, RegExp][] = [
   ["dtype not a string", craft({ w: { dtype: 4, shape: [1], data_offsets: [0, 4] } }, 4), /tensor "w" has dtype 4, not a string/],
   ["shape missing", craft({ w: { dtype: "F32", data_offsets: [0, 4] } }, 4), /tensor "w" has no shape\)$/],
   ["dtype unknown", craft({ w: { dtype: "toString", shape: [1], data_offsets: [0, 4] } }, 4), /tensor "w" has unknown dtype "toString"/],
-  ["dtype I64", craft({ w: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, 8), /tensor "w" has unsupported dtype I64; supported: F32, F64, F16, BF16/],
+  ["dtype U64", craft({ w: { dtype: "U64", shape: [1], data_offsets: [0, 8] } }, 8), /tensor "w" has unsupported dtype U64; supported: F32, F64, F16, BF16, I64, I32/],
   ["dtype BOOL", craft({ w: { dtype: "BOOL", shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype BOOL/],
   ["shape not a list", craft({ w: { dtype: "F32", shape: 4, data_offsets: [0, 4] } }, 4), /shape 4, not a list of non-negative integers/],
   ["negative shape", craft({ w: f32([-1], 0, 0) }), /shape \[-1\], not a list/],

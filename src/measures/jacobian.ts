@@ -21,6 +21,7 @@ export function outputOf(net: Network, params: Params, x: Tensor, output: GCOutp
 
 /** Forward mode wins when there are fewer inputs than outputs. */
 export function cheaperMode(net: Network): JacobianMode {
+  if (net.graph) return "reverse"; // graph models run reverse mode only
   return net.inputSize < net.outputSize ? "forward" : "reverse";
 }
 

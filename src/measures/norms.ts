@@ -83,6 +83,7 @@ export function weightNorms(net: Network, params: Params): NormReport {
   const fro = weights.map(frobeniusSq);
   const spec = weights.map((w) => spectralNorm(w));
   const prodSpec = spec.reduce((a, s) => a * s * s, 1);
+  // The bounds hold for plain chains of dense layers; conv operators, residual branches and normalization break them.
   const dense = net.spec.kind === "mlp";
   return {
     sum_frobenius_sq: fro.reduce((a, b) => a + b, 0),

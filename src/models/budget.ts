@@ -147,6 +147,10 @@ export function networkCost(net: Network): NetworkCost {
     params += n;
     maxParam = Math.max(maxParam, n);
   }
+  if (net.graph) {
+    const g = net.graph.cost;
+    return { params, maxParam, inputSize: net.inputSize, outputSize: net.outputSize, actFloats: g.actFloats, maxLayerFloats: g.maxLayerFloats, sumWidths: 0, maxWidth: 0, denseMacs: 0, flops: g.flops };
+  }
   let act = 0, maxLayer = net.inputSize, flops = 0, sumWidths = 0, maxWidth = 0, denseMacs = 0;
   let size = net.inputSize;
   for (const l of net.layers) {
@@ -483,7 +487,7 @@ export function checkTrainingBudget(spec: ModelSpec, name: string, w: TrainWork,
 export function modelName(spec: ModelSpec): string {
   if (spec.kind === "mlp") return `mlp:${spec.sizes.join("-")}`;
   const c = networkCost(compileNetwork(spec));
-  return `cnn (${c.params.toExponential(2)} parameters)`;
+  return `${spec.kind} (${c.params.toExponential(2)} parameters)`;
 }
 
 /**

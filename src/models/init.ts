@@ -42,6 +42,12 @@ export function initParams(net: Network, opts: InitOptions): Params {
     const data = alloc(opts.dtype ?? "float32", sizeOf(info.shape));
     if (info.kind === "bias") {
       data.fill(opts.bias);
+    } else if (info.kind === "scale") {
+      data.fill(1);
+    } else if (info.kind === "shift") {
+      data.fill(0);
+    } else if (info.kind === "buffer") {
+      data.fill(info.name.endsWith(".running_var") ? 1 : 0); // PyTorch's fresh BatchNorm: mean 0, variance 1, 0 batches
     } else {
       const std = weightStd(info, opts.scheme) * opts.scale;
       if (opts.distribution === "normal") {

@@ -11,6 +11,7 @@ import * as op from "../engine/ops.js";
 import type { Activation, ModelSpec } from "./spec.js";
 import { UserError } from "../util/errors.js";
 import { maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
+import { compileGraph, graphForward, type CompiledGraph, type GraphRunOptions } from "./graph.js";
 
 export type Params = Record<string, Tensor>;
 
@@ -35,7 +36,11 @@ export interface ParamInfo {
   /** Fan-in and fan-out for initialization (weights only). */
   fanIn: number;
   fanOut: number;
-  kind: "weight" | "bias";
+  /**
+   * weight: conv/linear weights (initialized by fan, penalized by l2/spectral); bias; scale/shift: a normalization's
+   * affine parameters (start at 1 and 0); buffer: statistics that are not trained (BatchNorm running averages).
+   */
+  kind: "weight" | "bias" | "scale" | "shift" | "buffer";
 }
 
 export interface Network {
@@ -44,9 +49,15 @@ export interface Network {
   readonly inputSize: number;
   readonly outputSize: number;
   readonly params: readonly ParamInfo[];
+  /** Graph models (kind "graph"); chains (mlp, cnn) leave it undefined. */
+  readonly graph?: CompiledGraph;
 }
 
 export function compileNetwork(spec: ModelSpec): Network {
+  if (spec.kind === "graph") {
+    const c = compileGraph(spec);
+    return { spec, layers: [], inputSize: c.inputSize, outputSize: c.outputSize, params: c.params, graph: c.graph };
+  }
   const layers: Layer[] = [];
   const params: ParamInfo[] = [];
   let index = 0;
@@ -133,7 +144,8 @@ function activation(fn: Activation, z: Tensor): Tensor {
  * Logits [batch, outputSize] for inputs x [batch, inputSize]. `capture`, if given, sees each layer's input and
  * output (companion measures use the dense layers' pre-activations).
  */
-export function forward(net: Network, params: Params, x: Tensor, capture?: (layer: Layer, input: Tensor, output: Tensor) => void): Tensor {
+export function forward(net: Network, params: Params, x: Tensor, capture?: (layer: Layer, input: Tensor, output: Tensor) => void, run?: GraphRunOptions): Tensor {
+  if (net.graph) return graphForward(net.graph, params, x, run);
   const batch = x.shape[0];
   let h = x;
   for (const layer of net.layers) {
@@ -169,6 +181,7 @@ export function forward(net: Network, params: Params, x: Tensor, capture?: (laye
  * Returns the logits and the output tangents [batch·t, outputSize].
  */
 export function forwardWithTangents(net: Network, params: Params, x: Tensor, tangents: Tensor): { y: Tensor; ty: Tensor } {
+  if (net.graph) throw new RangeError("forward-mode tangents are not implemented for graph models (use reverse mode)");
   const batch = x.shape[0];
   const t = tangents.shape[0] / batch;
   let h = x, th = tangents;

@@ -12,6 +12,7 @@ import { initParams, type InitOptions } from "./init.js";
 import { join } from "node:path";
 import { loadModel, MODEL_FILE, readModelSpec, type LoadedModel } from "./io.js";
 import { compileNetwork } from "./network.js";
+import { parseResnetArg, resnetSpec } from "./zoo.js";
 import { ACTIVATIONS, defaultCnnSpec, parseModelSpec, type Activation, type ModelSpec } from "./spec.js";
 
 export const DEFAULT_HIDDEN = [256, 256];
@@ -42,6 +43,13 @@ export function parseModelArg(arg: string, ds: Dataset): ModelSpec {
     if (!ds.imageShape) throw new UserError(`--model cnn needs image data; "${ds.name}" is not an image data set`);
     return defaultCnnSpec([...ds.imageShape], ds.numOutputs);
   }
+  const res = parseResnetArg(text);
+  if (typeof res === "string") throw new UserError(`--model ${res}`);
+  if (res) {
+    if (!ds.imageShape) throw new UserError(`--model ${text} needs image data; "${ds.name}" is not an image data set`);
+    const [h, w, c] = ds.imageShape;
+    return resnetSpec(res.depth, [c, h, w], ds.numOutputs, res.width);
+  }
   const m = /^mlp:(\d+(?:-\d+)+)(?::(\w+))?$/.exec(text);
   if (m) {
     const sizes = m[1].split("-").map(Number);
@@ -50,7 +58,7 @@ export function parseModelArg(arg: string, ds: Dataset): ModelSpec {
     if (!ACTIVATIONS.includes(act)) throw new UserError(`--model ${arg}: unknown activation "${m[2]}"; choose one of: ${ACTIVATIONS.join(", ")}`);
     return { kind: "mlp", sizes, activation: act };
   }
-  throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, or JSON)`);
+  throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, resnet:8|18|20[:wN], or JSON)`);
 }
 
 /**
@@ -83,6 +91,6 @@ export function resolveModel(arg: string | undefined, ds: Dataset, init: InitOpt
   const spec = arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
   const net = compileNetwork(spec);
   const params = initParams(net, init);
-  const desc = spec.kind === "mlp" ? `mlp:${spec.sizes.join("-")}:${spec.activation}` : "cnn";
+  const desc = spec.kind === "mlp" ? `mlp:${spec.sizes.join("-")}:${spec.activation}` : spec.kind === "cnn" ? "cnn" : (arg ?? "graph");
   return { spec, net, params, source: `init:${desc} (${init.scheme}-${init.distribution}, scale ${init.scale}, seed ${init.seed})` };
 }

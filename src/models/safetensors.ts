@@ -16,18 +16,23 @@ export interface StoredTensor {
   data: Float32Array | Float64Array;
 }
 
-/** Dtypes decoded here, with their widths in bytes (F16 and BF16 are widened to float32). */
+/**
+ * Dtypes decoded here, with their widths in bytes (F16 and BF16 are widened to float32; I64 and I32, which PyTorch
+ * uses for BatchNorm's num_batches_tracked, are read as float64, exact below 2^53).
+ */
 const SUPPORTED: ReadonlyMap<string, number> = new Map([
   ["F64", 8],
   ["F32", 4],
   ["F16", 2],
   ["BF16", 2],
+  ["I64", 8],
+  ["I32", 4],
 ]);
 
 /** The other dtypes of the format: valid files, but not weights this tool can use. */
 const OTHER_DTYPES: ReadonlySet<string> = new Set([
   "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
-  "I16", "U16", "I32", "U32", "I64", "U64", "C64",
+  "I16", "U16", "U32", "U64", "C64",
 ]);
 
 /** The reference implementation refuses headers over 100 MB (MAX_HEADER_SIZE): nothing real comes near it. */
@@ -167,7 +172,7 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
     if (typeof dtype !== "string") throw bad(`${where} has dtype ${show(dtype)}, not a string`);
     const width = SUPPORTED.get(dtype);
     if (width === undefined) {
-      if (OTHER_DTYPES.has(dtype)) throw new UserError(`${file}: tensor ${show(name)} has unsupported dtype ${dtype}; supported: F32, F64, F16, BF16`);
+      if (OTHER_DTYPES.has(dtype)) throw new UserError(`${file}: tensor ${show(name)} has unsupported dtype ${dtype}; supported: F32, F64, F16, BF16, I64, I32`);
       throw bad(`${where} has unknown dtype ${show(dtype)}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -211,6 +216,12 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function readData(buf: Uint8Array, offset: number, e: Entry): Float32Array | Float64Array {
   const { dtype, count } = e;
+  if (dtype === "I64" || dtype === "I32") {
+    const dv = new DataView(buf.buffer, offset, count * e.width);
+    const data = new Float64Array(count);
+    for (let i = 0; i < count; i++) data[i] = dtype === "I64" ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true);
+    return data;
+  }
   if (dtype === "F64") {
     if (LITTLE_ENDIAN && offset % 8 === 0) return new Float64Array(buf.buffer.slice(offset, offset + count * 8));
     const dv = new DataView(buf.buffer, offset, count * 8);

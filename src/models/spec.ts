@@ -3,6 +3,7 @@
  * an unknown or misspelt key (say "activaton", or "stride" on a dense layer) is an error, never silently ignored.
  */
 import { z } from "zod";
+import { graphSpecSchema } from "./graphSpec.js";
 
 export const ACTIVATIONS = ["relu", "tanh", "identity"] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -37,12 +38,13 @@ export const cnnSpecSchema = z.strictObject({
   layers: z.array(cnnLayerSchema).min(1),
 });
 
-export const modelSpecSchema = z.discriminatedUnion("kind", [mlpSpecSchema, cnnSpecSchema]);
+export const modelSpecSchema = z.discriminatedUnion("kind", [mlpSpecSchema, cnnSpecSchema, graphSpecSchema]);
 
 export type MlpSpec = z.infer<typeof mlpSpecSchema>;
 export type CnnSpec = z.infer<typeof cnnSpecSchema>;
 export type CnnLayerSpec = z.infer<typeof cnnLayerSchema>;
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
+export type { GraphSpec, GraphNodeSpec } from "./graphSpec.js";
 
 /** Parses and validates a model description; returns the problems as one-line strings when it is invalid. */
 export function parseModelSpec(value: unknown): { ok: true; spec: ModelSpec } | { ok: false; problems: string[] } {
@@ -81,6 +83,7 @@ function sizeProblems(spec: ModelSpec): string[] {
     }
     return problems;
   }
+  if (spec.kind === "graph") return problems; // compileGraph checks each node's sizes
   const [h, w] = spec.input;
   let c = spec.input[2];
   if (unsafe(h, w, c)) problems.push(`input: ${h}×${w}×${c} values, too many to count exactly`);
