@@ -759,7 +759,7 @@ def main(argv=None):
     ap.add_argument("--mnist", default=None, help="t10k-images IDX file (raw or .gz)")
     ap.add_argument("--only", default=None, help="comma-separated fixture names")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # bit-for-bit reproducible reductions, whatever the machine
     images = load_mnist_test(N_IMAGES, args.mnist)
 
     fixtures = [
