@@ -5,7 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tensor } from "../src/engine/tensor.js";
@@ -15,6 +16,8 @@ import { forward } from "../src/models/network.js";
 import { exactGC, estimateGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { relativeError } from "./helpers.js";
+import { loadOnnx } from "../src/models/onnx/load.js";
+import { assertOneLineError, gcx } from "./cliRun.js";
 import { head } from "../src/data/select.js";
 import type { Dataset } from "../src/data/dataset.js";
 
@@ -60,3 +63,50 @@ for (const name of FIXTURES) {
     assert.ok(Math.abs(est.gc - ref.gc) < 4 * est.stderr!, `estimate ${est.gc} ± ${est.stderr} vs torch ${ref.gc}`);
   });
 }
+
+const ONNX_FILES: [string, string][] = [
+  ["mlp_gelu", "model.onnx"],
+  ["mlp_gelu", "model-opset17.onnx"],
+  ["cnn_bn", "model.onnx"],
+  ["cnn_bn", "model-train-bn.onnx"],
+  ["resnet8_w8", "model.onnx"],
+  ["avgpool_pad", "model.onnx"],
+];
+
+for (const [name, file] of ONNX_FILES) {
+  test(`ONNX import of torch fixture ${name}/${file}: GC (exact and estimated) and the Jacobian agree with PyTorch`, () => {
+    const ref = JSON.parse(readFileSync(join(root, name, "reference.json"), "utf8")) as Reference;
+    const model = loadOnnx(join(root, name, file));
+    const ds = loadDataset("mnist", { split: "test", seed: 0, limit: ref.n });
+    const exact = exactGC(model.net, model.params, ds);
+    assert.ok(Math.abs(exact.gc - ref.gc) < 1e-4 * ref.gc, `gc ${exact.gc} vs torch ${ref.gc}`);
+    const est = estimateGC(model.net, model.params, ds, { probes: 16, seed: 5 });
+    assert.ok(Math.abs(est.gc - ref.gc) < 4 * est.stderr!, `estimate ${est.gc} ± ${est.stderr} vs torch ${ref.gc}`);
+    const logits = forward(model.net, model.params, new Tensor(ds.x.subarray(0, 4 * 784), [4, 784]));
+    assert.ok(relativeError(logits.data, ref.logits.flat()) < 1e-5, `logits: ${relativeError(logits.data, ref.logits.flat())}`);
+  });
+}
+
+test("ONNX parameters keep PyTorch's names (from initializers or scopes)", () => {
+  const train = loadOnnx(join(root, "cnn_bn", "model-train-bn.onnx"));
+  for (const k of ["conv1.weight", "bn1.running_var", "bn2.weight", "fc.bias"]) assert.ok(k in train.params, k);
+  const folded = loadOnnx(join(root, "resnet8_w8", "model.onnx"));
+  for (const k of ["conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "fc.weight"]) assert.ok(k in folded.params, k);
+});
+
+test("ONNX mistakes are one line, exit 2: unsupported op, damaged file, shape mismatch", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gcx-onnx-"));
+  const damaged = join(dir, "damaged.onnx");
+  const bytes = readFileSync(join(root, "cnn_bn", "model.onnx"));
+  writeFileSync(damaged, bytes.subarray(0, bytes.length >> 1));
+  const onnxDir = join(root, "..", "onnx");
+  const cases: [string[], RegExp][] = [
+    [["measure", "--model", join(onnxDir, "upsample.onnx"), "--data", "mnist", "--limit", "4"], /node "\/up\/Resize" \(Resize, opset 13\): op Resize is not supported/],
+    [["measure", "--model", damaged, "--data", "mnist", "--limit", "4"], /damaged\.onnx: not a valid ONNX model/],
+    [["measure", "--model", join(root, "cnn_bn", "model.onnx"), "--data", "moons"], /shape mismatch: the model takes 784 inputs/],
+  ];
+  for (const [args, pattern] of cases) assertOneLineError(gcx(args), pattern, args.join(" "));
+  const ok = gcx(["measure", "--model", join(root, "resnet8_w8", "model.onnx"), "--data", "mnist", "--limit", "8", "--all"]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /T1 bound .*not applicable/);
+});

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { loadModel, MODEL_FILE, readModelSpec, type LoadedModel } from "./io.js";
 import { compileNetwork } from "./network.js";
 import { parseResnetArg, resnetSpec } from "./zoo.js";
+import { isOnnxPath, loadOnnx } from "./onnx/load.js";
 import { ACTIVATIONS, defaultCnnSpec, parseModelSpec, type Activation, type ModelSpec } from "./spec.js";
 
 export const DEFAULT_HIDDEN = [256, 256];
@@ -58,7 +59,7 @@ export function parseModelArg(arg: string, ds: Dataset): ModelSpec {
     if (!ACTIVATIONS.includes(act)) throw new UserError(`--model ${arg}: unknown activation "${m[2]}"; choose one of: ${ACTIVATIONS.join(", ")}`);
     return { kind: "mlp", sizes, activation: act };
   }
-  throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, resnet:8|18|20[:wN], or JSON)`);
+  throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, resnet:8|18|20[:wN], an .onnx file, or JSON)`);
 }
 
 /**
@@ -71,8 +72,9 @@ export function specForModelArg(arg: string | Record<string, unknown> | undefine
     if (!r.ok) throw new UserError(`config: model: ${r.problems.join("; ")}`);
     return r.spec;
   }
+  if (arg !== undefined && isOnnxPath(arg) && existsSync(arg)) return loadOnnx(arg).spec;
   if (arg !== undefined && existsSync(arg)) {
-    if (!statSync(arg).isDirectory()) throw new UserError(`${arg}: not a model directory`);
+    if (!statSync(arg).isDirectory()) throw new UserError(`${arg}: not a model directory (nor an .onnx file)`);
     const spec = readModelSpec(arg);
     try {
       compileNetwork(spec);
@@ -87,6 +89,7 @@ export function specForModelArg(arg: string | Record<string, unknown> | undefine
 }
 
 export function resolveModel(arg: string | undefined, ds: Dataset, init: InitOptions): ResolvedModel {
+  if (arg !== undefined && isOnnxPath(arg) && existsSync(arg)) return { ...loadOnnx(arg), source: arg };
   if (arg !== undefined && existsSync(arg)) return { ...loadModel(arg), source: arg };
   const spec = arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
   const net = compileNetwork(spec);

@@ -125,8 +125,9 @@ function formatMeasure(r: GCResult, data: string, split: string, model: string, 
   if (norms) {
     lines.push(`sum ||W||_F^2:                ${fmt(norms.sum_frobenius_sq)}`);
     lines.push(`spectral norms ||W||_op:      ${norms.spectral_norms.map(fmt).join(", ")}`);
-    if (norms.prod_frobenius_sq !== null) lines.push(`T1 bound prod ||W||_F^2:      ${fmt(norms.prod_frobenius_sq)}`);
-    if (norms.lipschitz_bound !== null) lines.push(`T2 bound min(d,k) prod ||W||_op^2: ${fmt(norms.lipschitz_bound)}`);
+    const na = "not applicable (the bounds assume a plain chain of dense layers)";
+    lines.push(`T1 bound prod ||W||_F^2:      ${norms.prod_frobenius_sq !== null ? fmt(norms.prod_frobenius_sq) : na}`);
+    lines.push(`T2 bound min(d,k) prod ||W||_op^2: ${norms.lipschitz_bound !== null ? fmt(norms.lipschitz_bound) : na}`);
     lines.push(`on the first ${norms.companions_n} examples:`);
     if (typeof norms.t3_bound === "number") lines.push(`  T3 first-layer transfer bound: ${fmt(norms.t3_bound)}`);
     if (typeof norms.param_grad_sq === "number") lines.push(`  mean ||grad_theta g(x)||_F^2:  ${fmt(norms.param_grad_sq)}`);
