@@ -67,7 +67,9 @@ export function inputBatch(ds: Dataset, start: number, end: number): Tensor {
 export function checkCompatible(net: Network, ds: Dataset): void {
   const d = inputSize(ds);
   if (net.inputSize !== d) {
-    throw new UserError(`shape mismatch: the model takes ${net.inputSize} inputs, data set "${ds.name}" has ${d} per example`);
+    const modelShape = net.graph ? ` (shape [${net.graph.inputShape}])` : "";
+    const dataShape = ds.imageShape ? ` (images ${ds.imageShape[0]}x${ds.imageShape[1]}x${ds.imageShape[2]})` : ` (shape [${ds.inputShape}])`;
+    throw new UserError(`shape mismatch: the model takes ${net.inputSize} inputs${modelShape}, data set "${ds.name}" has ${d} per example${dataShape}`);
   }
   if (ds.task === "classification" && net.outputSize !== ds.numOutputs) {
     throw new UserError(`shape mismatch: the model has ${net.outputSize} outputs, data set "${ds.name}" has ${ds.numOutputs} classes`);
