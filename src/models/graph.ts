@@ -12,7 +12,7 @@ import * as sp from "../engine/spatial.js";
 import * as ew from "../engine/elementwise.js";
 import { UserError } from "../util/errors.js";
 import type { GraphNodeSpec, GraphSpec } from "./graphSpec.js";
-import type { ParamInfo, Params } from "./network.js";
+import type { ParamInfo, Params } from "./params.js";
 
 export interface CompiledNode {
   spec: GraphNodeSpec;

@@ -12,8 +12,10 @@ import type { Activation, ModelSpec } from "./spec.js";
 import { UserError } from "../util/errors.js";
 import { maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
 import { compileGraph, graphForward, type CompiledGraph, type GraphRunOptions } from "./graph.js";
+import type { ParamInfo, Params } from "./params.js";
 
-export type Params = Record<string, Tensor>;
+export type { ParamInfo, Params } from "./params.js";
+
 
 export type Layer =
   | { type: "dense"; index: number; inSize: number; outSize: number }
@@ -30,18 +32,6 @@ export type Layer =
   | { type: "maxpool" | "avgpool"; size: number; stride: number; inShape: [number, number, number] }
   | { type: "flatten" };
 
-export interface ParamInfo {
-  name: string;
-  shape: number[];
-  /** Fan-in and fan-out for initialization (weights only). */
-  fanIn: number;
-  fanOut: number;
-  /**
-   * weight: conv/linear weights (initialized by fan, penalized by l2/spectral); bias; scale/shift: a normalization's
-   * affine parameters (start at 1 and 0); buffer: statistics that are not trained (BatchNorm running averages).
-   */
-  kind: "weight" | "bias" | "scale" | "shift" | "buffer";
-}
 
 export interface Network {
   readonly spec: ModelSpec;

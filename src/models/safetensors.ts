@@ -10,6 +10,7 @@
  * one-line UserError naming the file (and the tensor): a corrupt or hostile file never reads header bytes as weights.
  */
 import { UserError } from "../util/errors.js";
+import { halfToFloat } from "../util/float16.js";
 
 export interface StoredTensor {
   shape: number[];
@@ -235,7 +236,7 @@ function readData(buf: Uint8Array, offset: number, e: Entry): Float32Array | Flo
   for (let i = 0; i < count; i++) {
     if (dtype === "F32") data[i] = dv.getFloat32(i * 4, true);
     else if (dtype === "BF16") data[i] = bf16ToFloat(dv.getUint16(i * 2, true));
-    else data[i] = f16ToFloat(dv.getUint16(i * 2, true));
+    else data[i] = halfToFloat(dv.getUint16(i * 2, true));
   }
   return data;
 }
@@ -246,11 +247,3 @@ function bf16ToFloat(h: number): number {
   return f.getFloat32(0);
 }
 
-function f16ToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}

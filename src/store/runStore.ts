@@ -15,6 +15,7 @@ import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, r
 import { hostname } from "node:os";
 import { basename, dirname, resolve } from "node:path";
 import { UserError } from "../util/errors.js";
+import { pidAlive } from "../util/process.js";
 import { fileError, isSystemError, pathKind, systemReason } from "../util/files.js";
 
 export type TrialStatus = "pending" | "running" | "done" | "failed";
@@ -427,15 +428,6 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
 
 function now(): string {
   return new Date().toISOString();

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
 import { fileError, isSystemError } from "../util/files.js";
+import { pidAlive } from "../util/process.js";
 
 export const LOCK_FILE = ".lock";
 
@@ -30,14 +31,6 @@ function processStart(pid: number): string | null {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function ownerAlive(info: LockInfo): boolean {
   if (info.host !== hostname()) return true; // cannot check another machine: assume it is alive

@@ -12,7 +12,7 @@
 import { Tensor } from "../../engine/tensor.js";
 import { UserError } from "../../util/errors.js";
 import type { GraphNodeSpec, GraphSpec } from "../graphSpec.js";
-import type { Params } from "../network.js";
+import type { Params } from "../params.js";
 import { quote } from "./types.js";
 import type { OnnxModel, OnnxNode, OnnxTensor } from "./types.js";
 

@@ -12,6 +12,7 @@ import onnxProto from "onnx-proto";
 import type { onnx as P } from "onnx-proto";
 import { UserError, isUserError } from "../../util/errors.js";
 import { oneLine } from "../../util/files.js";
+import { halfToFloat } from "../../util/float16.js";
 import { numel, quote } from "./types.js";
 import type { OnnxAttribute, OnnxDim, OnnxDType, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from "./types.js";
 
@@ -360,12 +361,5 @@ function fromRaw(raw: Uint8Array, dtype: OnnxDType, count: number): OnnxTensor["
   }
 }
 
-/** IEEE 754 half-precision bits → number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
+
+export { halfToFloat };
