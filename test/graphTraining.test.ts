@@ -302,7 +302,7 @@ test("torch fixture bn_step: one model.train() SGD step (loss, every gradient, p
 
 // ------------------------------------------------------------------------------------------------ end to end
 
-const quick = { model: "resnet:8:w4", data: "fashion-mnist", limit: 512, evalSize: 256, gcSize: 32, batchSize: 32, lr: 0.05, measures: [], checkpointEvery: 1000 };
+const quick = { model: "resnet:8:w4", data: "fashion-mnist", limit: 256, evalSize: 64, gcSize: 8, batchSize: 32, lr: 0.1, measures: [], checkpointEvery: 1000 };
 
 test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm training mode (loss falls, finite)", () => {
   const settings: Record<string, Record<string, number>> = {
@@ -310,7 +310,7 @@ test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm traini
     "gc (probes)": { gc: 1e-3, gcProbes: 1 }, "input-noise": { inputNoise: 0.1 }, "label-noise": { labelNoise: 0.1 },
   };
   for (const [name, v] of Object.entries(settings)) {
-    const steps = name.startsWith("gc") || name === "flatness" ? 12 : 24;
+    const steps = name.startsWith("gc") || name === "flatness" ? 10 : 20;
     const dir = tmp();
     const losses: number[] = [];
     const r = train(parseTrainConfig({ ...quick, ...v, steps, logEvery: steps, seed: 1 }), dir, { onStep: (_s, _t, loss) => losses.push(loss) });
