@@ -26,6 +26,8 @@ import { parseTrainConfig } from "../src/training/config.js";
 import { train } from "../src/training/trainer.js";
 import { jacobianSqNormsReverse, probeSqNorms } from "../src/measures/jacobian.js";
 import { exactGC } from "../src/measures/gc.js";
+import { companionMeasures } from "../src/training/evaluate.js";
+import type { Dataset } from "../src/data/dataset.js";
 import { loadDataset } from "../src/data/registry.js";
 import { Rng } from "../src/util/rng.js";
 import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
@@ -249,6 +251,20 @@ test("training-mode flatness penalty differentiates the training-mode loss; l2 a
   const wantL2 = 0.5 * net.params.filter((p) => p.kind === "weight").reduce((s, p) => s + op.sumSquares(params[p.name]).item(), 0);
   assert.ok(Math.abs(l2(0.5).penalty!({ net, params, batch, loss: plain.loss, rng: new Rng(1) }, {}).value.item() - wantL2) < 1e-12 * wantL2);
   assert.deepEqual(Object.keys(spectral(1).init(net, params)).sort(), ["conv1.weight.v", "conv2.weight.v", "fc.weight.v"]);
+});
+
+test("logged loss-gradient norm of a graph model: inference mode, trained parameters only (buffers fixed)", () => {
+  const { net, params, batch } = tiny();
+  const x = Float32Array.from(batch.x.data);
+  const p32: Params = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, new Tensor(Float32Array.from(t.data), t.shape)]));
+  const ds: Dataset = { name: "tiny", task: "classification", inputShape: [32], numOutputs: 3, n: 5, x, labels: batch.labels };
+  const rec = companionMeasures(net, p32, ds, ["loss-grad"], 0);
+  const names = trainableNames(net, p32);
+  const vars: Params = { ...p32 };
+  for (const k of names) vars[k] = p32[k].variable();
+  const gs = grad(dataLoss(net, vars, { ...batch, x: new Tensor(x, batch.x.shape) }).loss, names.map((k) => vars[k]));
+  const want = gs.reduce((s, t) => s + op.sumSquares(t).item(), 0);
+  assert.ok(Math.abs((rec.loss_grad_sq as number) - want) < 1e-6 * want, `${rec.loss_grad_sq} vs ${want}`);
 });
 
 // ------------------------------------------------------------------------------------------------ torch reference
