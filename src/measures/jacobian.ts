@@ -8,14 +8,16 @@ import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
 import { forward, forwardWithTangents, type Network, type Params } from "../models/network.js";
 import type { Rng } from "../util/rng.js";
+import type { GraphRunOptions } from "../models/graph.js";
 
 /** Which function of the input is differentiated: the logits (the paper's GC) or the softmax probabilities. */
 export type GCOutput = "logits" | "softmax";
 export type JacobianMode = "forward" | "reverse";
 export type ProbeKind = "gaussian" | "rademacher";
 
-export function outputOf(net: Network, params: Params, x: Tensor, output: GCOutput): Tensor {
-  const logits = forward(net, params, x);
+/** `run`: a graph model's mode (default inference, running statistics; the GC penalty passes training mode). */
+export function outputOf(net: Network, params: Params, x: Tensor, output: GCOutput, run?: GraphRunOptions): Tensor {
+  const logits = forward(net, params, x, undefined, run);
   return output === "softmax" ? op.softmax(logits) : logits;
 }
 
@@ -41,9 +43,10 @@ export function jacobianSqNormsReverse(
   x: Tensor,
   output: GCOutput = "logits",
   createGraph = false,
+  run?: GraphRunOptions,
 ): Tensor {
   const xv = x.variable();
-  const y = outputOf(net, params, xv, output);
+  const y = outputOf(net, params, xv, output, run);
   const [batch, k] = y.shape;
   let total: Tensor | null = null;
   for (let c = 0; c < k; c++) {
@@ -104,9 +107,10 @@ export function probeSqNorms(
   rng: Rng,
   output: GCOutput = "logits",
   createGraph = false,
+  run?: GraphRunOptions,
 ): Tensor[] {
   const xv = x.variable();
-  const y = outputOf(net, params, xv, output);
+  const y = outputOf(net, params, xv, output, run);
   const [batch, k] = y.shape;
   const out: Tensor[] = [];
   for (let p = 0; p < probes; p++) {

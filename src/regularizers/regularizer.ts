@@ -5,6 +5,7 @@
  */
 import type { Tensor } from "../engine/tensor.js";
 import type { Network, Params } from "../models/network.js";
+import type { GraphRunOptions } from "../models/graph.js";
 import type { Rng } from "../util/rng.js";
 
 export interface Batch {
@@ -27,6 +28,17 @@ export interface PenaltyContext {
   /** The data loss on this batch, already recorded (a penalty on its gradient differentiates it again). */
   loss: Tensor;
   rng: Rng;
+  /**
+   * The mode the data loss ran in (graph models in training: `{ training: true }`, BatchNorm on batch statistics);
+   * undefined for chains and inference. A penalty that runs the network again passes it on.
+   */
+  run?: GraphRunOptions;
+}
+
+/** The parameters a penalty differentiates: all but buffers (BatchNorm running statistics), in `params` order. */
+export function trainableTensors(net: Network, params: Params): Tensor[] {
+  const buffers = new Set(net.params.filter((p) => p.kind === "buffer").map((p) => p.name));
+  return Object.entries(params).filter(([k]) => !buffers.has(k)).map(([, v]) => v);
 }
 
 export interface Regularizer {

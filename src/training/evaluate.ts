@@ -6,7 +6,7 @@ import { weightNorms } from "../measures/norms.js";
 import { hessianTopEigenvalue, hessianTrace, lossGradSq, outputGradients } from "../measures/companions.js";
 import type { Network, Params } from "../models/network.js";
 import { accuracy } from "./losses.js";
-import { dataLoss } from "./step.js";
+import { dataLoss, trainableNames } from "./step.js";
 import { batchOf } from "./schedule.js";
 import type { MeasureName, TrainConfig } from "./config.js";
 
@@ -56,13 +56,15 @@ export function companionMeasures(net: Network, params: Params, ds: Dataset, whi
     rec.param_grad_sq = og?.param_grad_sq ?? null;
     rec.t3_bound = og?.t3_bound ?? null;
   }
-  const lossOf = (p: Params) => dataLoss(net, p, batch).loss;
-  if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(params, lossOf);
+  // Gradient and Hessian in the trained parameters only: BatchNorm's running statistics (buffers) stay fixed.
+  const trainable: Params = Object.fromEntries(trainableNames(net, params).map((k) => [k, params[k]]));
+  const lossOf = (p: Params) => dataLoss(net, { ...params, ...p }, batch).loss;
+  if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(trainable, lossOf);
   if (m.has("hessian")) {
-    const h = hessianTrace(params, lossOf, 8, seed);
+    const h = hessianTrace(trainable, lossOf, 8, seed);
     rec.hessian_trace = h.trace;
     rec.hessian_trace_stderr = h.stderr;
-    rec.hessian_top_eig = hessianTopEigenvalue(params, lossOf, 20, seed);
+    rec.hessian_top_eig = hessianTopEigenvalue(trainable, lossOf, 20, seed);
   }
   return rec;
 }
