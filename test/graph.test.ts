@@ -161,3 +161,19 @@ test("graph models save with PyTorch names and layouts and load back to the same
   assert.equal(a, b);
   assert.ok(Number.isFinite(a) && a > 0);
 });
+
+test("dropout: PyTorch's inverted dropout in training mode (with a mask stream), the identity at inference", () => {
+  const spec: GraphSpec = { kind: "graph", input: [4000], nodes: [{ name: "drop", op: "dropout", inputs: ["input"], p: 0.3 }], output: "drop" };
+  const net = compileNetwork(spec);
+  const x = new Tensor(Float64Array.from({ length: 4000 }, (_, i) => 1 + (i % 7)), [1, 4000]);
+  assert.deepEqual(Array.from(forward(net, {}, x).data), Array.from(x.data), "inference: identity");
+  const y = forward(net, {}, x, undefined, { training: true, dropoutRng: new Rng(4) });
+  let zeros = 0;
+  y.data.forEach((v, i) => {
+    if (v === 0) zeros++;
+    else assert.ok(Math.abs(v - x.data[i] / 0.7) < 1e-12, "kept values are scaled by 1/(1-p)");
+  });
+  const sd = Math.sqrt((0.3 * 0.7) / 4000);
+  assert.ok(Math.abs(zeros / 4000 - 0.3) < 4 * sd, `dropped fraction ${zeros / 4000}`);
+  assert.deepEqual(Array.from(forward(net, {}, x, undefined, { training: true }).data), Array.from(x.data), "no mask stream: identity");
+});

@@ -201,6 +201,8 @@ export interface GraphRunOptions {
   detachBatchStats?: boolean;
   /** Training mode: receives each BatchNorm's batch statistics (biased variance) and the number of values per channel. */
   onBatchStats?(node: string, mean: Tensor, variance: Tensor, count: number): void;
+  /** Training mode: draws dropout masks (inverted dropout, as PyTorch); without it dropout is the identity. */
+  dropoutRng?: { uniform(): number };
 }
 
 /** Internal layout of one node's value: [N, H, W, C] for images, [N, F] for vectors. */
@@ -294,12 +296,22 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
         y = ew.softplus(a, n.beta, n.threshold);
         break;
       case "identity":
-      case "dropout":
         y = a;
+        break;
+      case "dropout":
+        y = opts.training && opts.dropoutRng && n.p > 0 ? op.mulConst(a, dropoutMask(a, n.p, opts.dropoutRng)) : a;
         break;
     }
     values.push(y);
   }
   const out = values[g.output + 1];
   return out.shape.length === 2 ? out : op.reshape(out, [out.shape[0], out.size / out.shape[0]]);
+}
+
+/** PyTorch's inverted dropout mask: 0 with probability p, else 1/(1 − p) (all zeros when p = 1). */
+function dropoutMask(a: Tensor, p: number, rng: { uniform(): number }): Float32Array | Float64Array {
+  const mask = a.dtype === "float64" ? new Float64Array(a.size) : new Float32Array(a.size);
+  const keep = p >= 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  return mask;
 }

@@ -41,9 +41,10 @@ export interface BatchStats {
 }
 
 /** The run options of a training-mode data loss, collecting each BatchNorm's batch statistics into `stats`. */
-export function trainingRun(stats: Map<string, BatchStats>): GraphRunOptions {
+export function trainingRun(stats: Map<string, BatchStats>, dropoutRng?: Rng): GraphRunOptions {
   return {
     training: true,
+    dropoutRng,
     onBatchStats(node, mean, variance, count) {
       if (count < 2) {
         throw new UserError(`BatchNorm "${node}" sees ${count} value per channel in training mode; it needs at least 2 (use a larger --batch-size)`);
@@ -113,7 +114,8 @@ export function stepGradients(net: Network, params: Params, regStates: readonly 
   for (const k of names) vars[k] = params[k].variable();
   const stats = new Map<string, BatchStats>();
   // Chains have no mode; graph models run BatchNorm on the batch's statistics.
-  const run = net.graph ? trainingRun(stats) : undefined;
+  // Dropout masks come from their own stream of this step's randomness, so the penalties' draws are unchanged.
+  const run = net.graph ? trainingRun(stats, Rng.derive(rng.nextUint32(), 0xd209)) : undefined;
   const { loss } = dataLoss(net, vars, batch, run);
   let total = loss;
   let penalty = 0;
