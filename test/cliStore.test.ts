@@ -18,6 +18,7 @@ import Database from "better-sqlite3";
 import { RunStore, trialId, type TrialSpec } from "../src/store/runStore.js";
 import { families } from "../src/experiments/families.js";
 import { expandTrials } from "../src/experiments/trials.js";
+import { parseCsv } from "./helpers.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const main = join(here, "..", "src", "cli", "main.js");
@@ -109,7 +110,6 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-const hashFile = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
 
 /** A fresh directory; `mode` 0o755 makes it read-only for nobody, 0o777 writable. */
 function tmp(mode = 0o755): string {
@@ -168,24 +168,6 @@ function overwrite(file: string, offset: number, bytes: Buffer): void {
   }
 }
 
-/** A minimal RFC 4180 parser. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [], cell = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") (row.push(cell), (cell = ""));
-    else if (ch === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""));
-    else cell += ch;
-  }
-  assert.equal(cell + row.join(""), "", "CSV ends with a newline");
-  return rows;
-}
 
 /** The read-only commands: list, show, export (trials), export (metrics), report. */
 function readCommands(db: string, id: string, out: string, which = "lsemr"): string[][] {

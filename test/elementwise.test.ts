@@ -33,7 +33,6 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
 }
 
 const t64 = (values: number[], shape: number[]) => tensor(values, shape, "float64");
-const map = (x: Tensor, f: (v: number) => number) => Array.from(x.data, f);
 
 /** Naive broadcast reference: out[idx] = f(a[idx mapped], b[idx mapped]). */
 function broadcastRef(a: Tensor, b: Tensor, outShape: number[], f: (p: number, q: number) => number): number[] {

@@ -4,16 +4,8 @@ import { Tensor } from "../src/engine/tensor.js";
 import * as op from "../src/engine/ops.js";
 import { grad } from "../src/engine/autograd.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
+import { finiteDifferenceGrad, randomTensor, relativeError, checkGrad } from "./helpers.js";
 
-/** Checks the engine's gradient of scalar f(x) against float64 central differences. */
-function checkGrad(name: string, f: (x: Tensor) => Tensor, x: Tensor, tol = 1e-7): void {
-  const xv = x.variable();
-  const [g] = grad(f(xv), [xv]);
-  const fd = finiteDifferenceGrad((d) => f(new Tensor(d, x.shape)).item(), x.data as Float64Array);
-  const err = relativeError(g.data, fd);
-  assert.ok(err < tol, `${name}: relative error ${err}`);
-}
 
 /**
  * Checks a second derivative: the gradient of P(x) = Σ (∂f/∂x ⊙ r)² (built with createGraph) against finite

@@ -1,5 +1,7 @@
 /** Shared test utilities: float64 finite differences and random tensors. */
+import assert from "node:assert/strict";
 import { Tensor } from "../src/engine/tensor.js";
+import { grad } from "../src/engine/autograd.js";
 import { Rng } from "../src/util/rng.js";
 
 export function randomTensor(shape: number[], rng: Rng, std = 1): Tensor {
@@ -32,4 +34,32 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
     den = Math.max(den, Math.abs(b[i]));
   }
   return num / (den + 1e-300);
+}
+
+/** Checks the engine's gradient of scalar f(x) against float64 central differences. */
+export function checkGrad(name: string, f: (x: Tensor) => Tensor, x: Tensor, tol = 1e-7): void {
+  const xv = x.variable();
+  const [g] = grad(f(xv), [xv]);
+  const fd = finiteDifferenceGrad((d) => f(new Tensor(d, x.shape)).item(), x.data as Float64Array);
+  const err = relativeError(g.data, fd);
+  assert.ok(err < tol, `${name}: relative error ${err}`);
+}
+
+/** A minimal RFC 4180 parser. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") (row.push(cell), (cell = ""));
+    else if (ch === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""));
+    else cell += ch;
+  }
+  assert.equal(cell + row.join(""), "", "CSV ends with a newline");
+  return rows;
 }

@@ -9,7 +9,7 @@ import * as op from "../src/engine/ops.js";
 import * as S from "../src/engine/spatial.js";
 import { grad } from "../src/engine/autograd.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
+import { finiteDifferenceGrad, randomTensor, relativeError, checkGrad } from "./helpers.js";
 
 type Pad4 = S.Pad4;
 
@@ -272,14 +272,6 @@ test("impossible shapes and bad attributes throw RangeError with a clear message
 // ---------------------------------------------------------------------------------------------------------------
 // Derivatives
 
-/** First-order gradient of scalar f at x against float64 central differences. */
-function checkGrad(name: string, f: (x: Tensor) => Tensor, x: Tensor, tol = 1e-7): void {
-  const xv = x.variable();
-  const [g] = grad(f(xv), [xv]);
-  const fd = finiteDifferenceGrad((d) => f(new Tensor(d, x.shape)).item(), x.data as Float64Array);
-  const err = relativeError(g.data, fd);
-  assert.ok(err < tol, `${name}: relative error ${err}`);
-}
 
 /**
  * Second order, as a GC penalty uses it: P(x, θ) = Σ (∂(Σ y(x,θ)·r)/∂x)², differentiated with respect to `wrt`

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { oneLine, RunStore, storeError, trialId, type TrialSpec } from "../src/store/runStore.js";
 import { UserError } from "../src/util/errors.js";
+import { parseCsv } from "./helpers.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const storeUrl = pathToFileURL(join(here, "..", "src", "store", "runStore.js")).href;
@@ -301,24 +302,6 @@ function runs(...args: string[]): { status: number | null; stdout: string; stder
   return spawnSync(process.execPath, ["--input-type=module", "-e", src], { env: { ...process.env, ARGS: JSON.stringify(args) }, encoding: "utf8" });
 }
 
-/** A minimal RFC 4180 parser. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [], cell = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") (row.push(cell), (cell = ""));
-    else if (ch === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""));
-    else cell += ch;
-  }
-  assert.equal(cell + row.join(""), "", "CSV ends with a newline");
-  return rows;
-}
 
 function exampleStore(): { db: string; a: TrialSpec; b: TrialSpec; c: TrialSpec } {
   const db = tmpDb();
