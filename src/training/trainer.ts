@@ -4,7 +4,7 @@
  * computes exactly what an uninterrupted one would.
  */
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { loadDataset } from "../data/registry.js";
 import { head, subset } from "../data/select.js";
@@ -130,8 +130,7 @@ export interface TrainResult {
 export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: TrainHooks = {}, resumeOpts: ResumeOptions = {}): TrainResult {
   const resuming = cfgOrNull === null;
   if (!resuming) {
-    checkNewRunDir(runDir);
-    if (resolve(runDir) === resolve("/")) throw new UserError("--out / is not a run directory");
+    checkNewRunDir(runDir); // refuses "/" and other non-empty directories too
   }
   let cfg = resuming ? readRunConfig(runDir) : cfgOrNull;
   const run0 = resuming ? null : setupRun(cfg); // set-up errors (data, model) before anything is created
@@ -142,7 +141,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       // Another process may have filled the directory between the check and the lock.
       const others = onFile("read", runDir, () => readdirSync(runDir)).filter((e) => e !== LOCK_FILE);
       if (others.length > 0) throw new UserError(`--out ${runDir} is no longer empty (another process wrote ${others[0]}); choose a new or empty directory`);
-      return runLoop(cfg, run0!, runDir, hooks, null);
+      return runLoop(cfg, run0!, runDir, hooks, null, dataFingerprint(run0!.train, run0!.sets), []);
     }
     const configFile = join(runDir, CONFIG);
     let run = setupRun(cfg);
@@ -167,7 +166,8 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       checkTrainingRun(cfg.model, cfg, run.train, run.sets.testEval, newTotal); // an extension must fit and finish too
       run = { ...run, cfg, total: newTotal };
     }
-    if (ck?.fingerprint && ck.fingerprint.data !== dataFingerprint(run.train, run.sets)) {
+    const data = dataFingerprint(run.train, run.sets);
+    if (ck?.fingerprint && ck.fingerprint.data !== data) {
       throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
     }
     if (ck) checkCheckpointState(ck, run.initial);
@@ -175,22 +175,22 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
     }
     // Damage in metrics.jsonl (other than a torn last line) is reported before anything is written.
-    if (existsSync(join(runDir, METRICS))) readMetrics(join(runDir, METRICS));
-    if (ck && ck.step >= run.total) return finishComplete(runDir, run, ck.state, ck.step);
+    const records = existsSync(join(runDir, METRICS)) ? readMetrics(join(runDir, METRICS)).records : [];
+    if (ck && ck.step >= run.total) return finishComplete(runDir, run, ck.state, ck.step, records);
     if (wantsExtend) {
       // The checkpoint's fingerprint first, then config.json: after a crash between the two, a resume with the same
       // --steps completes the change.
-      if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data: ck.fingerprint?.data ?? dataFingerprint(run.train, run.sets) });
+      if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data });
       writeFileAtomic(configFile, JSON.stringify(cfg, null, 2) + "\n");
     }
-    return runLoop(cfg, run, runDir, hooks, ck);
+    return runLoop(cfg, run, runDir, hooks, ck, data, records);
   } finally {
     lock.release();
   }
 }
 
 /** A resumed run that had already reached its last step: make sure the final model exists, train nothing. */
-function finishComplete(runDir: string, run: RunSetup, state: StepState, step: number): TrainResult {
+function finishComplete(runDir: string, run: RunSetup, state: StepState, step: number, records: MetricsRecord[]): TrainResult {
   const modelDir = join(runDir, "model");
   let ok = false;
   if (existsSync(join(modelDir, MODEL_FILE))) {
@@ -202,14 +202,21 @@ function finishComplete(runDir: string, run: RunSetup, state: StepState, step: n
     }
   }
   if (!ok) saveModel(modelDir, run.spec, state.params); // the run stopped between its last checkpoint and the model
-  const metricsFile = join(runDir, METRICS);
-  const records = existsSync(metricsFile) ? readMetrics(metricsFile).records : [];
   return { runDir, steps: step, final: records[records.length - 1] ?? {}, secondsPerStep: 0, alreadyComplete: true };
 }
 
-function runLoop(cfg: TrainConfig, run: RunSetup & { initial: StepState }, runDir: string, hooks: TrainHooks, ck: ReturnType<typeof loadCheckpoint>): TrainResult {
+/** `data` is the run's data fingerprint; `records` the metrics already on disk (resumes). */
+function runLoop(
+  cfg: TrainConfig,
+  run: RunSetup & { initial: StepState },
+  runDir: string,
+  hooks: TrainHooks,
+  ck: ReturnType<typeof loadCheckpoint>,
+  data: string,
+  records: MetricsRecord[],
+): TrainResult {
   const metricsFile = join(runDir, METRICS);
-  const fingerprint: RunFingerprint = { config: cfg, data: dataFingerprint(run.train, run.sets) };
+  const fingerprint: RunFingerprint = { config: cfg, data };
   let state = run.initial;
   let start = 0;
   const sums: RunningSums = { lossSum: 0, penaltySum: 0, count: 0 };
@@ -218,8 +225,7 @@ function runLoop(cfg: TrainConfig, run: RunSetup & { initial: StepState }, runDi
     start = ck.step;
     Object.assign(sums, ck.running);
     // Keep the records up to the checkpoint; anything later (or a line torn by a failed write) is redone.
-    const kept = existsSync(metricsFile) ? readMetrics(metricsFile).records.filter((r) => (r.step as number) <= start) : [];
-    writeMetrics(metricsFile, kept);
+    writeMetrics(metricsFile, records.filter((r) => (r.step as number) <= start));
   } else {
     if (!existsSync(join(runDir, CONFIG))) writeFileAtomic(join(runDir, CONFIG), JSON.stringify(cfg, null, 2) + "\n");
     writeMetrics(metricsFile, []);
