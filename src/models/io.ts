@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { constants as bufferConstants } from "node:buffer";
-import { MAX_TEXT_BYTES, onFile, pathKind, readFileBounded, readTextBounded, writeFileAtomic } from "../util/files.js";
+import { onFile, pathKind, readFileBounded, readJsonFile, writeFileAtomic } from "../util/files.js";
 import { join } from "node:path";
 import { Tensor } from "../engine/tensor.js";
 import { UserError } from "../util/errors.js";
@@ -25,11 +25,6 @@ export const WEIGHTS_FILE = "weights.safetensors";
  */
 export const MAX_WEIGHTS_BYTES = Math.min(bufferConstants.MAX_LENGTH, 16 * 1024 ** 3);
 
-/** A message on one line: JSON.parse's messages quote the offending text, newlines included. */
-function oneLine(s: string): string {
-  const t = s.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
-  return t.length > 200 ? `${t.slice(0, 197)}...` : t;
-}
 
 export interface LoadedModel {
   spec: ModelSpec;
@@ -56,14 +51,7 @@ export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata
 export function readModelSpec(dir: string): ModelSpec {
   const file = join(dir, MODEL_FILE);
   if (pathKind(file) === "missing") throw new UserError(`${dir}: no ${MODEL_FILE} (a model directory holds ${MODEL_FILE} and ${WEIGHTS_FILE})`);
-  const text = readTextBounded(file, MAX_TEXT_BYTES, "model description");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: malformed JSON (${oneLine((e as Error).message)})`);
-  }
-  const r = parseModelSpec(json);
+  const r = parseModelSpec(readJsonFile(file, "model description"));
   if (!r.ok) throw new UserError(`${file}: invalid model description: ${r.problems.join("; ")}`);
   return r.spec;
 }

@@ -30,11 +30,10 @@ export function modulePath(nodeName: string): string {
   const path: string[] = [];
   for (const s of segs) {
     const dot = s.lastIndexOf(".");
-    if (dot > 0 && path.length > 0 && path[path.length - 1] === s.slice(0, dot)) path[path.length - 1] = s;
-    else if (dot > 0 && path.length > 0 && s.startsWith(path[path.length - 1] + ".")) path[path.length - 1] = s;
+    // Sequential children repeat their parent's name ("layer1" then "layer1.0"): the child replaces it.
+    if (dot > 0 && path.length > 0 && s.startsWith(path[path.length - 1] + ".")) path[path.length - 1] = s;
     else path.push(s);
   }
-  // Sequential children repeat their parent's path ("layer1" then "layer1.0"): keep only the dotted tail's own part.
   return path.join(".");
 }
 
