@@ -5,6 +5,7 @@
 import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
 import { record } from "./graph.js";
 import * as K from "./kernels.js";
+import { unscoped } from "./backend.js";
 
 function sameShape(a: Tensor, b: Tensor, op: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((s, i) => s !== b.shape[i])) {
@@ -182,7 +183,7 @@ function transposedOf(t: Tensor): Data {
   if (t.node) return transposed(t.data, t.shape[0], t.shape[1]);
   let d = transposeCache.get(t);
   if (!d) {
-    d = transposed(t.data, t.shape[0], t.shape[1]);
+    d = unscoped(() => transposed(t.data, t.shape[0], t.shape[1])); // outlives the scope that asked for it
     transposeCache.set(t, d);
   }
   return d;

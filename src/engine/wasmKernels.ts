@@ -140,3 +140,18 @@ export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, M:
   C.set(new Float32Array(w.memory.buffer, cOff, M * N));
   return true;
 }
+
+/** The loaded kernels for storage-aware callers (the wasm backend): memory, whether it is shared, and the calls. */
+export interface WasmRuntime {
+  memory: WebAssembly.Memory;
+  /** Shared memory grows without detaching views of it, so tensors may live in it across growth. */
+  shared: boolean;
+  matmul(aOff: number, bOff: number, cOff: number, M: number, K: number, N: number): void;
+}
+
+/** The runtime, or null when the kernels are unavailable. */
+export function wasmRuntime(): WasmRuntime | null {
+  const w = load();
+  if (!w) return null;
+  return { memory: w.memory, shared: typeof SharedArrayBuffer !== "undefined" && w.memory.buffer instanceof SharedArrayBuffer, matmul: w.matmul };
+}

@@ -3,6 +3,7 @@
  * The dataset is streamed in batches, so memory is bounded by one batch's graph.
  */
 import { Tensor } from "../engine/tensor.js";
+import { scope } from "../engine/backend.js";
 import { inputSize, type Dataset } from "../data/dataset.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
@@ -173,8 +174,8 @@ export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOp
   const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    const x = inputBatch(ds, start, end);
-    acc.add(start, batchJacobianSqNorms(net, params, x, output, mode));
+    // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are copied out).
+    acc.add(start, scope(() => Float64Array.from(batchJacobianSqNorms(net, params, inputBatch(ds, start, end), output, mode))));
     opts.onProgress?.(end, ds.n);
   }
   return {
@@ -205,13 +206,15 @@ export function estimateGC(net: Network, params: Params, ds: Dataset, opts: Esti
   const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
     const mean = new Float64Array(end - start);
-    draws.forEach((t, p) => {
-      for (let i = 0; i < t.size; i++) {
-        perProbe[p] += t.data[i];
-        mean[i] += t.data[i] / probes;
-      }
+    scope(() => {
+      const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
+      draws.forEach((t, p) => {
+        for (let i = 0; i < t.size; i++) {
+          perProbe[p] += t.data[i];
+          mean[i] += t.data[i] / probes;
+        }
+      });
     });
     acc.add(start, mean);
     opts.onProgress?.(end, ds.n);
