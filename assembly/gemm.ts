@@ -9,6 +9,7 @@
 
 import { scratch, SCRATCH_BYTES } from "./scratch";
 import { madd, relu4 } from "./simd";
+import { packOutputGradRows, packPatches, packPatchRows, packWeightsForInputGrad } from "./convpack";
 
 /** Depth of one packed block of B (rows of op(B)). */
 const KC: i32 = 256;
@@ -21,9 +22,11 @@ const PACK_BYTES: usize = <usize>KC * <usize>NC * 4;
 /** A 4×8 tile (edge columns) and 8 bias values follow the packed block in the thread's scratch. */
 const TILE_OFF: usize = PACK_BYTES;
 const BIAS_OFF: usize = PACK_BYTES + 128;
+/** Rows of A gathered by the convolutions: MC × KC floats. */
+const APACK_OFF: usize = PACK_BYTES + 256;
 
-// The scratch area must hold the packed block, the tile and the bias lane.
-assert(PACK_BYTES + 256 <= SCRATCH_BYTES);
+// The scratch area must hold the packed block, the tile, the bias lane and the gathered rows of A.
+assert(APACK_OFF + <usize>MC * <usize>KC * 4 <= SCRATCH_BYTES);
 
 /**
  * Packs op(B)[pc:pc+kc, jc:jc+nc] into panels of 8 columns: panel p holds kc rows of 8 floats (zero beyond nc).
@@ -200,24 +203,27 @@ function edge(rows: i32, w: i32, a: usize, sai: usize, sak: usize, bp: usize, kc
   }
 }
 
+/** How the driver reads its operands: a plain GEMM, or one of the convolutions (geometry in convpack.ts). */
+export const MODE_GEMM: i32 = 0;
+export const MODE_CONV_FWD: i32 = 1;
+export const MODE_CONV_BWD_IN: i32 = 2;
+export const MODE_CONV_BWD_W: i32 = 3;
+
 /**
- * C[r0:r1, :] = act(op(A)·op(B) + bias) (accumulate = 0) or act(C + op(A)·op(B) + bias) (accumulate = 1).
- * op(A) is M×K: A is [M, K] (transA = 0) or [K, M] (transA = 1, read in place); op(B) is K×N: B is [K, N] or [N, K]
- * (transB = 1, packed transposed). bias: N floats added to every row, 0 = none. act: 0 identity, 1 relu.
- * Sums run over k in increasing order from 0 (or from C when accumulating); the bias is added after the sum.
+ * C[r0:r1, 0:N] (row stride ldc bytes) = act(op(A)·op(B) + bias), or act(C + …) when accumulating, blocked for the
+ * caches: N in blocks of NC columns and K in blocks of KC, each block of op(B) packed into panels of 8 columns; rows
+ * in blocks of MC that sweep every panel (their rows of A stay in L2). A element (i, k) is at a + i·sai + k·sak
+ * unless the mode packs A (im2col-like gathers for the convolutions) into the scratch first.
  */
-export function gemm(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32,
-  act: i32, accumulate: i32, r0: i32, r1: i32): void {
+export function drive(mode: i32, a: usize, sai: usize, sak: usize, b: usize, transB: i32, c: usize, ldc: usize,
+  bias: usize, M: i32, K: i32, N: i32, act: i32, accumulate: i32, r0: i32, r1: i32): void {
   if (r1 > M) r1 = M;
   if (r0 < 0) r0 = 0;
   if (r1 <= r0 || N <= 0) return;
-  const sai: usize = transA ? 4 : <usize>K << 2;
-  const sak: usize = transA ? <usize>M << 2 : 4;
-  const ldc: usize = <usize>N << 2;
   const work = scratch();
-  const bp = work, tile = work + TILE_OFF, tbias = work + BIAS_OFF;
+  const bp = work, tile = work + TILE_OFF, tbias = work + BIAS_OFF, apack = work + APACK_OFF;
   if (K <= 0) {
-    // No products: C = act(C or 0 + bias); run the same finish through a zero-depth panel.
+    // No products: C = act(C or 0 + bias), with the same scalar operations as the vector finish.
     for (let i = r0; i < r1; i++) {
       for (let j = 0; j < N; j++) {
         let v: f32 = accumulate ? load<f32>(c + <usize>i * ldc + (<usize>j << 2)) : 0;
@@ -228,17 +234,29 @@ export function gemm(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, 
     }
     return;
   }
+  const packsA = mode == MODE_CONV_FWD || mode == MODE_CONV_BWD_IN;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     const panels = (nc + 7) >> 3;
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
-      packB(b, bp, pc, kc, jc, nc, K, N, transB);
+      if (mode == MODE_CONV_BWD_IN) packWeightsForInputGrad(bp, pc, kc, jc, nc);
+      else if (mode == MODE_CONV_BWD_W) packPatches(bp, pc, kc, jc, nc);
+      else packB(b, bp, pc, kc, jc, nc, K, N, transB);
       const acc = pc > 0 || accumulate != 0;
       const fin = pc + kc >= K;
-      const aBlock = a + <usize>pc * sak;
       for (let ic = r0; ic < r1; ic += MC) {
         const ie = min(r1, ic + MC);
+        let aBlock: usize, si: usize = sai, sk: usize = sak;
+        if (packsA) {
+          if (mode == MODE_CONV_FWD) packPatchRows(apack, ic, ie, pc, kc);
+          else packOutputGradRows(apack, ic, ie, pc, kc);
+          aBlock = apack - <usize>ic * <usize>kc * 4;
+          si = <usize>kc << 2;
+          sk = 4;
+        } else {
+          aBlock = a + <usize>pc * sak;
+        }
         for (let p = 0; p < panels; p++) {
           const j0 = jc + (p << 3);
           const w = min(8, N - j0);
@@ -246,16 +264,26 @@ export function gemm(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, 
           const bj = bias ? bias + (<usize>j0 << 2) : 0;
           for (let i = ic; i < ie; i += 4) {
             const rows = min(4, ie - i);
-            const ai = aBlock + <usize>i * sai;
+            const ai = aBlock + <usize>i * si;
             const cj = c + <usize>i * ldc + (<usize>j0 << 2);
-            if (w == 8) {
-              block(rows, ai, sai, sak, pp, kc, cj, ldc, acc, fin, bj, act);
-            } else {
-              edge(rows, w, ai, sai, sak, pp, kc, cj, ldc, acc, fin, bj, act, tile, tbias);
-            }
+            if (w == 8) block(rows, ai, si, sk, pp, kc, cj, ldc, acc, fin, bj, act);
+            else edge(rows, w, ai, si, sk, pp, kc, cj, ldc, acc, fin, bj, act, tile, tbias);
           }
         }
       }
     }
   }
+}
+
+/**
+ * C[r0:r1, :] = act(op(A)·op(B) + bias) (accumulate = 0) or act(C + op(A)·op(B) + bias) (accumulate = 1).
+ * op(A) is M×K: A is [M, K] (transA = 0) or [K, M] (transA = 1, read in place); op(B) is K×N: B is [K, N] or [N, K]
+ * (transB = 1, packed transposed). bias: N floats added to every row, 0 = none. act: 0 identity, 1 relu.
+ * Sums run over k in increasing order from 0 (or from C when accumulating); the bias is added after the sum.
+ */
+export function gemm(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32,
+  act: i32, accumulate: i32, r0: i32, r1: i32): void {
+  const sai: usize = transA ? 4 : <usize>K << 2;
+  const sak: usize = transA ? <usize>M << 2 : 4;
+  drive(MODE_GEMM, a, sai, sak, b, transB, c, <usize>N << 2, bias, M, K, N, act, accumulate, r0, r1);
 }

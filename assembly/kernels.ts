@@ -50,4 +50,6 @@ export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): vo
 }
 
 export { setThreadIndex, heapBase, KERNEL_RELAXED } from "./scratch";
-export * from "./gemm";
+export { gemm } from "./gemm";
+export * from "./conv";
+export * from "./pool";
