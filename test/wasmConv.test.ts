@@ -246,3 +246,60 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
     }
   });
 }
+
+test("wasm runtime: convolutions and pooling on two threads equal one thread bit for bit", async (t) => {
+  const K = await import("../src/engine/wasmKernels.js");
+  const rt = K.wasmRuntime();
+  if (!rt) return t.skip("wasm kernels not available");
+  if (rt.threads === 2) {
+    for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(rt.helperReady(), "the helper thread started");
+  }
+  const k: ConvCase = { n: 16, h: 14, w: 14, c: 16, cout: 32, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 };
+  const g = geometry(k), P = k.n * g.outH * g.outW;
+  const r = rng(21);
+  let top = rt.heapBase;
+  const need = top + 4 * (20 * P * k.cout) + (1 << 20);
+  if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
+  const alloc = (len: number, fill?: () => number): number => {
+    const p = top;
+    const v = new Float32Array(rt.memory.buffer, p, len);
+    if (fill) for (let i = 0; i < len; i++) v[i] = fill();
+    else v.fill(0);
+    top = (top + len * 4 + 15) & ~15;
+    return p;
+  };
+  const x = alloc(k.n * k.h * k.w * k.c, r), w = alloc(k.cout * 9 * k.c, r), dy = alloc(P * k.cout, r), bias = alloc(k.cout, r);
+  const bytes = (p: number, len: number) => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
+  const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, 1];
+  const direct = rt.exports as unknown as Record<string, Fn>;
+  const y1 = alloc(P * k.cout), y2 = alloc(P * k.cout);
+  K.wasmConv2dForward(rt, x, w, y1, g, k.cout, 1, { bias, relu: true });
+  direct.conv2dForward(x, w, y2, bias, ...geo, 1, 0, 0, P);
+  assert.deepEqual(bytes(y1, P * k.cout), bytes(y2, P * k.cout));
+  const dx1 = alloc(k.n * k.h * k.w * k.c), dx2 = alloc(k.n * k.h * k.w * k.c);
+  K.wasmConv2dBackwardInput(rt, dy, w, dx1, g, k.cout);
+  direct.conv2dBackwardInput(dy, w, dx2, ...geo, 0, 0, k.n * k.h * k.w);
+  assert.deepEqual(bytes(dx1, k.n * k.h * k.w * k.c), bytes(dx2, k.n * k.h * k.w * k.c));
+  const dw1 = alloc(k.cout * 9 * k.c), dw2 = alloc(k.cout * 9 * k.c);
+  K.wasmConv2dBackwardFilter(rt, x, dy, dw1, g, k.cout);
+  direct.conv2dBackwardFilter(x, dy, dw2, ...geo, 0, 0, k.cout);
+  assert.deepEqual(bytes(dw1, k.cout * 9 * k.c), bytes(dw2, k.cout * 9 * k.c));
+  // 2×2 max pool with stride 1 (overlapping windows) of y, and its backward.
+  const pg = convGeometry([k.n, g.outH, g.outW, k.cout], [2, 2], [1, 1], [0, 0, 0, 0]);
+  assert.equal(K.emptyPoolWindow(pg), null);
+  const outs = pg.n * pg.outH * pg.outW * pg.c;
+  const py = alloc(outs), pi = alloc(outs), pdy = alloc(outs, r), pdx1 = alloc(P * k.cout), pdx2 = alloc(P * k.cout);
+  K.wasmMaxPoolForward(rt, y1, py, pi, pg);
+  assert.deepEqual(new Int32Array(rt.memory.buffer.slice(pi, pi + outs * 4)), maxPoolArgmaxGeneral(bytes(y1, P * k.cout), pg));
+  K.wasmMaxPoolBackward(rt, pdy, pi, pdx1, pg);
+  direct.maxPoolBackward(pdy, pi, pdx2, pg.n, pg.h, pg.w, pg.c, pg.outH, pg.outW, 0, 0, pg.n);
+  assert.deepEqual(bytes(pdx1, P * k.cout), bytes(pdx2, P * k.cout));
+  K.wasmAvgPoolBackward(rt, pdy, pdx1, pg, true);
+  direct.avgPoolBackward(pdy, pdx2, pg.n, pg.h, pg.w, pg.c, 2, 2, 1, 1, 1, 1, 0, 0, pg.outH, pg.outW, 1, 0, 0, pg.n);
+  assert.deepEqual(bytes(pdx1, P * k.cout), bytes(pdx2, P * k.cout));
+  // A window wholly in the bottom padding (rows 4, 5 of a 4-row image), as the JS kernel reports it.
+  const eg = convGeometry([1, 4, 4, 1], [2, 2], [2, 2], [0, 0, 2, 0]);
+  assert.deepEqual(K.emptyPoolWindow(eg), [2, 0]);
+  assert.throws(() => maxPoolArgmaxGeneral(new Float32Array(16), eg), /\(2, 0\) lies wholly in the padding/);
+});

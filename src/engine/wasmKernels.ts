@@ -284,3 +284,109 @@ export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, M:
   C.set(new Float32Array(w.memory.buffer, cOff, M * N));
   return true;
 }
+
+/**
+ * The window geometry the convolution and pooling kernels need (NHWC input [n, h, w, c], PyTorch semantics; the
+ * engine's ConvGeometry from kernels.ts has these fields). Padding bottom/right is implied by outH/outW.
+ */
+export interface WasmWindow {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
+}
+
+function convArgs(g: WasmWindow, cout: number, groups: number): number[] {
+  return [g.n, g.h, g.w, g.c, cout, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW, groups];
+}
+
+function poolArgs(g: WasmWindow): number[] {
+  return [g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW];
+}
+
+/**
+ * y [n, outH, outW, cout] = act(conv(x, w) + bias) without an im2col matrix; w [cout, kh, kw, c/groups]; byte
+ * offsets into the runtime's memory; split across threads by output pixels when large.
+ */
+export function wasmConv2dForward(rt: WasmRuntime, x: number, w: number, y: number, g: WasmWindow, cout: number,
+  groups = 1, o: { bias?: number; relu?: boolean; accumulate?: boolean } = {}): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("conv2dForward", [x, w, y, o.bias ?? 0, ...convArgs(g, cout, groups), o.relu ? 1 : 0, o.accumulate ? 1 : 0], rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups);
+}
+
+/** dx [n, h, w, c] = the input gradient of wasmConv2dForward for dy [n, outH, outW, cout]; split by input pixels. */
+export function wasmConv2dBackwardInput(rt: WasmRuntime, dy: number, w: number, dx: number, g: WasmWindow, cout: number,
+  groups = 1, o: { accumulate?: boolean } = {}): void {
+  const rows = g.n * g.h * g.w;
+  rt.parallel("conv2dBackwardInput", [dy, w, dx, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups);
+}
+
+/**
+ * dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split by output channels (each thread
+ * gathers the patches itself, so only wide layers gain from the second thread).
+ */
+export function wasmConv2dBackwardFilter(rt: WasmRuntime, x: number, dy: number, dw: number, g: WasmWindow, cout: number,
+  groups = 1, o: { accumulate?: boolean } = {}): void {
+  const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
+  rt.parallel("conv2dBackwardFilter", [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], cout,
+    cout >= 16 ? work : 0);
+}
+
+/**
+ * The first pooling window (oy, ox) that lies wholly in the padding, or null. Max pooling and average pooling
+ * without count_include_pad have no value there (the kernels write −∞ / index −1, or 0).
+ */
+export function emptyPoolWindow(g: WasmWindow): [number, number] | null {
+  const emptyAt = (size: number, k: number, s: number, d: number, pad: number, out: number): number => {
+    for (let o = 0; o < out; o++) {
+      let inside = false;
+      for (let t = 0; t < k && !inside; t++) {
+        const i = o * s + t * d - pad;
+        inside = i >= 0 && i < size;
+      }
+      if (!inside) return o;
+    }
+    return -1;
+  };
+  const oy = emptyAt(g.h, g.kh, g.sh, g.dh, g.padTop, g.outH), ox = emptyAt(g.w, g.kw, g.sw, g.dw, g.padLeft, g.outW);
+  if (oy < 0 && ox < 0) return null;
+  return [Math.max(oy, 0), Math.max(ox, 0)];
+}
+
+/** y and idx (int32 flat indices into x) [n, outH, outW, c] of max pooling; split by output pixels. */
+export function wasmMaxPoolForward(rt: WasmRuntime, x: number, y: number, idx: number, g: WasmWindow): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("maxPoolForward", [x, y, idx, ...poolArgs(g)], rows, rows * g.c * g.kh * g.kw);
+}
+
+/** dx = scatter-add of dy at idx (overwrites dx unless accumulate); split by images. */
+export function wasmMaxPoolBackward(rt: WasmRuntime, dy: number, idx: number, dx: number, g: WasmWindow,
+  o: { accumulate?: boolean } = {}): void {
+  rt.parallel("maxPoolBackward", [dy, idx, dx, g.n, g.h, g.w, g.c, g.outH, g.outW, o.accumulate ? 1 : 0], g.n,
+    g.n * g.outH * g.outW * g.c);
+}
+
+/** Average pooling (divisor kh·kw when countIncludePad, else the elements inside the window); split by output pixels. */
+export function wasmAvgPoolForward(rt: WasmRuntime, x: number, y: number, g: WasmWindow, countIncludePad: boolean): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("avgPoolForward", [x, y, ...poolArgs(g), countIncludePad ? 1 : 0], rows, rows * g.c * g.kh * g.kw);
+}
+
+/** The adjoint of wasmAvgPoolForward (overwrites dx unless accumulate); split by images. */
+export function wasmAvgPoolBackward(rt: WasmRuntime, dy: number, dx: number, g: WasmWindow, countIncludePad: boolean,
+  o: { accumulate?: boolean } = {}): void {
+  rt.parallel("avgPoolBackward", [dy, dx, ...poolArgs(g), countIncludePad ? 1 : 0, o.accumulate ? 1 : 0], g.n,
+    g.n * g.outH * g.outW * g.c * g.kh * g.kw);
+}
