@@ -48,3 +48,5 @@ export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): vo
   for (let i = 0; i < M; i++)
     for (let jj = N8; jj < N; jj++) store<f32>(c + <usize>i * ldc + (<usize>jj << 2), dot1(a + <usize>i * lda, b + (<usize>jj << 2), K, N));
 }
+export * from "./elementwise";
+export * from "./reduce";
