@@ -50,3 +50,5 @@ export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): vo
 }
 export * from "./elementwise";
 export * from "./reduce";
+export * from "./optim";
+export * from "./norm";
