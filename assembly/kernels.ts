@@ -52,3 +52,4 @@ export * from "./elementwise";
 export * from "./reduce";
 export * from "./optim";
 export * from "./norm";
+export * from "./jacobian";
