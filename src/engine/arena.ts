@@ -12,6 +12,13 @@
  */
 import type { Data } from "./tensor.js";
 
+/** Arrays a kernel call can take: float32 values or int32 indices (float64 stays with the JS kernels). */
+export type Staged = Data | Int32Array;
+
+function viewLike(a: Staged, buffer: ArrayBufferLike, at: number): Float32Array | Int32Array {
+  return a instanceof Int32Array ? new Int32Array(buffer, at, a.length) : new Float32Array(buffer, at, a.length);
+}
+
 /** wasm32 addresses stop at 4 GiB; stay below, leaving room for staging. */
 const CEILING = 3.75 * 2 ** 30;
 const PAGE = 65536;
@@ -36,7 +43,7 @@ export class Arena {
   }
 
   /** True when a is a view of this memory (possibly taken before a growth). */
-  owns(a: Data): boolean {
+  owns(a: Staged): boolean {
     return this.buffers.has(a.buffer);
   }
 
@@ -133,12 +140,12 @@ export class Arena {
    * in. Returns their offsets and a function that copies staged outputs back and releases the staging memory;
    * null when the memory cannot hold them.
    */
-  stage(inputs: readonly Data[], outputs: readonly Data[]): { ptrs: number[]; done: () => void } | null {
+  stage(inputs: readonly Staged[], outputs: readonly Staged[]): { ptrs: number[]; done: () => void } | null {
     const mark = this.mark();
     const ptrs: number[] = [];
-    const copies: [Float32Array, number][] = [];
+    const copies: [Staged, number][] = [];
     for (const [i, a] of [...inputs, ...outputs].entries()) {
-      if (!(a instanceof Float32Array)) {
+      if (!(a instanceof Float32Array || a instanceof Int32Array)) {
         this.release(mark);
         return null;
       }
@@ -151,14 +158,14 @@ export class Arena {
         this.release(mark);
         return null;
       }
-      if (i < inputs.length) new Float32Array(this.memory.buffer, at, a.length).set(a);
+      if (i < inputs.length) viewLike(a, this.memory.buffer, at).set(a as Float32Array & Int32Array);
       else copies.push([a, at]);
       ptrs.push(at);
     }
     return {
       ptrs,
       done: () => {
-        for (const [a, at] of copies) a.set(new Float32Array(this.memory.buffer, at, a.length));
+        for (const [a, at] of copies) a.set(viewLike(a, this.memory.buffer, at) as Float32Array & Int32Array);
         this.release(mark);
       },
     };

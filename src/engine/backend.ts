@@ -14,22 +14,61 @@
  */
 import type { Data, DType } from "./tensor.js";
 
-/** Kernels a backend may implement natively; a missing entry falls back to the JS reference implementation. */
+/**
+ * Kernels a backend may implement natively. Each returns false (or null) when it does not handle the call (a dtype
+ * or size it lacks, or memory it cannot get), and the caller then runs the JS reference loop on the same arrays.
+ * Arrays are row-major; outputs are written completely (never accumulated into).
+ */
 export interface KernelTable {
-  /** C = op(A)·op(B) (+ bias broadcast over rows) with ops selected by the transposes; C overwritten. */
+  /** C[M,N] = op(A)·op(B), op(A) = Aᵀ when transA (A stored [K,M]), op(B) = Bᵀ when transB (B stored [N,K]). */
   gemm?(A: Data, B: Data, C: Data, M: number, K: number, N: number, transA: boolean, transB: boolean): boolean;
-  /** out = unary(x) for a named elementwise function; false when not handled (the caller falls back). */
-  unary?(name: UnaryName, x: Data, out: Data, p?: number): boolean;
   /** out = a ∘ b elementwise (same length). */
   binary?(name: BinaryName, a: Data, b: Data, out: Data): boolean;
+  /** out = f(x) elementwise. */
+  unary?(name: UnaryName, x: Data, out: Data): boolean;
+  /** out = alpha·x + beta. */
+  affine?(x: Data, out: Data, alpha: number, beta: number): boolean;
+  /** out = max(x, 0) and mask = [x > 0]. */
+  relu?(x: Data, out: Data, mask: Data): boolean;
+  /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
+  addRowVector?(x: Data, v: Data, out: Data, rows: number, cols: number): boolean;
+  /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
+  sumColumns?(x: Data, out: Data, rows: number, cols: number): boolean;
+  /** out[i] = Σ_j x[i, j]. */
+  sumRows?(x: Data, out: Data, rows: number, cols: number): boolean;
+  /** Σ x (accumulated in float64), or null. */
+  sum?(x: Data): number | null;
+  /** Row-wise softmax / log-sum-exp of x [rows, cols]. */
+  softmaxRows?(x: Data, out: Data, rows: number, cols: number): boolean;
+  logSumExpRows?(x: Data, out: Data, rows: number, cols: number): boolean;
   /** out = c·a + b·d (d null: c·a). */
   axpby?(c: number, a: Data, b: number, d: Data | null, out: Data): boolean;
   /** Adam's moments and update (updates.ts `adamMoments`), written to m2, v2, u. */
   adam?(g: Data, m: Data, v: Data, m2: Data, v2: Data, u: Data, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number): boolean;
+  /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
+  maxPool?(x: Data, y: Data, idx: Int32Array, g: PoolWindow): boolean;
 }
 
-export type UnaryName = "relu" | "reluMask" | "tanh" | "exp" | "sigmoid" | "affine";
-export type BinaryName = "add" | "sub" | "mul";
+export type UnaryName = "exp" | "tanh" | "sigmoid" | "erf" | "silu" | "geluErf" | "geluTanh";
+export type BinaryName = "add" | "sub" | "mul" | "div";
+
+/** A pooling window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
+export interface PoolWindow {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
+}
 
 export interface Backend {
   /** "js" | "wasm" (| "webgpu" later). */
