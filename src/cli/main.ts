@@ -4,6 +4,7 @@
  * (exit 1, stack under --debug). See errorBoundary.ts.
  */
 import { Command, CommanderError } from "commander";
+import { setFlagsFromString } from "node:v8";
 import { measureCommand } from "./commands/measure.js";
 import { trainCommand } from "./commands/train.js";
 import { experimentCommand, reportCommand, reproduceCommand } from "./commands/experiments.js";
@@ -12,6 +13,11 @@ import { exitWithError } from "./errorBoundary.js";
 import { setBackend } from "../engine/backend.js";
 import "../engine/kernels.js"; // registers the wasm backend before it is selected
 import { UserError } from "../util/errors.js";
+
+// Relaxed SIMD (fused multiply-add kernels) is standard from V8 11.4; Node 20 has it behind a flag. Only the CLI turns
+// it on, here, before any WebAssembly compiles (the library never changes a host's flags); GCX_KERNELS=plain keeps
+// the plain SIMD kernels. Runs record which variant computed them.
+if (process.env.GCX_KERNELS !== "plain") setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 // --debug may appear anywhere; it only changes how bugs are reported.
 const debug = process.argv.includes("--debug") || process.env.GCX_DEBUG === "1";

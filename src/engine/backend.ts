@@ -45,12 +45,25 @@ export interface KernelTable {
   axpby?(c: number, a: Data, b: number, d: Data | null, out: Data): boolean;
   /** Adam's moments and update (updates.ts `adamMoments`), written to m2, v2, u. */
   adam?(g: Data, m: Data, v: Data, m2: Data, v2: Data, u: Data, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number): boolean;
+  /**
+   * out[e] = ‖∂g(x_e)/∂x_e‖_F² for a small MLP g (x [n, d]; layers with W [out, in] and b [out]; hidden activation
+   * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
+   */
+  mlpJacobianSqNorms?(x: Data, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array): boolean;
   /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
   maxPool?(x: Data, y: Data, idx: Int32Array, g: PoolWindow): boolean;
 }
 
 export type UnaryName = "exp" | "tanh" | "sigmoid" | "erf" | "silu" | "geluErf" | "geluTanh";
 export type BinaryName = "add" | "sub" | "mul" | "div";
+
+/** A dense layer for fused kernels: W [outSize, inSize] row-major, b [outSize]. */
+export interface DenseLayer {
+  w: Data;
+  b: Data;
+  inSize: number;
+  outSize: number;
+}
 
 /** A pooling window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
 export interface PoolWindow {

@@ -3,7 +3,7 @@
  * The dataset is streamed in batches, so memory is bounded by one batch's graph.
  */
 import { Tensor } from "../engine/tensor.js";
-import { scope } from "../engine/backend.js";
+import { kernels, scope } from "../engine/backend.js";
 import { inputSize, type Dataset } from "../data/dataset.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
@@ -161,8 +161,28 @@ function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
  * closed-form propagation for MLPs, else k reverse-mode passes.
  */
 export function batchJacobianSqNorms(net: Network, params: Params, x: Tensor, output: GCOutput = "logits", mode: JacobianMode = cheaperMode(net)): ArrayLike<number> {
+  const fused = output === "logits" ? fusedSmallMlp(net, params, x) : null;
+  if (fused) return fused;
   if (mode === "forward") return jacobianSqNormsForward(net, params, x, output);
   return supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
+}
+
+/** Activation codes of the fused small-MLP Jacobian kernel. */
+const FUSED_ACT = { identity: 0, relu: 1, tanh: 2 } as const;
+
+/**
+ * Jacobian norms of a small-input MLP (d ≤ 8) by the backend's fused kernel (all layers in one call), or null when
+ * the backend has none or the network does not qualify.
+ */
+function fusedSmallMlp(net: Network, params: Params, x: Tensor): Float64Array | null {
+  const spec = net.spec;
+  const kernel = kernels().mlpJacobianSqNorms;
+  if (!kernel || spec.kind !== "mlp" || !(spec.activation in FUSED_ACT) || net.inputSize > 8) return null;
+  const layers = net.layers.flatMap((l) =>
+    l.type === "dense" ? [{ w: params[`layers.${l.index}.weight`].data, b: params[`layers.${l.index}.bias`].data, inSize: l.inSize, outSize: l.outSize }] : [],
+  );
+  const out = new Float64Array(x.shape[0]);
+  return kernel(x.data, net.inputSize, layers, FUSED_ACT[spec.activation as keyof typeof FUSED_ACT], out) ? out : null;
 }
 
 export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {

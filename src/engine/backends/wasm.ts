@@ -107,6 +107,26 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       // adam_step updates (p, m, v) in place; on p = 0 it leaves p = the update.
       return call([g], [u, m2, v2], ([pg, pu, pm, pv]) => fn("adam_step")(pu, pg, pm, pv, u.length, lr, b1, b2, eps, c1, c2, 0));
     },
+    mlpJacobianSqNorms(x, d, layers, act, out) {
+      if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
+      const mark = arena.mark();
+      try {
+        const staged = arena.stage([x, ...layers.flatMap((l) => [l.w, l.b])], []);
+        if (!staged) return false;
+        const table = arena.reserve(layers.length * 16);
+        const res = arena.reserve(out.length * 8);
+        if (table === null || res === null) return false;
+        const t = new Int32Array(rt.memory.buffer, table, layers.length * 4);
+        layers.forEach((l, i) => t.set([staged.ptrs[1 + 2 * i], staged.ptrs[2 + 2 * i], l.inSize, l.outSize], 4 * i));
+        const scratch = arena.reserve(fn("jacobian_mlp_scratch_bytes")(d, table, layers.length));
+        if (scratch === null) return false;
+        fn("jacobian_mlp_sqnorms")(staged.ptrs[0], d, table, layers.length, act, scratch, res, 0, out.length);
+        out.set(new Float64Array(rt.memory.buffer, res, out.length));
+        return true;
+      } finally {
+        arena.release(mark);
+      }
+    },
     maxPool: (x, y, idx, g) =>
       call([x], [y, idx], ([px, py, pi]) =>
         rt.parallel("maxPoolForward", [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW], g.n * g.outH * g.outW, g.n * g.outH * g.outW * g.c * g.kh * g.kw),
