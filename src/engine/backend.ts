@@ -50,6 +50,11 @@ export interface KernelTable {
    * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
    */
   mlpJacobianSqNorms?(x: Data, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array): boolean;
+  /**
+   * Convolution of NHWC images with weights [cout, kh, kw, c] (one group), geometry as kernels.ts `convGeometry`:
+   * "forward" y = conv(a = x, b = w); "input" out = dx from (a = dy, b = w); "filter" out = dw from (a = x, b = dy).
+   */
+  conv?(which: "forward" | "input" | "filter", a: Data, b: Data, out: Data, g: PoolWindow, cout: number): boolean;
   /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
   maxPool?(x: Data, y: Data, idx: Int32Array, g: PoolWindow): boolean;
 }

@@ -6,7 +6,7 @@
 import { Tensor } from "../tensor.js";
 import { registerBackend, type Backend, type KernelTable, type UnaryName } from "../backend.js";
 import { Arena, type Staged } from "../arena.js";
-import { wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
+import { wasmConv2dBackwardFilter, wasmConv2dBackwardInput, wasmConv2dForward, wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;
@@ -127,6 +127,12 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         arena.release(mark);
       }
     },
+    conv(which, a, b, out, g, cout) {
+      if (!(a instanceof Float32Array)) return false;
+      if (which === "forward") return call([a, b], [out], ([px, pw, py]) => wasmConv2dForward(rt, px, pw, py, g, cout));
+      if (which === "input") return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
+      return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
+    },
     maxPool: (x, y, idx, g) =>
       call([x], [y, idx], ([px, py, pi]) =>
         rt.parallel("maxPoolForward", [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW], g.n * g.outH * g.outW, g.n * g.outH * g.outW * g.c * g.kh * g.kw),
@@ -142,8 +148,14 @@ function make(): Backend | null {
   if (!rt) return null;
   const resident = typeof SharedArrayBuffer !== "undefined" && rt.memory.buffer instanceof SharedArrayBuffer;
   const base = (Math.max(rt.heapBase, 1024) + 15) & ~15;
-  const arena = new Arena(rt.memory, resident, base, proc?.env?.GCX_ARENA_POISON === "1", (bytes) =>
-    note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+  const fill = rt.exports.ew_fill as ((ptr: number, n: number, c: number) => void) | undefined;
+  const arena = new Arena(
+    rt.memory,
+    resident,
+    base,
+    proc?.env?.GCX_ARENA_POISON === "1",
+    (bytes) => note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+    fill ? (ptr, n) => fill(ptr, n, 0) : null,
   );
   arenaOf = arena;
   made = {
