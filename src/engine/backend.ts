@@ -32,6 +32,10 @@ export interface KernelTable {
   relu?(x: Data, out: Data, mask: Data): boolean;
   /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
   addRowVector?(x: Data, v: Data, out: Data, rows: number, cols: number): boolean;
+  /** out = a ∘ b over outShape with numpy broadcasting (strides in elements, 0 on broadcast axes); op 0 add, 1 sub, 2 mul, 3 div. */
+  broadcastBinary?(op: number, a: Data, aStrides: readonly number[], b: Data, bStrides: readonly number[], out: Data, outShape: readonly number[]): boolean;
+  /** out[j] = Σ_i x[i, j] accumulated in float64 in row order (x [rows, cols]): sumTo over leading axes. */
+  sumColumns64?(x: Data, out: Data, rows: number, cols: number): boolean;
   /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
   sumColumns?(x: Data, out: Data, rows: number, cols: number): boolean;
   /** out[i] = Σ_j x[i, j]. */

@@ -445,6 +445,7 @@ export function broadcastBinary(
   outShape: readonly number[],
 ): void {
   if (out.length === 0) return;
+  if (kernels().broadcastBinary?.(op, a, aStrides, b, bStrides, out, outShape)) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1];
   const sa = r === 0 ? 0 : aStrides[r - 1], sb = r === 0 ? 0 : bStrides[r - 1];
@@ -491,6 +492,12 @@ export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, o
  * (broadcast strides of out's shape against xShape). Accumulates in float64; out is overwritten.
  */
 export function sumToShape(x: Data, xShape: readonly number[], out: Data, outStrides: readonly number[]): void {
+  // Summing every leading axis into the last one (a bias or BatchNorm gradient): the backend's column sums.
+  const r0 = xShape.length;
+  if (r0 >= 2 && outStrides[r0 - 1] === 1 && outStrides.slice(0, -1).every((v) => v === 0)) {
+    const cols = xShape[r0 - 1];
+    if (cols > 0 && kernels().sumColumns64?.(x, out, x.length / cols, cols)) return;
+  }
   const acc = new Float64Array(out.length);
   if (x.length > 0) {
     const r = xShape.length;

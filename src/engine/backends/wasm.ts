@@ -82,6 +82,18 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       !small(out) && call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
     sumColumns: (x, out, rows, cols) =>
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns", [px, po, rows, cols], cols, rows * cols)),
+    broadcastBinary(op, a, aStrides, b, bStrides, out, outShape) {
+      if (small(out) || outShape.length === 0) return false;
+      const contiguous = (st: readonly number[]) => st.every((v, i) => v === outShape.slice(i + 1).reduce((p, q) => p * q, 1));
+      if (contiguous(aStrides) && contiguous(bStrides)) {
+        return call([a, b], [out], ([pa, pb, po]) => fn(["ew_add", "ew_sub", "ew_mul", "ew_div"][op])(pa, pb, po, out.length));
+      }
+      const r = outShape.length;
+      const meta = [Int32Array.from(outShape), Int32Array.from(aStrides), Int32Array.from(bStrides), new Int32Array(r)];
+      return call([a, b, ...meta], [out], ([pa, pb, ps, pas, pbs, pidx, po]) => fn("broadcast_binary")(op, pa, pas, pb, pbs, po, ps, r, pidx));
+    },
+    sumColumns64: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns_f64", [px, po, rows, cols], cols, rows * cols)),
     sumRows: (x, out, rows, cols) => !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
     sum(x) {
       if (small(x)) return null;
