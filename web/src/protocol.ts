@@ -38,9 +38,10 @@ export type FromWorker =
   | { type: "data"; gen: number; train: Dataset; test: Dataset; domain: Domain; grid: Float32Array }
   /**
    * New measurements (history points in step order; the last may replace an earlier one at the same step) and
-   * part or all of the probe grid. `playing` is the worker's state after this frame.
+   * part or all of the probe grid. `playing` is the worker's state after this frame, having handled the first
+   * `handled` commands (the page trusts it only once every command it sent is among them).
    */
-  | { type: "frame"; gen: number; metrics: Metrics[]; probe: ProbeChunk | null; playing: boolean; diverged: boolean; ms: FrameTimings }
+  | { type: "frame"; gen: number; handled: number; step: number; metrics: Metrics[]; probe: ProbeChunk | null; playing: boolean; diverged: boolean; ms: FrameTimings }
   | { type: "done"; gen: number; id: number; ms: number }
   | { type: "error"; message: string };
 

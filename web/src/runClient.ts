@@ -29,8 +29,8 @@ export class RunClient {
   pausing = false;
   diverged = false;
   timings: FrameTimings = { steps: 0, measure: 0, probe: 0 };
-  /** Frames received while playing (the page counts those it draws). */
-  frames = 0;
+  /** The worker's step count (ahead of the last measurement while a large network plays). */
+  workerStep = 0;
   readonly ready: Promise<{ engine: "wasm" | "js"; error?: string }>;
   onUpdate: () => void = () => {};
   onPlaying: (playing: boolean) => void = () => {};
@@ -50,7 +50,11 @@ export class RunClient {
       else if (m.type === "error") this.onError(m.message);
       else if (m.gen !== this.gen) return; // from before the latest reset
       else if (m.type === "data") this.onData(m.train, m.test, m.domain, m.grid);
-      else if (m.type === "frame") this.onFrame(m.metrics, m.probe, m.playing, m.diverged, m.ms);
+      else if (m.type === "frame") {
+        this.workerStep = m.step;
+        // Until the worker has handled every command sent, its `playing` may predate the latest play or pause.
+        this.onFrame(m.metrics, m.probe, m.handled === this.sent ? m.playing : this.playing, m.diverged, m.ms);
+      }
       else if (m.type === "done") {
         this.pending.get(m.id)?.(m.ms);
         this.pending.delete(m.id);
@@ -61,7 +65,10 @@ export class RunClient {
     this.reset(state);
   }
 
+  private sent = 0;
+
   private send(m: ToWorker): void {
+    this.sent++;
     this.worker.postMessage(m);
   }
 
@@ -76,6 +83,7 @@ export class RunClient {
     this.pausing = false;
     this.diverged = false;
     this.history.clear();
+    this.workerStep = 0;
     this.send({ type: "reset", state, gen: this.gen });
   }
 
@@ -138,7 +146,6 @@ export class RunClient {
     this.diverged = diverged;
     const wasPausing = this.pausing;
     if (!playing) this.pausing = false;
-    if (playing && metrics.length) this.frames++;
     // The worker stops by itself when the loss diverges; a stale "playing" echo after a pause is ignored.
     if (!playing) this.setPlaying(false);
     if (wasPausing && !this.pausing) this.onPlaying(false);

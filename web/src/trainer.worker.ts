@@ -21,6 +21,8 @@ const EXACT_WORK = 2e6;
 const PROBE_BUDGET_MS = 15;
 /** Shortest time between two playing frames (about the display's refresh). */
 const MIN_FRAME_MS = 16;
+/** Large networks: shortest time between two measurements while playing (frames in between show steps and pictures). */
+const MEASURE_EVERY_MS = 150;
 
 let session: Session | null = null;
 let state: State;
@@ -31,9 +33,14 @@ let grid: Float32Array = new Float32Array(0);
 let gridN = 0;
 let cursor = 0;
 let msPerPoint = 0.01;
+/** The grid still needs a full refresh at the current parameters (done in chunks between commands). */
+let gridStale = false;
+let lastMeasure = 0;
 const timings: FrameTimings = { steps: 0, measure: 0, probe: 0 };
 const queue: ToWorker[] = [];
 let ready: Promise<void>;
+/** Commands handled so far: a frame's `playing` answers every command up to this one. */
+let handled = 0;
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
@@ -60,20 +67,34 @@ function probeChunk(count: number): ProbeChunk {
 
 function sendFrame(metrics: Metrics[], probe: ProbeChunk | null): void {
   const transfer: Transferable[] = probe ? [probe.outputs.buffer, probe.gradSq.buffer] : [];
-  post({ type: "frame", gen, metrics, probe, playing, diverged, ms: { ...timings } }, transfer);
+  post({ type: "frame", gen, handled, step: session?.step ?? 0, metrics, probe, playing, diverged, ms: { ...timings } }, transfer);
 }
 
-/** Exact measurement and the whole grid: what a paused view shows. */
+/** Grid points one frame may probe within the time budget (whole rows; the whole grid when it is small). */
+function chunkSize(): number {
+  if (gridN <= 1000) return gridN;
+  const row = Math.round(Math.sqrt(gridN));
+  return Math.min(gridN, Math.max(row, Math.round(PROBE_BUDGET_MS / msPerPoint / row) * row));
+}
+
+/**
+ * Exact measurement over every example, then the whole grid refreshed from its first row: what a paused view
+ * shows. The grid follows in chunks between commands, so a click right after a pause is not kept waiting.
+ */
 function settle(): void {
   if (!session) return;
   const t0 = performance.now();
   const m = session.measure();
-  const t1 = performance.now();
+  timings.measure = performance.now() - t0;
   cursor = 0;
-  const probe = probeChunk(gridN);
-  timings.measure = t1 - t0;
-  timings.probe = performance.now() - t1;
-  sendFrame([m], probe);
+  gridStale = true;
+  if (gridN <= chunkSize()) {
+    gridStale = false;
+    sendFrame([m], probeChunk(gridN));
+  } else {
+    sendFrame([m], null);
+    schedule();
+  }
 }
 
 function steps(n: number): boolean {
@@ -94,7 +115,7 @@ channel.port1.onmessage = () => {
 };
 
 function schedule(): void {
-  if (scheduled || !playing) return;
+  if (scheduled || !(playing || gridStale)) return;
   scheduled = true;
   const wait = MIN_FRAME_MS - (performance.now() - lastFrame);
   // A message port runs the next frame as its own task, so commands queued meanwhile are handled first.
@@ -103,17 +124,30 @@ function schedule(): void {
 }
 
 function frame(): void {
-  if (!playing || !session) return;
+  if (!session) return;
+  if (!playing) {
+    // Paused with part of the grid still from older parameters: one more chunk.
+    if (!gridStale) return;
+    const probe = probeChunk(chunkSize());
+    if (cursor >= gridN) gridStale = false;
+    sendFrame([], probe);
+    schedule();
+    return;
+  }
+  gridStale = false;
   lastFrame = performance.now();
   const t0 = performance.now();
   const ok = steps(state.stepsPerFrame);
   const t1 = performance.now();
-  const m = session.measure(ok ? sampleSize(session) : undefined);
+  const sample = sampleSize(session);
+  // Small networks are measured every frame; large ones every MEASURE_EVERY_MS (each frame still shows its step).
+  const due = !ok || sample === undefined || t1 - lastMeasure >= MEASURE_EVERY_MS;
+  const metrics = due ? [session.measure(ok ? sample : undefined)] : [];
+  if (due) lastMeasure = performance.now();
   const t2 = performance.now();
-  const count = gridN <= 1000 ? gridN : Math.max(gridN / 100, Math.round(PROBE_BUDGET_MS / msPerPoint / 100) * 100);
-  const probe = probeChunk(ok ? count : gridN);
-  Object.assign(timings, { steps: t1 - t0, measure: t2 - t1, probe: performance.now() - t2 });
-  sendFrame([m], probe);
+  const probe = probeChunk(ok ? chunkSize() : gridN);
+  Object.assign(timings, { steps: t1 - t0, measure: due ? t2 - t1 : timings.measure, probe: performance.now() - t2 });
+  sendFrame(metrics, probe);
   schedule();
 }
 
@@ -147,6 +181,7 @@ function handle(msg: ToWorker): void {
     case "play":
       if (playing || diverged || !session) return;
       playing = true;
+      lastMeasure = 0;
       sendFrame([], null);
       schedule();
       return;
@@ -194,6 +229,7 @@ async function drain(): Promise<void> {
     while (queue.length) {
       const msg = queue.shift()!;
       if (msg.type !== "init") await ready;
+      handled++;
       try {
         handle(msg);
       } catch (e) {

@@ -63,9 +63,10 @@ export class MetricsPanel {
     td.dataset.value = v === null ? "" : String(v);
   }
 
-  update(m: Metrics | undefined): void {
+  /** Shows the latest measurement; `step` is the current step (ahead of m.step between measurements). */
+  update(m: Metrics | undefined, step = m?.step ?? 0): void {
     if (!m) return;
-    this.set("step", m.step, String(m.step));
+    this.set("step", step, String(step));
     this.set("train-loss", m.trainLoss);
     this.set("test-loss", m.testLoss);
     this.set("train-acc", m.trainAcc, m.trainAcc === null ? "–" : `${(100 * m.trainAcc).toFixed(1)} %`);
