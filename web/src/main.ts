@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   // Someone pasted or edited the hash (or took a tour stop): follow it, autorun included.
   window.addEventListener("hashchange", () => {
     const hash = location.hash;
-    app.setPage(parsePage(hash));
+    // With autorun (a tour stop, a pasted link) every run starts afresh; without, settings apply to the runs as they are.
+    app.setPage(parsePage(hash), paramsOf(hash).get("autorun") !== null);
     void autorunFrom(app, hash);
   });
 
