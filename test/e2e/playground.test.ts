@@ -341,6 +341,17 @@ test("playground: wasm in the browser, same numbers as gcx train, regularizers l
       assert.notDeepEqual(await legend(), auto0, "auto scale: the legend follows the values");
     });
 
+    await t.test("a dead network (SGD, learning rate 3) is flagged, not silently shown", async () => {
+      await page.goto("about:blank");
+      await page.goto(`${base}#${new URLSearchParams({ ...CONFIG, lr: "3", autorun: "200" })}`);
+      await page.locator('[data-testid="status"][data-value="dead"], [data-testid="status"][data-value="diverged"]').waitFor({ timeout: 60_000 });
+      const status = await page.getByTestId("status").getAttribute("data-value");
+      const message = (await page.getByTestId("message").textContent()) ?? "";
+      t.diagnostic(`lr 3: status ${status}: ${message}`);
+      assert.match(message, status === "dead" ? /network is dead: GC is 0/ : /diverged/);
+      if (status === "dead") assert.equal(await number(page, "gc"), 0);
+    });
+
     await t.test("the tour: every stop runs, and the verdict reports the direction its numbers show", async () => {
       await load(page, base, new URLSearchParams(CONFIG).toString());
       const ids = await page.locator("[data-tour]").evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.tour!));
