@@ -17,7 +17,6 @@ import { MetricsPanel } from "./views/metricsPanel.js";
 
 export interface Elements {
   controls: HTMLElement;
-  singleViews: HTMLElement;
   functionCanvas: HTMLCanvasElement;
   functionLegend: HTMLElement;
   gradientCanvas: HTMLCanvasElement;

@@ -41,7 +41,6 @@ async function main(): Promise<void> {
   const app = new App(
     {
       controls: $("controls"),
-      singleViews: $("single-views"),
       functionCanvas: $("function-canvas"),
       functionLegend: $("function-legend"),
       gradientCanvas: $("gradient-canvas"),

@@ -16,38 +16,37 @@ export interface PageState {
   tour: string | null;
 }
 
+/** One run's overrides ("l2:0.01,gc:0.1") and what in them is not valid. */
+function parseRun(part: string): { over: Partial<State>; problems: string[] } {
+  const over: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const pair of part.split(",")) {
+    const [param, value] = pair.split(":");
+    const f = FIELDS.find((g) => g.param === param?.trim());
+    const v = f && value !== undefined ? parseField(f, value.trim()) : undefined;
+    if (!f) problems.push(`unknown field "${param?.trim() ?? ""}"`);
+    else if (v === undefined) problems.push(`bad value for ${f.param}: "${value ?? ""}"`);
+    else over[f.key] = v;
+  }
+  return { over: over as Partial<State>, problems };
+}
+
 /** Runs of a compare string; invalid entries are dropped (and reported by `compareProblems`). */
 export function parseCompare(raw: string | null): Partial<State>[] {
   if (!raw) return [];
-  const runs: Partial<State>[] = [];
-  for (const part of raw.split("|")) {
-    const over: Record<string, unknown> = {};
-    for (const pair of part.split(",")) {
-      const [param, value] = pair.split(":");
-      const f = FIELDS.find((g) => g.param === param?.trim());
-      const v = f && value !== undefined ? parseField(f, value.trim()) : undefined;
-      if (f && v !== undefined) over[f.key] = v;
-    }
-    if (Object.keys(over).length) runs.push(over as Partial<State>);
-    if (runs.length >= MAX_RUNS - 1) break;
-  }
-  return runs;
+  return raw
+    .split("|")
+    .map((part) => parseRun(part).over)
+    .filter((over) => Object.keys(over).length > 0)
+    .slice(0, MAX_RUNS - 1);
 }
 
 /** What is wrong with a compare string (empty when every entry is valid). */
 export function compareProblems(raw: string): string[] {
-  const problems: string[] = [];
-  if (!raw.trim()) return problems;
+  if (!raw.trim()) return [];
   const parts = raw.split("|");
+  const problems = parts.flatMap((part) => parseRun(part).problems);
   if (parts.length > MAX_RUNS - 1) problems.push(`at most ${MAX_RUNS - 1} runs beside the base run`);
-  for (const part of parts) {
-    for (const pair of part.split(",")) {
-      const [param, value] = pair.split(":");
-      const f = FIELDS.find((g) => g.param === param?.trim());
-      if (!f) problems.push(`unknown field "${param?.trim() ?? ""}"`);
-      else if (value === undefined || parseField(f, value.trim()) === undefined) problems.push(`bad value for ${f.param}: "${value ?? ""}"`);
-    }
-  }
   return problems;
 }
 
