@@ -343,7 +343,7 @@ test("playground: wasm in the browser, same numbers as gcx train, regularizers l
 
     await t.test("a dead network (SGD, learning rate 3) is flagged, not silently shown", async () => {
       await page.goto("about:blank");
-      await page.goto(`${base}#${new URLSearchParams({ ...CONFIG, lr: "3", autorun: "200" })}`);
+      await page.goto(`${base}#${new URLSearchParams({ ...CONFIG, lr: "3", autorun: "1000" })}`);
       await page.locator('[data-testid="status"][data-value="dead"], [data-testid="status"][data-value="diverged"]').waitFor({ timeout: 60_000 });
       const status = await page.getByTestId("status").getAttribute("data-value");
       const message = (await page.getByTestId("message").textContent()) ?? "";

@@ -11,7 +11,7 @@ import { LineChart, type Series } from "./views/chart.js";
 import { RUN_COLORS, SERIES_COLORS } from "./views/colors.js";
 import { CompareCards } from "./views/compareCards.js";
 import { Controls } from "./views/controls.js";
-import { FunctionView } from "./views/functionView.js";
+import { dirichletEnergy, FunctionView, minimalInterpolant } from "./views/functionView.js";
 import { GradientView } from "./views/gradientView.js";
 import { MetricsPanel } from "./views/metricsPanel.js";
 
@@ -323,7 +323,14 @@ export class App {
     }
     this.health();
     const stop = tourStop(this.page.tour);
-    const v = stop && this.runs.every((r) => r.last) ? verdict(stop, this.runs.map((r) => r.last), labels) : null;
+    const r0 = this.runs[0];
+    let energy: { net: number; interpolant: number } | undefined;
+    if (stop && r0.domain?.dims === 1 && r0.train && r0.grid && r0.values) {
+      const interp = minimalInterpolant(r0.train.x, r0.train.targets!);
+      const net = dirichletEnergy(r0.grid, r0.values.gradSq, interp.xs[0], interp.xs[interp.xs.length - 1]);
+      energy = { net, interpolant: interp.energy };
+    }
+    const v = stop && this.runs.every((r) => r.last) ? verdict(stop, this.runs.map((r) => r.last), labels, energy) : null;
     this.el.verdict.hidden = !v?.text;
     this.el.verdict.textContent = v?.text ?? "";
     this.el.verdict.dataset.holds = v ? String(v.holds) : "";

@@ -98,9 +98,23 @@ export function tourStop(id: string | null): TourStop | undefined {
   return TOUR.find((t) => t.id === id);
 }
 
-/** Whether the runs' latest numbers show the expected order, and a sentence saying so with the numbers. */
-export function verdict(stop: TourStop, last: (Metrics | undefined)[], labels: string[]): { holds: boolean | null; text: string } {
+/**
+ * Whether the runs' latest numbers show the expected order, and a sentence saying so with the numbers; for a 1-D
+ * stop without a direction, the network's Dirichlet energy against the least-GC interpolant's.
+ */
+export function verdict(
+  stop: TourStop,
+  last: (Metrics | undefined)[],
+  labels: string[],
+  energy?: { net: number; interpolant: number },
+): { holds: boolean | null; text: string } {
   const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
+  if (!stop.expect && energy) {
+    return {
+      holds: null,
+      text: `Dirichlet energy ∫g'² dx over the training range: network ${fmt(energy.net)}, least-GC interpolant ${fmt(energy.interpolant)} (${(energy.net / energy.interpolant).toFixed(2)}× the least possible for a function through the points).`,
+    };
+  }
   if (!stop.expect) {
     const shown = last.map((m, i) => (m ? `${labels[i] || "run"}: GC ${fmt(m.gcTrain)}, test loss ${fmt(m.testLoss)}` : "")).filter(Boolean);
     return { holds: null, text: `No direction is claimed here. ${shown.join("; ")}.` };
