@@ -318,6 +318,15 @@ test("playground: wasm in the browser, same numbers as gcx train, regularizers l
       await page.waitForTimeout(1500);
       await page.getByTestId("play-button").click();
       await page.locator('[data-testid="status"][data-value="paused"]').waitFor({ timeout: 15_000 });
+      // Compared runs play in lockstep: paused, they stand at the same step.
+      const equalSteps = () => {
+        const v = [0, 1, 2].map((i) => document.querySelector(`[data-testid="run-${i}-step"]`)?.getAttribute("data-value"));
+        return Number(v[0]) > 0 && v.every((x) => x === v[0]);
+      };
+      await page.waitForFunction(equalSteps, null, { timeout: 15_000 }).catch(async () => {
+        const steps = await Promise.all([0, 1, 2].map((i) => number(page, `run-${i}-step`)));
+        assert.fail(`compared runs should stand at equal steps when paused: ${steps}`);
+      });
       await page.screenshot({ path: SCREENSHOT_COMPARE, fullPage: true });
       // A bad entry is refused visibly and changes nothing.
       await page.getByTestId("control-compare").fill("l2:banana");

@@ -130,7 +130,10 @@ export class App {
 
   private makeRun(s: State, i: number): RunClient {
     const r = new RunClient(s, this.js);
-    r.onUpdate = () => this.requestDraw(true);
+    r.onUpdate = () => {
+      if (this.runs.length > 1 && this.runs.every((x) => !x.playing || x.tickDone === this.tickId)) this.nextTick();
+      this.requestDraw(true);
+    };
     r.onPlaying = () => this.syncPlaying();
     r.onError = (m) => {
       this.el.message.textContent = `Run ${i + 1}: ${m}`;
@@ -149,8 +152,18 @@ export class App {
   }
 
   play(): void {
-    for (const r of this.runs) r.play();
+    const lockstep = this.runs.length > 1;
+    for (const r of this.runs) r.play(lockstep);
     this.syncPlaying();
+    if (lockstep) this.nextTick();
+  }
+
+  /** Compare mode: every run plays one frame per tick, and the next tick waits for the slowest run. */
+  private tickId = 0;
+  private nextTick(): void {
+    if (!this.playing) return;
+    this.tickId++;
+    for (const r of this.runs) if (r.playing) r.tick(this.tickId);
   }
 
   pause(): void {

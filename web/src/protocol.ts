@@ -15,7 +15,10 @@ export type ToWorker =
   | { type: "reset"; state: State; gen: number }
   /** New training settings on the same model. */
   | { type: "configure"; state: State }
-  | { type: "play" }
+  /** Play: frame after frame (`lockstep` false), or one frame per "tick" (compare mode keeps runs at equal steps). */
+  | { type: "play"; lockstep: boolean }
+  /** Lockstep play: run one frame; every frame after it echoes `id`. */
+  | { type: "tick"; id: number }
   | { type: "pause" }
   /** Pause, run n steps, measure exactly. */
   | { type: "step"; n: number }
@@ -41,7 +44,7 @@ export type FromWorker =
    * part or all of the probe grid. `playing` is the worker's state after this frame, having handled the first
    * `handled` commands (the page trusts it only once every command it sent is among them).
    */
-  | { type: "frame"; gen: number; handled: number; step: number; metrics: Metrics[]; probe: ProbeChunk | null; playing: boolean; diverged: boolean; ms: FrameTimings }
+  | { type: "frame"; gen: number; handled: number; tick: number; step: number; metrics: Metrics[]; probe: ProbeChunk | null; playing: boolean; diverged: boolean; ms: FrameTimings }
   | { type: "done"; gen: number; id: number; ms: number }
   | { type: "error"; message: string };
 

@@ -31,6 +31,8 @@ export class RunClient {
   timings: FrameTimings = { steps: 0, measure: 0, probe: 0 };
   /** The worker's step count (ahead of the last measurement while a large network plays). */
   workerStep = 0;
+  /** The latest lockstep tick the worker has answered. */
+  tickDone = 0;
   readonly ready: Promise<{ engine: "wasm" | "js"; error?: string }>;
   onUpdate: () => void = () => {};
   onPlaying: (playing: boolean) => void = () => {};
@@ -52,6 +54,7 @@ export class RunClient {
       else if (m.type === "data") this.onData(m.train, m.test, m.domain, m.grid);
       else if (m.type === "frame") {
         this.workerStep = m.step;
+        this.tickDone = m.tick;
         // Until the worker has handled every command sent, its `playing` may predate the latest play or pause.
         this.onFrame(m.metrics, m.probe, m.handled === this.sent ? m.playing : this.playing, m.diverged, m.ms);
       }
@@ -91,10 +94,16 @@ export class RunClient {
     this.send({ type: "configure", state });
   }
 
-  play(): void {
+  /** Starts playing: frame after frame, or (lockstep) one frame per `tick`. */
+  play(lockstep = false): void {
     if (this.diverged) return;
     this.setPlaying(true);
-    this.send({ type: "play" });
+    this.send({ type: "play", lockstep });
+  }
+
+  /** Lockstep play: one more frame; `tickDone` becomes `id` once it is done. */
+  tick(id: number): void {
+    this.send({ type: "tick", id });
   }
 
   pause(): void {

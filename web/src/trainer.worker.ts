@@ -36,6 +36,10 @@ let msPerPoint = 0.01;
 /** The grid still needs a full refresh at the current parameters (done in chunks between commands). */
 let gridStale = false;
 let lastMeasure = 0;
+/** Compare mode: playing, but one frame per "tick" from the page (so that compared runs stay at equal steps). */
+let lockstep = false;
+/** The latest tick handled (echoed in every frame). */
+let tick = 0;
 const timings: FrameTimings = { steps: 0, measure: 0, probe: 0 };
 const queue: ToWorker[] = [];
 let ready: Promise<void>;
@@ -67,7 +71,7 @@ function probeChunk(count: number): ProbeChunk {
 
 function sendFrame(metrics: Metrics[], probe: ProbeChunk | null): void {
   const transfer: Transferable[] = probe ? [probe.outputs.buffer, probe.gradSq.buffer] : [];
-  post({ type: "frame", gen, handled, step: session?.step ?? 0, metrics, probe, playing, diverged, ms: { ...timings } }, transfer);
+  post({ type: "frame", gen, handled, tick, step: session?.step ?? 0, metrics, probe, playing, diverged, ms: { ...timings } }, transfer);
 }
 
 /** Grid points one frame may probe within the time budget (whole rows; the whole grid when it is small). */
@@ -115,7 +119,7 @@ channel.port1.onmessage = () => {
 };
 
 function schedule(): void {
-  if (scheduled || !(playing || gridStale)) return;
+  if (scheduled || !((playing && !lockstep) || gridStale)) return;
   scheduled = true;
   const wait = MIN_FRAME_MS - (performance.now() - lastFrame);
   // A message port runs the next frame as its own task, so commands queued meanwhile are handled first.
@@ -181,9 +185,15 @@ function handle(msg: ToWorker): void {
     case "play":
       if (playing || diverged || !session) return;
       playing = true;
+      lockstep = msg.lockstep;
       lastMeasure = 0;
       sendFrame([], null);
       schedule();
+      return;
+    case "tick":
+      tick = msg.id;
+      if (playing && lockstep) frame();
+      else sendFrame([], null);
       return;
     case "pause":
       if (!playing) return;
