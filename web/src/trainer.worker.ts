@@ -115,6 +115,7 @@ let scheduled = false;
 const channel = new MessageChannel();
 channel.port1.onmessage = () => {
   scheduled = false;
+  if (playing && lockstep) return; // lockstep frames run on the page's ticks only
   frame();
 };
 
@@ -186,6 +187,7 @@ function handle(msg: ToWorker): void {
       if (playing || diverged || !session) return;
       playing = true;
       lockstep = msg.lockstep;
+      gridStale = false; // playing frames go on refreshing the grid in chunks
       lastMeasure = 0;
       sendFrame([], null);
       schedule();
