@@ -337,7 +337,11 @@ test("playground: wasm in the browser, same numbers as gcx train, regularizers l
 
     await t.test("fixed colour scale: the legend stays put while training; auto follows the values", async () => {
       await load(page, base, new URLSearchParams({ ...CONFIG, autorun: "0" }).toString(), "done");
-      const legend = async () => [await page.getByTestId("gradient-legend").getAttribute("data-lo"), await page.getByTestId("gradient-legend").getAttribute("data-hi")];
+      // The legend is drawn with the first picture (the next animation frame after the numbers arrive).
+      const legend = async () => {
+        await page.locator('[data-testid="gradient-legend"][data-lo]').waitFor({ timeout: 10_000 });
+        return [await page.getByTestId("gradient-legend").getAttribute("data-lo"), await page.getByTestId("gradient-legend").getAttribute("data-hi")];
+      };
       const fixed0 = await legend();
       await page.evaluate(() => (window as unknown as { gcx: { runSteps(n: number): Promise<number> } }).gcx.runSteps(200));
       await page.waitForFunction(() => document.querySelector('[data-testid="step"]')?.getAttribute("data-value") === "200");
