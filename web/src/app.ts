@@ -309,7 +309,7 @@ export class App {
         this.functionView.draw(r.domain, r.grid, r.values, r.train, r.test);
         this.gradientView.draw(r.domain, r.grid, r.values, r.train, r.test, this.state.scale);
       }
-      this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0);
+      this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0, this.state.activation);
       this.metricsPanel.setFps(this.fps());
       const h = r.history;
       this.lossChart.draw([

@@ -64,7 +64,7 @@ export class MetricsPanel {
   }
 
   /** Shows the latest measurement; `step` is the current step (ahead of m.step between measurements). */
-  update(m: Metrics | undefined, step = m?.step ?? 0): void {
+  update(m: Metrics | undefined, step = m?.step ?? 0, activation = "relu"): void {
     if (!m) return;
     this.set("step", step, String(step));
     this.set("train-loss", m.trainLoss);
@@ -78,6 +78,8 @@ export class MetricsPanel {
     this.note.textContent = approx
       ? `≈ while playing: losses and GC on the first ${m.gcSample} examples of each split (the network is large); exact over all examples when paused.`
       : "GC: exact, over every example (as gcx measure computes it).";
+    // T1 and T2 assume 1-Lipschitz activations; GELU's slope reaches about 1.13.
+    if (activation === "gelu") this.note.textContent += " With gelu (slope up to 1.13), T1 and T2 are not bounds on GC.";
     this.set("t1", m.t1);
     this.set("t2", m.t2);
     this.set("penalty", m.penalty);
