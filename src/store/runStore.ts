@@ -326,6 +326,17 @@ export class RunStore {
     });
   }
 
+  /** The trials in status `running` with their claims: host:pid of the claiming process and when it started. */
+  running(): { id: string; worker: string | null; startedAt: string | null }[] {
+    return this.guard(() => {
+      const rows = this.db.prepare(`SELECT id, claim_host, claim_pid, started_at FROM trials WHERE status = 'running' ${ORDER}`).all() as Pick<
+        DbTrial,
+        "id" | "claim_host" | "claim_pid" | "started_at"
+      >[];
+      return rows.map((r) => ({ id: r.id, worker: r.claim_pid === null ? null : `${r.claim_host ?? "?"}:${r.claim_pid}`, startedAt: r.started_at }));
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
