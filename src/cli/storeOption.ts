@@ -25,7 +25,9 @@ export function storeOf(flags: StoreFlags): string {
   return flags.store ?? flags.db ?? DEFAULT_STORE;
 }
 
-/** The flag that names `spec` again in a suggested command ("" for the default store). */
-export function storeFlag(spec: string): string {
-  return spec === DEFAULT_STORE ? "" : ` --store ${redactStore(spec)}`;
+/** The flag that names the store again in a suggested command, as the user named it ("" for the default store). */
+export function storeFlag(flags: StoreFlags): string {
+  const spec = storeOf(flags);
+  if (spec === DEFAULT_STORE) return "";
+  return flags.store === undefined ? ` --db ${spec}` : ` --store ${redactStore(spec)}`;
 }

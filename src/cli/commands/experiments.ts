@@ -136,7 +136,7 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
   try {
     result = await sweep(fams, flags, store);
     if (result.remaining) {
-      process.stderr.write(`${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(spec)} (on any machine), then gcx report${storeFlag(spec)}\n`);
+      process.stderr.write(`${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(flags)} (on any machine), then gcx report${storeFlag(flags)}\n`);
       return;
     }
     await report(fams, profile, store, flags.out);
@@ -147,7 +147,7 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
   if (failures.length > 0) {
     const first = { ...failures[0], error: oneLine(failures[0].error, 300) };
     throw new UserError(
-      `${failures.length} of ${ran} trial${ran === 1 ? "" : "s"} failed (first: ${first.id}: ${first.error}); see gcx runs list --status failed${storeFlag(spec)}`,
+      `${failures.length} of ${ran} trial${ran === 1 ? "" : "s"} failed (first: ${first.id}: ${first.error}); see gcx runs list --status failed${storeFlag(flags)}`,
     );
   }
 }
