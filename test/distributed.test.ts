@@ -255,3 +255,25 @@ test("store migrate: SQLite → Postgres → SQLite keeps every trial and metric
   assert.equal(exports[5], exports[1]);
   assert.equal(exports[1].trim().split("\n").length, plans.length * 5, "steps 0, 300, 600, 900, 1200 of each trial");
 });
+
+test("experiment run on a postgres store works on its own queue and reports; the numbers equal a SQLite run's", { skip, timeout: 600_000 }, async () => {
+  const url = await cluster!.createDb("inprocesstest");
+  const dir = mkdtempSync(join(tmpdir(), "gcx-ip-"));
+  const sqlite = join(dir, "ref.sqlite");
+  const onPg = gcx(["experiment", "run", "E1s", "--store", url, "--jobs", "2", "--runs-dir", join(dir, "tp"), "--out", join(dir, "rp"), "--no-progress"]);
+  assert.equal(await finished(onPg, 500), 0, onPg.out);
+  assert.match(onPg.out, /queued 15 trials/);
+  assert.match(onPg.out, /E1 scale/, "the claims table");
+  assert.ok(existsSync(join(dir, "rp", "index.html")), "the report");
+  assert.ok(!onPg.out.includes(PG_PASSWORD), onPg.out);
+  const onSqlite = gcx(["experiment", "run", "E1s", "--db", sqlite, "--jobs", "2", "--runs-dir", join(dir, "ts"), "--out", join(dir, "rs"), "--no-progress"]);
+  assert.equal(await finished(onSqlite, 500), 0, onSqlite.out);
+  const exported: string[] = [];
+  for (const s of [url, sqlite]) {
+    const e = gcx(["runs", "export", "--format", "jsonl", "--metrics", "--store", s]);
+    assert.equal(await finished(e, 120), 0, e.out);
+    exported.push(e.out);
+  }
+  assert.equal(exported[0].trim().split("\n").length, 15);
+  assert.equal(exported[0], exported[1]);
+});

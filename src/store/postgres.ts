@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import pg from "pg";
 import { UserError } from "../util/errors.js";
-import { oneLine, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
+import { metricSteps, oneLine, type TrialColumns, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
 import { redactStore, scrubSecret, type RunningTrial, type Store } from "./store.js";
 
 const SCHEMA_VERSION = 1;
@@ -78,22 +78,6 @@ export function isConnectionError(e: unknown): boolean {
 
 /** Sleeps `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface DbTrial {
-  id: string;
-  family: string;
-  version: number;
-  knob: string;
-  knob_value: number | null;
-  seed: number;
-  config: string;
-  status: TrialStatus;
-  error: string | null;
-  summary: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-  seconds: number | null;
-}
 
 export class PostgresStore implements Store {
   readonly kind = "postgres" as const;
@@ -213,7 +197,7 @@ export class PostgresStore implements Store {
   }
 
   async finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): Promise<boolean> {
-    const steps = checkSteps(id, metrics);
+    const steps = metricSteps(id, metrics);
     return this.transaction(async (c) => {
       const { rowCount } = await c.query(
         `UPDATE gcx.trials SET status = 'done', error = NULL, summary = $2, finished_at = $3, seconds = $4, worker = NULL, heartbeat_at = NULL
@@ -249,7 +233,7 @@ export class PostgresStore implements Store {
 
   async get(id: string): Promise<TrialRow | undefined> {
     const { rows } = await this.query("SELECT * FROM gcx.trials WHERE id = $1", [id]);
-    return rows[0] && this.toRow(rows[0] as DbTrial);
+    return rows[0] && this.toRow(rows[0] as TrialColumns);
   }
 
   async list(filter: { family?: string; status?: TrialStatus } = {}): Promise<TrialRow[]> {
@@ -258,7 +242,7 @@ export class PostgresStore implements Store {
     if (filter.family !== undefined) (args.push(filter.family), where.push(`family = $${args.length}`));
     if (filter.status !== undefined) (args.push(filter.status), where.push(`status = $${args.length}`));
     const { rows } = await this.query(`SELECT * FROM gcx.trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`, args);
-    return rows.map((r) => this.toRow(r as DbTrial));
+    return rows.map((r) => this.toRow(r as TrialColumns));
   }
 
   async metrics(id: string): Promise<Record<string, unknown>[]> {
@@ -354,7 +338,7 @@ export class PostgresStore implements Store {
     return e as Error;
   }
 
-  private toRow(r: DbTrial): TrialRow {
+  private toRow(r: TrialColumns): TrialRow {
     return {
       id: r.id,
       family: r.family,
@@ -402,16 +386,6 @@ async function insertTrials(c: pg.PoolClient, specs: TrialSpec[]): Promise<numbe
     ],
   );
   return rowCount ?? 0;
-}
-
-function checkSteps(id: string, metrics: Record<string, unknown>[]): number[] {
-  const steps = metrics.map((m, i) => {
-    const step = m.step;
-    if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
-    return step;
-  });
-  if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
-  return steps;
 }
 
 function now(): string {

@@ -77,7 +77,8 @@ const TRIAL_COLUMNS = [
   "started_at", "finished_at", "seconds", "claim_host", "claim_pid", "claim_token",
 ];
 
-interface DbTrial {
+/** A trial's columns as both stores keep them (SQLite and Postgres). */
+export interface TrialColumns {
   id: string;
   family: string;
   version: number;
@@ -91,6 +92,9 @@ interface DbTrial {
   started_at: string | null;
   finished_at: string | null;
   seconds: number | null;
+}
+
+interface DbTrial extends TrialColumns {
   claim_host: string | null;
   claim_pid: number | null;
   claim_token: string | null;
@@ -249,12 +253,7 @@ export class RunStore {
 
   /** Records the trial as done with its final summary and metric records (each with a numeric `step`), atomically. */
   finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): void {
-    const steps = metrics.map((m, i) => {
-      const step = m.step;
-      if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
-      return step;
-    });
-    if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
+    const steps = metricSteps(id, metrics);
     this.guard(() => {
       const insert = this.db.prepare("INSERT INTO metrics (trial_id, step, data) VALUES (?, ?, ?)");
       this.write(() => {
@@ -412,6 +411,17 @@ export class RunStore {
     if (host !== null && host !== this.host) return true;
     return pidAlive(pid);
   }
+}
+
+/** The integer `step` of each metric record of trial `id`; a missing or repeated step is a bug (throws). */
+export function metricSteps(id: string, metrics: Record<string, unknown>[]): number[] {
+  const steps = metrics.map((m, i) => {
+    const step = m.step;
+    if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
+    return step;
+  });
+  if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
+  return steps;
 }
 
 /**
