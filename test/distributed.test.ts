@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { FamilyDef } from "../src/experiments/families.js";
-import { expandTrials, type TrialPlan } from "../src/experiments/trials.js";
+import { expandTrials, specOf, type TrialPlan } from "../src/experiments/trials.js";
 import { runSweep } from "../src/experiments/sweep.js";
 import { TrialQueue, QUEUE_NAME } from "../src/experiments/queue.js";
 import { PostgresStore } from "../src/store/postgres.js";
@@ -130,6 +130,25 @@ test("the password of a store URL is never shown", () => {
   assert.equal(shown, "postgres://alice:***@db.example:5432/gcx?sslpassword=***");
   assert.equal(scrubSecret(`could not connect to ${url} as alice with pa@ss`, url), `could not connect to ${shown} as alice with ***`);
   assert.equal(redactStore("runs/gcx.sqlite"), "runs/gcx.sqlite");
+});
+
+test("runs status on a SQLite store: counts, the running trial with its process, and remaining × mean ÷ running as ETA", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gcx-st-"));
+  const db = join(dir, "s.sqlite");
+  const store = SqliteStore.open(db);
+  await store.ensureTrials(plans.map(specOf));
+  for (const [i, p] of plans.slice(0, 3).entries()) {
+    await store.claim(p.id);
+    await store.finish(p.id, { step: 0 }, [{ step: 0 }], 10 * (i + 1)); // 10, 20, 30 s: mean 20 s
+  }
+  assert.ok(await store.claim(plans[3].id));
+  await store.close();
+  const st = gcx(["runs", "status", "--db", db]);
+  assert.equal(await finished(st, 60), 0, st.out);
+  assert.match(st.out, /^queued 2 {2}running 1 {2}done 3 {2}failed 0 {2}\(6 trials\)$/m);
+  assert.match(st.out, new RegExp(`^  ${plans[3].id} +TQ l2=0.01 seed 1 +\\S+:${process.pid} +started \\d+ s ago$`, "m"));
+  // 3 to go × 20 s ÷ 1 running
+  assert.match(st.out, /^ETA: 60 s \(3 to go × mean 20 s per trial ÷ 1 running at once\)$/m);
 });
 
 test("three workers, one killed with SIGKILL mid-trial: every trial done exactly once, values equal a single-process SQLite run", { skip, timeout: 600_000 }, async () => {

@@ -83,6 +83,7 @@ export class PostgresStore implements Store {
   readonly kind = "postgres" as const;
   readonly shown: string;
   private closed = false;
+  private opened = false;
   private outage = false;
 
   private constructor(
@@ -115,6 +116,7 @@ export class PostgresStore implements Store {
     try {
       if (opts.readOnly) await store.checkSchema();
       else await store.initialize();
+      store.opened = true;
     } catch (e) {
       await pool.end().catch(() => {});
       throw store.userError(e, "open");
@@ -313,7 +315,7 @@ export class PostgresStore implements Store {
         if (this.outage) (this.outage = false), this.opts.onReconnect?.("back", `run store ${this.shown} is reachable again`);
         return out;
       } catch (e) {
-        if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed) throw this.userError(e);
+        if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed) throw this.userError(e, this.opened ? "use" : "open");
         if (!this.outage) (this.outage = true), this.opts.onReconnect?.("lost", `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`);
         await sleep(pause);
         pause = Math.min(10_000, pause * 2);

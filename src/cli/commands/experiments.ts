@@ -11,7 +11,7 @@ import { runSweep } from "../../experiments/sweep.js";
 import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
 import { checkReportDir, writeReport } from "../../report/html.js";
 import { oneLine } from "../../store/runStore.js";
-import type { Store } from "../../store/store.js";
+import { parseStoreSpec, type Store } from "../../store/store.js";
 import type { PostgresStore } from "../../store/postgres.js";
 import { openStore } from "../../store/open.js";
 import { runQueueSweep } from "../../experiments/queueSweep.js";
@@ -95,8 +95,6 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: Store): Promis
       const r = await runQueueSweep(store as PostgresStore, plans, q);
       return { ran: plans.length, failures: r.failures, remaining: r.remaining };
     }
-    if (flags.workers !== undefined || flags.lease !== undefined || flags.retries !== undefined)
-      throw new UserError("--workers, --lease and --retries need a postgres:// store (--store)");
     const r = await runSweep(store, plans, opts);
     return { ran: r.ran, failures };
   } finally {
@@ -131,6 +129,8 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
   // Fail before hours of training rather than after them (and before creating a store).
   checkReportDir(flags.out);
   const spec = storeOf(flags);
+  if (parseStoreSpec(spec).kind !== "postgres" && (flags.workers !== undefined || flags.lease !== undefined || flags.retries !== undefined))
+    throw new UserError("--workers, --lease and --retries need a postgres:// store (--store)");
   const store = await openStore(spec, { reconnectSeconds: 3600, onReconnect: (_e, line) => process.stderr.write(sanitizeLine(line) + "\n") });
   let result: SweepResult;
   try {
