@@ -48,7 +48,7 @@ export class TrialQueue {
   static async open(store: PostgresStore, opts: QueueOptions = {}): Promise<TrialQueue> {
     const boss = new PgBoss({
       connectionString: store.url,
-      max: 3,
+      max: 2,
       schedule: false,
       supervise: true,
       maintenanceIntervalSeconds: opts.maintenanceSeconds ?? 30,

@@ -109,7 +109,7 @@ export class PostgresStore implements Store {
       throw new UserError(`run store ${redactStore(url)} is not a valid postgres:// URL`);
     }
     if (!parsed.pathname || parsed.pathname === "/") throw new UserError(`run store ${redactStore(url)} names no database (postgres://user@host:port/DATABASE)`);
-    const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
     // An idle connection dropped by a restarting server is reported here; the next query reconnects.
     pool.on("error", () => {});
     const store = new PostgresStore(pool, url, opts.readOnly === true, opts);
