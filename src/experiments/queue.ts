@@ -46,22 +46,35 @@ export class TrialQueue {
 
   /** Connects pg-boss to the store's database (creating its `pgboss` schema and the trial queue when missing). */
   static async open(store: PostgresStore, opts: QueueOptions = {}): Promise<TrialQueue> {
-    const boss = new PgBoss({
-      connectionString: store.url,
-      max: 2,
-      schedule: false,
-      supervise: true,
-      maintenanceIntervalSeconds: opts.maintenanceSeconds ?? 30,
-      application_name: "gcx",
-    });
-    // pg-boss reports background errors (a restarting server) as events; without a listener they would crash us.
-    boss.on("error", (e) => opts.onError?.(e));
-    const q = new TrialQueue(boss, store, opts);
-    await store.retrying(async () => {
-      await boss.start();
-      if (!(await boss.getQueue(QUEUE_NAME))) await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, policy: "standard" });
-    });
-    return q;
+    const make = () => {
+      const b = new PgBoss({
+        connectionString: store.url,
+        max: 2,
+        schedule: false,
+        supervise: true,
+        maintenanceIntervalSeconds: opts.maintenanceSeconds ?? 30,
+        application_name: "gcx",
+      });
+      // pg-boss reports background errors (a restarting server) as events; without a listener they would crash us.
+      b.on("error", (e) => opts.onError?.(e));
+      return b;
+    };
+    let boss = make();
+    // Two processes creating the queue at once deadlock inside pg-boss: one at a time, under the store's lock.
+    await store.retrying(() =>
+      store.withLock(async () => {
+        try {
+          await boss.start();
+        } catch (e) {
+          // A pg-boss whose start failed half-way cannot be started again: the retry gets a fresh one.
+          await boss.stop({ graceful: false, wait: false }).catch(() => {});
+          boss = make();
+          throw e;
+        }
+        if (!(await boss.getQueue(QUEUE_NAME))) await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, policy: "standard" });
+      }),
+    );
+    return new TrialQueue(boss, store, opts);
   }
 
   /**

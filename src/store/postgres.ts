@@ -76,6 +76,12 @@ export function isConnectionError(e: unknown): boolean {
   );
 }
 
+/** A deadlock or serialization failure: the server rolled the transaction back, and running it again is right. */
+function isTransient(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === "40P01" || code === "40001";
+}
+
 /** Sleeps `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -138,6 +144,28 @@ export class PostgresStore implements Store {
   private async checkSchema(): Promise<void> {
     const { rows } = await this.query("SELECT to_regclass('gcx.trials') AS t, to_regclass('gcx.metrics') AS m");
     if (rows[0].t === null || rows[0].m === null) throw new UserError(`run store ${this.shown} has no gcx tables yet (run a sweep first, or check the database name)`);
+  }
+
+  /**
+   * Runs `fn` holding the store's advisory lock (on a connection of its own), so that set-up steps that cannot run
+   * twice at once (pg-boss creating its queue) run in one process at a time.
+   */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const c = await this.retrying(() => this.pool.connect());
+    let broken = false;
+    try {
+      await c.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
+      try {
+        return await fn();
+      } finally {
+        await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch((e) => (broken = true, e));
+      }
+    } catch (e) {
+      broken ||= isConnectionError(e);
+      throw e;
+    } finally {
+      c.release(broken);
+    }
   }
 
   async ensureTrials(specs: TrialSpec[]): Promise<void> {
@@ -315,6 +343,11 @@ export class PostgresStore implements Store {
         if (this.outage) (this.outage = false), this.opts.onReconnect?.("back", `run store ${this.shown} is reachable again`);
         return out;
       } catch (e) {
+        if (isTransient(e) && !this.closed && pause < 10_000) {
+          await sleep(pause * Math.random());
+          pause *= 2;
+          continue;
+        }
         if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed) throw this.userError(e, this.opened ? "use" : "open");
         if (!this.outage) (this.outage = true), this.opts.onReconnect?.("lost", `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`);
         await sleep(pause);
