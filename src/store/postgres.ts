@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import pg from "pg";
 import { UserError } from "../util/errors.js";
-import { metricSteps, oneLine, type TrialColumns, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
+import { metricSteps, oneLine, parseStoredObject, trialFromColumns, type TrialColumns, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
 import { redactStore, scrubSecret, type RunningTrial, type Store } from "./store.js";
 
 const SCHEMA_VERSION = 1;
@@ -374,33 +374,11 @@ export class PostgresStore implements Store {
   }
 
   private toRow(r: TrialColumns): TrialRow {
-    return {
-      id: r.id,
-      family: r.family,
-      version: r.version,
-      knob: r.knob,
-      knobValue: r.knob_value ?? NaN,
-      seed: r.seed,
-      config: this.parseObject(r.config, r.id, "config"),
-      status: r.status,
-      error: r.error,
-      summary: r.summary === null ? null : this.parseObject(r.summary, r.id, "summary"),
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      seconds: r.seconds,
-    };
+    return trialFromColumns(r, this.shown);
   }
 
   private parseObject(text: unknown, id: string, what: string): Record<string, unknown> {
-    let value: unknown;
-    try {
-      value = JSON.parse(String(text));
-    } catch {
-      value = undefined;
-    }
-    if (value === null || typeof value !== "object" || Array.isArray(value))
-      throw new UserError(`run store ${this.shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row`);
-    return value as Record<string, unknown>;
+    return parseStoredObject(text, this.shown, id, what);
   }
 }
 
