@@ -12,13 +12,12 @@ import { buildReport, formatClaimsTable, type TrialData } from "../../experiment
 import { checkReportDir, writeReport } from "../../report/html.js";
 import { oneLine } from "../../store/runStore.js";
 import { parseStoreSpec, type Store } from "../../store/store.js";
-import type { PostgresStore } from "../../store/postgres.js";
+import { PostgresStore } from "../../store/postgres.js";
 import { openStore } from "../../store/open.js";
 import { runQueueSweep } from "../../experiments/queueSweep.js";
 import { addStoreOption, storeFlag, storeOf, type StoreFlags } from "../storeOption.js";
-import { nonNegativeInt } from "../parse.js";
 import { UserError } from "../../util/errors.js";
-import { positiveInt } from "../parse.js";
+import { nonNegativeInt, positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { sanitizeLine } from "../errorBoundary.js";
 
@@ -89,10 +88,10 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: Store): Promis
         }
       },
     };
-    if (store.kind === "postgres") {
+    if (store instanceof PostgresStore) {
       const log = (line: string) => process.stderr.write(sanitizeLine(line) + "\n");
       const q = { ...opts, workers: flags.workers ?? flags.jobs, leaseSeconds: flags.lease, retries: flags.retries, log };
-      const r = await runQueueSweep(store as PostgresStore, plans, q);
+      const r = await runQueueSweep(store, plans, q);
       return { ran: plans.length, failures: r.failures, remaining: r.remaining };
     }
     const r = await runSweep(store, plans, opts);
