@@ -247,6 +247,29 @@ test("a trial that fails every time is retried a bounded number of times, then r
   }
 });
 
+test("a trial whose worker is lost on its last attempt is recorded as failed, not left running", { skip, timeout: 300_000 }, async () => {
+  const url = await cluster!.createDb("losttest");
+  const runsDir = mkdtempSync(join(tmpdir(), "gcx-q-"));
+  const [long] = expandTrials({ ...tiny, id: "TQlong", seeds: [0], knob: { ...tiny.knob, values: [0] }, base: { ...tiny.base, steps: 50_000 } });
+  await enqueue(url, [long], { leaseSeconds: 3, retries: 0 });
+  const a = gcx(workerArgs(url, runsDir));
+  const store = await PostgresStore.open(url, { readOnly: true });
+  try {
+    await waitFor("the trial to start", 120, async () => (await store.get(long.id))?.status === "running");
+    a.child.kill("SIGKILL");
+    await a.exited;
+    const b = gcx(workerArgs(url, runsDir));
+    assert.equal(await finished(b, 200), 0, b.out);
+    assert.match(b.out, /recorded 1 trial lost on the last attempt as failed/);
+    const row = (await store.get(long.id))!;
+    assert.equal(row.status, "failed");
+    assert.match(row.error ?? "", /^lost on its last attempt \(job failed by timeout in active state\)/);
+  } finally {
+    a.child.kill("SIGKILL");
+    await store.close();
+  }
+});
+
 test("store migrate: SQLite → Postgres → SQLite keeps every trial and metric record; runs and report read Postgres", { skip, timeout: 300_000 }, async () => {
   const url = await cluster!.createDb("migratetest");
   const dir = mkdtempSync(join(tmpdir(), "gcx-m-"));

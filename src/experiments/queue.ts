@@ -125,6 +125,26 @@ export class TrialQueue {
     return this.store.retrying(() => this.boss.getQueueSize(QUEUE_NAME, { before: "completed" }));
   }
 
+  /**
+   * Records as failed every trial still `running` whose job pg-boss has failed for good: its worker was lost on the
+   * last attempt (the lease expired with no retry left), so nobody will finish it. Only trials whose worker has been
+   * silent for `silentSeconds` are looked up. Returns how many it recorded.
+   */
+  async reapLost(silentSeconds = 30): Promise<number> {
+    let n = 0;
+    // A live worker beats every few seconds: only trials silent for a while are looked up.
+    for (const t of await this.store.silentRunning(silentSeconds)) {
+      if (!t.jobId) continue;
+      const job = await this.store.retrying(() => this.boss.getJobById(QUEUE_NAME, t.jobId!, { includeArchive: true }));
+      if (job?.state !== "failed") continue;
+      const output = job.output as { value?: { message?: unknown }; message?: unknown } | null;
+      const why = String(output?.value?.message ?? output?.message ?? "its job failed");
+      await this.store.fail(t.id, `lost on its last attempt (${why}); enqueue the sweep again to retry it`);
+      n++;
+    }
+    return n;
+  }
+
   async complete(jobId: string): Promise<void> {
     await this.store.retrying(() => this.boss.complete(QUEUE_NAME, jobId));
   }

@@ -42,7 +42,7 @@ export async function runQueueSweep(store: PostgresStore, plans: TrialPlan[], op
         if (e.type === "done" || e.type === "failed") opts.onTrialDone?.(e.plan, e.type === "done", ++done, total, e.type === "failed" ? e.error : undefined);
         if (e.type === "retry") opts.log?.(`trial ${e.plan.id} attempt ${e.attempt} failed, queued again: ${oneLine(e.error, 200)}`);
       };
-      const worker = new QueueWorker(store, queue, { concurrency: opts.workers, runsDir: opts.runsDir, idle: async () => (await open()) === 0, stopAfterEach: true, onEvent });
+      const worker = new QueueWorker(store, queue, { concurrency: opts.workers, runsDir: opts.runsDir, idle: async () => (await queue.reapLost(), await open()) === 0, stopAfterEach: true, onEvent });
       await worker.result;
       remaining = await open();
     }

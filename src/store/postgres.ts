@@ -216,6 +216,15 @@ export class PostgresStore implements Store {
     return rowCount === 1;
   }
 
+  /** The running trials whose worker has not beaten for `staleSeconds`, with the queue job each was started for. */
+  async silentRunning(staleSeconds: number): Promise<{ id: string; jobId: string | null }[]> {
+    const { rows } = await this.query(
+      "SELECT id, job_id FROM gcx.trials WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))",
+      [staleSeconds],
+    );
+    return rows.map((r) => ({ id: r.id as string, jobId: (r.job_id as string | null) ?? null }));
+  }
+
   /** Records that `worker` is still running the trial (a failed beat is ignored: the next one will do). */
   async heartbeat(id: string, worker: string): Promise<void> {
     await this.query("UPDATE gcx.trials SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND status = 'running'", [id, worker], 0);

@@ -56,7 +56,13 @@ export function workerCommand(): Command {
         runsDir: flags.runsDir,
         pollSeconds: flags.poll,
         heartbeatSeconds: flags.heartbeat,
-        idle: flags.untilDone ? async () => (await queue.waiting()) === 0 : undefined,
+        idle: async () => {
+          // With no job left, a trial still running has lost its worker for good: record it now, not in 30 s.
+          const over = flags.untilDone === true && (await queue.waiting()) === 0;
+          const lost = await queue.reapLost(over ? 0 : 30);
+          if (lost) say(`recorded ${lost} trial${lost === 1 ? "" : "s"} lost on the last attempt as failed`);
+          return over;
+        },
         onEvent(e) {
           if (e.type === "start") say(`start ${label(e.plan)} attempt ${e.attempt}${e.resume ? ", resuming from its checkpoint" : ""}`);
           else if (e.type === "done") say(`done ${label(e.plan)} in ${e.seconds.toFixed(1)} s (queue ${e.queueMs.toFixed(0)} ms)`);
