@@ -59,10 +59,10 @@ export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): v
     let out = dst + <usize>(i - ic) * <usize>kc * 4;
     let k = pc;
     const end = pc + kc;
+    const tap0 = pc / cg;
+    let ci = pc - tap0 * cg, ky = tap0 / gKw, kx = tap0 - ky * gKw;
     while (k < end) {
-      const tap = k / cg, ci = k - tap * cg;
       const len = min(cg - ci, end - k);
-      const ky = tap / gKw, kx = tap - ky * gKw;
       const iy = y0 + ky * gDh, ix = x0 + kx * gDw;
       if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
         const src = img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>(gX0 + ci)) << 2);
@@ -73,6 +73,11 @@ export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): v
       }
       out += <usize>len << 2;
       k += len;
+      ci = 0;
+      if (++kx == gKw) {
+        kx = 0;
+        ky++;
+      }
     }
   }
 }
@@ -86,10 +91,10 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
     let out = dst + <usize>(i - ic) * <usize>kc * 4;
     let k = pc;
     const end = pc + kc;
+    const tap0 = pc / og;
+    let co = pc - tap0 * og, ky = tap0 / gKw, kx = tap0 - ky * gKw;
     while (k < end) {
-      const tap = k / og, co = k - tap * og;
       const len = min(og - co, end - k);
-      const ky = tap / gKw, kx = tap - ky * gKw;
       const ny = iy + gPadT - ky * gDh, nx = ix + gPadL - kx * gDw;
       const oy = ny / gSh, ox = nx / gSw;
       if (ny >= 0 && nx >= 0 && oy * gSh == ny && ox * gSw == nx && oy < gOutH && ox < gOutW) {
@@ -101,6 +106,11 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
       }
       out += <usize>len << 2;
       k += len;
+      co = 0;
+      if (++kx == gKw) {
+        kx = 0;
+        ky++;
+      }
     }
   }
 }

@@ -32,7 +32,7 @@ export interface ThreadedKernels {
 /** Most kernel arguments (before r0, r1) a job can carry. */
 const MAX_ARGS = 24;
 
-// Control block. Int32 view: 0 state (0 idle, 1 job posted, 2 job done), 1 kernel index, 2 argument count,
+// Control block. Int32 view: 0 state (0 idle, 1 job posted, 3 job taken by the helper, 2 job done), 1 kernel index, 2 argument count,
 // 3 helper ready, 4 helper error. Float64 view from byte 64: the arguments, then r0, r1.
 const HELPER_SOURCE = `
 const { workerData } = require("node:worker_threads");
@@ -48,6 +48,8 @@ for (;;) {
   Atomics.wait(c, 0, 0);
   const s = Atomics.load(c, 0);
   if (s === 1) {
+    // Take the job unless this thread already withdrew it (then it is idle again).
+    if (Atomics.compareExchange(c, 0, 1, 3) !== 1) continue;
     try {
       const n = c[2];
       const args = new Array(n);
@@ -58,8 +60,8 @@ for (;;) {
     }
     Atomics.store(c, 0, 2);
     Atomics.notify(c, 0);
-  } else if (s === 2) {
-    Atomics.wait(c, 0, 2);
+  } else if (s === 2 || s === 3) {
+    Atomics.wait(c, 0, s);
   }
 }
 `;
@@ -111,14 +113,25 @@ export function startThreadedKernels(bytes: Uint8Array, nodeRequire: (id: string
     c[2] = args.length + 2;
     Atomics.store(c, 0, 1);
     Atomics.notify(c, 0);
-    fn(...args, 0, split);
-    // A helper that died cannot answer; after a minute its rows are done here and it is not asked again.
-    for (let waited = 0; Atomics.load(c, 0) !== 2 && waited < 60; waited++) Atomics.wait(c, 0, 1, 1000);
-    const finished = Atomics.load(c, 0) === 2;
-    Atomics.store(c, 0, 0);
-    Atomics.notify(c, 0);
-    if (!finished) Atomics.store(c, 4, 1);
-    if (Atomics.load(c, 4) !== 0) fn(...args, split, rows);
+    let mine: unknown = null;
+    try {
+      fn(...args, 0, split);
+    } catch (e) {
+      mine = e;
+    }
+    // If the helper has not started yet (a busy machine may not have scheduled it), withdraw the job and do it here.
+    let helped = Atomics.compareExchange(c, 0, 1, 0) !== 1;
+    if (helped) {
+      // A helper that died cannot answer; after a minute its rows are done here and it is not asked again.
+      for (let waited = 0; Atomics.load(c, 0) !== 2 && waited < 60; waited++) Atomics.wait(c, 0, 3, 1000);
+      const finished = Atomics.load(c, 0) === 2;
+      Atomics.store(c, 0, 0);
+      Atomics.notify(c, 0);
+      if (!finished) Atomics.store(c, 4, 1);
+      if (Atomics.load(c, 4) !== 0) helped = false;
+    }
+    if (mine !== null) throw mine;
+    if (!helped) fn(...args, split, rows);
   }
 
   return {
