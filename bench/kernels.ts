@@ -119,7 +119,7 @@ function gemmBench(): void {
     for (const t of [th.plain, th.relaxed]) {
       const hb = (t.kernels.heapBase as () => number)();
       const q = mk(t.kernels as unknown as Exports, t.memory, hb);
-      runs.push(() => t.run("gemm", [q.a, q.b, q.c, 0, M, K, N, tA, tB, 0, 0], M, M >= 8 ? (M >> 3) << 2 : 0));
+      runs.push(() => t.run("gemm", [q.a, q.b, q.c, 0, M, K, N, tA, tB, 0, 0], M, M * K * N >= 2 ** 20 ? Math.max(2, Math.min(8, Math.floor((M * K * N) / 2 ** 20))) : 0));
     }
     const flops = 2 * M * K * N;
     const res = race(runs, reps, flops);
@@ -160,7 +160,7 @@ function convBench(): void {
         },
         () => plain.conv2dForward(s1.x, s1.w, s1.y, 0, ...geo, 0, 0, 0, P),
         () => relaxed.conv2dForward(s2.x, s2.w, s2.y, 0, ...geo, 0, 0, 0, P),
-        () => th.relaxed.run("conv2dForward", [s3.x, s3.w, s3.y, 0, ...geo, 0, 0], P, (P >> 3) << 2),
+        () => th.relaxed.run("conv2dForward", [s3.x, s3.w, s3.y, 0, ...geo, 0, 0], P, 8),
       ]],
       ["input grad", [
         () => {
@@ -171,7 +171,7 @@ function convBench(): void {
         },
         () => plain.conv2dBackwardInput(s1.dy, s1.w, s1.dx, ...geo, 0, 0, X / g.c),
         () => relaxed.conv2dBackwardInput(s2.dy, s2.w, s2.dx, ...geo, 0, 0, X / g.c),
-        () => th.relaxed.run("conv2dBackwardInput", [s3.dy, s3.w, s3.dx, ...geo, 0], X / g.c, ((X / g.c) >> 3) << 2),
+        () => th.relaxed.run("conv2dBackwardInput", [s3.dy, s3.w, s3.dx, ...geo, 0], X / g.c, 8),
       ]],
       ["filter grad", [
         () => {
@@ -181,7 +181,7 @@ function convBench(): void {
         },
         () => plain.conv2dBackwardFilter(s1.x, s1.dy, s1.dw, ...geo, 0, 0, cout),
         () => relaxed.conv2dBackwardFilter(s2.x, s2.dy, s2.dw, ...geo, 0, 0, cout),
-        () => th.relaxed.run("conv2dBackwardFilter", [s3.x, s3.dy, s3.dw, ...geo, 0], cout, (cout >> 3) << 2),
+        () => th.relaxed.run("conv2dBackwardFilter", [s3.x, s3.dy, s3.dw, ...geo, 0], cout, 2),
       ]],
     ];
     for (const [pass, fns] of passes) {
@@ -206,14 +206,16 @@ function convBench(): void {
 
 function threadBench(): void {
   console.log("\nTwo threads vs one (relaxed build over shared memory), ms median; work = M·K·N multiply-adds");
-  for (const s of [24, 32, 48, 64, 80, 96, 128, 192]) {
+  for (const s of [32, 48, 64, 80, 96, 128, 160, 192, 256]) {
     const M = s, K = s, N = s;
     const t = th.relaxed;
     const ar = arena(t.memory, (t.kernels.heapBase as () => number)());
     const a = ar.alloc(M * K), b = ar.alloc(K * N), c = ar.alloc(M * N, false);
     const args = [a, b, c, 0, M, K, N, 0, 0, 0, 0];
-    const res = race([() => t.run("gemm", args, M, 0), () => t.run("gemm", args, M, (M >> 3) << 2)], reps, 2 * M * K * N);
-    console.log(`${M}x${K}x${N} work 2^${Math.log2(M * K * N).toFixed(1)}: 1T ${(res[0].med * 1000).toFixed(1)} µs, 2T ${(res[1].med * 1000).toFixed(1)} µs (x${(res[0].med / res[1].med).toFixed(2)})`);
+    const res = race([() => t.run("gemm", args, M, 0), () => t.run("gemm", args, M, 2), () => t.run("gemm", args, M, 8)], reps, 2 * M * K * N);
+    console.log(`${M}x${K}x${N} work 2^${Math.log2(M * K * N).toFixed(1)}: 1T ${(res[0].med * 1000).toFixed(1)} µs, ` +
+      `2T 2 chunks ${(res[1].med * 1000).toFixed(1)} µs (x${(res[0].med / res[1].med).toFixed(2)}), ` +
+      `2T 8 chunks ${(res[2].med * 1000).toFixed(1)} µs (x${(res[0].med / res[2].med).toFixed(2)})`);
   }
 }
 
