@@ -7,13 +7,7 @@
 import { drive, MODE_CONV_BWD_IN, MODE_CONV_BWD_W, MODE_CONV_FWD } from "./gemm";
 import { setConvGeometry, setConvGroup } from "./convpack";
 import { scratch } from "./scratch";
-import { madd } from "./simd";
-
-/** (l0 + l1) + (l2 + l3). */
-// @ts-ignore: decorator
-@inline function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
+import { hsum, madd } from "./simd";
 
 /** Bytes of scratch the narrow input-gradient path may use for its transposed weights. */
 const NARROW_BYTES: usize = 256 * 1024;

@@ -8,7 +8,7 @@
 // (a fused multiply-add on x86 with FMA); otherwise f32x4.mul then f32x4.add.
 
 import { scratch, SCRATCH_BYTES } from "./scratch";
-import { madd, relu4 } from "./simd";
+import { hsum, madd, relu4 } from "./simd";
 import { packOutputGradRows, packPatches, packPatchRows, packWeightsForInputGrad } from "./convpack";
 
 /** Depth of one packed block of B (rows of op(B)). */
@@ -201,12 +201,6 @@ function edge(rows: i32, w: i32, a: usize, sai: usize, sak: usize, bp: usize, kc
   for (let r = 0; r < rows; r++) {
     for (let jj = 0; jj < w; jj++) store<f32>(c + <usize>r * ldc + (<usize>jj << 2), load<f32>(tile + (<usize>(r * 8 + jj) << 2)));
   }
-}
-
-/** (l0 + l1) + (l2 + l3). */
-// @ts-ignore: decorator
-@inline function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
 /** C element = act(C + s or s, + bias) at the end of a K block of the dot path. */

@@ -60,7 +60,7 @@ export interface WasmRuntime {
 export const parallelThreshold = 1 << 20;
 
 /** Work per chunk when a call is shared: small enough to balance a late helper, large enough to repay a claim. */
-export const chunkWork = 1 << 20;
+export const chunkWork = 1 << 21;
 
 /** The slice of node:fs used here (typed locally so browser builds need no Node types). */
 interface NodeFs {
@@ -172,7 +172,7 @@ function threadedRuntime(t: ThreadedKernels): WasmRuntime {
     threads: 2,
     heapBase: heapBaseOf(exps),
     helperReady: t.helperReady,
-    parallel(name, args, rows, work = Infinity, maxChunks = 8) {
+    parallel(name, args, rows, work = Infinity, maxChunks = 4) {
       const chunks = work >= parallelThreshold ? Math.max(2, Math.min(maxChunks, Math.floor(work / chunkWork))) : 0;
       t.run(name, args, rows, chunks);
     },
