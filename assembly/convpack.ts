@@ -52,31 +52,63 @@ export function setConvGroup(g: i32, wts: usize): void {
 /** Forward: rows [ic, ie) (output pixels) × columns [pc, pc+kc) of the patch matrix, row-major into dst. */
 export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
   const hw = gOutH * gOutW, cg = gCg;
+  const whole = pc == 0 && kc == gKh * gKw * cg;
+  const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
+  const rowBytes = <usize>gW * <usize>gC * 4, tapBytes = <usize>gDw * <usize>gC * 4;
+  let b = ic / hw, r = ic - b * hw, oy = r / gOutW, ox = r - oy * gOutW;
   for (let i = ic; i < ie; i++) {
-    const b = i / hw, r = i - b * hw, oy = r / gOutW, ox = r - oy * gOutW;
     const y0 = oy * gSh - gPadT, x0 = ox * gSw - gPadL;
     const img = gSrc + <usize>b * <usize>gH * <usize>gW * <usize>gC * 4;
     let out = dst + <usize>(i - ic) * <usize>kc * 4;
-    let k = pc;
-    const end = pc + kc;
-    const tap0 = pc / cg;
-    let ci = pc - tap0 * cg, ky = tap0 / gKw, kx = tap0 - ky * gKw;
-    while (k < end) {
-      const len = min(cg - ci, end - k);
-      const iy = y0 + ky * gDh, ix = x0 + kx * gDw;
-      if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
-        const src = img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>(gX0 + ci)) << 2);
-        if (len == 1) store<f32>(out, load<f32>(src));
-        else copyFloats(out, src, len);
-      } else {
-        zeroFloats(out, len);
+    if (whole && y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
+      // The whole patch lies inside the image: copy it tap by tap without bounds checks.
+      let src = img + ((<usize>(y0 * gW + x0) * <usize>gC + <usize>gX0) << 2);
+      for (let ky = 0; ky < gKh; ky++) {
+        let s = src;
+        if (cg == 1) {
+          for (let kx = 0; kx < gKw; kx++) {
+            store<f32>(out, load<f32>(s));
+            out += 4;
+            s += tapBytes;
+          }
+        } else {
+          for (let kx = 0; kx < gKw; kx++) {
+            copyFloats(out, s, cg);
+            out += <usize>cg << 2;
+            s += tapBytes;
+          }
+        }
+        src += <usize>gDh * rowBytes;
       }
-      out += <usize>len << 2;
-      k += len;
-      ci = 0;
-      if (++kx == gKw) {
-        kx = 0;
-        ky++;
+    } else {
+      let k = pc;
+      const end = pc + kc;
+      const tap0 = pc / cg;
+      let ci = pc - tap0 * cg, ky = tap0 / gKw, kx = tap0 - ky * gKw;
+      while (k < end) {
+        const len = min(cg - ci, end - k);
+        const iy = y0 + ky * gDh, ix = x0 + kx * gDw;
+        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
+          const src = img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>(gX0 + ci)) << 2);
+          if (len == 1) store<f32>(out, load<f32>(src));
+          else copyFloats(out, src, len);
+        } else {
+          zeroFloats(out, len);
+        }
+        out += <usize>len << 2;
+        k += len;
+        ci = 0;
+        if (++kx == gKw) {
+          kx = 0;
+          ky++;
+        }
+      }
+    }
+    if (++ox == gOutW) {
+      ox = 0;
+      if (++oy == gOutH) {
+        oy = 0;
+        b++;
       }
     }
   }
