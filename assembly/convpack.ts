@@ -186,7 +186,10 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
       store<i32>(info + (<usize>jj << 2), ky * gDh);
       store<i32>(info + (<usize>jj << 2), kx * gDw, 32);
       store<i32>(info + (<usize>jj << 2), gX0 + j - tap * cg, 64);
+      // Byte offset from the patch origin's channel 0, for patches wholly inside the image.
+      store<i32>(info + (<usize>jj << 2), (((ky * gDh) * gW + kx * gDw) * gC + gX0 + j - tap * cg) << 2, 96);
     }
+    const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
     // Eight columns within one tap (cg a multiple of 8): one bounds check and two vector loads per pixel.
     const oneTap = wd == 8 && cg % 8 == 0;
     const k0 = pc, b0 = k0 / hw, r0 = k0 - b0 * hw;
@@ -205,6 +208,16 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
           v128.store(o, f32x4.splat(0));
           v128.store(o, f32x4.splat(0), 16);
         }
+      } else if (y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
+        // The whole patch lies inside the image: no bounds checks (columns past wd repeat the last one; their
+        // products land in C columns that are never stored).
+        const base = img + ((<usize>(y0 * gW + x0) * <usize>gC) << 2);
+        v128.store(o, f32x4(
+          load<f32>(base + <usize>load<i32>(info, 96)), load<f32>(base + <usize>load<i32>(info, 100)),
+          load<f32>(base + <usize>load<i32>(info, 104)), load<f32>(base + <usize>load<i32>(info, 108))));
+        v128.store(o, f32x4(
+          load<f32>(base + <usize>load<i32>(info, 112)), load<f32>(base + <usize>load<i32>(info, 116)),
+          load<f32>(base + <usize>load<i32>(info, 120)), load<f32>(base + <usize>load<i32>(info, 124))), 16);
       } else {
         for (let jj = 0; jj < 8; jj++) {
           let v: f32 = 0;
