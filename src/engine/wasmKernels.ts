@@ -147,12 +147,15 @@ function singleRuntime(bytes: BufferSource): WasmRuntime {
   const module = new WebAssembly.Module(bytes);
   const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
   const exps = instance.exports as unknown as KernelExports;
+  const heapBase = heapBaseOf(exps);
+  // The kernels' scratch lies below heapBase; the builds start with room for it, but make sure.
+  if (exps.memory && exps.memory.buffer.byteLength < heapBase) exps.memory.grow(Math.ceil((heapBase - exps.memory.buffer.byteLength) / 65536));
   return {
     memory: exps.memory!,
     exports: exps,
     variant: variantOf(exps),
     threads: 1,
-    heapBase: heapBaseOf(exps),
+    heapBase,
     helperReady: () => false,
     parallel(name, args, rows) {
       const fn = exps[name];
