@@ -53,3 +53,9 @@ export { setThreadIndex, heapBase, KERNEL_RELAXED } from "./scratch";
 export { gemm } from "./gemm";
 export * from "./conv";
 export * from "./pool";
+export * from "./elementwise";
+export * from "./reduce";
+export * from "./optim";
+export * from "./norm";
+export * from "./jacobian";
+

@@ -3,7 +3,9 @@
  * Kept separate so a faster implementation (wasm, threads) can replace one kernel at a time.
  */
 import type { Data } from "./tensor.js";
-import { wasmMatmul } from "./wasmKernels.js";
+import { allocStorage, kernels, type PoolWindow } from "./backend.js";
+import { emptyPoolWindow } from "./wasmKernels.js";
+import "./backends/wasm.js"; // registers the wasm backend
 
 /**
  * C[M,N] = A[M,K] · B[K,N], all row-major, C overwritten.
@@ -11,8 +13,9 @@ import { wasmMatmul } from "./wasmKernels.js";
  * ReLU) are skipped.
  */
 export function matmul(A: Data, B: Data, C: Data, M: number, K: number, N: number): void {
-  // float32 goes to the wasm SIMD kernel when it is built; float64 (used by the exactness tests) stays in JS.
-  if (A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && M * K * N >= 4096 && wasmMatmul(A, B, C, M, K, N)) return;
+  // The active backend's kernel when it has one (wasm: float32); float64 (the exactness tests) stays in JS.
+  const gemm = kernels().gemm;
+  if (gemm && A instanceof Float32Array && M * K * N >= 4096 && gemm(A, B, C, M, K, N, false, false)) return;
   matmulJs(A, B, C, M, K, N);
 }
 
@@ -155,6 +158,7 @@ export function col2im(cols: Data, x: Data, g: WindowGeometry): void {
 export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
   const { n, h, w, c, kh, kw, stride, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
+  if (nativeMaxPool(x, idx, { n, h, w, c, kh, kw, sh: stride, sw: stride, dh: 1, dw: 1, padTop: 0, padLeft: 0, outH, outW })) return idx;
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -178,6 +182,12 @@ export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
     }
   }
   return idx;
+}
+
+/** Argmax indices by the backend's max-pooling kernel (its values are recomputed by the caller's gather). */
+function nativeMaxPool(x: Data, idx: Int32Array, win: PoolWindow): boolean {
+  const k = kernels().maxPool;
+  return k !== undefined && x instanceof Float32Array && k(x, allocStorage("float32", idx.length), idx, win);
 }
 
 /** Flat indices of every window element for average pooling: idx[k][o] is the k-th element of window o. */
@@ -325,6 +335,7 @@ export function col2imGeneral(cols: Data, x: Data, g: ConvGeometry): void {
 export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
   const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
+  if (c === g.cg && !emptyPoolWindow(g) && nativeMaxPool(x, idx, g)) return idx;
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {

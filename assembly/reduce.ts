@@ -1,0 +1,309 @@
+// Reductions, softmax and softmax cross-entropy over float32 data (issue 11). Pointers are byte offsets, row-major.
+// Every reduction has one fixed order, so results never depend on how a caller splits rows or columns across
+// threads (a split covers whole rows or whole columns, never part of one sum).
+//
+// Column sums (bias gradients, per-channel moments) run over rows in order for each column, eight columns at a time
+// in SIMD lanes: the same additions as the JS loops, so they are bit-identical to them. Whole-tensor sums use eight
+// f64 lanes (a fixed order, not the JS one); sum_sequential keeps the JS order.
+
+import { exp4, expDiff4 } from "./simdmath";
+
+// ---- Whole-tensor sums ----
+
+/** Σ x over n values, accumulated in f64 in eight interleaved lanes (fixed order; within ~1e-16 of the JS sum). */
+export function sum(x: usize, n: i32): f64 {
+  const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
+  let i: usize = 0;
+  for (; i < n8; i += 32) {
+    const u = v128.load(x + i), w = v128.load(x + i, 16);
+    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
+    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
+    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
+    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+  }
+  const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
+  let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  for (; i < end; i += 4) s += <f64>load<f32>(x + i);
+  return s;
+}
+
+/** Σ x in index order in f64: bit-identical to ops.sum (before its result is rounded to float32). */
+export function sum_sequential(x: usize, n: i32): f64 {
+  const end = <usize>n << 2;
+  let s: f64 = 0;
+  for (let i: usize = 0; i < end; i += 4) s += <f64>load<f32>(x + i);
+  return s;
+}
+
+/** Σ fl32(x²) in eight f64 lanes (ops.sumSquares = sum(mul(a, a)): squares rounded to float32 first). */
+export function sum_squares(x: usize, n: i32): f64 {
+  const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
+  let i: usize = 0;
+  for (; i < n8; i += 32) {
+    let u = v128.load(x + i), w = v128.load(x + i, 16);
+    u = f32x4.mul(u, u);
+    w = f32x4.mul(w, w);
+    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
+    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
+    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
+    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+  }
+  const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
+  let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  for (; i < end; i += 4) {
+    const v = load<f32>(x + i);
+    s += <f64>(v * v);
+  }
+  return s;
+}
+
+// ---- Row sums ----
+
+/** out[r] = Σ_j x[r, j] for rows [r0, r1) of a [rows, cols] matrix, f64 in column order (bit-identical to ops.sumRows). */
+export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2, end = <usize>cols << 2;
+  let r = r0;
+  for (; r + 3 < r1; r += 4) {
+    // four independent chains (one per row) for instruction-level parallelism; each row's order is unchanged
+    const p0 = x + <usize>r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
+    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+    for (let j: usize = 0; j < end; j += 4) {
+      s0 += <f64>load<f32>(p0 + j);
+      s1 += <f64>load<f32>(p1 + j);
+      s2 += <f64>load<f32>(p2 + j);
+      s3 += <f64>load<f32>(p3 + j);
+    }
+    const o = out + (<usize>r << 2);
+    store<f32>(o, <f32>s0);
+    store<f32>(o, <f32>s1, 4);
+    store<f32>(o, <f32>s2, 8);
+    store<f32>(o, <f32>s3, 12);
+  }
+  for (; r < r1; r++) {
+    const p = x + <usize>r * ld;
+    let s: f64 = 0;
+    for (let j: usize = 0; j < end; j += 4) s += <f64>load<f32>(p + j);
+    store<f32>(out + (<usize>r << 2), <f32>s);
+  }
+}
+
+// ---- Column sums ----
+
+/**
+ * out[c] = Σ_r x[r, c] for columns [c0, c1) of a [rows, cols] matrix, accumulated in float32 over rows in order:
+ * bit-identical to ops.sumToLastAxis (the bias gradient as the JS engine computes it).
+ */
+export function sum_columns(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32): void {
+  const ld = <usize>cols << 2;
+  let c = c0;
+  for (; c + 15 < c1; c += 16) {
+    let p = x + (<usize>c << 2);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let r = 0; r < rows; r++, p += ld) {
+      a0 = f32x4.add(a0, v128.load(p));
+      a1 = f32x4.add(a1, v128.load(p, 16));
+      a2 = f32x4.add(a2, v128.load(p, 32));
+      a3 = f32x4.add(a3, v128.load(p, 48));
+    }
+    const o = out + (<usize>c << 2);
+    v128.store(o, a0);
+    v128.store(o, a1, 16);
+    v128.store(o, a2, 32);
+    v128.store(o, a3, 48);
+  }
+  for (; c + 3 < c1; c += 4) {
+    let p = x + (<usize>c << 2);
+    let a0 = f32x4.splat(0);
+    for (let r = 0; r < rows; r++, p += ld) a0 = f32x4.add(a0, v128.load(p));
+    v128.store(out + (<usize>c << 2), a0);
+  }
+  for (; c < c1; c++) {
+    let p = x + (<usize>c << 2);
+    let s: f32 = 0;
+    for (let r = 0; r < rows; r++, p += ld) s += load<f32>(p);
+    store<f32>(out + (<usize>c << 2), s);
+  }
+}
+
+// Sums of columns [c, c + 8) over all rows in f64, optionally of (x − mean)² (squares rounded to f32 first).
+// @ts-ignore: decorator
+@inline function colBlock8(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  let p = x + (<usize>c << 2);
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
+  const m0 = centered ? v128.load(mean + (<usize>c << 2)) : f32x4.splat(0);
+  const m1 = centered ? v128.load(mean + (<usize>c << 2), 16) : f32x4.splat(0);
+  for (let r = 0; r < rows; r++, p += ld) {
+    let u = v128.load(p), w = v128.load(p, 16);
+    if (centered) {
+      u = f32x4.sub(u, m0);
+      w = f32x4.sub(w, m1);
+      u = f32x4.mul(u, u);
+      w = f32x4.mul(w, w);
+    }
+    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
+    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
+    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
+    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+  }
+  // rounded to float32 (the JS sum's storage), then scaled in f64 and rounded again (the JS affine)
+  const o = out + (<usize>c << 2);
+  const vs = f64x2.splat(scale);
+  a0 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a0)), vs);
+  a1 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a1)), vs);
+  a2 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a2)), vs);
+  a3 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a3)), vs);
+  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5));
+  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5), 16);
+}
+
+// @ts-ignore: decorator
+@inline function colOne(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  let p = x + (<usize>c << 2);
+  const m = centered ? load<f32>(mean + (<usize>c << 2)) : <f32>0;
+  let s: f64 = 0;
+  for (let r = 0; r < rows; r++, p += ld) {
+    let v = load<f32>(p);
+    if (centered) {
+      v = v - m;
+      v = v * v;
+    }
+    s += <f64>v;
+  }
+  store<f32>(out + (<usize>c << 2), <f32>(<f64><f32>s * scale));
+}
+
+function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32, mean: usize, centered: bool, scale: f64): void {
+  const ld = <usize>cols << 2;
+  let c = c0;
+  for (; c + 7 < c1; c += 8) colBlock8(x, ld, rows, c, mean, centered, out, scale);
+  for (; c < c1; c++) colOne(x, ld, rows, c, mean, centered, out, scale);
+}
+
+/**
+ * out[c] = fl32(Σ_r x[r, c]) accumulated in f64 over rows in order, for columns [c0, c1): bit-identical to
+ * kernels.ts sumToShape (elementwise sumTo / reduceSum over leading axes).
+ */
+export function sum_columns_f64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32): void {
+  columnSums64(x, out, rows, cols, c0, c1, 0, false, 1.0);
+}
+
+/**
+ * Per-channel mean and biased variance of x [rows, C] (NHWC flattened: rows = N·H·W) for channels [c0, c1):
+ * mean = Σx/rows, var = Σ fl32(x − mean)²/rows, as elementwise.channelMoments computes them (bit-identical).
+ */
+export function channel_moments(x: usize, mean: usize, variance: usize, rows: i32, C: i32, c0: i32, c1: i32): void {
+  const inv = 1.0 / <f64>rows;
+  columnSums64(x, mean, rows, C, c0, c1, 0, false, inv);
+  columnSums64(x, variance, rows, C, c0, c1, mean, true, inv);
+}
+
+// ---- Softmax family ----
+
+// @ts-ignore: decorator
+@inline function rowMax(p: usize, cols: i32): f32 {
+  const c4 = <usize>(cols & ~3) << 2, end = <usize>cols << 2;
+  let m = f32x4.splat(-Infinity);
+  let j: usize = 0;
+  for (; j < c4; j += 16) m = f32x4.max(m, v128.load(p + j)); // wasm max: a NaN wins, as Math.max
+  let mx = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (; j < end; j += 4) mx = max(mx, load<f32>(p + j));
+  return mx;
+}
+
+// e_j = exp(x_j − mx) into o (when o != 0), returns Σ e_j in f64 (two f64 lanes, fixed order).
+// @ts-ignore: decorator
+@inline function rowExpSum(p: usize, o: usize, cols: i32, mx: f32): f64 {
+  const c4 = <usize>(cols & ~3) << 2, end = <usize>cols << 2;
+  const vm = f32x4.splat(mx);
+  let acc = f64x2.splat(0);
+  let j: usize = 0;
+  for (; j < c4; j += 16) {
+    const e = expDiff4(v128.load(p + j), vm);
+    if (o) v128.store(o + j, e);
+    acc = f64x2.add(acc, f64x2.add(f64x2.promote_low_f32x4(e), f64x2.promote_low_f32x4(i32x4.shuffle(e, e, 2, 3, 0, 1))));
+  }
+  let s = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; j < end; j += 4) {
+    const e = f32x4.extract_lane(expDiff4(f32x4.splat(load<f32>(p + j)), f32x4.splat(mx)), 0);
+    if (o) store<f32>(o + j, e);
+    s += <f64>e;
+  }
+  return s;
+}
+
+/** out[r, :] = softmax(x[r, :]) for rows [r0, r1) of [rows, cols] (ops.softmax). */
+export function softmax_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2, c4 = <usize>(cols & ~3) << 2, end = <usize>cols << 2;
+  for (let r = r0; r < r1; r++) {
+    const p = x + <usize>r * ld, o = out + <usize>r * ld;
+    const s = <f32>rowExpSum(p, o, cols, rowMax(p, cols));
+    const vs = f32x4.splat(s);
+    let j: usize = 0;
+    for (; j < c4; j += 16) v128.store(o + j, f32x4.div(v128.load(o + j), vs));
+    for (; j < end; j += 4) store<f32>(o + j, load<f32>(o + j) / s);
+  }
+}
+
+/** out[r] = log Σ_j exp(x[r, j]) for rows [r0, r1) (ops.logSumExpRows; max-shifted, log in f64). */
+export function logsumexp_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2;
+  for (let r = r0; r < r1; r++) {
+    const p = x + <usize>r * ld;
+    const mx = rowMax(p, cols);
+    store<f32>(out + (<usize>r << 2), <f32>(<f64>mx + Math.log(rowExpSum(p, 0, cols, mx))));
+  }
+}
+
+// logsumexp(z_r) − z_{r,y} with the JS rounding points (logsumexp stored in float32, difference in f64).
+// An out-of-range label picks nothing (0), as the JS one-hot product does.
+// @ts-ignore: decorator
+@inline function rowLoss(p: usize, cols: i32, y: i32): f32 {
+  const mx = rowMax(p, cols);
+  const lse = <f32>(<f64>mx + Math.log(rowExpSum(p, 0, cols, mx)));
+  const zy: f32 = y >= 0 && y < cols ? load<f32>(p + (<usize>y << 2)) : 0;
+  return <f32>(<f64>lse - <f64>zy);
+}
+
+/** loss[r] = logsumexp(z_r) − z_{r, labels[r]} for rows [r0, r1); labels are int32. */
+export function softmax_ce_rows(logits: usize, labels: usize, loss: usize, cols: i32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2;
+  for (let r = r0; r < r1; r++) store<f32>(loss + (<usize>r << 2), rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2))));
+}
+
+/**
+ * Mean softmax cross-entropy of logits [rows, cols] against int32 labels (losses.softmaxCrossEntropy): the row
+ * losses summed in f64 in row order, rounded to float32, times 1/rows in f64, rounded to float32. Single-threaded
+ * (the whole reduction in one call).
+ */
+export function softmax_ce_mean(logits: usize, labels: usize, rows: i32, cols: i32): f32 {
+  const ld = <usize>cols << 2;
+  let s: f64 = 0;
+  for (let r = 0; r < rows; r++) s += <f64>rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2)));
+  return <f32>(<f64><f32>s * (1.0 / <f64>rows));
+}
+
+/**
+ * grad[r, :] = (softmax(z_r) − onehot(labels[r]))·scale for rows [r0, r1): the gradient of the mean loss with
+ * scale = 1/rows (times an upstream gradient if there is one). grad may alias logits.
+ */
+export function softmax_ce_grad(logits: usize, labels: usize, grad: usize, cols: i32, scale: f32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2, c4 = <usize>(cols & ~3) << 2, end = <usize>cols << 2;
+  for (let r = r0; r < r1; r++) {
+    const p = logits + <usize>r * ld, o = grad + <usize>r * ld;
+    const y = load<i32>(labels + (<usize>r << 2));
+    const hit = y >= 0 && y < cols;
+    const zy: f32 = hit ? load<f32>(p + (<usize>y << 2)) : 0; // read before o (which may alias p) is written
+    const mx = rowMax(p, cols);
+    const s = <f32>rowExpSum(p, o, cols, mx);
+    const vs = f32x4.splat(s), vk = f32x4.splat(scale);
+    let j: usize = 0;
+    for (; j < c4; j += 16) v128.store(o + j, f32x4.mul(f32x4.div(v128.load(o + j), vs), vk));
+    for (; j < end; j += 4) store<f32>(o + j, (load<f32>(o + j) / s) * scale);
+    if (hit) {
+      const ey = f32x4.extract_lane(expDiff4(f32x4.splat(zy), f32x4.splat(mx)), 0); // the value stored above
+      store<f32>(o + (<usize>y << 2), (ey / s - 1) * scale);
+    }
+  }
+}

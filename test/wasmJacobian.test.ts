@@ -1,0 +1,95 @@
+// The fused forward-mode Jacobian kernel (assembly/jacobian.ts) against the JS measures (denseJacobianSqNorms,
+// jacobianSqNormsForward) and float64 finite differences, for relu, tanh and identity MLPs of odd widths.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Tensor } from "../src/engine/tensor.js";
+import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { initParams } from "../src/models/init.js";
+import type { ModelSpec } from "../src/models/spec.js";
+import { denseJacobianSqNorms } from "../src/measures/denseJacobian.js";
+import { jacobianSqNormsForward } from "../src/measures/jacobian.js";
+import { Rng } from "../src/util/rng.js";
+import { finiteDifferenceGrad } from "./helpers.js";
+import { loadHarness, type WasmHarness } from "./wasmHarness.js";
+
+const ACT = { identity: 0, relu: 1, tanh: 2 } as const;
+
+/** Puts the network's dense layers into harness memory; returns the layer-table pointer and count. */
+function putLayers(h: WasmHarness, net: Network, params: Params): { table: number; count: number } {
+  const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
+  const rows: number[] = [];
+  for (const l of dense) {
+    const w = h.put(params[`layers.${l.index}.weight`].data), b = h.put(params[`layers.${l.index}.bias`].data);
+    rows.push(w, b, l.inSize, l.outSize);
+  }
+  const table = h.alloc(rows.length);
+  new Int32Array(h.memory.buffer, table, rows.length).set(rows);
+  return { table, count: dense.length };
+}
+
+function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[]): Float64Array {
+  const n = x.length / net.inputSize, d = net.inputSize;
+  const { table, count } = putLayers(h, net, params);
+  const xp = h.put(x);
+  const scratchBytes = h.exports.jacobian_mlp_scratch_bytes(d, table, count) as number;
+  const out = h.alloc(2 * n);
+  const bounds = [0, ...splits, n];
+  for (let s = 0; s + 1 < bounds.length; s++) {
+    const scratch = h.alloc(scratchBytes / 4); // one per "thread"
+    h.exports.jacobian_mlp_sqnorms(xp, d, table, count, act, scratch, out, bounds[s], bounds[s + 1]);
+  }
+  return new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
+}
+
+function fdSqNorm(net: Network, params64: Params, x: Float64Array): number {
+  let s = 0;
+  for (let c = 0; c < net.outputSize; c++) {
+    const g = finiteDifferenceGrad((xx) => forward(net, params64, new Tensor(xx, [1, xx.length])).data[c], x);
+    s += g.reduce((a, b) => a + b * b, 0);
+  }
+  return s;
+}
+
+const specs: [string, ModelSpec & { kind: "mlp" }][] = [
+  ["MLP2D relu 2-64-64-2", { kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" }],
+  ["tanh 2-37-21-5", { kind: "mlp", sizes: [2, 37, 21, 5], activation: "tanh" }],
+  ["relu 5-7-6-3 (two tangent groups)", { kind: "mlp", sizes: [5, 7, 6, 3], activation: "relu" }],
+  ["identity 3-4-2", { kind: "mlp", sizes: [3, 4, 2], activation: "identity" }],
+  ["tanh 1-8-4 (d = 1)", { kind: "mlp", sizes: [1, 8, 4], activation: "tanh" }],
+  ["relu 2-16-33-17-10 (four layers)", { kind: "mlp", sizes: [2, 16, 33, 17, 10], activation: "relu" }],
+  ["single layer 4-3", { kind: "mlp", sizes: [4, 3], activation: "relu" }],
+];
+
+for (const [name, spec] of specs) {
+  test(`wasm fused Jacobian, ${name}: matches the JS measures, float64 finite differences, and any row split`, (t) => {
+    const h = loadHarness();
+    if (!h) return t.skip("dist/wasm/kernels.wasm not built");
+    const net = compileNetwork(spec);
+    const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 21, dtype: "float32" });
+    const params64: Params = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]));
+    const rng = new Rng(22);
+    const n = 37, d = net.inputSize;
+    const x = Float32Array.from({ length: n * d }, () => rng.normal());
+    const act = ACT[spec.activation as keyof typeof ACT];
+    const got = wasmSqNorms(h, net, params, x, act, []);
+    const dense = denseJacobianSqNorms(net, params, new Tensor(x, [n, d]));
+    const fwd = jacobianSqNormsForward(net, params64, new Tensor(Float64Array.from(x), [n, d]));
+    let worst = 0;
+    for (let e = 0; e < n; e++) {
+      assert.ok(Number.isFinite(got[e]) && got[e] >= 0, `example ${e}: ${got[e]}`); // 0 where every unit of a layer is off
+      if (fwd[e] > 0) worst = Math.max(worst, Math.abs(got[e] - fwd[e]) / fwd[e]);
+      else assert.equal(got[e], 0, `example ${e}: float64 norm is 0`);
+      assert.ok(Math.abs(got[e] - dense[e]) <= 1e-5 * dense[e], `example ${e}: wasm ${got[e]} vs JS dense ${dense[e]}`);
+    }
+    assert.ok(worst <= 1e-5, `relative error vs float64 forward mode ${worst}`);
+    t.diagnostic(`max relative error vs float64: ${worst.toExponential(2)}`);
+    for (const e of [0, 17, n - 1]) {
+      const fd = fdSqNorm(net, params64, Float64Array.from(x.subarray(e * d, (e + 1) * d)));
+      assert.ok(Math.abs(got[e] - fd) <= 1e-5 * fd + 1e-12, `example ${e}: wasm ${got[e]} vs finite differences ${fd}`);
+    }
+    // Any split of the rows (threads) gives the same bits.
+    h.reset();
+    const split = wasmSqNorms(h, net, params, x, act, [1, 9, 10, 30]);
+    assert.deepEqual(Array.from(split), Array.from(got));
+  });
+}
