@@ -54,8 +54,9 @@ export interface WasmRuntime {
 }
 
 /**
- * Smallest work (multiply-adds) split across two threads; below it the hand-off (≈ 20–50 µs on this 2-core box)
- * costs more than it saves. Measured in bench/kernels.ts (notes in docs/decisions/0008).
+ * Smallest work (multiply-adds) shared by two threads: where decision 0004 measured a gain on a quiet 2-core box.
+ * Under heavy load the second thread paid only from about 2^23 (decision 0008); the runner withdraws work the helper
+ * has not started, so smaller shared calls lose little. Re-measure with `node dist/bench/kernels.js threads`.
  */
 export const parallelThreshold = 1 << 20;
 
