@@ -43,10 +43,10 @@ function inputGradNarrow(dy: usize, w: usize, dx: usize, n: i32, h: i32, wd: i32
       let s0 = z, s1 = z, s2 = z, s3 = z;
       let tail: f32 = 0;
       for (let ky = 0; ky < kh; ky++) {
-        const ny = iy + padT - ky * dh, oy = ny / sh;
+        const ny = iy + padT - ky * dh, oy = sh == 1 ? ny : ny / sh;
         if (ny < 0 || oy * sh != ny || oy >= outH) continue;
         for (let kx = 0; kx < kw; kx++) {
-          const nx = ix + padL - kx * dw, ox = nx / sw;
+          const nx = ix + padL - kx * dw, ox = sw == 1 ? nx : nx / sw;
           if (nx < 0 || ox * sw != nx || ox >= outW) continue;
           const src = img + ((<usize>(oy * outW + ox) * <usize>cout) << 2);
           const wc = bt + ((<usize>(j * K + (ky * kw + kx) * og)) << 2);

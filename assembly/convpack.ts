@@ -128,7 +128,7 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
     while (k < end) {
       const len = min(og - co, end - k);
       const ny = iy + gPadT - ky * gDh, nx = ix + gPadL - kx * gDw;
-      const oy = ny / gSh, ox = nx / gSw;
+      const oy = gSh == 1 ? ny : ny / gSh, ox = gSw == 1 ? nx : nx / gSw;
       if (ny >= 0 && nx >= 0 && oy * gSh == ny && ox * gSw == nx && oy < gOutH && ox < gOutW) {
         const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>(gY0 + co)) << 2);
         if (len == 1) store<f32>(out, load<f32>(src));
