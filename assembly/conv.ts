@@ -6,6 +6,69 @@
 
 import { drive, MODE_CONV_BWD_IN, MODE_CONV_BWD_W, MODE_CONV_FWD } from "./gemm";
 import { setConvGeometry, setConvGroup } from "./convpack";
+import { scratch } from "./scratch";
+import { hsum, madd } from "./simd";
+
+/** Bytes of scratch the narrow input-gradient path may use for its transposed weights. */
+const NARROW_BYTES: usize = 256 * 1024;
+
+/**
+ * Input gradient for groups of fewer than 8 input channels (e.g. a first layer on grey or RGB images): every dx
+ * element is a dot product of dy rows (read in place, no gather) with a column of the weights (transposed into
+ * scratch once per call, [cg, taps·og]); taps outside the output are skipped. Four partial sums along co (co mod 16
+ * in quarters), then the lanes, then the co mod 4 tails; the same per-element sequence whatever the row range.
+ */
+function inputGradNarrow(dy: usize, w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, cout: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, dh: i32, dw: i32, padT: i32, padL: i32, outH: i32, outW: i32, g: i32, cg: i32, og: i32,
+  accumulate: i32, r0: i32, r1: i32): void {
+  const taps = kh * kw, K = taps * og;
+  const bt = scratch();
+  const wg = w + <usize>g * <usize>og * <usize>taps * <usize>cg * 4;
+  for (let j = 0; j < cg; j++) {
+    for (let co = 0; co < og; co++) {
+      for (let t = 0; t < taps; t++) {
+        store<f32>(bt + ((<usize>(j * K + t * og + co)) << 2), load<f32>(wg + ((<usize>((co * taps + t) * cg + j)) << 2)));
+      }
+    }
+  }
+  const o16 = og & ~15, o4 = og & ~3;
+  const hw = h * wd;
+  if (r0 < 0) r0 = 0;
+  if (r1 > n * hw) r1 = n * hw;
+  for (let q = r0; q < r1; q++) {
+    const b = q / hw, r = q - b * hw, iy = r / wd, ix = r - iy * wd;
+    const img = dy + <usize>b * <usize>outH * <usize>outW * <usize>cout * 4 + (<usize>(g * og) << 2);
+    for (let j = 0; j < cg; j++) {
+      const z = f32x4.splat(0);
+      let s0 = z, s1 = z, s2 = z, s3 = z;
+      let tail: f32 = 0;
+      for (let ky = 0; ky < kh; ky++) {
+        const ny = iy + padT - ky * dh, oy = sh == 1 ? ny : ny / sh;
+        if (ny < 0 || oy * sh != ny || oy >= outH) continue;
+        for (let kx = 0; kx < kw; kx++) {
+          const nx = ix + padL - kx * dw, ox = sw == 1 ? nx : nx / sw;
+          if (nx < 0 || ox * sw != nx || ox >= outW) continue;
+          const src = img + ((<usize>(oy * outW + ox) * <usize>cout) << 2);
+          const wc = bt + ((<usize>(j * K + (ky * kw + kx) * og)) << 2);
+          let k = 0;
+          for (; k < o16; k += 16) {
+            const o = <usize>k << 2;
+            s0 = madd(v128.load(src + o), v128.load(wc + o), s0);
+            s1 = madd(v128.load(src + o, 16), v128.load(wc + o, 16), s1);
+            s2 = madd(v128.load(src + o, 32), v128.load(wc + o, 32), s2);
+            s3 = madd(v128.load(src + o, 48), v128.load(wc + o, 48), s3);
+          }
+          for (; k < o4; k += 4) s0 = madd(v128.load(src + (<usize>k << 2)), v128.load(wc + (<usize>k << 2)), s0);
+          for (; k < og; k++) tail += load<f32>(src + (<usize>k << 2)) * load<f32>(wc + (<usize>k << 2));
+        }
+      }
+      let v = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3))) + tail;
+      const p = dx + ((<usize>q * <usize>c + <usize>(g * cg + j)) << 2);
+      if (accumulate) v = load<f32>(p) + v;
+      store<f32>(p, v);
+    }
+  }
+}
 
 /**
  * y[n, oy, ox, co] = act(Σ_{ky, kx, ci} x[n, oy·sh + ky·dh − padT, ox·sw + kx·dw − padL, g·cg + ci] · w[co, ky, kx, ci]
@@ -34,7 +97,12 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, n: i32, h: i
   accumulate: i32, r0: i32, r1: i32): void {
   setConvGeometry(dy, n, h, wd, c, cout, kh, kw, sh, sw, dh, dw, padT, padL, outH, outW, groups);
   const cg = c / groups, og = cout / groups, K = kh * kw * og, M = n * h * wd;
+  const narrow = cg < 8 && <usize>cg * <usize>K * 4 <= NARROW_BYTES;
   for (let g = 0; g < groups; g++) {
+    if (narrow) {
+      inputGradNarrow(dy, w, dx, n, h, wd, c, cout, kh, kw, sh, sw, dh, dw, padT, padL, outH, outW, g, cg, og, accumulate, r0, r1);
+      continue;
+    }
     setConvGroup(g, w);
     drive(MODE_CONV_BWD_IN, 0, 0, 0, 0, 0, dx + (<usize>(g * cg) << 2), <usize>c << 2, 0, M, K, cg, 0, accumulate, r0, r1);
   }

@@ -52,27 +52,64 @@ export function setConvGroup(g: i32, wts: usize): void {
 /** Forward: rows [ic, ie) (output pixels) × columns [pc, pc+kc) of the patch matrix, row-major into dst. */
 export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
   const hw = gOutH * gOutW, cg = gCg;
+  const whole = pc == 0 && kc == gKh * gKw * cg;
+  const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
+  const rowBytes = <usize>gW * <usize>gC * 4, tapBytes = <usize>gDw * <usize>gC * 4;
+  let b = ic / hw, r = ic - b * hw, oy = r / gOutW, ox = r - oy * gOutW;
   for (let i = ic; i < ie; i++) {
-    const b = i / hw, r = i - b * hw, oy = r / gOutW, ox = r - oy * gOutW;
     const y0 = oy * gSh - gPadT, x0 = ox * gSw - gPadL;
     const img = gSrc + <usize>b * <usize>gH * <usize>gW * <usize>gC * 4;
     let out = dst + <usize>(i - ic) * <usize>kc * 4;
-    let k = pc;
-    const end = pc + kc;
-    while (k < end) {
-      const tap = k / cg, ci = k - tap * cg;
-      const len = min(cg - ci, end - k);
-      const ky = tap / gKw, kx = tap - ky * gKw;
-      const iy = y0 + ky * gDh, ix = x0 + kx * gDw;
-      if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
-        const src = img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>(gX0 + ci)) << 2);
-        if (len == 1) store<f32>(out, load<f32>(src));
-        else copyFloats(out, src, len);
-      } else {
-        zeroFloats(out, len);
+    if (whole && y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
+      // The whole patch lies inside the image: copy it tap by tap without bounds checks.
+      let src = img + ((<usize>(y0 * gW + x0) * <usize>gC + <usize>gX0) << 2);
+      for (let ky = 0; ky < gKh; ky++) {
+        let s = src;
+        if (cg == 1) {
+          for (let kx = 0; kx < gKw; kx++) {
+            store<f32>(out, load<f32>(s));
+            out += 4;
+            s += tapBytes;
+          }
+        } else {
+          for (let kx = 0; kx < gKw; kx++) {
+            copyFloats(out, s, cg);
+            out += <usize>cg << 2;
+            s += tapBytes;
+          }
+        }
+        src += <usize>gDh * rowBytes;
       }
-      out += <usize>len << 2;
-      k += len;
+    } else {
+      let k = pc;
+      const end = pc + kc;
+      const tap0 = pc / cg;
+      let ci = pc - tap0 * cg, ky = tap0 / gKw, kx = tap0 - ky * gKw;
+      while (k < end) {
+        const len = min(cg - ci, end - k);
+        const iy = y0 + ky * gDh, ix = x0 + kx * gDw;
+        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
+          const src = img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>(gX0 + ci)) << 2);
+          if (len == 1) store<f32>(out, load<f32>(src));
+          else copyFloats(out, src, len);
+        } else {
+          zeroFloats(out, len);
+        }
+        out += <usize>len << 2;
+        k += len;
+        ci = 0;
+        if (++kx == gKw) {
+          kx = 0;
+          ky++;
+        }
+      }
+    }
+    if (++ox == gOutW) {
+      ox = 0;
+      if (++oy == gOutH) {
+        oy = 0;
+        b++;
+      }
     }
   }
 }
@@ -86,12 +123,12 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
     let out = dst + <usize>(i - ic) * <usize>kc * 4;
     let k = pc;
     const end = pc + kc;
+    const tap0 = pc / og;
+    let co = pc - tap0 * og, ky = tap0 / gKw, kx = tap0 - ky * gKw;
     while (k < end) {
-      const tap = k / og, co = k - tap * og;
       const len = min(og - co, end - k);
-      const ky = tap / gKw, kx = tap - ky * gKw;
       const ny = iy + gPadT - ky * gDh, nx = ix + gPadL - kx * gDw;
-      const oy = ny / gSh, ox = nx / gSw;
+      const oy = gSh == 1 ? ny : ny / gSh, ox = gSw == 1 ? nx : nx / gSw;
       if (ny >= 0 && nx >= 0 && oy * gSh == ny && ox * gSw == nx && oy < gOutH && ox < gOutW) {
         const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>(gY0 + co)) << 2);
         if (len == 1) store<f32>(out, load<f32>(src));
@@ -101,6 +138,11 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
       }
       out += <usize>len << 2;
       k += len;
+      co = 0;
+      if (++kx == gKw) {
+        kx = 0;
+        ky++;
+      }
     }
   }
 }
@@ -144,7 +186,10 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
       store<i32>(info + (<usize>jj << 2), ky * gDh);
       store<i32>(info + (<usize>jj << 2), kx * gDw, 32);
       store<i32>(info + (<usize>jj << 2), gX0 + j - tap * cg, 64);
+      // Byte offset from the patch origin's channel 0, for patches wholly inside the image.
+      store<i32>(info + (<usize>jj << 2), (((ky * gDh) * gW + kx * gDw) * gC + gX0 + j - tap * cg) << 2, 96);
     }
+    const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
     // Eight columns within one tap (cg a multiple of 8): one bounds check and two vector loads per pixel.
     const oneTap = wd == 8 && cg % 8 == 0;
     const k0 = pc, b0 = k0 / hw, r0 = k0 - b0 * hw;
@@ -163,6 +208,16 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
           v128.store(o, f32x4.splat(0));
           v128.store(o, f32x4.splat(0), 16);
         }
+      } else if (y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
+        // The whole patch lies inside the image: no bounds checks (columns past wd repeat the last one; their
+        // products land in C columns that are never stored).
+        const base = img + ((<usize>(y0 * gW + x0) * <usize>gC) << 2);
+        v128.store(o, f32x4(
+          load<f32>(base + <usize>load<i32>(info, 96)), load<f32>(base + <usize>load<i32>(info, 100)),
+          load<f32>(base + <usize>load<i32>(info, 104)), load<f32>(base + <usize>load<i32>(info, 108))));
+        v128.store(o, f32x4(
+          load<f32>(base + <usize>load<i32>(info, 112)), load<f32>(base + <usize>load<i32>(info, 116)),
+          load<f32>(base + <usize>load<i32>(info, 120)), load<f32>(base + <usize>load<i32>(info, 124))), 16);
       } else {
         for (let jj = 0; jj < 8; jj++) {
           let v: f32 = 0;

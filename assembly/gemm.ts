@@ -8,7 +8,7 @@
 // (a fused multiply-add on x86 with FMA); otherwise f32x4.mul then f32x4.add.
 
 import { scratch, SCRATCH_BYTES } from "./scratch";
-import { madd, relu4 } from "./simd";
+import { hsum, madd, relu4 } from "./simd";
 import { packOutputGradRows, packPatches, packPatchRows, packWeightsForInputGrad } from "./convpack";
 
 /** Depth of one packed block of B (rows of op(B)). */
@@ -203,6 +203,76 @@ function edge(rows: i32, w: i32, a: usize, sai: usize, sak: usize, bp: usize, kc
   }
 }
 
+/** C element = act(C + s or s, + bias) at the end of a K block of the dot path. */
+// @ts-ignore: decorator
+@inline function finishDot(v: f32, c: usize, acc: bool, fin: bool, bias: f32, act: i32): void {
+  if (acc) v = load<f32>(c) + v;
+  if (fin) {
+    v += bias;
+    if (act == 1) v = v > 0 ? v : 0;
+  }
+  store<f32>(c, v);
+}
+
+/**
+ * Narrow outputs (N < 8): each element is a dot product along k of a contiguous row of A and a contiguous column
+ * of B (bt: op(B) transposed, [N, kc]), two vector partial sums (k mod 8 < 4 and ≥ 4), then the lanes, then the
+ * k mod 4 tail in order. Four rows at once for independent chains; edge rows run the same per-row sequence.
+ */
+function dotRows(rows: i32, a: usize, lda: usize, bt: usize, kc: i32, c: usize, ldc: usize, N: i32, acc: bool,
+  fin: bool, bias: usize, act: i32): void {
+  const k8 = kc & ~7, k4 = kc & ~3;
+  for (let j = 0; j < N; j++) {
+    const b = bt + <usize>j * <usize>kc * 4;
+    const bj: f32 = bias ? load<f32>(bias + (<usize>j << 2)) : 0;
+    if (rows == 4) {
+      const a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
+      const z = f32x4.splat(0);
+      let s00 = z, s01 = z, s10 = z, s11 = z, s20 = z, s21 = z, s30 = z, s31 = z;
+      let k = 0;
+      for (; k < k8; k += 8) {
+        const o = <usize>k << 2;
+        const b0 = v128.load(b + o), b1 = v128.load(b + o, 16);
+        s00 = madd(v128.load(a0 + o), b0, s00); s01 = madd(v128.load(a0 + o, 16), b1, s01);
+        s10 = madd(v128.load(a1 + o), b0, s10); s11 = madd(v128.load(a1 + o, 16), b1, s11);
+        s20 = madd(v128.load(a2 + o), b0, s20); s21 = madd(v128.load(a2 + o, 16), b1, s21);
+        s30 = madd(v128.load(a3 + o), b0, s30); s31 = madd(v128.load(a3 + o, 16), b1, s31);
+      }
+      if (k < k4) {
+        const o = <usize>k << 2;
+        const b0 = v128.load(b + o);
+        s00 = madd(v128.load(a0 + o), b0, s00); s10 = madd(v128.load(a1 + o), b0, s10);
+        s20 = madd(v128.load(a2 + o), b0, s20); s30 = madd(v128.load(a3 + o), b0, s30);
+      }
+      let v0 = hsum(f32x4.add(s00, s01)), v1 = hsum(f32x4.add(s10, s11));
+      let v2 = hsum(f32x4.add(s20, s21)), v3 = hsum(f32x4.add(s30, s31));
+      for (let t = k4; t < kc; t++) {
+        const o = <usize>t << 2, bv = load<f32>(b + o);
+        v0 += load<f32>(a0 + o) * bv; v1 += load<f32>(a1 + o) * bv;
+        v2 += load<f32>(a2 + o) * bv; v3 += load<f32>(a3 + o) * bv;
+      }
+      const cj = c + (<usize>j << 2);
+      finishDot(v0, cj, acc, fin, bj, act); finishDot(v1, cj + ldc, acc, fin, bj, act);
+      finishDot(v2, cj + 2 * ldc, acc, fin, bj, act); finishDot(v3, cj + 3 * ldc, acc, fin, bj, act);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const ar = a + <usize>r * lda;
+        const z = f32x4.splat(0);
+        let s0 = z, s1 = z;
+        let k = 0;
+        for (; k < k8; k += 8) {
+          const o = <usize>k << 2;
+          s0 = madd(v128.load(ar + o), v128.load(b + o), s0); s1 = madd(v128.load(ar + o, 16), v128.load(b + o, 16), s1);
+        }
+        if (k < k4) s0 = madd(v128.load(ar + (<usize>k << 2)), v128.load(b + (<usize>k << 2)), s0);
+        let v = hsum(f32x4.add(s0, s1));
+        for (let t = k4; t < kc; t++) v += load<f32>(ar + (<usize>t << 2)) * load<f32>(b + (<usize>t << 2));
+        finishDot(v, c + <usize>r * ldc + (<usize>j << 2), acc, fin, bj, act);
+      }
+    }
+  }
+}
+
 /** How the driver reads its operands: a plain GEMM, or one of the convolutions (geometry in convpack.ts). */
 export const MODE_GEMM: i32 = 0;
 export const MODE_CONV_FWD: i32 = 1;
@@ -235,6 +305,9 @@ export function drive(mode: i32, a: usize, sai: usize, sak: usize, b: usize, tra
     return;
   }
   const packsA = mode == MODE_CONV_FWD || mode == MODE_CONV_BWD_IN;
+  // Fewer than 8 columns would waste most of a panel's lanes: dot products along k instead, when rows of A are
+  // contiguous along k (packed, or A not transposed).
+  const dot = N < 8 && (packsA || sak == 4);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     const panels = (nc + 7) >> 3;
@@ -245,6 +318,13 @@ export function drive(mode: i32, a: usize, sai: usize, sak: usize, b: usize, tra
       else packB(b, bp, pc, kc, jc, nc, K, N, transB);
       const acc = pc > 0 || accumulate != 0;
       const fin = pc + kc >= K;
+      // The packed panel [kc, 8] transposed to [N, kc] for the dot path.
+      const bt = bp + <usize>kc * 32;
+      if (dot) {
+        for (let j = 0; j < nc; j++) {
+          for (let k = 0; k < kc; k++) store<f32>(bt + ((<usize>(j * kc + k)) << 2), load<f32>(bp + ((<usize>(k * 8 + j)) << 2)));
+        }
+      }
       for (let ic = r0; ic < r1; ic += MC) {
         const ie = min(r1, ic + MC);
         let aBlock: usize, si: usize = sai, sk: usize = sak;
@@ -256,6 +336,12 @@ export function drive(mode: i32, a: usize, sai: usize, sak: usize, b: usize, tra
           sk = 4;
         } else {
           aBlock = a + <usize>pc * sak;
+        }
+        if (dot) {
+          for (let i = ic; i < ie; i += 4) {
+            dotRows(min(4, ie - i), aBlock + <usize>i * si, si, bt, kc, c + <usize>i * ldc, ldc, N, acc, fin, bias, act);
+          }
+          continue;
         }
         for (let p = 0; p < panels; p++) {
           const j0 = jc + (p << 3);

@@ -20,53 +20,53 @@ export function maxPoolForward(x: usize, y: usize, idx: usize, n: i32, h: i32, w
     const b = i / hw, r = i - b * hw, oy = r / outW, ox = r - oy * outW;
     const y0 = oy * sh - padT, x0 = ox * sw - padL;
     const yo = y + ((<usize>i * <usize>c) << 2), io = idx + ((<usize>i * <usize>c) << 2);
-    for (let ch = 0; ch < c; ch += 4) {
-      const full = ch < c4;
-      let best = f32x4.splat(-Infinity), at = i32x4.splat(-1);
-      let bestS: f32 = -Infinity, atS: i32 = -1;
-      let seen = false;
-      for (let ky = 0; ky < kh; ky++) {
-        const iy = y0 + ky * dh;
-        if (iy < 0 || iy >= h) continue;
-        for (let kx = 0; kx < kw; kx++) {
-          const ix = x0 + kx * dw;
-          if (ix < 0 || ix >= w) continue;
-          const flat = ((b * h + iy) * w + ix) * c + ch;
-          if (full) {
-            const v = v128.load(x + (<usize>flat << 2));
-            const pos = i32x4.add(i32x4.splat(flat), lanes);
-            if (!seen) {
-              best = v;
-              at = pos;
-            } else {
-              const take = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
-              best = v128.bitselect(v, best, take);
-              at = v128.bitselect(pos, at, take);
-            }
-          } else {
-            // Channel tail, one at a time with the same rule.
-            for (let t = 0; t < c - ch; t++) {
-              const v = load<f32>(x + (<usize>(flat + t) << 2));
-              const prev = load<f32>(yo + (<usize>(ch + t) << 2));
-              if (!seen || v > prev || v != v) {
-                store<f32>(yo + (<usize>(ch + t) << 2), v);
-                store<i32>(io + (<usize>(ch + t) << 2), flat + t);
-              }
-            }
+    // Window elements in scan order (outer), channels (inner): the running max and its index live in the output row.
+    let seen = false;
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = y0 + ky * dh;
+      if (iy < 0 || iy >= h) continue;
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = x0 + kx * dw;
+        if (ix < 0 || ix >= w) continue;
+        const flat = ((b * h + iy) * w + ix) * c;
+        const src = x + (<usize>flat << 2);
+        if (!seen) {
+          let ch = 0;
+          for (; ch < c4; ch += 4) {
+            v128.store(yo + (<usize>ch << 2), v128.load(src + (<usize>ch << 2)));
+            v128.store(io + (<usize>ch << 2), i32x4.add(i32x4.splat(flat + ch), lanes));
+          }
+          for (; ch < c; ch++) {
+            store<f32>(yo + (<usize>ch << 2), load<f32>(src + (<usize>ch << 2)));
+            store<i32>(io + (<usize>ch << 2), flat + ch);
           }
           seen = true;
+        } else {
+          let ch = 0;
+          for (; ch < c4; ch += 4) {
+            const o = <usize>ch << 2;
+            const v = v128.load(src + o), best = v128.load(yo + o);
+            const take = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+            v128.store(yo + o, v128.bitselect(v, best, take));
+            v128.store(io + o, v128.bitselect(i32x4.add(i32x4.splat(flat + ch), lanes), v128.load(io + o), take));
+          }
+          for (; ch < c; ch++) {
+            const o = <usize>ch << 2;
+            const v = load<f32>(src + o);
+            if (v > load<f32>(yo + o) || v != v) {
+              store<f32>(yo + o, v);
+              store<i32>(io + o, flat + ch);
+            }
+          }
         }
       }
-      if (full) {
-        v128.store(yo + (<usize>ch << 2), best);
-        v128.store(io + (<usize>ch << 2), at);
-      } else if (!seen) {
-        for (let t = 0; t < c - ch; t++) {
-          store<f32>(yo + (<usize>(ch + t) << 2), bestS);
-          store<i32>(io + (<usize>(ch + t) << 2), atS);
-        }
+    }
+    if (!seen) {
+      empty++;
+      for (let ch = 0; ch < c; ch++) {
+        store<f32>(yo + (<usize>ch << 2), -Infinity);
+        store<i32>(io + (<usize>ch << 2), -1);
       }
-      if (!seen) empty++;
     }
   }
   return empty;

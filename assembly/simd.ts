@@ -12,3 +12,9 @@
 @inline export function relu4(x: v128): v128 {
   return f32x4.pmax(f32x4.splat(0), x);
 }
+
+/** (l0 + l1) + (l2 + l3). */
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}

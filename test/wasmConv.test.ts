@@ -7,15 +7,14 @@ setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Rng } from "../src/util/rng.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
 import { avgPoolWindows, convGeometry, maxPoolArgmaxGeneral, type ConvGeometry } from "../src/engine/kernels.js";
 
+/** Deterministic uniform floats in [-1, 1) from the project's generator. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
+  const r = new Rng(seed);
+  return () => r.uniformIn(-1, 1);
 }
 
 interface ConvCase {

@@ -6,15 +6,13 @@ setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Rng } from "../src/util/rng.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
 
-/** Deterministic pseudo-random floats in [-1, 1). */
+/** Deterministic uniform floats in [-1, 1) from the project's generator. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
+  const r = new Rng(seed);
+  return () => r.uniformIn(-1, 1);
 }
 
 interface Case {
@@ -159,4 +157,19 @@ test("wasm runtime: two-thread gemm equals one thread bit for bit, and wasmMatmu
       assert.ok(Math.abs(C[i * N + j] - s) < 1e-4, `C[${i},${j}]`);
     }
   }
+});
+
+test("wasm loader: environment switches pick the build (GCX_THREADS=1, GCX_KERNELS=plain, GCX_NO_WASM=1)", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const mod = new URL("../src/engine/wasmKernels.js", import.meta.url).href;
+  // A child process (never this library) sets the relaxed-SIMD flag first, as the CLI does.
+  const script = `import("node:v8").then((v8) => { v8.setFlagsFromString("--experimental-wasm-relaxed-simd"); return import(${JSON.stringify(mod)}); })
+    .then((K) => { const rt = K.wasmRuntime(); console.log(JSON.stringify(rt ? [rt.variant, rt.threads] : null)); process.exit(0); });`;
+  const run = (env: Record<string, string>): unknown =>
+    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, GCX_THREADS: "", GCX_KERNELS: "", GCX_NO_WASM: "", ...env } }).toString());
+  const twoCores = (await import("node:os")).cpus().length >= 2;
+  assert.deepEqual(run({}), ["wasm-relaxed-fma", twoCores ? 2 : 1]);
+  assert.deepEqual(run({ GCX_THREADS: "1" }), ["wasm-relaxed-fma", 1]);
+  assert.deepEqual(run({ GCX_KERNELS: "plain" }), ["wasm-simd128", twoCores ? 2 : 1]);
+  assert.equal(run({ GCX_NO_WASM: "1" }), null);
 });

@@ -46,17 +46,22 @@ export interface WasmRuntime {
   helperReady(): boolean;
   /**
    * Runs a row-range kernel `name(...args, r0, r1)` over output rows [0, rows), on two threads when `work`
-   * (multiply-adds, or any per-call cost in the same unit) reaches `parallelThreshold` and a helper is ready. The
-   * result is the same whatever the thread count.
+   * (multiply-adds, or any per-call cost in the same unit) reaches `parallelThreshold` and a helper is ready: the
+   * rows are cut into up to `maxChunks` chunks (one per `chunkWork` of work, at least 2) that both threads claim.
+   * The result is the same whatever the thread count.
    */
-  parallel(name: string, args: readonly number[], rows: number, work?: number): void;
+  parallel(name: string, args: readonly number[], rows: number, work?: number, maxChunks?: number): void;
 }
 
 /**
- * Smallest work (multiply-adds) split across two threads; below it the hand-off (≈ 20–50 µs on this 2-core box)
- * costs more than it saves. Measured in bench/kernels.ts (notes in docs/decisions/0008).
+ * Smallest work (multiply-adds) shared by two threads: where decision 0004 measured a gain on a quiet 2-core box.
+ * Under heavy load the second thread paid only from about 2^23 (decision 0008); the runner withdraws work the helper
+ * has not started, so smaller shared calls lose little. Re-measure with `node dist/bench/kernels.js threads`.
  */
-export const parallelThreshold = 1 << 19;
+export const parallelThreshold = 1 << 20;
+
+/** Work per chunk when a call is shared: small enough to balance a late helper, large enough to repay a claim. */
+export const chunkWork = 1 << 21;
 
 /** The slice of node:fs used here (typed locally so browser builds need no Node types). */
 interface NodeFs {
@@ -143,12 +148,15 @@ function singleRuntime(bytes: BufferSource): WasmRuntime {
   const module = new WebAssembly.Module(bytes);
   const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
   const exps = instance.exports as unknown as KernelExports;
+  const heapBase = heapBaseOf(exps);
+  // The kernels' scratch lies below heapBase; the builds start with room for it, but make sure.
+  if (exps.memory && exps.memory.buffer.byteLength < heapBase) exps.memory.grow(Math.ceil((heapBase - exps.memory.buffer.byteLength) / 65536));
   return {
     memory: exps.memory!,
     exports: exps,
     variant: variantOf(exps),
     threads: 1,
-    heapBase: heapBaseOf(exps),
+    heapBase,
     helperReady: () => false,
     parallel(name, args, rows) {
       const fn = exps[name];
@@ -168,9 +176,9 @@ function threadedRuntime(t: ThreadedKernels): WasmRuntime {
     threads: 2,
     heapBase: heapBaseOf(exps),
     helperReady: t.helperReady,
-    parallel(name, args, rows, work = Infinity) {
-      const split = rows >= 8 && work >= parallelThreshold ? (rows >> 3) << 2 : 0;
-      t.run(name, args, rows, split);
+    parallel(name, args, rows, work = Infinity, maxChunks = 4) {
+      const chunks = work >= parallelThreshold ? Math.max(2, Math.min(maxChunks, Math.floor(work / chunkWork))) : 0;
+      t.run(name, args, rows, chunks);
     },
   };
 }
@@ -341,7 +349,7 @@ export function wasmConv2dBackwardFilter(rt: WasmRuntime, x: number, dy: number,
   groups = 1, o: { accumulate?: boolean } = {}): void {
   const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
   rt.parallel("conv2dBackwardFilter", [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], cout,
-    cout >= 16 ? work : 0);
+    cout >= 16 ? work : 0, 2);
 }
 
 /**
