@@ -229,6 +229,38 @@ export function ew_leaky_relu(x: usize, out: usize, mask: usize, n: i32, alpha: 
   }
 }
 
+// ---- Activation backward from the saved output ----
+
+/** out = g·(1 − y²): tanh's backward from its output y (bit-identical to mul(g, tanhDerivativeOf(y))). */
+export function ew_tanh_backward(g: usize, y: usize, out: usize, n: i32): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const one = f32x4.splat(1.0);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(v128.load(g + i), f32x4.sub(one, f32x4.mul(v, v))));
+  }
+  for (; i < end; i += 4) {
+    const v = load<f32>(y + i);
+    store<f32>(out + i, load<f32>(g + i) * (<f32>1 - v * v));
+  }
+}
+
+/** out = g·y(1 − y): the sigmoid's backward from its output y (bit-identical to elementwise.sigmoid's rule). */
+export function ew_sigmoid_backward(g: usize, y: usize, out: usize, n: i32): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const one = f32x4.splat(1.0);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(v128.load(g + i), f32x4.mul(v, f32x4.sub(one, v))));
+  }
+  for (; i < end; i += 4) {
+    const v = load<f32>(y + i);
+    store<f32>(out + i, load<f32>(g + i) * (v * (<f32>1 - v)));
+  }
+}
+
 // ---- Transcendentals (f32x4 polynomials) ----
 
 /** out = e^x. */

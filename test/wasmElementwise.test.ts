@@ -151,6 +151,12 @@ test("wasm affine, scalar products, relu family equal the JS ops bit for bit", (
     x.ew_leaky_relu(a, o, m, n, 0.01);
     assertBitEqual(h.get(o, n), E.leakyRelu(t32(A), 0.01).data, `leakyRelu n=${n}`);
     assertBitEqual(h.get(m, n), Array.from(A, (v) => (v > 0 ? 1 : 0.01)), `leakyRelu mask n=${n}`);
+    const G = unaryInputs(n, rng, 1), Y = Float32Array.from(A, (v) => Math.tanh(v)), S = Float32Array.from(A, (v) => 1 / (1 + Math.exp(-v)));
+    const gp = h.put(G), yp = h.put(Y), sp = h.put(S);
+    x.ew_tanh_backward(gp, yp, o, n);
+    assertBitEqual(h.get(o, n), op.mul(t32(G), op.tanhDerivativeOf(t32(Y))).data, `tanh backward n=${n}`);
+    x.ew_sigmoid_backward(gp, sp, o, n);
+    assertBitEqual(h.get(o, n), E.mulB(t32(G), E.mulB(t32(S), op.affine(t32(S), -1, 1))).data, `sigmoid backward n=${n}`);
     x.ew_fill(o, n, -2.5);
     assert.ok(h.get(o, n).every((v) => v === -2.5), "fill");
   }
