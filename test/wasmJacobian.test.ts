@@ -2,6 +2,8 @@
 // jacobianSqNormsForward) and float64 finite differences, for relu, tanh and identity MLPs of odd widths.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { Tensor } from "../src/engine/tensor.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
@@ -27,7 +29,7 @@ function putLayers(h: WasmHarness, net: Network, params: Params): { table: numbe
   return { table, count: dense.length };
 }
 
-function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[]): Float64Array {
+function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[], output = 0): Float64Array {
   const n = x.length / net.inputSize, d = net.inputSize;
   const { table, count } = putLayers(h, net, params);
   const xp = h.put(x);
@@ -36,7 +38,7 @@ function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Arr
   const bounds = [0, ...splits, n];
   for (let s = 0; s + 1 < bounds.length; s++) {
     const scratch = h.alloc(scratchBytes / 4); // one per "thread"
-    h.exports.jacobian_mlp_sqnorms(xp, d, table, count, act, scratch, out, bounds[s], bounds[s + 1]);
+    h.exports.jacobian_mlp_sqnorms(xp, d, table, count, act, output, scratch, out, bounds[s], bounds[s + 1]);
   }
   return new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
 }
@@ -91,5 +93,42 @@ for (const [name, spec] of specs) {
     h.reset();
     const split = wasmSqNorms(h, net, params, x, act, [1, 9, 10, 30]);
     assert.deepEqual(Array.from(split), Array.from(got));
+    // The softmax output's Jacobian.
+    h.reset();
+    const soft = wasmSqNorms(h, net, params, x, act, [5], 1);
+    const softJs = jacobianSqNormsForward(net, params64, new Tensor(Float64Array.from(x), [n, d]), "softmax");
+    for (let e = 0; e < n; e++) {
+      assert.ok(Math.abs(soft[e] - softJs[e]) <= 1e-5 * softJs[e] + 1e-12, `softmax example ${e}: wasm ${soft[e]} vs float64 ${softJs[e]}`);
+    }
   });
 }
+
+test("wasm fused Jacobian on the shared-memory build: two worker threads give the single-thread bits", async (t) => {
+  const h = loadHarness("kernels-shared.wasm");
+  if (!h) return t.skip("dist/wasm/kernels-shared.wasm not built");
+  const net = compileNetwork({ kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" });
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 31, dtype: "float32" });
+  const rng = new Rng(32);
+  const n = 301;
+  const x = Float32Array.from({ length: n * 2 }, () => rng.normal());
+  const single = wasmSqNorms(h, net, params, x, ACT.relu, []);
+  h.reset();
+  const { table, count } = putLayers(h, net, params);
+  const xp = h.put(x), out = h.alloc(2 * n);
+  const bytes = h.exports.jacobian_mlp_scratch_bytes(2, table, count) as number;
+  const scratches = [h.alloc(bytes / 4), h.alloc(bytes / 4)];
+  const module = new WebAssembly.Module(readFileSync(new URL("../wasm/kernels-shared.wasm", import.meta.url)));
+  const code = `
+    const { parentPort, workerData: w } = require("node:worker_threads");
+    const inst = new WebAssembly.Instance(w.module, { env: { memory: w.memory, abort() { throw new Error("abort"); } } });
+    inst.exports.jacobian_mlp_sqnorms(w.xp, 2, w.table, w.count, 1, 0, w.scratch, w.out, w.r0, w.r1);
+    parentPort.postMessage("done");`;
+  const split = 150;
+  await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 } });
+    worker.once("message", () => worker.terminate().then(() => resolve(), reject));
+    worker.once("error", reject);
+  })));
+  const threaded = new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
+  assert.deepEqual(Array.from(threaded), Array.from(single));
+});
