@@ -307,3 +307,75 @@ export function softmax_ce_grad(logits: usize, labels: usize, grad: usize, cols:
     }
   }
 }
+
+// ---- Per-example pieces of the closed-form Jacobian propagation (measures/denseJacobian.ts) ----
+
+/** out[r] = Σ_j fl32(x[r, j]²) in f64, column order, for rows [r0, r1): bit-identical to ops.sumRows(mul(x, x)). */
+export function sum_rows_squares(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  const ld = <usize>cols << 2, end = <usize>cols << 2;
+  let r = r0;
+  for (; r + 3 < r1; r += 4) {
+    const p0 = x + <usize>r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
+    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+    for (let j: usize = 0; j < end; j += 4) {
+      const v0 = load<f32>(p0 + j), v1 = load<f32>(p1 + j), v2 = load<f32>(p2 + j), v3 = load<f32>(p3 + j);
+      s0 += <f64>(v0 * v0);
+      s1 += <f64>(v1 * v1);
+      s2 += <f64>(v2 * v2);
+      s3 += <f64>(v3 * v3);
+    }
+    const o = out + (<usize>r << 2);
+    store<f32>(o, <f32>s0);
+    store<f32>(o, <f32>s1, 4);
+    store<f32>(o, <f32>s2, 8);
+    store<f32>(o, <f32>s3, 12);
+  }
+  for (; r < r1; r++) {
+    const p = x + <usize>r * ld;
+    let s: f64 = 0;
+    for (let j: usize = 0; j < end; j += 4) {
+      const v = load<f32>(p + j);
+      s += <f64>(v * v);
+    }
+    store<f32>(out + (<usize>r << 2), <f32>s);
+  }
+}
+
+/**
+ * For examples b in [b0, b1) of x [batch·k, cols] (k consecutive rows per example, as the k pushed-back Jacobian
+ * rows of denseJacobian.ts): out[b] (f64) = Σ over the example's k rows of Σ_j x·y (y = x gives ‖rows‖²; y = Δ and
+ * x = Δ·Gram gives the quadratic form). Products and sums in f64, row by row in the JS order (bit-identical to
+ * denseJacobianSqNorms' final loops); out must be 8-byte aligned.
+ */
+export function group_dots(x: usize, y: usize, out: usize, k: i32, cols: i32, b0: i32, b1: i32): void {
+  const ld = <usize>cols << 2, end = <usize>cols << 2;
+  for (let b = b0; b < b1; b++) {
+    let total: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const r = <usize>(b * k + c) * ld;
+      const px = x + r, py = y + r;
+      let s: f64 = 0;
+      for (let j: usize = 0; j < end; j += 4) s += <f64>load<f32>(px + j) * <f64>load<f32>(py + j);
+      total += s;
+    }
+    store<f64>(out + (<usize>b << 3), total);
+  }
+}
+
+/**
+ * out[(b·k + c), j] = x[(b·k + c), j] · m[b, j] for examples b in [b0, b1), c < k: each example's row of m
+ * (an activation derivative) applied to its k Jacobian rows (denseJacobian.ts; bit-identical).
+ */
+export function mul_repeated_rows(x: usize, m: usize, out: usize, k: i32, cols: i32, b0: i32, b1: i32): void {
+  const ld = <usize>cols << 2, c4 = <usize>(cols & ~3) << 2;
+  for (let b = b0; b < b1; b++) {
+    const mr = m + <usize>b * ld;
+    for (let c = 0; c < k; c++) {
+      const r = <usize>(b * k + c) * ld;
+      const px = x + r, po = out + r;
+      let j: usize = 0;
+      for (; j < c4; j += 16) v128.store(po + j, f32x4.mul(v128.load(px + j), v128.load(mr + j)));
+      for (; j < ld; j += 4) store<f32>(po + j, load<f32>(px + j) * load<f32>(mr + j));
+    }
+  }
+}

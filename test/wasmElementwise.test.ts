@@ -338,3 +338,40 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
   assert.ok(worstLoss <= 2e-6, `loss: ${worstLoss}`);
   assert.ok(worstGrad <= 2e-6, `grad: ${worstGrad}`);
 });
+
+test("wasm pieces of the closed-form Jacobian: row squares, per-example row groups, repeated-row masks", (t) => {
+  const h = harness(t);
+  if (!h) return;
+  const rng = new Rng(7);
+  const x = h.exports;
+  for (const [batch, k, cols] of [[1, 1, 1], [3, 2, 5], [17, 10, 33], [8, 3, 256]]) {
+    h.reset();
+    const rows = batch * k;
+    const X = randF32(rows * cols, rng), Y = randF32(rows * cols, rng), Mk = randF32(batch * cols, rng);
+    const xp = h.put(X), yp = h.put(Y), mp = h.put(Mk), o = h.alloc(rows * cols), o64 = h.alloc(2 * batch);
+    x.sum_rows_squares(xp, o, cols, 0, rows >> 1);
+    x.sum_rows_squares(xp, o, cols, rows >> 1, rows);
+    const T = new Tensor(X, [rows, cols]);
+    assertBitEqual(h.get(o, rows), op.sumRows(op.mul(T, T)).data, `row squares ${rows}x${cols}`);
+    // the JS loops of denseJacobianSqNorms
+    const want = new Float64Array(batch), wantDot = new Float64Array(batch);
+    for (let r = 0; r < rows; r++) {
+      let s = 0, sd = 0;
+      for (let j = 0; j < cols; j++) {
+        s += X[r * cols + j] ** 2;
+        sd += X[r * cols + j] * Y[r * cols + j];
+      }
+      want[Math.floor(r / k)] += s;
+      wantDot[Math.floor(r / k)] += sd;
+    }
+    x.group_dots(xp, xp, o64, k, cols, 0, batch);
+    assert.deepEqual(Array.from(new Float64Array(h.memory.buffer.slice(o64, o64 + 8 * batch))), Array.from(want), "group squares");
+    x.group_dots(xp, yp, o64, k, cols, 0, 1);
+    x.group_dots(xp, yp, o64, k, cols, 1, batch);
+    assert.deepEqual(Array.from(new Float64Array(h.memory.buffer.slice(o64, o64 + 8 * batch))), Array.from(wantDot), "group dots");
+    x.mul_repeated_rows(xp, mp, o, k, cols, 0, batch);
+    const rep = new Float32Array(rows * cols);
+    for (let b = 0; b < batch; b++) for (let c = 0; c < k; c++) for (let j = 0; j < cols; j++) rep[(b * k + c) * cols + j] = X[(b * k + c) * cols + j] * Mk[b * cols + j];
+    assertBitEqual(h.get(o, rows * cols), rep, `repeated rows ${batch}x${k}x${cols}`);
+  }
+});
