@@ -10,13 +10,18 @@ import { exp4, expDiff4 } from "./simdmath";
 
 // ---- Whole-tensor sums ----
 
-/** Σ x over n values, accumulated in f64 in eight interleaved lanes (fixed order; within ~1e-16 of the JS sum). */
-export function sum(x: usize, n: i32): f64 {
+// Σ x (or Σ fl32(x²) when `squares`, a constant per caller) in eight interleaved f64 lanes, then the tail in order.
+// @ts-ignore: decorator
+@inline function laneSum(x: usize, n: i32, squares: bool): f64 {
   const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
   let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
   let i: usize = 0;
   for (; i < n8; i += 32) {
-    const u = v128.load(x + i), w = v128.load(x + i, 16);
+    let u = v128.load(x + i), w = v128.load(x + i, 16);
+    if (squares) {
+      u = f32x4.mul(u, u);
+      w = f32x4.mul(w, w);
+    }
     a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
     a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
     a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
@@ -24,8 +29,16 @@ export function sum(x: usize, n: i32): f64 {
   }
   const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
   let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
-  for (; i < end; i += 4) s += <f64>load<f32>(x + i);
+  for (; i < end; i += 4) {
+    const v = load<f32>(x + i);
+    s += squares ? <f64>(v * v) : <f64>v;
+  }
   return s;
+}
+
+/** Σ x over n values, accumulated in f64 in eight interleaved lanes (fixed order; within ~1e-16 of the JS sum). */
+export function sum(x: usize, n: i32): f64 {
+  return laneSum(x, n, false);
 }
 
 /** Σ x in index order in f64: bit-identical to ops.sum (before its result is rounded to float32). */
@@ -38,42 +51,31 @@ export function sum_sequential(x: usize, n: i32): f64 {
 
 /** Σ fl32(x²) in eight f64 lanes (ops.sumSquares = sum(mul(a, a)): squares rounded to float32 first). */
 export function sum_squares(x: usize, n: i32): f64 {
-  const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
-  let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
-  let i: usize = 0;
-  for (; i < n8; i += 32) {
-    let u = v128.load(x + i), w = v128.load(x + i, 16);
-    u = f32x4.mul(u, u);
-    w = f32x4.mul(w, w);
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
-  }
-  const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
-  let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
-  for (; i < end; i += 4) {
-    const v = load<f32>(x + i);
-    s += <f64>(v * v);
-  }
-  return s;
+  return laneSum(x, n, true);
 }
 
 // ---- Row sums ----
 
-/** out[r] = Σ_j x[r, j] for rows [r0, r1) of a [rows, cols] matrix, f64 in column order (bit-identical to ops.sumRows). */
-export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+// x, or fl32(x²) when `squares` (a constant at every call site, so each caller compiles to its own loop).
+// @ts-ignore: decorator
+@inline function term(v: f32, squares: bool): f64 {
+  return squares ? <f64>(v * v) : <f64>v;
+}
+
+// out[r] = Σ_j term(x[r, j]) in f64, column order; four rows at a time (independent chains for instruction-level
+// parallelism, each row's order unchanged).
+// @ts-ignore: decorator
+@inline function rowSums(x: usize, out: usize, cols: i32, r0: i32, r1: i32, squares: bool): void {
   const ld = <usize>cols << 2, end = <usize>cols << 2;
   let r = r0;
   for (; r + 3 < r1; r += 4) {
-    // four independent chains (one per row) for instruction-level parallelism; each row's order is unchanged
     const p0 = x + <usize>r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
     let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
     for (let j: usize = 0; j < end; j += 4) {
-      s0 += <f64>load<f32>(p0 + j);
-      s1 += <f64>load<f32>(p1 + j);
-      s2 += <f64>load<f32>(p2 + j);
-      s3 += <f64>load<f32>(p3 + j);
+      s0 += term(load<f32>(p0 + j), squares);
+      s1 += term(load<f32>(p1 + j), squares);
+      s2 += term(load<f32>(p2 + j), squares);
+      s3 += term(load<f32>(p3 + j), squares);
     }
     const o = out + (<usize>r << 2);
     store<f32>(o, <f32>s0);
@@ -84,9 +86,14 @@ export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): voi
   for (; r < r1; r++) {
     const p = x + <usize>r * ld;
     let s: f64 = 0;
-    for (let j: usize = 0; j < end; j += 4) s += <f64>load<f32>(p + j);
+    for (let j: usize = 0; j < end; j += 4) s += term(load<f32>(p + j), squares);
     store<f32>(out + (<usize>r << 2), <f32>s);
   }
+}
+
+/** out[r] = Σ_j x[r, j] for rows [r0, r1) of a [rows, cols] matrix, f64 in column order (bit-identical to ops.sumRows). */
+export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  rowSums(x, out, cols, r0, r1, false);
 }
 
 // ---- Column sums ----
@@ -312,33 +319,7 @@ export function softmax_ce_grad(logits: usize, labels: usize, grad: usize, cols:
 
 /** out[r] = Σ_j fl32(x[r, j]²) in f64, column order, for rows [r0, r1): bit-identical to ops.sumRows(mul(x, x)). */
 export function sum_rows_squares(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
-  const ld = <usize>cols << 2, end = <usize>cols << 2;
-  let r = r0;
-  for (; r + 3 < r1; r += 4) {
-    const p0 = x + <usize>r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
-    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
-    for (let j: usize = 0; j < end; j += 4) {
-      const v0 = load<f32>(p0 + j), v1 = load<f32>(p1 + j), v2 = load<f32>(p2 + j), v3 = load<f32>(p3 + j);
-      s0 += <f64>(v0 * v0);
-      s1 += <f64>(v1 * v1);
-      s2 += <f64>(v2 * v2);
-      s3 += <f64>(v3 * v3);
-    }
-    const o = out + (<usize>r << 2);
-    store<f32>(o, <f32>s0);
-    store<f32>(o, <f32>s1, 4);
-    store<f32>(o, <f32>s2, 8);
-    store<f32>(o, <f32>s3, 12);
-  }
-  for (; r < r1; r++) {
-    const p = x + <usize>r * ld;
-    let s: f64 = 0;
-    for (let j: usize = 0; j < end; j += 4) {
-      const v = load<f32>(p + j);
-      s += <f64>(v * v);
-    }
-    store<f32>(out + (<usize>r << 2), <f32>s);
-  }
+  rowSums(x, out, cols, r0, r1, true);
 }
 
 /**
