@@ -24,7 +24,9 @@ export function bn_apply(x: usize, mean: usize, k: usize, beta: usize, out: usiz
       const v = f32x4.mul(f32x4.sub(v128.load(xr + j), v128.load(mean + j)), v128.load(k + j));
       v128.store(orow + j, f32x4.add(v, v128.load(beta + j)));
     }
-    for (; j < ld; j += 4) store<f32>(orow + j, (load<f32>(xr + j) - load<f32>(mean + j)) * load<f32>(k + j) + load<f32>(beta + j));
+    for (; j < ld; j += 4) {
+      store<f32>(orow + j, (load<f32>(xr + j) - load<f32>(mean + j)) * load<f32>(k + j) + load<f32>(beta + j));
+    }
   }
 }
 
@@ -32,7 +34,8 @@ export function bn_apply(x: usize, mean: usize, k: usize, beta: usize, out: usiz
  * Per-channel Σ_r g[r, c] and Σ_r g[r, c]·(x[r, c] − mean[c]) over all rows for channels [c0, c1), each summed in
  * f64 over rows in order and stored as float32.
  */
-export function bn_backward_sums(g: usize, x: usize, mean: usize, sumG: usize, sumGX: usize, rows: i32, C: i32, c0: i32, c1: i32): void {
+export function bn_backward_sums(g: usize, x: usize, mean: usize, sumG: usize, sumGX: usize, rows: i32, C: i32,
+  c0: i32, c1: i32): void {
   const ld = <usize>C << 2;
   let c = c0;
   for (; c + 3 < c1; c += 4) {
@@ -98,8 +101,8 @@ export function bn_backward_input(g: usize, x: usize, mean: usize, coef: usize, 
     let j: usize = 0;
     for (; j < c4; j += 16) {
       const xc = f32x4.sub(v128.load(xr + j), v128.load(mean + j));
-      const v = f32x4.add(f32x4.add(f32x4.mul(v128.load(kp + j), v128.load(gr + j)), v128.load(bp + j)), f32x4.mul(v128.load(qp + j), xc));
-      v128.store(orow + j, v);
+      const kg = f32x4.add(f32x4.mul(v128.load(kp + j), v128.load(gr + j)), v128.load(bp + j));
+      v128.store(orow + j, f32x4.add(kg, f32x4.mul(v128.load(qp + j), xc)));
     }
     for (; j < ld; j += 4) {
       const xc = load<f32>(xr + j) - load<f32>(mean + j);

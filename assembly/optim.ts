@@ -93,7 +93,10 @@ export function adam_step(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f6
     const gv = decayed(v128.load(g + i), pv, wd);
     const mv = v128.load(m + i), vv = v128.load(v + i);
     const glo = lo64(gv), ghi = hi64(gv);
-    const nm = to32(f64x2.add(f64x2.mul(vb1, lo64(mv)), f64x2.mul(va1, glo)), f64x2.add(f64x2.mul(vb1, hi64(mv)), f64x2.mul(va1, ghi)));
+    const nm = to32(
+      f64x2.add(f64x2.mul(vb1, lo64(mv)), f64x2.mul(va1, glo)),
+      f64x2.add(f64x2.mul(vb1, hi64(mv)), f64x2.mul(va1, ghi)),
+    );
     const nv = to32(
       f64x2.add(f64x2.mul(vb2, lo64(vv)), f64x2.mul(f64x2.mul(va2, glo), glo)),
       f64x2.add(f64x2.mul(vb2, hi64(vv)), f64x2.mul(f64x2.mul(va2, ghi), ghi)),

@@ -181,7 +181,8 @@ export function sum_columns(x: usize, out: usize, rows: i32, cols: i32, c0: i32,
   store<f32>(out + (<usize>c << 2), <f32>(<f64><f32>s * scale));
 }
 
-function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32, mean: usize, centered: bool, scale: f64): void {
+function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32, mean: usize, centered: bool,
+  scale: f64): void {
   const ld = <usize>cols << 2;
   let c = c0;
   for (; c + 7 < c1; c += 8) colBlock8(x, ld, rows, c, mean, centered, out, scale);
@@ -276,7 +277,9 @@ export function logsumexp_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32
 /** loss[r] = logsumexp(z_r) − z_{r, labels[r]} for rows [r0, r1); labels are int32. */
 export function softmax_ce_rows(logits: usize, labels: usize, loss: usize, cols: i32, r0: i32, r1: i32): void {
   const ld = <usize>cols << 2;
-  for (let r = r0; r < r1; r++) store<f32>(loss + (<usize>r << 2), rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2))));
+  for (let r = r0; r < r1; r++) {
+    store<f32>(loss + (<usize>r << 2), rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2))));
+  }
 }
 
 /**

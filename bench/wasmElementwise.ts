@@ -140,7 +140,9 @@ for (const activation of ["relu", "tanh"] as const) {
   const TX = new Tensor(X, [nb, 2]);
   const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
   const table: number[] = [];
-  for (const l of dense) table.push(h.put(params[`layers.${l.index}.weight`].data), h.put(params[`layers.${l.index}.bias`].data), l.inSize, l.outSize);
+  for (const l of dense) {
+    table.push(h.put(params[`layers.${l.index}.weight`].data), h.put(params[`layers.${l.index}.bias`].data), l.inSize, l.outSize);
+  }
   const pt = h.alloc(table.length);
   new Int32Array(h.memory.buffer, pt, table.length).set(table);
   const px = h.put(X), pout = h.alloc(2 * nb);

@@ -29,7 +29,9 @@ function putLayers(h: WasmHarness, net: Network, params: Params): { table: numbe
   return { table, count: dense.length };
 }
 
-function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[], output = 0): Float64Array {
+function wasmSqNorms(
+  h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[], output = 0,
+): Float64Array {
   const n = x.length / net.inputSize, d = net.inputSize;
   const { table, count } = putLayers(h, net, params);
   const xp = h.put(x);
@@ -68,7 +70,9 @@ for (const [name, spec] of specs) {
     if (!h) return t.skip("dist/wasm/kernels.wasm not built");
     const net = compileNetwork(spec);
     const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 21, dtype: "float32" });
-    const params64: Params = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]));
+    const params64: Params = Object.fromEntries(
+      Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]),
+    );
     const rng = new Rng(22);
     const n = 37, d = net.inputSize;
     const x = Float32Array.from({ length: n * d }, () => rng.normal());
@@ -98,7 +102,8 @@ for (const [name, spec] of specs) {
     const soft = wasmSqNorms(h, net, params, x, act, [5], 1);
     const softJs = jacobianSqNormsForward(net, params64, new Tensor(Float64Array.from(x), [n, d]), "softmax");
     for (let e = 0; e < n; e++) {
-      assert.ok(Math.abs(soft[e] - softJs[e]) <= 1e-5 * softJs[e] + 1e-12, `softmax example ${e}: wasm ${soft[e]} vs float64 ${softJs[e]}`);
+      const msg = `softmax example ${e}: wasm ${soft[e]} vs float64 ${softJs[e]}`;
+      assert.ok(Math.abs(soft[e] - softJs[e]) <= 1e-5 * softJs[e] + 1e-12, msg);
     }
   });
 }
@@ -125,7 +130,8 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
     parentPort.postMessage("done");`;
   const split = 150;
   await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
-    const worker = new Worker(code, { eval: true, workerData: { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 } });
+    const workerData = { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 };
+    const worker = new Worker(code, { eval: true, workerData });
     worker.once("message", () => worker.terminate().then(() => resolve(), reject));
     worker.once("error", reject);
   })));

@@ -39,8 +39,14 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
   const b1 = 0.9, b2 = 0.999, eps = 1e-8;
   const cases: Case[] = [
     { name: "sgd", opt: sgd(lr), state: [], step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, 0) },
-    { name: "sgd+wd", opt: chain(addDecayedWeights(wd), sgd(lr)), state: [], step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, wd) },
-    { name: "momentum", opt: sgd(lr, mu), state: ["momentum."], step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, 0) },
+    {
+      name: "sgd+wd", opt: chain(addDecayedWeights(wd), sgd(lr)), state: [],
+      step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, wd),
+    },
+    {
+      name: "momentum", opt: sgd(lr, mu), state: ["momentum."],
+      step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, 0),
+    },
     {
       name: "momentum+wd", opt: chain(addDecayedWeights(wd), sgd(lr, mu)), state: ["1/momentum."],
       step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, wd),
@@ -71,7 +77,9 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
         state = r.state;
         c.step(h.exports, p, g, s, n, step);
         assertBitEqual(h.get(p, n), params.w.data, `${c.name} n=${n} step ${step}: parameters`);
-        c.state.forEach((prefix, i) => assertBitEqual(h.get(s[i], n), state.arrays[`${prefix}w`], `${c.name} n=${n} step ${step}: ${prefix}`));
+        c.state.forEach((prefix, i) => {
+          assertBitEqual(h.get(s[i], n), state.arrays[`${prefix}w`], `${c.name} n=${n} step ${step}: ${prefix}`);
+        });
       }
     }
   }
@@ -102,7 +110,8 @@ test("wasm BatchNorm forward equals the engine's batchNorm bit for bit; backward
     const x64 = new Tensor(Float64Array.from(X), [rows, C], true);
     const g64 = new Tensor(Float64Array.from(gamma), [C], true), b64 = new Tensor(Float64Array.from(beta), [C], true);
     const st = E.channelMoments(x64);
-    const loss = op.sum(op.mul(E.batchNorm(x64, st.mean, st.variance, g64, b64, eps), new Tensor(Float64Array.from(G), [rows, C])));
+    const y64 = E.batchNorm(x64, st.mean, st.variance, g64, b64, eps);
+    const loss = op.sum(op.mul(y64, new Tensor(Float64Array.from(G), [rows, C])));
     const [dx, dg, db] = grad(loss, [x64, g64, b64]);
     const sumG = h.alloc(C), sumGX = h.alloc(C), coef = h.alloc(3 * C), dgp = h.alloc(C), dbp = h.alloc(C), dxp = h.alloc(rows * C);
     x.bn_backward_sums(gr, xp, mean, sumG, sumGX, rows, C, 0, C);
@@ -111,7 +120,9 @@ test("wasm BatchNorm forward equals the engine's batchNorm bit for bit; backward
     const close = (got: Float32Array, want: ArrayLike<number>, what: string) => {
       let scale = 0;
       for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
-      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2e-5 * scale + 1e-6, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 2e-5 * scale + 1e-6, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+      }
     };
     close(h.get(dxp, rows * C), dx.data, `dx ${rows}x${C}`);
     close(h.get(dgp, C), dg.data, `dgamma ${rows}x${C}`);
