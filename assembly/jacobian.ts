@@ -116,12 +116,23 @@ export function jacobian_mlp_scratch_bytes(d: i32, layers: usize, nLayers: i32):
  * out[e] (f64) = ‖∂g(x_e)/∂x_e‖_F² for examples e in [r0, r1) of x [n, d] (f32), g the MLP described by `layers`
  * (nLayers rows of int32 (W ptr, b ptr, in, out), W [out, in] row-major, b [out]; layer l's in equals layer l−1's
  * out, the first layer's in equals d). Hidden layers apply act (0 identity, 1 relu, 2 tanh); the last layer is
- * linear; output 0 differentiates the logits (the paper's GC), 1 the softmax probabilities.
+ * linear: the logits (the paper's GC) are differentiated.
  * scratch: jacobian_mlp_scratch_bytes(d, layers, nLayers) bytes, 16-byte aligned, one per thread; out is f64 [n],
  * 8-byte aligned.
  */
-export function jacobian_mlp_sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, output: i32, scratch: usize,
+export function jacobian_mlp_sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, scratch: usize, out: usize,
+  r0: i32, r1: i32): void {
+  sqnorms(x, d, layers, nLayers, act, 0, scratch, out, r0, r1);
+}
+
+/** As jacobian_mlp_sqnorms, for the softmax probabilities instead of the logits (jacobianSqNormsForward "softmax"). */
+export function jacobian_mlp_sqnorms_softmax(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, scratch: usize,
   out: usize, r0: i32, r1: i32): void {
+  sqnorms(x, d, layers, nLayers, act, 1, scratch, out, r0, r1);
+}
+
+function sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, output: i32, scratch: usize, out: usize,
+  r0: i32, r1: i32): void {
   // Transposed, zero-padded weights and padded biases.
   let p = scratch;
   for (let l = 0; l < nLayers; l++) {

@@ -148,5 +148,5 @@ for (const activation of ["relu", "tanh"] as const) {
   const px = h.put(X), pout = h.alloc(2 * nb);
   const scratch = h.alloc((x.jacobian_mlp_scratch_bytes(2, pt, dense.length) as number) / 4);
   row(`MLP2D exact GC per-example norms, ${activation}, batch 256`, () => denseJacobianSqNorms(net, params, TX),
-    () => x.jacobian_mlp_sqnorms(px, 2, pt, dense.length, activation === "relu" ? 1 : 2, 0, scratch, pout, 0, nb), 20);
+    () => x.jacobian_mlp_sqnorms(px, 2, pt, dense.length, activation === "relu" ? 1 : 2, scratch, pout, 0, nb), 20);
 }

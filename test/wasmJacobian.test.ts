@@ -40,7 +40,8 @@ function wasmSqNorms(
   const bounds = [0, ...splits, n];
   for (let s = 0; s + 1 < bounds.length; s++) {
     const scratch = h.alloc(scratchBytes / 4); // one per "thread"
-    h.exports.jacobian_mlp_sqnorms(xp, d, table, count, act, output, scratch, out, bounds[s], bounds[s + 1]);
+    const kernel = output === 1 ? h.exports.jacobian_mlp_sqnorms_softmax : h.exports.jacobian_mlp_sqnorms;
+    kernel(xp, d, table, count, act, scratch, out, bounds[s], bounds[s + 1]);
   }
   return new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
 }
@@ -126,7 +127,7 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
   const code = `
     const { parentPort, workerData: w } = require("node:worker_threads");
     const inst = new WebAssembly.Instance(w.module, { env: { memory: w.memory, abort() { throw new Error("abort"); } } });
-    inst.exports.jacobian_mlp_sqnorms(w.xp, 2, w.table, w.count, 1, 0, w.scratch, w.out, w.r0, w.r1);
+    inst.exports.jacobian_mlp_sqnorms(w.xp, 2, w.table, w.count, 1, w.scratch, w.out, w.r0, w.r1);
     parentPort.postMessage("done");`;
   const split = 150;
   await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
