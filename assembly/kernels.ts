@@ -48,8 +48,14 @@ export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): vo
   for (let i = 0; i < M; i++)
     for (let jj = N8; jj < N; jj++) store<f32>(c + <usize>i * ldc + (<usize>jj << 2), dot1(a + <usize>i * lda, b + (<usize>jj << 2), K, N));
 }
+
+export { setThreadIndex, heapBase, KERNEL_RELAXED } from "./scratch";
+export { gemm } from "./gemm";
+export * from "./conv";
+export * from "./pool";
 export * from "./elementwise";
 export * from "./reduce";
 export * from "./optim";
 export * from "./norm";
 export * from "./jacobian";
+

@@ -3,7 +3,8 @@
  * Kept separate so a faster implementation (wasm, threads) can replace one kernel at a time.
  */
 import type { Data } from "./tensor.js";
-import { wasmMatmul } from "./wasmKernels.js";
+import { kernels } from "./backend.js";
+import "./backends/wasm.js"; // registers the wasm backend
 
 /**
  * C[M,N] = A[M,K] · B[K,N], all row-major, C overwritten.
@@ -11,8 +12,9 @@ import { wasmMatmul } from "./wasmKernels.js";
  * ReLU) are skipped.
  */
 export function matmul(A: Data, B: Data, C: Data, M: number, K: number, N: number): void {
-  // float32 goes to the wasm SIMD kernel when it is built; float64 (used by the exactness tests) stays in JS.
-  if (A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && M * K * N >= 4096 && wasmMatmul(A, B, C, M, K, N)) return;
+  // The active backend's kernel when it has one (wasm: float32); float64 (the exactness tests) stays in JS.
+  const gemm = kernels().gemm;
+  if (gemm && A instanceof Float32Array && M * K * N >= 4096 && gemm(A, B, C, M, K, N, false, false)) return;
   matmulJs(A, B, C, M, K, N);
 }
 

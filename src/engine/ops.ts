@@ -5,6 +5,7 @@
 import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
 import { record } from "./graph.js";
 import * as K from "./kernels.js";
+import { kernels, unscoped } from "./backend.js";
 
 function sameShape(a: Tensor, b: Tensor, op: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((s, i) => s !== b.shape[i])) {
@@ -14,6 +15,7 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
 
 function mapTanh(a: Tensor): Data {
   const out = allocLike(a.data, a.size), d = a.data;
+  if (kernels().unary?.("tanh", d, out)) return out;
   for (let i = 0; i < d.length; i++) out[i] = Math.tanh(d[i]);
   return out;
 }
@@ -34,19 +36,19 @@ export function add(a: Tensor, b: Tensor): Tensor {
   const ad = a.data, bd = b.data;
   if (b.shape.length === a.shape.length) {
     sameShape(a, b, "add");
-    for (let i = 0; i < out.length; i++) out[i] = ad[i] + bd[i];
+    if (!kernels().binary?.("add", ad, bd, out)) for (let i = 0; i < out.length; i++) out[i] = ad[i] + bd[i];
     return record(out, a.shape, [a, b], (g) => [g, g]);
   }
   const n = a.shape[a.shape.length - 1];
   if (b.shape.length !== 1 || b.shape[0] !== n) throw new RangeError(`add: cannot broadcast [${b.shape}] to [${a.shape}]`);
-  for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
+  if (!kernels().addRowVector?.(ad, bd, out, out.length / n, n)) for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? sumToLastAxis(g) : null]);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "sub");
   const out = allocLike(a.data, a.size);
-  for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
+  if (!kernels().binary?.("sub", a.data, b.data, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
 }
 
@@ -54,7 +56,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
 export function mul(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "mul");
   const out = allocLike(a.data, a.size);
-  for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
+  if (!kernels().binary?.("mul", a.data, b.data, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
   return record(out, a.shape, [a, b], (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
 }
 
@@ -62,7 +64,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
   // Plain loops rather than a per-element callback: these run on every activation of every batch.
   const out = allocLike(a.data, a.size), d = a.data;
-  for (let i = 0; i < d.length; i++) out[i] = alpha * d[i] + beta;
+  if (!kernels().affine?.(d, out, alpha, beta)) for (let i = 0; i < d.length; i++) out[i] = alpha * d[i] + beta;
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
 
@@ -74,7 +76,7 @@ export function scale(a: Tensor, alpha: number): Tensor {
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
   const v = s.item();
   const out = allocLike(a.data, a.size), d = a.data;
-  for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
+  if (!kernels().affine?.(d, out, v, 0)) for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
   return record(out, a.shape, [a, s], (g) => [
     a.requiresGrad ? mulScalar(g, s) : null,
     s.requiresGrad ? sum(mul(g, a)) : null,
@@ -83,8 +85,11 @@ export function mulScalar(a: Tensor, s: Tensor): Tensor {
 
 /** Sum of all elements, as a scalar tensor. Accumulated in float64 for accuracy. */
 export function sum(a: Tensor): Tensor {
-  let s = 0;
-  for (let i = 0; i < a.data.length; i++) s += a.data[i];
+  let s = kernels().sum?.(a.data) ?? null;
+  if (s === null) {
+    s = 0;
+    for (let i = 0; i < a.data.length; i++) s += a.data[i];
+  }
   const out = allocLike(a.data, 1);
   out[0] = s;
   return record(out, [], [a], (g) => [expandScalar(g, a.shape)]);
@@ -102,7 +107,7 @@ export function sumToLastAxis(a: Tensor): Tensor {
   const n = a.shape[a.shape.length - 1];
   const out = allocLike(a.data, n);
   const d = a.data;
-  for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
+  if (!kernels().sumColumns?.(d, out, d.length / n, n)) for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
   return record(out, [n], [a], (g) => [broadcastRows(g, a.shape)]);
 }
 
@@ -118,10 +123,12 @@ export function broadcastRows(v: Tensor, shape: readonly number[]): Tensor {
 export function sumRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
   const out = allocLike(a.data, m);
-  for (let i = 0; i < m; i++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += a.data[i * n + j];
-    out[i] = s;
+  if (!kernels().sumRows?.(a.data, out, m, n)) {
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += a.data[i * n + j];
+      out[i] = s;
+    }
   }
   return record(out, [m], [a], (g) => [broadcastCols(g, n)]);
 }
@@ -148,10 +155,12 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   const [M, Ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [Kb, N] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
   if (Ka !== Kb) throw new RangeError(`matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
-  const A = transA ? transposedOf(a) : a.data;
-  const B = transB ? transposedOf(b) : b.data;
   const out = allocLike(a.data, M * N);
-  K.matmul(A, B, out, M, Ka, N);
+  // Backends with transposed-operand kernels read op(A), op(B) in place; else transpose (leaf transposes are cached).
+  const gemm = M * Ka * N >= 4096 ? kernels().gemm : undefined;
+  if (!gemm?.(a.data, b.data, out, M, Ka, N, transA, transB)) {
+    K.matmul(transA ? transposedOf(a) : a.data, transB ? transposedOf(b) : b.data, out, M, Ka, N);
+  }
   return record(out, [M, N], [a, b], (g) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (!transA && !transB) {
@@ -182,7 +191,7 @@ function transposedOf(t: Tensor): Data {
   if (t.node) return transposed(t.data, t.shape[0], t.shape[1]);
   let d = transposeCache.get(t);
   if (!d) {
-    d = transposed(t.data, t.shape[0], t.shape[1]);
+    d = unscoped(() => transposed(t.data, t.shape[0], t.shape[1])); // outlives the scope that asked for it
     transposeCache.set(t, d);
   }
   return d;
@@ -197,17 +206,19 @@ function transposed(d: Data, m: number, n: number): Data {
 /** Elementwise product with a constant (never differentiated) array, e.g. an activation mask. */
 export function mulConst(a: Tensor, c: Data): Tensor {
   const out = allocLike(a.data, a.size);
-  for (let i = 0; i < out.length; i++) out[i] = a.data[i] * c[i];
+  if (!kernels().binary?.("mul", a.data, c, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] * c[i];
   return record(out, a.shape, [a], (g) => [mulConst(g, c)]);
 }
 
 /** max(a, 0), i.e. a ⊙ mask with a constant mask, so its backward (and every higher derivative) is mulConst. */
 export function relu(a: Tensor): Tensor {
   const d = a.data, out = allocLike(d, d.length), mask = allocLike(d, d.length);
-  for (let i = 0; i < d.length; i++) {
-    if (d[i] > 0) {
-      out[i] = d[i];
-      mask[i] = 1;
+  if (!kernels().relu?.(d, out, mask)) {
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] > 0) {
+        out[i] = d[i];
+        mask[i] = 1;
+      }
     }
   }
   return record(out, a.shape, [a], (g) => [mulConst(g, mask)]);
@@ -233,7 +244,7 @@ export function tanhDerivativeOf(y: Tensor): Tensor {
 
 export function exp(a: Tensor): Tensor {
   const out = allocLike(a.data, a.size);
-  for (let i = 0; i < out.length; i++) out[i] = Math.exp(a.data[i]);
+  if (!kernels().unary?.("exp", a.data, out)) for (let i = 0; i < out.length; i++) out[i] = Math.exp(a.data[i]);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, y)]);
   return y;
 }
@@ -243,12 +254,14 @@ export function softmax(a: Tensor): Tensor {
   const [m, n] = a.shape;
   const out = allocLike(a.data, a.size);
   const d = a.data;
-  for (let i = 0; i < m; i++) {
-    let mx = -Infinity;
-    for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
-    let s = 0;
-    for (let j = 0; j < n; j++) s += out[i * n + j] = Math.exp(d[i * n + j] - mx);
-    for (let j = 0; j < n; j++) out[i * n + j] /= s;
+  if (!kernels().softmaxRows?.(d, out, m, n)) {
+    for (let i = 0; i < m; i++) {
+      let mx = -Infinity;
+      for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
+      let s = 0;
+      for (let j = 0; j < n; j++) s += out[i * n + j] = Math.exp(d[i * n + j] - mx);
+      for (let j = 0; j < n; j++) out[i * n + j] /= s;
+    }
   }
   const y: Tensor = record(out, a.shape, [a], (g) => {
     // ∂softmax: y ⊙ (g − Σ_j g_j y_j)
@@ -263,12 +276,14 @@ export function logSumExpRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
   const out = allocLike(a.data, m);
   const d = a.data;
-  for (let i = 0; i < m; i++) {
-    let mx = -Infinity;
-    for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
-    let s = 0;
-    for (let j = 0; j < n; j++) s += Math.exp(d[i * n + j] - mx);
-    out[i] = mx + Math.log(s);
+  if (!kernels().logSumExpRows?.(d, out, m, n)) {
+    for (let i = 0; i < m; i++) {
+      let mx = -Infinity;
+      for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
+      let s = 0;
+      for (let j = 0; j < n; j++) s += Math.exp(d[i * n + j] - mx);
+      out[i] = mx + Math.log(s);
+    }
   }
   return record(out, [m], [a], (g) => [mul(broadcastCols(g, n), softmax(a))]);
 }

@@ -1,8 +1,9 @@
 /**
  * Tensor: an immutable n-d array of float32 or float64 values plus, when it takes part in differentiation,
- * a link to the op that produced it. Memory is plain typed arrays owned by the JS garbage collector, so there is
- * no manual disposal: a graph lives exactly as long as something references its output.
+ * a link to the op that produced it. Storage comes from the active backend (backend.ts): JS-heap typed arrays owned
+ * by the garbage collector, or, inside a `scope`, memory of the wasm kernels that the scope reclaims when it ends.
  */
+import { allocStorage } from "./backend.js";
 export type DType = "float32" | "float64";
 export type Data = Float32Array | Float64Array;
 
@@ -65,12 +66,14 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
+/** Zeroed storage for n values of data's precision, on the active backend (resident inside a scope). */
 export function allocLike(data: Data, n: number): Data {
-  return data instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+  return allocStorage(data instanceof Float64Array ? "float64" : "float32", n);
 }
 
+/** Zeroed storage for n values on the active backend (resident inside a scope). */
 export function alloc(dtype: DType, n: number): Data {
-  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+  return allocStorage(dtype, n);
 }
 
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = "float32"): Tensor {

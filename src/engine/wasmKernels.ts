@@ -1,19 +1,62 @@
 /**
- * Loads the WebAssembly SIMD kernels (built from assembly/kernels.ts) and exposes them on Float32Arrays.
- * Measured ~9x faster than the pure-JS matmul here (docs/decisions/0002-wasm-matmul.md). When the module is
- * missing or GCX_NO_WASM=1 is set, callers fall back to the JS kernels.
+ * Loads the WebAssembly kernels (built from assembly/kernels.ts) and exposes them: raw, as a runtime over the
+ * module's linear memory (`wasmRuntime`, for tensors resident in wasm memory), and on Float32Arrays (`wasmMatmul`,
+ * which copies operands in and out). When the module is missing or GCX_NO_WASM=1 is set, callers fall back to the
+ * JS kernels.
  *
- * Environment-agnostic: under Node the module reads dist/wasm/kernels.wasm itself (node:fs is imported
- * dynamically, behind a runtime check, so bundlers for the browser never see it); in a browser the page fetches
- * the bytes and hands them to `initWasmKernels` (web/src/wasm.ts). Until then the JS kernels are used.
+ * Four builds of one source (`npm run build:wasm`): kernels.wasm (SIMD128), kernels-relaxed.wasm (relaxed-SIMD
+ * fused multiply-add), and their shared-memory twins for two threads. Under Node the best available one is picked:
+ * relaxed SIMD when the runtime validates it (Node 20 needs the V8 flag --experimental-wasm-relaxed-simd, which only
+ * the CLI may set; this library never changes host flags) unless GCX_KERNELS=plain, and two threads (wasmThreads.ts)
+ * in the main thread unless GCX_THREADS=1. Relaxed and plain builds may differ in the last bits, so callers record
+ * `kernelVariant()` with their results.
+ *
+ * Environment-agnostic: under Node the module reads dist/wasm/*.wasm itself (node:fs is imported dynamically,
+ * behind a runtime check, so bundlers for the browser never see it); in a browser the page fetches the bytes
+ * (`preferredKernelFile()` names the best one) and hands them to `initWasmKernels`; browser memory is not shared.
  */
 
-import { startThreadedKernels, type ThreadedKernels } from "./wasmThreads.js";
+import { startThreadedKernels, type KernelFn, type ThreadedKernels } from "./wasmThreads.js";
 
-interface Exports {
-  memory: WebAssembly.Memory;
+/** Which instruction set the loaded kernels multiply-add with. */
+export type KernelVariant = "wasm-simd128" | "wasm-relaxed-fma";
+
+/** The exported kernels this module calls by name (every export is reachable through `WasmRuntime.exports`). */
+export interface KernelExports {
+  memory?: WebAssembly.Memory;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void;
+  gemm?(a: number, b: number, c: number, bias: number, M: number, K: number, N: number, transA: number, transB: number,
+    act: number, accumulate: number, r0: number, r1: number): void;
+  heapBase?(): number;
+  [name: string]: unknown;
 }
+
+/** A loaded kernel module over its linear memory. */
+export interface WasmRuntime {
+  /** The linear memory every byte offset refers to (a SharedArrayBuffer when threaded). */
+  readonly memory: WebAssembly.Memory;
+  /** The kernels, called on byte offsets into `memory`. */
+  readonly exports: KernelExports;
+  readonly variant: KernelVariant;
+  /** 2 when a helper thread shares the work, else 1. */
+  readonly threads: 1 | 2;
+  /** First byte above the module's static data (kernel scratch): tensors must live at or above it. */
+  readonly heapBase: number;
+  /** Whether the helper thread is up (it starts asynchronously; until then, and after it fails, one thread runs). */
+  helperReady(): boolean;
+  /**
+   * Runs a row-range kernel `name(...args, r0, r1)` over output rows [0, rows), on two threads when `work`
+   * (multiply-adds, or any per-call cost in the same unit) reaches `parallelThreshold` and a helper is ready. The
+   * result is the same whatever the thread count.
+   */
+  parallel(name: string, args: readonly number[], rows: number, work?: number): void;
+}
+
+/**
+ * Smallest work (multiply-adds) split across two threads; below it the hand-off (≈ 20–50 µs on this 2-core box)
+ * costs more than it saves. Measured in bench/kernels.ts (notes in docs/decisions/0008).
+ */
+export const parallelThreshold = 1 << 19;
 
 /** The slice of node:fs used here (typed locally so browser builds need no Node types). */
 interface NodeFs {
@@ -30,27 +73,47 @@ interface NodeProcessLike {
 const nodeProcess = (globalThis as { process?: NodeProcessLike }).process;
 const isNode = typeof nodeProcess?.versions?.node === "string";
 
-// Specifiers held in variables so that bundlers neither resolve node:fs nor emit kernels.wasm as an asset.
+// Specifiers held in variables so that bundlers neither resolve node:fs nor emit the .wasm files as assets.
 const NODE_FS = "node:fs";
-// dist/src/engine/wasmKernels.js → dist/wasm/kernels.wasm
-const WASM_FROM_HERE = "../../wasm/kernels.wasm";
-
 const NODE_MODULE = "node:module";
-const SHARED_WASM_FROM_HERE = "../../wasm/kernels-shared.wasm";
+// dist/src/engine/wasmKernels.js → dist/wasm/
+const WASM_DIR_FROM_HERE = "../../wasm/";
 
 const nodeFs: NodeFs | null = isNode ? ((await import(/* @vite-ignore */ NODE_FS)) as NodeFs) : null;
 const nodeRequire: ((id: string) => unknown) | null = isNode
   ? ((await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire(url: string): (id: string) => unknown }).createRequire(import.meta.url)
   : null;
 
-let exportsCache: Exports | null | undefined;
-
-function instantiate(bytes: BufferSource): Exports {
-  const module = new WebAssembly.Module(bytes);
-  const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
-  return instance.exports as unknown as Exports;
+/**
+ * Whether this runtime validates relaxed-SIMD code: a 1-function module computing f32x4.relaxed_madd of three
+ * zero vectors. Does not change any flag.
+ */
+export function relaxedSimdSupported(): boolean {
+  const zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)]; // v128.const 0
+  const bytes = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () → v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, 0x3d, 0x01, 0x3b, 0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b, // f32x4.relaxed_madd; end
+  ]);
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
 }
 
+/** GCX_KERNELS=plain forces the SIMD128 build even where relaxed SIMD is available. */
+function relaxedWanted(): boolean {
+  return nodeProcess?.env?.GCX_KERNELS !== "plain" && relaxedSimdSupported();
+}
+
+/** The build a page should fetch (from dist/wasm/): the relaxed-SIMD one where the browser validates it. */
+export function preferredKernelFile(): "kernels.wasm" | "kernels-relaxed.wasm" {
+  return relaxedWanted() ? "kernels-relaxed.wasm" : "kernels.wasm";
+}
+
+let runtimeCache: WasmRuntime | null | undefined;
 let threaded: ThreadedKernels | null = null;
 
 /** Notes shown once per process on stderr (Node) or the console: why a faster path is not used. */
@@ -66,15 +129,74 @@ function reason(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function load(): Exports | null {
-  if (exportsCache !== undefined) return exportsCache;
-  exportsCache = null;
+function variantOf(exps: Record<string, unknown>): KernelVariant {
+  const g = exps.KERNEL_RELAXED as WebAssembly.Global | undefined;
+  return g && typeof g === "object" && g.value === 1 ? "wasm-relaxed-fma" : "wasm-simd128";
+}
+
+function heapBaseOf(exps: KernelExports): number {
+  return typeof exps.heapBase === "function" ? exps.heapBase() >>> 0 : 0;
+}
+
+/** A one-thread runtime over a module that owns its memory. */
+function singleRuntime(bytes: BufferSource): WasmRuntime {
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
+  const exps = instance.exports as unknown as KernelExports;
+  return {
+    memory: exps.memory!,
+    exports: exps,
+    variant: variantOf(exps),
+    threads: 1,
+    heapBase: heapBaseOf(exps),
+    helperReady: () => false,
+    parallel(name, args, rows) {
+      const fn = exps[name];
+      if (typeof fn !== "function") throw new Error(`wasm kernel ${name} is not exported`);
+      (fn as KernelFn)(...args, 0, rows);
+    },
+  };
+}
+
+/** A two-thread runtime over shared memory. */
+function threadedRuntime(t: ThreadedKernels): WasmRuntime {
+  const exps = t.kernels as unknown as KernelExports;
+  return {
+    memory: t.memory,
+    exports: exps,
+    variant: variantOf(t.kernels),
+    threads: 2,
+    heapBase: heapBaseOf(exps),
+    helperReady: t.helperReady,
+    parallel(name, args, rows, work = Infinity) {
+      const split = rows >= 8 && work >= parallelThreshold ? (rows >> 3) << 2 : 0;
+      t.run(name, args, rows, split);
+    },
+  };
+}
+
+function fileUrl(name: string): URL {
+  return new URL(WASM_DIR_FROM_HERE + name, import.meta.url);
+}
+
+function load(): WasmRuntime | null {
+  if (runtimeCache !== undefined) return runtimeCache;
+  runtimeCache = null;
   if (!nodeFs || nodeProcess?.env?.GCX_NO_WASM === "1") return null;
-  // Under Node, prefer the shared-memory build run on two threads (wasmThreads.ts); fall back to one thread, and to
-  // the JS kernels when WebAssembly memory cannot be reserved (e.g. under a virtual-memory limit, ulimit -v).
+  const relaxed = relaxedWanted();
+  const pick = (base: string): URL | null => {
+    const candidates = relaxed ? [`${base}-relaxed.wasm`, `${base}.wasm`] : [`${base}.wasm`];
+    for (const name of candidates) {
+      const url = fileUrl(name);
+      if (nodeFs.existsSync(url)) return url;
+    }
+    return null;
+  };
+  // Prefer the shared-memory build run on two threads; fall back to one thread, and to the JS kernels when
+  // WebAssembly memory cannot be reserved (e.g. under a virtual-memory limit, ulimit -v).
   let failure: unknown = null;
-  const shared = new URL(SHARED_WASM_FROM_HERE, import.meta.url);
-  if (nodeRequire && nodeProcess?.env?.GCX_THREADS !== "1" && nodeFs.existsSync(shared)) {
+  const shared = pick("kernels-shared");
+  if (nodeRequire && nodeProcess?.env?.GCX_THREADS !== "1" && shared) {
     try {
       threaded = startThreadedKernels(nodeFs.readFileSync(shared), nodeRequire);
     } catch (e) {
@@ -82,32 +204,43 @@ function load(): Exports | null {
       threaded = null;
     }
     if (threaded) {
-      exportsCache = { memory: threaded.memory, matmul: threaded.matmul };
-      return exportsCache;
+      runtimeCache = threadedRuntime(threaded);
+      return runtimeCache;
     }
   }
-  const url = new URL(WASM_FROM_HERE, import.meta.url);
-  if (!nodeFs.existsSync(url)) return null;
+  const single = pick("kernels");
+  if (!single) return null;
   try {
-    exportsCache = instantiate(nodeFs.readFileSync(url));
+    runtimeCache = singleRuntime(nodeFs.readFileSync(single));
   } catch (e) {
     failure = e;
-    exportsCache = null;
+    runtimeCache = null;
   }
-  if (!exportsCache && failure) note("load", `WebAssembly kernels unavailable (${reason(failure)}); using the slower JavaScript kernels`);
-  return exportsCache;
+  if (!runtimeCache && failure) note("load", `WebAssembly kernels unavailable (${reason(failure)}); using the slower JavaScript kernels`);
+  return runtimeCache;
 }
 
 /**
- * Installs the kernels from the bytes of kernels.wasm (for environments without a file system, e.g. a browser
- * that fetched them). Replaces whatever was loaded before; throws if the bytes are not a valid module.
+ * Installs the kernels from the bytes of one build (for environments without a file system, e.g. a browser that
+ * fetched them; the memory is not shared and one thread runs). Replaces whatever was loaded before; throws if the
+ * bytes are not a valid module for this runtime.
  */
 export function initWasmKernels(bytes: BufferSource): void {
-  exportsCache = instantiate(bytes);
+  runtimeCache = singleRuntime(bytes);
 }
 
 export function wasmAvailable(): boolean {
   return load() !== null;
+}
+
+/** The loaded kernel runtime, or null when the JS kernels are in use. */
+export function wasmRuntime(): WasmRuntime | null {
+  return load();
+}
+
+/** The instruction set of the loaded kernels, or null when the JS kernels are in use. */
+export function kernelVariant(): KernelVariant | null {
+  return load()?.variant ?? null;
 }
 
 /** Wasm memory is 32-bit addressed and the builds cap it at 65536 pages (4 GiB). */
@@ -127,16 +260,133 @@ function ensureBytes(mem: WebAssembly.Memory, bytes: number): boolean {
   }
 }
 
+/**
+ * C = act(op(A)·op(B) + bias) (or C += … with `accumulate`) on byte offsets into the runtime's memory, split across
+ * threads when large. op(A) is M×K (A stored [K, M] when transA), op(B) K×N (B stored [N, K] when transB); bias 0 =
+ * none, else N floats; act "relu" clamps at zero after the bias.
+ */
+export function wasmGemm(rt: WasmRuntime, a: number, b: number, c: number, M: number, K: number, N: number,
+  o: { transA?: boolean; transB?: boolean; bias?: number; relu?: boolean; accumulate?: boolean } = {}): void {
+  rt.parallel("gemm", [a, b, c, o.bias ?? 0, M, K, N, o.transA ? 1 : 0, o.transB ? 1 : 0, o.relu ? 1 : 0, o.accumulate ? 1 : 0], M, M * K * N);
+}
+
 /** C = A·B for float32 row-major matrices; returns false when wasm is unavailable or the product does not fit its memory. */
 export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, M: number, K: number, N: number): boolean {
   const w = load();
   if (!w) return false;
-  const aOff = 0, bOff = aOff + M * K * 4, cOff = bOff + K * N * 4;
+  const aOff = w.heapBase, bOff = aOff + ((M * K * 4 + 15) & ~15), cOff = bOff + ((K * N * 4 + 15) & ~15);
   if (!ensureBytes(w.memory, cOff + M * N * 4)) return false;
   const heap = new Float32Array(w.memory.buffer);
   heap.set(A.subarray(0, M * K), aOff >> 2);
   heap.set(B.subarray(0, K * N), bOff >> 2);
-  w.matmul(aOff, bOff, cOff, M, K, N);
+  if (typeof w.exports.gemm === "function") wasmGemm(w, aOff, bOff, cOff, M, K, N);
+  else w.exports.matmul(aOff, bOff, cOff, M, K, N);
   C.set(new Float32Array(w.memory.buffer, cOff, M * N));
   return true;
+}
+
+/**
+ * The window geometry the convolution and pooling kernels need (NHWC input [n, h, w, c], PyTorch semantics; the
+ * engine's ConvGeometry from kernels.ts has these fields). Padding bottom/right is implied by outH/outW.
+ */
+export interface WasmWindow {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
+}
+
+function convArgs(g: WasmWindow, cout: number, groups: number): number[] {
+  return [g.n, g.h, g.w, g.c, cout, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW, groups];
+}
+
+function poolArgs(g: WasmWindow): number[] {
+  return [g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW];
+}
+
+/**
+ * y [n, outH, outW, cout] = act(conv(x, w) + bias) without an im2col matrix; w [cout, kh, kw, c/groups]; byte
+ * offsets into the runtime's memory; split across threads by output pixels when large.
+ */
+export function wasmConv2dForward(rt: WasmRuntime, x: number, w: number, y: number, g: WasmWindow, cout: number,
+  groups = 1, o: { bias?: number; relu?: boolean; accumulate?: boolean } = {}): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("conv2dForward", [x, w, y, o.bias ?? 0, ...convArgs(g, cout, groups), o.relu ? 1 : 0, o.accumulate ? 1 : 0], rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups);
+}
+
+/** dx [n, h, w, c] = the input gradient of wasmConv2dForward for dy [n, outH, outW, cout]; split by input pixels. */
+export function wasmConv2dBackwardInput(rt: WasmRuntime, dy: number, w: number, dx: number, g: WasmWindow, cout: number,
+  groups = 1, o: { accumulate?: boolean } = {}): void {
+  const rows = g.n * g.h * g.w;
+  rt.parallel("conv2dBackwardInput", [dy, w, dx, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups);
+}
+
+/**
+ * dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split by output channels (each thread
+ * gathers the patches itself, so only wide layers gain from the second thread).
+ */
+export function wasmConv2dBackwardFilter(rt: WasmRuntime, x: number, dy: number, dw: number, g: WasmWindow, cout: number,
+  groups = 1, o: { accumulate?: boolean } = {}): void {
+  const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
+  rt.parallel("conv2dBackwardFilter", [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], cout,
+    cout >= 16 ? work : 0);
+}
+
+/**
+ * The first pooling window (oy, ox) that lies wholly in the padding, or null. Max pooling and average pooling
+ * without count_include_pad have no value there (the kernels write −∞ / index −1, or 0).
+ */
+export function emptyPoolWindow(g: WasmWindow): [number, number] | null {
+  const emptyAt = (size: number, k: number, s: number, d: number, pad: number, out: number): number => {
+    for (let o = 0; o < out; o++) {
+      let inside = false;
+      for (let t = 0; t < k && !inside; t++) {
+        const i = o * s + t * d - pad;
+        inside = i >= 0 && i < size;
+      }
+      if (!inside) return o;
+    }
+    return -1;
+  };
+  const oy = emptyAt(g.h, g.kh, g.sh, g.dh, g.padTop, g.outH), ox = emptyAt(g.w, g.kw, g.sw, g.dw, g.padLeft, g.outW);
+  if (oy < 0 && ox < 0) return null;
+  return [Math.max(oy, 0), Math.max(ox, 0)];
+}
+
+/** y and idx (int32 flat indices into x) [n, outH, outW, c] of max pooling; split by output pixels. */
+export function wasmMaxPoolForward(rt: WasmRuntime, x: number, y: number, idx: number, g: WasmWindow): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("maxPoolForward", [x, y, idx, ...poolArgs(g)], rows, rows * g.c * g.kh * g.kw);
+}
+
+/** dx = scatter-add of dy at idx (overwrites dx unless accumulate); split by images. */
+export function wasmMaxPoolBackward(rt: WasmRuntime, dy: number, idx: number, dx: number, g: WasmWindow,
+  o: { accumulate?: boolean } = {}): void {
+  rt.parallel("maxPoolBackward", [dy, idx, dx, g.n, g.h, g.w, g.c, g.outH, g.outW, o.accumulate ? 1 : 0], g.n,
+    g.n * g.outH * g.outW * g.c);
+}
+
+/** Average pooling (divisor kh·kw when countIncludePad, else the elements inside the window); split by output pixels. */
+export function wasmAvgPoolForward(rt: WasmRuntime, x: number, y: number, g: WasmWindow, countIncludePad: boolean): void {
+  const rows = g.n * g.outH * g.outW;
+  rt.parallel("avgPoolForward", [x, y, ...poolArgs(g), countIncludePad ? 1 : 0], rows, rows * g.c * g.kh * g.kw);
+}
+
+/** The adjoint of wasmAvgPoolForward (overwrites dx unless accumulate); split by images. */
+export function wasmAvgPoolBackward(rt: WasmRuntime, dy: number, dx: number, g: WasmWindow, countIncludePad: boolean,
+  o: { accumulate?: boolean } = {}): void {
+  rt.parallel("avgPoolBackward", [dy, dx, ...poolArgs(g), countIncludePad ? 1 : 0, o.accumulate ? 1 : 0], g.n,
+    g.n * g.outH * g.outW * g.c * g.kh * g.kw);
 }

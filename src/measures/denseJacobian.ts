@@ -9,6 +9,7 @@ import { Tensor, allocLike, type Data } from "../engine/tensor.js";
 import * as K from "../engine/kernels.js";
 import * as op from "../engine/ops.js";
 import { noGrad } from "../engine/graph.js";
+import { unscoped } from "../engine/backend.js";
 import type { Network, Params } from "../models/network.js";
 import type { GCOutput } from "./jacobian.js";
 
@@ -17,14 +18,15 @@ const gramCache = new WeakMap<Tensor, Data>();
 /** W Wᵀ for W [out, in] (cached: tensors are immutable). */
 function gram(w: Tensor): Data {
   let g = gramCache.get(w);
-  if (!g) {
+  if (!g) g = unscoped(() => {
     const [out, inp] = w.shape;
     const wt = allocLike(w.data, out * inp);
     K.transpose(w.data, wt, out, inp);
-    g = allocLike(w.data, out * out);
-    K.matmul(w.data, wt, g, out, inp, out);
-    gramCache.set(w, g);
-  }
+    const gg = allocLike(w.data, out * out);
+    K.matmul(w.data, wt, gg, out, inp, out);
+    gramCache.set(w, gg);
+    return gg;
+  });
   return g;
 }
 

@@ -3,6 +3,7 @@
  * The dataset is streamed in batches, so memory is bounded by one batch's graph.
  */
 import { Tensor } from "../engine/tensor.js";
+import { kernels, scope } from "../engine/backend.js";
 import { inputSize, type Dataset } from "../data/dataset.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
@@ -160,8 +161,28 @@ function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
  * closed-form propagation for MLPs, else k reverse-mode passes.
  */
 export function batchJacobianSqNorms(net: Network, params: Params, x: Tensor, output: GCOutput = "logits", mode: JacobianMode = cheaperMode(net)): ArrayLike<number> {
+  const fused = output === "logits" ? fusedSmallMlp(net, params, x) : null;
+  if (fused) return fused;
   if (mode === "forward") return jacobianSqNormsForward(net, params, x, output);
   return supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
+}
+
+/** Activation codes of the fused small-MLP Jacobian kernel. */
+const FUSED_ACT = { identity: 0, relu: 1, tanh: 2 } as const;
+
+/**
+ * Jacobian norms of a small-input MLP (d ≤ 8) by the backend's fused kernel (all layers in one call), or null when
+ * the backend has none or the network does not qualify.
+ */
+function fusedSmallMlp(net: Network, params: Params, x: Tensor): Float64Array | null {
+  const spec = net.spec;
+  const kernel = kernels().mlpJacobianSqNorms;
+  if (!kernel || spec.kind !== "mlp" || !(spec.activation in FUSED_ACT) || net.inputSize > 8) return null;
+  const layers = net.layers.flatMap((l) =>
+    l.type === "dense" ? [{ w: params[`layers.${l.index}.weight`].data, b: params[`layers.${l.index}.bias`].data, inSize: l.inSize, outSize: l.outSize }] : [],
+  );
+  const out = new Float64Array(x.shape[0]);
+  return kernel(x.data, net.inputSize, layers, FUSED_ACT[spec.activation as keyof typeof FUSED_ACT], out) ? out : null;
 }
 
 export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {
@@ -173,8 +194,8 @@ export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOp
   const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    const x = inputBatch(ds, start, end);
-    acc.add(start, batchJacobianSqNorms(net, params, x, output, mode));
+    // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are copied out).
+    acc.add(start, scope(() => Float64Array.from(batchJacobianSqNorms(net, params, inputBatch(ds, start, end), output, mode))));
     opts.onProgress?.(end, ds.n);
   }
   return {
@@ -205,13 +226,15 @@ export function estimateGC(net: Network, params: Params, ds: Dataset, opts: Esti
   const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
     const mean = new Float64Array(end - start);
-    draws.forEach((t, p) => {
-      for (let i = 0; i < t.size; i++) {
-        perProbe[p] += t.data[i];
-        mean[i] += t.data[i] / probes;
-      }
+    scope(() => {
+      const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
+      draws.forEach((t, p) => {
+        for (let i = 0; i < t.size; i++) {
+          perProbe[p] += t.data[i];
+          mean[i] += t.data[i] / probes;
+        }
+      });
     });
     acc.add(start, mean);
     opts.onProgress?.(end, ds.n);

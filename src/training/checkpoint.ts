@@ -39,7 +39,14 @@ const stateSchema = z
     regs: z.number().int().min(0).max(1000),
     running: z.object({ lossSum: finite, penaltySum: finite, count: z.number().int().min(0) }).strict(),
     /** Absent in checkpoints written before fingerprints existed. */
-    fingerprint: z.object({ config: z.record(z.string(), z.unknown()), data: z.string().regex(/^[0-9a-f]{64}$/) }).strict().optional(),
+    fingerprint: z
+      .object({
+        config: z.record(z.string(), z.unknown()),
+        data: z.string().regex(/^[0-9a-f]{64}$/),
+        engine: z.object({ backend: z.string().max(64), variant: z.string().max(64) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

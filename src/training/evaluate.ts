@@ -1,5 +1,6 @@
 /** What a training run logs at each log step: losses, accuracies, GC on fixed subsets, companion measures. */
 import { noGrad } from "../engine/graph.js";
+import { scope } from "../engine/backend.js";
 import type { Dataset } from "../data/dataset.js";
 import { exactGC } from "../measures/gc.js";
 import { weightNorms } from "../measures/norms.js";
@@ -12,11 +13,11 @@ import type { MeasureName, TrainConfig } from "./config.js";
 
 
 function lossAndAccuracy(net: Network, params: Params, ds: Dataset): { loss: number; acc: number | null } {
-  return noGrad(() => {
+  return scope(() => noGrad(() => {
     const b = batchOf(ds);
     const { loss, logits } = dataLoss(net, params, b);
     return { loss: loss.item(), acc: b.labels ? accuracy(logits, b.labels) : null };
-  });
+  }));
 }
 
 export interface EvalSets {
@@ -39,7 +40,7 @@ export function evaluate(net: Network, params: Params, sets: EvalSets, cfg: Trai
     gc_train: exactGC(net, params, sets.trainGC).gc,
     gc_test: exactGC(net, params, sets.testGC).gc,
   };
-  return { ...rec, ...companionMeasures(net, params, sets.trainGC, cfg.measures, cfg.seed + step) };
+  return { ...rec, ...scope(() => companionMeasures(net, params, sets.trainGC, cfg.measures, cfg.seed + step)) };
 }
 
 /**

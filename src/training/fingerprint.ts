@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { Dataset } from "../data/dataset.js";
 import type { EvalSets } from "./evaluate.js";
 import type { TrainConfig } from "./config.js";
+import type { EngineInfo } from "../engine/backend.js";
 
 /** Keys that may change on purpose when resuming (`gcx train --resume DIR --steps N`). */
 export const EXTENSIBLE_KEYS = ["steps", "epochs"] as const;
@@ -46,4 +47,15 @@ export function dataFingerprint(train: Dataset, sets: EvalSets): string {
 export interface RunFingerprint {
   config: TrainConfig;
   data: string;
+  /** Backend and kernel variant that computed the run (absent in checkpoints written before they were recorded). */
+  engine?: EngineInfo;
+}
+
+/** The one-line refusal to continue a run computed on `before` with `now` (null when they match or `before` is unknown). */
+export function engineMismatch(runDir: string, before: EngineInfo | undefined, now: EngineInfo): string | null {
+  if (!before || (before.backend === now.backend && before.variant === now.variant)) return null;
+  return (
+    `run ${runDir} was computed on the ${before.backend} backend (${before.variant} kernels) and this process runs ${now.backend} (${now.variant}); ` +
+    `a resume must not mix kernels, so resume it with --backend ${before.backend} on a runtime that has ${before.variant}`
+  );
 }

@@ -4,6 +4,7 @@
  * States are plain records of Float32Arrays so checkpoints can store them.
  */
 import { Tensor } from "../engine/tensor.js";
+import { adamMoments, axpby } from "../engine/updates.js";
 import type { Params } from "../models/network.js";
 
 export type Arrays = Record<string, Float32Array | Float64Array>;
@@ -25,13 +26,6 @@ function mapParams(p: Params, f: (name: string, t: Tensor) => Float32Array | Flo
   return out;
 }
 
-/** c·a as a new Float32Array (a plain loop: typed-array `from` with a callback is slow in V8). */
-function scaled(a: ArrayLike<number>, c: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < out.length; i++) out[i] = c * a[i];
-  return out;
-}
-
 const zerosFor = (params: Params, prefix: string): Arrays =>
   Object.fromEntries(Object.entries(params).map(([k, t]) => [`${prefix}${k}`, new Float32Array(t.size)]));
 
@@ -40,13 +34,12 @@ export function sgd(lr: number, momentum = 0): GradientTransformation {
   return {
     init: (params) => ({ arrays: momentum ? zerosFor(params, "momentum.") : {}, scalars: {} }),
     update(grads, state) {
-      if (!momentum) return { updates: mapParams(grads, (_, g) => scaled(g.data, -lr)), state };
+      if (!momentum) return { updates: mapParams(grads, (_, g) => axpby(-lr, g.data)), state };
       const arrays: Arrays = {};
       const updates = mapParams(grads, (k, g) => {
-        const v = Float32Array.from(state.arrays[`momentum.${k}`]);
-        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i] + g.data[i];
+        const v = axpby(momentum, state.arrays[`momentum.${k}`], 1, g.data);
         arrays[`momentum.${k}`] = v;
-        return scaled(v, -lr);
+        return axpby(-lr, v);
       });
       return { updates, state: { arrays, scalars: {} } };
     },
@@ -62,18 +55,10 @@ export function adam(lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): GradientTran
       const arrays: Arrays = {};
       const c1 = 1 - b1 ** count, c2 = 1 - b2 ** count;
       const updates = mapParams(grads, (k, g) => {
-        const m = Float32Array.from(state.arrays[`m.${k}`]);
-        const v = Float32Array.from(state.arrays[`v.${k}`]);
-        const u = new Float32Array(m.length);
-        for (let i = 0; i < m.length; i++) {
-          const gi = g.data[i];
-          m[i] = b1 * m[i] + (1 - b1) * gi;
-          v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-          u[i] = (-lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
-        }
-        arrays[`m.${k}`] = m;
-        arrays[`v.${k}`] = v;
-        return u;
+        const r = adamMoments(g.data, state.arrays[`m.${k}`], state.arrays[`v.${k}`], lr, b1, b2, c1, c2, eps);
+        arrays[`m.${k}`] = r.m;
+        arrays[`v.${k}`] = r.v;
+        return r.update;
       });
       return { updates, state: { arrays, scalars: { count } } };
     },
@@ -86,11 +71,7 @@ export function addDecayedWeights(lambda: number): GradientTransformation {
     init: () => ({ arrays: {}, scalars: {} }),
     update(grads, state, params) {
       return {
-        updates: mapParams(grads, (k, g) => {
-          const out = new Float32Array(g.size), p = params[k].data;
-          for (let i = 0; i < out.length; i++) out[i] = g.data[i] + lambda * p[i];
-          return out;
-        }),
+        updates: mapParams(grads, (k, g) => axpby(1, g.data, lambda, params[k].data)),
         state,
       };
     },
@@ -127,10 +108,5 @@ export function chain(...ts: GradientTransformation[]): GradientTransformation {
 }
 
 export function applyUpdates(params: Params, updates: Params): Params {
-  return mapParams(params, (k, p) => {
-    const u = updates[k].data;
-    const out = new Float32Array(p.size);
-    for (let i = 0; i < out.length; i++) out[i] = p.data[i] + u[i];
-    return out;
-  });
+  return mapParams(params, (k, p) => axpby(1, p.data, 1, updates[k].data));
 }

@@ -10,6 +10,7 @@
  */
 import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
+import { scope } from "../engine/backend.js";
 import { Tensor } from "../engine/tensor.js";
 import { unbiasedVariance } from "../engine/elementwise.js";
 import { forward, type Network, type Params } from "../models/network.js";
@@ -139,6 +140,11 @@ export function trainStep(
   optimizer: GradientTransformation,
   rng: Rng,
 ): StepResult {
+  // One storage scope per step: everything the step computes is reclaimed when it returns (its result is copied out).
+  return scope(() => trainStepInScope(net, state, batch, regs, optimizer, rng));
+}
+
+function trainStepInScope(net: Network, state: StepState, batch: Batch, regs: readonly Regularizer[], optimizer: GradientTransformation, rng: Rng): StepResult {
   let b = batch;
   for (const r of regs) if (r.transformBatch) b = r.transformBatch(b, rng);
   const { loss, penalty, grads, regs: regStates, stats } = stepGradients(net, state.params, state.regs, b, regs, rng);

@@ -19,7 +19,8 @@ import { buildRegularizers, type Regularizer } from "../regularizers/index.js";
 import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { checkCheckpointState, loadCheckpoint, saveCheckpoint, updateCheckpointFingerprint, type RunningSums } from "./checkpoint.js";
-import { configChanges, dataFingerprint, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
+import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
+import { engineInfo } from "../engine/backend.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
 import { LOCK_FILE, lockRun } from "./runLock.js";
 import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
@@ -167,6 +168,8 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       run = { ...run, cfg, total: newTotal };
     }
     const data = dataFingerprint(run.train, run.sets);
+    const mixed = engineMismatch(runDir, ck?.fingerprint?.engine, engineInfo());
+    if (mixed) throw new UserError(mixed);
     if (ck?.fingerprint && ck.fingerprint.data !== data) {
       throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
     }
@@ -180,7 +183,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     if (wantsExtend) {
       // The checkpoint's fingerprint first, then config.json: after a crash between the two, a resume with the same
       // --steps completes the change.
-      if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data });
+      if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data, engine: engineInfo() });
       writeFileAtomic(configFile, JSON.stringify(cfg, null, 2) + "\n");
     }
     return runLoop(cfg, run, runDir, hooks, ck, data, records);
@@ -216,7 +219,7 @@ function runLoop(
   records: MetricsRecord[],
 ): TrainResult {
   const metricsFile = join(runDir, METRICS);
-  const fingerprint: RunFingerprint = { config: cfg, data };
+  const fingerprint: RunFingerprint = { config: cfg, data, engine: engineInfo() };
   let state = run.initial;
   let start = 0;
   const sums: RunningSums = { lossSum: 0, penaltySum: 0, count: 0 };

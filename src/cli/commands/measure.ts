@@ -1,4 +1,5 @@
 /** `gcx measure`: geometric complexity of a model on a data set, exact or estimated. */
+import { engineInfo } from "../../engine/backend.js";
 import { Command, Option } from "commander";
 import { addDataOptions, addInitOptions, datasetFrom, initFrom, type DataFlags, type InitFlags } from "../common.js";
 import { positiveInt } from "../parse.js";
@@ -81,7 +82,7 @@ function runMeasure(flags: MeasureFlags): void {
   checkFiniteGC(result, model.params, ds);
   const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
   if (flags.json) {
-    const out = { ...result, data: ds.name, split: flags.split, model: model.source, ...(norms ? { norms } : {}) };
+    const out = { ...result, data: ds.name, split: flags.split, model: model.source, engine: engineInfo(), ...(norms ? { norms } : {}) };
     process.stdout.write(JSON.stringify(out, jsonSafe) + "\n");
   } else {
     process.stdout.write(formatMeasure(result, ds.name, flags.split, model.source, norms));

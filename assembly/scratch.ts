@@ -1,0 +1,36 @@
+// Per-thread scratch memory for kernels that pack operands. Kernels never allocate: each instance (one per thread,
+// all over one shared memory) uses its own region just above the static data, picked by its thread index (an
+// instance global). The regions are not data segments (a zero segment would bloat the shared builds by its size);
+// the builds start with enough memory to hold them (--initialMemory), and callers place tensors at or above
+// heapBase().
+
+/** Bytes of scratch per thread. */
+export const SCRATCH_BYTES: usize = 512 * 1024;
+/** Threads with their own scratch region. */
+const MAX_THREADS: i32 = 2;
+
+let thread: i32 = 0;
+
+/** Selects this instance's scratch region (0 = the main thread, 1 = the helper). Call once after instantiation. */
+export function setThreadIndex(t: i32): void {
+  thread = t < 0 ? 0 : t >= MAX_THREADS ? MAX_THREADS - 1 : t;
+}
+
+// @ts-ignore: decorator
+@inline function scratchBase(): usize {
+  return (__heap_base + 63) & ~63;
+}
+
+/** Start of this instance's scratch region. */
+// @ts-ignore: decorator
+@inline export function scratch(): usize {
+  return scratchBase() + <usize>thread * SCRATCH_BYTES;
+}
+
+/** First byte above the static data and every thread's scratch: where callers may place tensors. */
+export function heapBase(): usize {
+  return scratchBase() + <usize>MAX_THREADS * SCRATCH_BYTES;
+}
+
+/** 1 when this build multiplies-adds with relaxed SIMD (f32x4.relaxed_madd), else 0. */
+export const KERNEL_RELAXED: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;

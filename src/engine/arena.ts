@@ -1,0 +1,173 @@
+/**
+ * Scoped storage in WebAssembly linear memory: a stack (bump) allocator with deterministic release.
+ *
+ * Inside `run(fn)` float32 storage is carved from the kernels' memory, so kernels read and write tensors in place;
+ * when fn returns, everything it allocated is released at once by resetting the stack top (scopes nest). Memory
+ * that is shared (a SharedArrayBuffer) grows without detaching existing views, which is what lets tensors live there;
+ * with non-shared memory (browsers without cross-origin isolation) nothing is resident and only the operands of one
+ * kernel call are staged (copied in and out).
+ *
+ * Use after release is a bug this design makes possible (a view kept past its scope). `GCX_ARENA_POISON=1` fills
+ * released memory with NaN so tests expose any such view; scopes copy their results out (see backend.ts `scope`).
+ */
+import type { Data } from "./tensor.js";
+
+/** Arrays a kernel call can take: float32 values or int32 indices (float64 stays with the JS kernels). */
+export type Staged = Data | Int32Array;
+
+function viewLike(a: Staged, buffer: ArrayBufferLike, at: number): Float32Array | Int32Array {
+  return a instanceof Int32Array ? new Int32Array(buffer, at, a.length) : new Float32Array(buffer, at, a.length);
+}
+
+/** wasm32 addresses stop at 4 GiB; stay below, leaving room for staging. */
+const CEILING = 3.75 * 2 ** 30;
+const PAGE = 65536;
+
+export class Arena {
+  private top: number;
+  private depth = 0;
+  private readonly buffers = new Set<ArrayBufferLike>();
+  private full = false;
+  /** High-water mark in bytes above the base (for tests and the memory budget). */
+  peak = 0;
+
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly resident: boolean,
+    private readonly base: number,
+    private readonly poison = false,
+    private readonly onFull: (bytes: number) => void = () => {},
+  ) {
+    this.top = base;
+    this.buffers.add(memory.buffer);
+  }
+
+  /** True when a is a view of this memory (possibly taken before a growth). */
+  owns(a: Staged): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  /** Byte offset of a view of this memory. */
+  offsetOf(a: Data): number {
+    return a.byteOffset;
+  }
+
+  get inScope(): boolean {
+    return this.depth > 0 && this.resident;
+  }
+
+  /** Bytes in use above the base. */
+  get used(): number {
+    return this.top - this.base;
+  }
+
+  /** Reserves bytes (16-byte aligned); null when the memory cannot hold them. */
+  reserve(bytes: number): number | null {
+    const at = (this.top + 15) & ~15;
+    const end = at + bytes;
+    if (end > CEILING) {
+      if (!this.full) this.onFull(end - this.base);
+      this.full = true;
+      return null;
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch {
+        if (!this.full) this.onFull(end - this.base);
+        this.full = true;
+        return null;
+      }
+      this.buffers.add(this.memory.buffer);
+    }
+    this.top = end;
+    if (end - this.base > this.peak) this.peak = end - this.base;
+    return at;
+  }
+
+  /** A float32 view of n values at a fresh position (zeroed unless `zero` is false), or null when full. */
+  f32(n: number, zero = true): Float32Array | null {
+    const at = this.reserve(n * 4);
+    if (at === null) return null;
+    const v = new Float32Array(this.memory.buffer, at, n);
+    if (zero) v.fill(0);
+    return v;
+  }
+
+  /** Resident storage for a tensor inside a scope, or null (outside a scope, not resident, or full). */
+  alloc(n: number): Float32Array | null {
+    return this.inScope ? this.f32(n) : null;
+  }
+
+  /** Current stack top, to release back to. */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Releases everything reserved since `mark`. */
+  release(mark: number): void {
+    if (this.poison && this.top > mark) new Float32Array(this.memory.buffer, mark, (this.top - mark) >> 2).fill(NaN);
+    this.top = mark;
+    this.full = false;
+  }
+
+  /** Runs fn with scoped allocation suspended: what it allocates lives on the JS heap (caches that outlive a scope). */
+  outside<T>(fn: () => T): T {
+    const d = this.depth;
+    this.depth = 0;
+    try {
+      return fn();
+    } finally {
+      this.depth = d;
+    }
+  }
+
+  /** Runs fn as a scope; `finish` turns its result into one that does not reference released memory. */
+  run<T>(fn: () => T, finish: (r: T) => T): T {
+    const mark = this.mark();
+    this.depth++;
+    try {
+      return finish(fn());
+    } finally {
+      this.depth--;
+      this.release(mark);
+    }
+  }
+
+  /**
+   * Stages operands for one kernel call: each array already in this memory is used in place, others are copied
+   * in. Returns their offsets and a function that copies staged outputs back and releases the staging memory;
+   * null when the memory cannot hold them.
+   */
+  stage(inputs: readonly Staged[], outputs: readonly Staged[]): { ptrs: number[]; done: () => void } | null {
+    const mark = this.mark();
+    const ptrs: number[] = [];
+    const copies: [Staged, number][] = [];
+    for (const [i, a] of [...inputs, ...outputs].entries()) {
+      if (!(a instanceof Float32Array || a instanceof Int32Array)) {
+        this.release(mark);
+        return null;
+      }
+      if (this.owns(a)) {
+        ptrs.push(a.byteOffset);
+        continue;
+      }
+      const at = this.reserve(a.length * 4);
+      if (at === null) {
+        this.release(mark);
+        return null;
+      }
+      if (i < inputs.length) viewLike(a, this.memory.buffer, at).set(a as Float32Array & Int32Array);
+      else copies.push([a, at]);
+      ptrs.push(at);
+    }
+    return {
+      ptrs,
+      done: () => {
+        for (const [a, at] of copies) a.set(viewLike(a, this.memory.buffer, at) as Float32Array & Int32Array);
+        this.release(mark);
+      },
+    };
+  }
+}

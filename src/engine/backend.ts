@@ -1,0 +1,199 @@
+/**
+ * The engine's backend interface: where tensor storage lives and which implementation runs each kernel.
+ *
+ * Ops (ops.ts, elementwise.ts, spatial.ts) and the raw kernels (kernels.ts) never ask which backend is active; they
+ * allocate through `allocStorage` and call kernels through `kernels()`. Two backends exist today:
+ * - `js`: plain JavaScript loops on JS-heap typed arrays (the reference, always available, float32 and float64);
+ * - `wasm` (default when the WebAssembly kernels are built): float32 kernels in WebAssembly SIMD; inside a `scope`
+ *   tensors are allocated in the kernels' own linear memory, so they are computed where they live with no copies.
+ * A WebGPU backend (issue 12) implements the same interface with GPU buffers as storage; for it `Tensor.data` is not
+ * readable synchronously (see docs/decisions/0007-backends-and-storage.md for the read-back rule).
+ *
+ * Determinism: a backend and kernel variant give the same numbers whatever the thread count (kernels split work by
+ * output rows only, never a reduction). `engineInfo()` names both so runs, checkpoints and trials can record them.
+ */
+import type { Data, DType } from "./tensor.js";
+
+/**
+ * Kernels a backend may implement natively. Each returns false (or null) when it does not handle the call (a dtype
+ * or size it lacks, or memory it cannot get), and the caller then runs the JS reference loop on the same arrays.
+ * Arrays are row-major; outputs are written completely (never accumulated into).
+ */
+export interface KernelTable {
+  /** C[M,N] = op(A)·op(B), op(A) = Aᵀ when transA (A stored [K,M]), op(B) = Bᵀ when transB (B stored [N,K]). */
+  gemm?(A: Data, B: Data, C: Data, M: number, K: number, N: number, transA: boolean, transB: boolean): boolean;
+  /** out = a ∘ b elementwise (same length). */
+  binary?(name: BinaryName, a: Data, b: Data, out: Data): boolean;
+  /** out = f(x) elementwise. */
+  unary?(name: UnaryName, x: Data, out: Data): boolean;
+  /** out = alpha·x + beta. */
+  affine?(x: Data, out: Data, alpha: number, beta: number): boolean;
+  /** out = max(x, 0) and mask = [x > 0]. */
+  relu?(x: Data, out: Data, mask: Data): boolean;
+  /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
+  addRowVector?(x: Data, v: Data, out: Data, rows: number, cols: number): boolean;
+  /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
+  sumColumns?(x: Data, out: Data, rows: number, cols: number): boolean;
+  /** out[i] = Σ_j x[i, j]. */
+  sumRows?(x: Data, out: Data, rows: number, cols: number): boolean;
+  /** Σ x (accumulated in float64), or null. */
+  sum?(x: Data): number | null;
+  /** Row-wise softmax / log-sum-exp of x [rows, cols]. */
+  softmaxRows?(x: Data, out: Data, rows: number, cols: number): boolean;
+  logSumExpRows?(x: Data, out: Data, rows: number, cols: number): boolean;
+  /** out = c·a + b·d (d null: c·a). */
+  axpby?(c: number, a: Data, b: number, d: Data | null, out: Data): boolean;
+  /** Adam's moments and update (updates.ts `adamMoments`), written to m2, v2, u. */
+  adam?(g: Data, m: Data, v: Data, m2: Data, v2: Data, u: Data, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number): boolean;
+  /**
+   * out[e] = ‖∂g(x_e)/∂x_e‖_F² for a small MLP g (x [n, d]; layers with W [out, in] and b [out]; hidden activation
+   * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
+   */
+  mlpJacobianSqNorms?(x: Data, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array): boolean;
+  /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
+  maxPool?(x: Data, y: Data, idx: Int32Array, g: PoolWindow): boolean;
+}
+
+export type UnaryName = "exp" | "tanh" | "sigmoid" | "erf" | "silu" | "geluErf" | "geluTanh";
+export type BinaryName = "add" | "sub" | "mul" | "div";
+
+/** A dense layer for fused kernels: W [outSize, inSize] row-major, b [outSize]. */
+export interface DenseLayer {
+  w: Data;
+  b: Data;
+  inSize: number;
+  outSize: number;
+}
+
+/** A pooling window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
+export interface PoolWindow {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
+}
+
+export interface Backend {
+  /** "js" | "wasm" (| "webgpu" later). */
+  readonly name: string;
+  /** The kernel variant, e.g. "js", "wasm-simd128", "wasm-relaxed-fma": results may differ between variants. */
+  readonly variant: string;
+  /** Storage for n values (zeroed). */
+  alloc(dtype: DType, n: number): Data;
+  /** Native kernels of this backend. */
+  readonly kernels: KernelTable;
+  /** Runs fn with a storage scope: what fn allocates is released when it returns (see `scope`). */
+  scope<T>(fn: () => T): T;
+  /** Runs fn with its allocations outside any scope (long-lived caches built while a scope is open). */
+  unscoped<T>(fn: () => T): T;
+}
+
+/** The reference backend: JS-heap typed arrays and the JS kernels. */
+export const jsBackend: Backend = {
+  name: "js",
+  variant: "js",
+  alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n)),
+  kernels: {},
+  scope: (fn) => fn(),
+  unscoped: (fn) => fn(),
+};
+
+const registry = new Map<string, () => Backend | null>([["js", () => jsBackend]]);
+let active: Backend | null = null;
+let defaultName = "auto";
+
+/** Makes a backend selectable by name (the wasm backend registers itself when its module loads). */
+export function registerBackend(name: string, make: () => Backend | null): void {
+  registry.set(name, make);
+  if (active && active.name !== name && defaultName === "auto") active = null; // re-pick "auto" lazily
+}
+
+/** Backends that can run here, best first. */
+export function availableBackends(): string[] {
+  return ["wasm", "js"].filter((n) => registry.get(n)?.() != null);
+}
+
+/**
+ * Selects the backend by name: "auto" (wasm when available, else js), "wasm" or "js". Throws a RangeError naming
+ * the choices when the backend is unknown or cannot run here.
+ */
+export function setBackend(name: string): Backend {
+  if (name === "auto") {
+    defaultName = "auto";
+    active = null;
+    return getBackend();
+  }
+  const make = registry.get(name);
+  const b = make?.() ?? null;
+  if (!b) {
+    const have = availableBackends().join(", ");
+    throw new RangeError(make ? `backend "${name}" is not available here (available: ${have})` : `unknown backend "${name}" (choose auto, ${have})`);
+  }
+  defaultName = name;
+  active = b;
+  return b;
+}
+
+/** The active backend. */
+export function getBackend(): Backend {
+  if (!active) active = registry.get("wasm")?.() ?? jsBackend;
+  return active;
+}
+
+/** Runs fn on another backend, then restores the previous one. */
+export function withBackend<T>(name: string, fn: () => T): T {
+  const prevActive = active, prevName = defaultName;
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    active = prevActive;
+    defaultName = prevName;
+  }
+}
+
+/** Storage for n values of dtype on the active backend. */
+export function allocStorage(dtype: DType, n: number): Data {
+  return getBackend().alloc(dtype, n);
+}
+
+/** The active backend's native kernels. */
+export function kernels(): KernelTable {
+  return getBackend().kernels;
+}
+
+/**
+ * Runs fn in a storage scope of the active backend: tensors fn allocates are reclaimed when it returns, in a
+ * deterministic order (no garbage-collector timing). The result is made independent of the scope first: tensors
+ * and typed arrays in it (also inside arrays and plain objects) are copied to the JS heap, without their graphs.
+ * A training step, one batch of a measure and one evaluation batch each run in a scope.
+ */
+export function scope<T>(fn: () => T): T {
+  return getBackend().scope(fn);
+}
+
+/** Runs fn with allocation outside any open scope: for values cached beyond the scope (e.g. a weight's transpose). */
+export function unscoped<T>(fn: () => T): T {
+  return getBackend().unscoped(fn);
+}
+
+/** What runs the numbers: recorded in run configs, checkpoint fingerprints and trial keys. */
+export interface EngineInfo {
+  backend: string;
+  variant: string;
+}
+
+export function engineInfo(): EngineInfo {
+  const b = getBackend();
+  return { backend: b.name, variant: b.variant };
+}

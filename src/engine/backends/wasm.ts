@@ -1,0 +1,166 @@
+/**
+ * The wasm backend: float32 kernels in WebAssembly SIMD (assembly/*.ts) over tensors that live in the kernels'
+ * linear memory while a scope is open (arena.ts). Float64 tensors (the exactness tests) and kernels it lacks use the
+ * JS reference implementations on the same storage, so every op works on every backend.
+ */
+import { Tensor } from "../tensor.js";
+import { registerBackend, type Backend, type KernelTable, type UnaryName } from "../backend.js";
+import { Arena, type Staged } from "../arena.js";
+import { wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
+
+interface ProcessLike {
+  env?: Record<string, string | undefined>;
+  stderr?: { write(s: string): unknown };
+}
+const proc = (globalThis as { process?: ProcessLike }).process;
+
+let made: Backend | null | undefined;
+let arenaOf: Arena | null = null;
+
+function note(text: string): void {
+  if (proc?.stderr) proc.stderr.write(`gcx: note: ${text}\n`);
+  else console.warn(`gcx: note: ${text}`);
+}
+
+/** Copies of arena-backed values in a scope's result, so nothing returned points into released memory. */
+function detach(v: unknown, arena: Arena): unknown {
+  if (v instanceof Tensor) {
+    if (arena.owns(v.data)) return new Tensor(v.data.slice(), v.shape);
+    return v.requiresGrad ? new Tensor(v.data, v.shape) : v;
+  }
+  if (v instanceof Float32Array || v instanceof Int32Array) return arena.owns(v) ? v.slice() : v;
+  if (Array.isArray(v)) return v.map((x) => detach(x, arena));
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, detach(x, arena)]));
+  if (v !== null && typeof v === "object") {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = detach(x, arena);
+    return out;
+  }
+  return v;
+}
+
+type Fn = (...args: number[]) => number;
+
+const UNARY: Record<UnaryName, string> = {
+  exp: "ew_exp",
+  tanh: "ew_tanh",
+  sigmoid: "ew_sigmoid",
+  erf: "ew_erf",
+  silu: "ew_silu",
+  geluErf: "ew_gelu_erf",
+  geluTanh: "ew_gelu_tanh",
+};
+
+/** Below this many values an elementwise call costs more in staging and dispatch than its JS loop. */
+const MIN_ELEMENTS = 256;
+
+function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
+  const fn = (name: string): Fn => {
+    const f = rt.exports[name];
+    if (typeof f !== "function") throw new Error(`wasm kernel ${name} is not exported`);
+    return f as Fn;
+  };
+  /** Runs body on the staged offsets of inputs and outputs; false when they cannot be staged (e.g. float64). */
+  const call = (inputs: readonly Staged[], outputs: readonly Staged[], body: (p: number[]) => void): boolean => {
+    const s = arena.stage(inputs, outputs);
+    if (!s) return false;
+    body(s.ptrs);
+    s.done();
+    return true;
+  };
+  const small = (a: Staged) => a.length < MIN_ELEMENTS || !(a instanceof Float32Array);
+  return {
+    gemm: (A, B, C, M, K, N, transA, transB) =>
+      call([A, B], [C], ([a, b, c]) => wasmGemm(rt, a, b, c, M, K, N, { transA, transB })),
+    binary: (name, a, b, out) => !small(out) && call([a, b], [out], ([pa, pb, po]) => fn(`ew_${name}`)(pa, pb, po, out.length)),
+    unary: (name, x, out) => !small(out) && call([x], [out], ([px, po]) => fn(UNARY[name])(px, po, out.length)),
+    affine: (x, out, alpha, beta) => !small(out) && call([x], [out], ([px, po]) => fn("ew_affine")(px, po, out.length, alpha, beta)),
+    relu: (x, out, mask) => !small(out) && call([x], [out, mask], ([px, po, pm]) => fn("ew_relu")(px, po, pm, out.length)),
+    addRowVector: (x, v, out, rows, cols) =>
+      !small(out) && call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
+    sumColumns: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns", [px, po, rows, cols], cols, rows * cols)),
+    sumRows: (x, out, rows, cols) => !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
+    sum(x) {
+      if (small(x)) return null;
+      let r: number | null = null;
+      return call([x], [], ([px]) => (r = fn("sum")(px, x.length))) ? r : null;
+    },
+    softmaxRows: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("softmax_rows", [px, po, cols], rows, rows * cols * 8)),
+    logSumExpRows: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("logsumexp_rows", [px, po, cols], rows, rows * cols * 8)),
+    axpby(c, a, b, d, out) {
+      if (small(out)) return false;
+      // out = c·a (+ b·d) with the elementwise kernels: affine for c·a, then a fused multiply-add is two passes.
+      if (!d) return call([a], [out], ([pa, po]) => fn("ew_affine")(pa, po, out.length, c, 0));
+      if (c === 1 && b === 1) return call([a, d], [out], ([pa, pd, po]) => fn("ew_add")(pa, pd, po, out.length));
+      return false;
+    },
+    adam(g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps) {
+      if (small(u)) return false;
+      m2.set(m);
+      v2.set(v);
+      u.fill(0);
+      // adam_step updates (p, m, v) in place; on p = 0 it leaves p = the update.
+      return call([g], [u, m2, v2], ([pg, pu, pm, pv]) => fn("adam_step")(pu, pg, pm, pv, u.length, lr, b1, b2, eps, c1, c2, 0));
+    },
+    mlpJacobianSqNorms(x, d, layers, act, out) {
+      if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
+      const mark = arena.mark();
+      try {
+        const staged = arena.stage([x, ...layers.flatMap((l) => [l.w, l.b])], []);
+        if (!staged) return false;
+        const table = arena.reserve(layers.length * 16);
+        const res = arena.reserve(out.length * 8);
+        if (table === null || res === null) return false;
+        const t = new Int32Array(rt.memory.buffer, table, layers.length * 4);
+        layers.forEach((l, i) => t.set([staged.ptrs[1 + 2 * i], staged.ptrs[2 + 2 * i], l.inSize, l.outSize], 4 * i));
+        const scratch = arena.reserve(fn("jacobian_mlp_scratch_bytes")(d, table, layers.length));
+        if (scratch === null) return false;
+        fn("jacobian_mlp_sqnorms")(staged.ptrs[0], d, table, layers.length, act, scratch, res, 0, out.length);
+        out.set(new Float64Array(rt.memory.buffer, res, out.length));
+        return true;
+      } finally {
+        arena.release(mark);
+      }
+    },
+    maxPool: (x, y, idx, g) =>
+      call([x], [y, idx], ([px, py, pi]) =>
+        rt.parallel("maxPoolForward", [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW], g.n * g.outH * g.outW, g.n * g.outH * g.outW * g.c * g.kh * g.kw),
+      ),
+  };
+}
+
+function make(): Backend | null {
+  if (made !== undefined) return made;
+  made = null;
+  if (proc?.env?.GCX_NO_WASM === "1") return null;
+  const rt = wasmRuntime();
+  if (!rt) return null;
+  const resident = typeof SharedArrayBuffer !== "undefined" && rt.memory.buffer instanceof SharedArrayBuffer;
+  const base = (Math.max(rt.heapBase, 1024) + 15) & ~15;
+  const arena = new Arena(rt.memory, resident, base, proc?.env?.GCX_ARENA_POISON === "1", (bytes) =>
+    note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+  );
+  arenaOf = arena;
+  made = {
+    name: "wasm",
+    variant: rt.variant,
+    alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : (arena.alloc(n) ?? new Float32Array(n))),
+    kernels: makeKernels(rt, arena),
+    scope: (fn) => arena.run(fn, (r) => detach(r, arena) as typeof r),
+    unscoped: (fn) => arena.outside(fn),
+  };
+  return made;
+}
+
+registerBackend("wasm", make);
+
+/** Bytes of wasm memory the open scopes hold, and the high-water mark (tests check that steps do not leak). */
+export function wasmArenaUsage(): { used: number; peak: number } | null {
+  make();
+  return arenaOf ? { used: arenaOf.used, peak: arenaOf.peak } : null;
+}
