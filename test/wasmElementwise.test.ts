@@ -11,6 +11,10 @@ import { grad } from "../src/engine/autograd.js";
 import { softmaxCrossEntropy } from "../src/training/losses.js";
 import { Rng } from "../src/util/rng.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 const SIZES = [1, 3, 4, 7, 33, 130, 1027];
 

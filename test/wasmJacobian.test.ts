@@ -13,6 +13,10 @@ import { jacobianSqNormsForward } from "../src/measures/jacobian.js";
 import { Rng } from "../src/util/rng.js";
 import { finiteDifferenceGrad } from "./helpers.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 const ACT = { identity: 0, relu: 1, tanh: 2 } as const;
 

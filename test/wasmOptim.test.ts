@@ -8,9 +8,14 @@ import * as E from "../src/engine/elementwise.js";
 import * as op from "../src/engine/ops.js";
 import { grad } from "../src/engine/autograd.js";
 import { adam, addDecayedWeights, applyUpdates, chain, sgd, type GradientTransformation } from "../src/training/optimizers.js";
+import { adamMoments, axpby } from "../src/engine/updates.js";
 import type { Params } from "../src/models/network.js";
 import { Rng } from "../src/util/rng.js";
 import { loadHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 function randF32(n: number, rng: Rng, std = 1): Float32Array {
   const d = new Float32Array(n);
@@ -82,6 +87,39 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
         });
       }
     }
+  }
+});
+
+test("wasm out-of-place update kernels equal updates.ts (axpby, adamMoments) bit for bit", (t) => {
+  const h = loadHarness();
+  if (!h) return t.skip("dist/wasm/kernels.wasm not built");
+  const x = h.exports;
+  const rng = new Rng(13);
+  for (const n of [1, 3, 4, 7, 130, 1029]) {
+    h.reset();
+    const G = randF32(n, rng), D = randF32(n, rng), M = randF32(n, rng, 0.1), V = randF32(n, rng, 0.01).map(Math.abs);
+    G[0] = -0;
+    const gp = h.put(G), dp = h.put(D), mp = h.put(M), vp = h.put(V), o = h.alloc(n), m2 = h.alloc(n), v2 = h.alloc(n);
+    for (const c of [-0.05, 0.9, 1]) {
+      x.ew_scale(gp, o, n, c);
+      assertBitEqual(h.get(o, n), axpby(c, G), `axpby(${c}, g) n=${n}`);
+      for (const b of [1, 5e-4, -0.3]) {
+        x.ew_axpby(gp, dp, o, n, c, b);
+        assertBitEqual(h.get(o, n), axpby(c, G, b, D), `axpby(${c}, g, ${b}, d) n=${n}`);
+      }
+    }
+    for (const step of [1, 2, 10]) {
+      const c1 = 1 - 0.9 ** step, c2 = 1 - 0.999 ** step;
+      const r = adamMoments(G, M, V, 1e-3, 0.9, 0.999, c1, c2, 1e-8);
+      x.adam_moments(gp, mp, vp, m2, v2, o, n, 1e-3, 0.9, 0.999, 1e-8, c1, c2);
+      assertBitEqual(h.get(m2, n), r.m, `adam m n=${n} t=${step}`);
+      assertBitEqual(h.get(v2, n), r.v, `adam v n=${n} t=${step}`);
+      assertBitEqual(h.get(o, n), r.update, `adam update n=${n} t=${step}`);
+    }
+    x.adam_moments(gp, mp, vp, mp, vp, o, n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 0.001); // in place on the moments
+    const r = adamMoments(G, M, V, 1e-3, 0.9, 0.999, 0.1, 0.001, 1e-8);
+    assertBitEqual(h.get(mp, n), r.m, `adam in place m n=${n}`);
+    assertBitEqual(h.get(o, n), r.update, `adam in place update n=${n}`);
   }
 });
 
