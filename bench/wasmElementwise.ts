@@ -14,6 +14,10 @@ import { initParams } from "../src/models/init.js";
 import { denseJacobianSqNorms } from "../src/measures/denseJacobian.js";
 import { Rng } from "../src/util/rng.js";
 import { loadHarness } from "../test/wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The JS column is the JS engine (reference backend), whatever the default backend is.
+setBackend("js");
 
 const h = loadHarness();
 if (!h) throw new Error("dist/wasm/kernels.wasm not built");
