@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { Tensor } from "../src/engine/tensor.js";
-import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { compileNetwork, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import type { ModelSpec } from "../src/models/spec.js";
 import { denseJacobianSqNorms } from "../src/measures/denseJacobian.js";
 import { jacobianSqNormsForward } from "../src/measures/jacobian.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad } from "./helpers.js";
+import { finiteDifferenceJacobianSq } from "./helpers.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
 import { setBackend } from "../src/engine/backend.js";
 
@@ -50,15 +50,6 @@ function wasmSqNorms(
   return new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
 }
 
-function fdSqNorm(net: Network, params64: Params, x: Float64Array): number {
-  let s = 0;
-  for (let c = 0; c < net.outputSize; c++) {
-    const g = finiteDifferenceGrad((xx) => forward(net, params64, new Tensor(xx, [1, xx.length])).data[c], x);
-    s += g.reduce((a, b) => a + b * b, 0);
-  }
-  return s;
-}
-
 const specs: [string, ModelSpec & { kind: "mlp" }][] = [
   ["MLP2D relu 2-64-64-2", { kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" }],
   ["tanh 2-37-21-5", { kind: "mlp", sizes: [2, 37, 21, 5], activation: "tanh" }],
@@ -95,7 +86,7 @@ for (const [name, spec] of specs) {
     assert.ok(worst <= 1e-5, `relative error vs float64 forward mode ${worst}`);
     t.diagnostic(`max relative error vs float64: ${worst.toExponential(2)}`);
     for (const e of [0, 17, n - 1]) {
-      const fd = fdSqNorm(net, params64, Float64Array.from(x.subarray(e * d, (e + 1) * d)));
+      const fd = finiteDifferenceJacobianSq(net, params64, Float64Array.from(x.subarray(e * d, (e + 1) * d)));
       assert.ok(Math.abs(got[e] - fd) <= 1e-5 * fd + 1e-12, `example ${e}: wasm ${got[e]} vs finite differences ${fd}`);
     }
     // Any split of the rows (threads) gives the same bits.
