@@ -2,7 +2,7 @@
 // Every reduction has one fixed order, so results never depend on how a caller splits rows or columns across
 // threads (a split covers whole rows or whole columns, never part of one sum).
 //
-// Column sums (bias gradients, per-channel moments) run over rows in order for each column, eight columns at a time
+// Column sums (bias gradients, per-channel moments) run over rows in order for each column, sixteen columns at a time
 // in SIMD lanes: the same additions as the JS loops, so they are bit-identical to them. Whole-tensor sums use eight
 // f64 lanes (a fixed order, not the JS one); sum_sequential keeps the JS order.
 
@@ -22,10 +22,10 @@ import { exp4, expDiff4 } from "./simdmath";
       u = f32x4.mul(u, u);
       w = f32x4.mul(w, w);
     }
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+    a0 = f64x2.add(a0, lo2(u));
+    a1 = f64x2.add(a1, hi2(u));
+    a2 = f64x2.add(a2, lo2(w));
+    a3 = f64x2.add(a3, hi2(w));
   }
   const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
   let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
@@ -134,35 +134,68 @@ export function sum_columns(x: usize, out: usize, rows: i32, cols: i32, c0: i32,
   }
 }
 
-// Sums of columns [c, c + 8) over all rows in f64, optionally of (x − mean)² (squares rounded to f32 first).
+// Four float32 lanes (x, or fl32((x − m)²) when centered) as two f64x2 halves added to the accumulators lo, hi.
 // @ts-ignore: decorator
-@inline function colBlock8(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
-  let p = x + (<usize>c << 2);
+@inline function term4(v: v128, m: v128, centered: bool): v128 {
+  if (!centered) return v;
+  const d = f32x4.sub(v, m);
+  return f32x4.mul(d, d);
+}
+// @ts-ignore: decorator
+@inline function lo2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+// @ts-ignore: decorator
+@inline function hi2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+}
+// fl32(fl32(lo|hi)·scale): the JS sum's float32 storage, then its affine scale (f64) rounded again.
+// @ts-ignore: decorator
+@inline function finish4(lo: v128, hi: v128, vs: v128): v128 {
+  const a = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(lo)), vs);
+  const b = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(hi)), vs);
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+
+// Columns [c, c + 16) over all rows in f64: eight independent f64x2 chains, so the sequential per-column order
+// (which keeps the bits of the JS loops) costs no add latency.
+// @ts-ignore: decorator
+@inline function colBlock16(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  const off = <usize>c << 2;
+  let p = x + off;
   let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
-  const m0 = centered ? v128.load(mean + (<usize>c << 2)) : f32x4.splat(0);
-  const m1 = centered ? v128.load(mean + (<usize>c << 2), 16) : f32x4.splat(0);
+  let a4 = f64x2.splat(0), a5 = f64x2.splat(0), a6 = f64x2.splat(0), a7 = f64x2.splat(0);
+  const z = f32x4.splat(0);
+  const m0 = centered ? v128.load(mean + off) : z, m1 = centered ? v128.load(mean + off, 16) : z;
+  const m2 = centered ? v128.load(mean + off, 32) : z, m3 = centered ? v128.load(mean + off, 48) : z;
   for (let r = 0; r < rows; r++, p += ld) {
-    let u = v128.load(p), w = v128.load(p, 16);
-    if (centered) {
-      u = f32x4.sub(u, m0);
-      w = f32x4.sub(w, m1);
-      u = f32x4.mul(u, u);
-      w = f32x4.mul(w, w);
-    }
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+    const u0 = term4(v128.load(p), m0, centered), u1 = term4(v128.load(p, 16), m1, centered);
+    const u2 = term4(v128.load(p, 32), m2, centered), u3 = term4(v128.load(p, 48), m3, centered);
+    a0 = f64x2.add(a0, lo2(u0)); a1 = f64x2.add(a1, hi2(u0));
+    a2 = f64x2.add(a2, lo2(u1)); a3 = f64x2.add(a3, hi2(u1));
+    a4 = f64x2.add(a4, lo2(u2)); a5 = f64x2.add(a5, hi2(u2));
+    a6 = f64x2.add(a6, lo2(u3)); a7 = f64x2.add(a7, hi2(u3));
   }
-  // rounded to float32 (the JS sum's storage), then scaled in f64 and rounded again (the JS affine)
-  const o = out + (<usize>c << 2);
-  const vs = f64x2.splat(scale);
-  a0 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a0)), vs);
-  a1 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a1)), vs);
-  a2 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a2)), vs);
-  a3 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a3)), vs);
-  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5));
-  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5), 16);
+  const o = out + off, vs = f64x2.splat(scale);
+  v128.store(o, finish4(a0, a1, vs));
+  v128.store(o, finish4(a2, a3, vs), 16);
+  v128.store(o, finish4(a4, a5, vs), 32);
+  v128.store(o, finish4(a6, a7, vs), 48);
+}
+
+// Columns [c, c + 4): two chains.
+// @ts-ignore: decorator
+@inline function colBlock4(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  const off = <usize>c << 2;
+  let p = x + off;
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+  const m0 = centered ? v128.load(mean + off) : f32x4.splat(0);
+  for (let r = 0; r < rows; r++, p += ld) {
+    const u = term4(v128.load(p), m0, centered);
+    a0 = f64x2.add(a0, lo2(u));
+    a1 = f64x2.add(a1, hi2(u));
+  }
+  v128.store(out + off, finish4(a0, a1, f64x2.splat(scale)));
 }
 
 // @ts-ignore: decorator
@@ -185,7 +218,8 @@ function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i
   scale: f64): void {
   const ld = <usize>cols << 2;
   let c = c0;
-  for (; c + 7 < c1; c += 8) colBlock8(x, ld, rows, c, mean, centered, out, scale);
+  for (; c + 15 < c1; c += 16) colBlock16(x, ld, rows, c, mean, centered, out, scale);
+  for (; c + 3 < c1; c += 4) colBlock4(x, ld, rows, c, mean, centered, out, scale);
   for (; c < c1; c++) colOne(x, ld, rows, c, mean, centered, out, scale);
 }
 
