@@ -39,7 +39,10 @@ const P5: f32 = 5.0000001201e-1;
 // @ts-ignore: decorator
 @inline export function exp4lo(x: v128, lo: v128): v128 {
   // pmin/pmax (one instruction each on x86): pmin(x, c) = c < x ? c : x keeps a NaN x, as does pmax
-  x = f32x4.pmax(f32x4.pmin(x, f32x4.splat(89.0)), f32x4.splat(-104.0));
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(89.0)), f32x4.splat(-104.0));
+  // a clamped lane keeps no correction (lo is about ulp(x), huge for huge x: it would swamp the reduced argument)
+  lo = v128.and(lo, f32x4.eq(xc, x));
+  x = xc;
   // round-to-nearest by adding 1.5·2²³: the integer lands in the low mantissa bits (cheaper than nearest + trunc_sat)
   const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(MAGIC));
   const fn = f32x4.sub(t, f32x4.splat(MAGIC));

@@ -71,7 +71,7 @@ function harness(t: { skip(msg: string): void }): WasmHarness | null {
 function unaryInputs(n: number, rng: Rng, std: number): Float32Array {
   const d = randF32(n, rng, std);
   const special = [0, -0, 1e-8, -1e-8, 0.6249, 0.6251, -0.625, 20, -20, 88.5, -88.5, -95, -103, 89, 200, -200,
-    Infinity, -Infinity, NaN];
+    1e20, -1e20, 3e38, -3e38, Infinity, -Infinity, NaN];
   for (let i = 0; i < special.length && i < n; i++) d[(i * 7919) % n] = special[i];
   return d;
 }
@@ -342,6 +342,18 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
     // in place (grad aliasing logits) gives the same numbers
     x.softmax_ce_grad(zp, lp, zp, cols, 1 / rows, 0, rows);
     assertBitEqual(h.get(zp, rows * cols), G, "softmax_ce_grad in place");
+  }
+  // Huge finite logits (weights at init scale 1e10): exact zeros, ones and no NaN, as in the JS engine.
+  for (const row of [[1e20, -1e20, 0, 5], [3e38, -3e38, 1e30, 2], [-1e25, -1e25 * 1.5, -2e25, -1e25], [1, 2, 3, -Infinity]]) {
+    h.reset();
+    const Z = Float32Array.from(row), zp = h.put(Z), o = h.alloc(4), lp = h.alloc(1), ol = h.alloc(1);
+    x.softmax_rows(zp, o, 4, 0, 1);
+    assertBitEqual(h.get(o, 4), op.softmax(t32(Z, [1, 4])).data, `softmax of [${row}]`);
+    x.logsumexp_rows(zp, ol, 4, 0, 1);
+    assertBitEqual(h.get(ol, 1), op.logSumExpRows(t32(Z, [1, 4])).data, `logsumexp of [${row}]`);
+    x.softmax_ce_grad(zp, lp, o, 4, 1, 0, 1);
+    const p = op.softmax(t32(Z, [1, 4])).data;
+    assertBitEqual(h.get(o, 4), [p[0] - 1, p[1], p[2], p[3]], `CE gradient of [${row}]`);
   }
   t.diagnostic(`softmax ${worstSoftmax} ulps, logsumexp ${worstLse} ulps, mean loss rel ${worstLoss.toExponential(2)}, ` +
     `grad·m abs ${worstGrad.toExponential(2)}`);
