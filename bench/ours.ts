@@ -3,6 +3,7 @@ import { Tensor } from "../src/engine/tensor.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
+import { resnetSpec } from "../src/models/zoo.js";
 import { batchJacobianSqNorms, exactGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { gcPenalty, flatness, type Regularizer } from "../src/regularizers/index.js";
@@ -32,6 +33,8 @@ function setup(spec: ModelSpec, batch: number, classes: number) {
 }
 
 function tasks(name: string, net: Network, params: Params, x: Tensor, labels: Int32Array, reps: number, only?: string[]): Record<string, number> {
+  // Forward and exact GC in inference mode (graph models: BatchNorm's running statistics), steps in training mode,
+  // as gcx measure and gcx train run them.
   const opt = sgd(0.01);
   const state: StepState = { params, opt: opt.init(params), regs: [] };
   const batch = { x, labels, numOutputs: net.outputSize };
@@ -62,6 +65,10 @@ export function runOurs(which = "all"): Record<string, number> {
   if (which === "all" || which === "mlp2d") {
     const s = setup({ kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" }, 256, 2);
     Object.assign(res, tasks("MLP2D", s.net, s.params, s.x, s.labels, 21, ["exact GC of the batch", "SGD step"]));
+  }
+  if (which === "all" || which === "resnet") {
+    const s = setup(resnetSpec(8, [1, 28, 28], 10, 16), 128, 10);
+    Object.assign(res, tasks("ResNet-8", s.net, s.params, s.x, s.labels, 5, ["forward", "SGD step", "exact GC of the batch", "SGD step + GC penalty"]));
   }
   if (which === "all" || which === "mnist") {
     const net = compileNetwork({ kind: "mlp", sizes: [784, 256, 256, 10], activation: "relu" });

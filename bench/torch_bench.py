@@ -3,7 +3,7 @@
 
 Same tasks and shapes as bench/bench.ts; prints one JSON object {task: median_ms}. Run with
 OMP_WAIT_POLICY=PASSIVE and Debian's libopenblas0-pthread installed (reference BLAS is ~25x slower)."""
-import json, sys, time
+import json, os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -43,12 +43,16 @@ def gc_of(model, x, create_graph=False):
     (g,) = torch.autograd.grad(y, x, eye, is_grads_batched=True, create_graph=create_graph)
     return g.pow(2).sum() / x.shape[0]
 
-def tasks(name, model, x, labels, reps):
+def tasks(name, model, x, labels, reps, only=None):
+    """Forward and exact GC in inference mode (model.eval(), BatchNorm's running statistics), steps in training mode,
+    as gcx measure and gcx train run them."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     out = {}
+    model.eval()
     with torch.no_grad():
         out[f"{name} forward"] = median_ms(lambda: model(x), reps)
     def step(extra=None):
+        model.train()
         opt.zero_grad()
         loss = F.cross_entropy(model(x), labels)
         if extra == "gc":
@@ -58,10 +62,16 @@ def tasks(name, model, x, labels, reps):
             loss = loss + 0.01 * sum(g.pow(2).sum() for g in gs)
         loss.backward()
         opt.step()
-    out[f"{name} SGD step"] = median_ms(step, reps)
-    out[f"{name} exact GC of the batch"] = median_ms(lambda: gc_of(model, x), reps)
-    out[f"{name} SGD step + GC penalty"] = median_ms(lambda: step("gc"), max(3, reps // 2))
-    out[f"{name} SGD step + flatness penalty"] = median_ms(lambda: step("flat"), max(3, reps // 2))
+        model.eval()
+    want = lambda t: only is None or t in only
+    if want("SGD step"):
+        out[f"{name} SGD step"] = median_ms(step, reps)
+    if want("exact GC of the batch"):
+        out[f"{name} exact GC of the batch"] = median_ms(lambda: gc_of(model, x), reps)
+    if want("SGD step + GC penalty"):
+        out[f"{name} SGD step + GC penalty"] = median_ms(lambda: step("gc"), max(3, reps // 2))
+    if want("SGD step + flatness penalty"):
+        out[f"{name} SGD step + flatness penalty"] = median_ms(lambda: step("flat"), max(3, reps // 2))
     return out
 
 which = sys.argv[1] if len(sys.argv) > 1 else "all"
@@ -76,6 +86,13 @@ if which in ("all", "mlp2d"):
     r = tasks("MLP2D", m, x, l, 21)
     res["MLP2D exact GC of the batch"] = r["MLP2D exact GC of the batch"]
     res["MLP2D SGD step"] = r["MLP2D SGD step"]
+if which in ("all", "resnet"):
+    # resnet:8:w16 of the zoo (src/models/zoo.ts), the same torchvision-named CIFAR ResNet as the fixtures use.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from make_torch_fixtures import CifarResNet
+    m = CifarResNet([1, 1, 1], [16, 32, 64], in_ch=1, num_classes=10)
+    res.update(tasks("ResNet-8", m, torch.rand(128, 1, 28, 28), torch.randint(0, 10, (128,)), 5,
+                     only=("SGD step", "exact GC of the batch", "SGD step + GC penalty")))
 if which in ("all", "mnist"):
     m = mlp([784, 256, 256, 10])
     x = torch.rand(10000, 784)

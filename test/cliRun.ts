@@ -5,17 +5,27 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { kernelVariant } from "../src/engine/wasmKernels.js";
 
 export const GCX_MAIN = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 
+/**
+ * The environment for a spawned gcx: the CLI turns on relaxed-SIMD kernels where the test process (plain node) may
+ * not have them, so unless a test says otherwise the child uses the test process's kernel variant and numbers
+ * computed in the test compare bit for bit with the CLI's.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return kernelVariant() === "wasm-relaxed-fma" ? { ...env } : { GCX_KERNELS: "plain", ...env };
+}
+
 export function gcx(args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [GCX_MAIN, ...args], { encoding: "utf8", timeout: opts.timeout ?? 120_000, cwd: opts.cwd, env: opts.env });
+  return spawnSync(process.execPath, [GCX_MAIN, ...args], { encoding: "utf8", timeout: opts.timeout ?? 120_000, cwd: opts.cwd, env: cliEnv(opts.env) });
 }
 
 /** Runs gcx under bash with a prefix (e.g. `ulimit -f 6;`). */
 export function gcxShell(prefix: string, args: string[], opts: { cwd?: string } = {}): SpawnSyncReturns<string> {
   const quoted = [process.execPath, GCX_MAIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
-  return spawnSync("bash", ["-c", `${prefix} ${quoted}`], { encoding: "utf8", timeout: 120_000, cwd: opts.cwd });
+  return spawnSync("bash", ["-c", `${prefix} ${quoted}`], { encoding: "utf8", timeout: 120_000, cwd: opts.cwd, env: cliEnv() });
 }
 
 /** Exit code 2, exactly one stderr line matching `pattern`, no stack frames. */

@@ -116,7 +116,7 @@ test("fashion-mnist missing gives an apt-get hint", () => {
 });
 
 test("synthetic sets are deterministic per seed and differ across seeds and splits", () => {
-  for (const name of ["sine", "moons", "circles", "spirals"]) {
+  for (const name of ["sine", "moons", "circles", "spirals", "xor", "blobs"]) {
     const a = syn(name);
     assert.equal(a.n, 1000, name);
     assert.deepEqual(a.x, syn(name).x, `${name} same seed`);
@@ -185,6 +185,36 @@ test("spirals with noise 0 lie on k arms offset by 1/k turn", () => {
   }
 });
 
+test("xor with noise 0: class 0 where x·y > 0, class 1 where x·y < 0, inside [−1, 1]² and off the axes", () => {
+  const ds = syn("xor", { noise: 0, size: 999 });
+  assert.equal(ds.numOutputs, 2);
+  assert.deepEqual(counts(ds.labels!, 2).sort(), [499, 500]);
+  const quadrants = new Set<string>();
+  for (let i = 0; i < ds.n; i++) {
+    const [x, y] = [ds.x[2 * i], ds.x[2 * i + 1]];
+    assert.ok(Math.abs(x) >= 0.1 - 1e-6 && Math.abs(x) <= 1 && Math.abs(y) >= 0.1 - 1e-6 && Math.abs(y) <= 1, `point ${i}: (${x}, ${y})`);
+    assert.equal(ds.labels![i], x * y > 0 ? 0 : 1, `point ${i}`);
+    quadrants.add(`${Math.sign(x)},${Math.sign(y)}`);
+  }
+  assert.equal(quadrants.size, 4, "all four quadrants are used");
+});
+
+test("blobs: k Gaussian clusters around evenly spaced unit-circle centres, with the noise as their std", () => {
+  const k = 4, noise = 0.2;
+  const ds = syn("blobs", { classes: k, noise, size: 4000 });
+  assert.equal(ds.numOutputs, k);
+  for (let c = 0; c < k; c++) {
+    const idx = [...ds.labels!.keys()].filter((i) => ds.labels![i] === c);
+    const mean = [0, 1].map((j) => idx.reduce((a, i) => a + ds.x[2 * i + j], 0) / idx.length);
+    const centre = [Math.cos((2 * Math.PI * c) / k), Math.sin((2 * Math.PI * c) / k)];
+    assert.ok(Math.hypot(mean[0] - centre[0], mean[1] - centre[1]) < 0.03, `blob ${c} mean ${mean}`);
+    const sd = Math.sqrt(idx.reduce((a, i) => a + (ds.x[2 * i] - centre[0]) ** 2, 0) / idx.length);
+    assert.ok(Math.abs(sd / noise - 1) < 0.1, `blob ${c} std ${sd}`);
+  }
+  assert.equal(syn("blobs").numOutputs, 3, "3 blobs by default");
+  assert.throws(() => syn("xor", { classes: 3 }), userError(/xor always has 2 classes \(classes applies to spirals and blobs\)/));
+});
+
 test("sine targets equal sin(x) with noise 0 and x covers [-pi, pi]", () => {
   const ds = syn("sine", { noise: 0 });
   assert.equal(ds.task, "regression");
@@ -213,8 +243,8 @@ test("limit keeps the first examples of a synthetic set", () => {
 });
 
 test("bad names and options give UserErrors", () => {
-  assert.throws(() => syn("foo"), userError(/^unknown data set "foo"; choose one of: mnist, fashion-mnist, sine, moons, circles, spirals$/));
-  assert.equal(DATASET_NAMES.length, 6);
+  assert.throws(() => syn("foo"), userError(/^unknown data set "foo"; choose one of: mnist, fashion-mnist, sine, moons, circles, spirals, xor, blobs$/));
+  assert.equal(DATASET_NAMES.length, 8);
   for (const limit of [0, -1, 1.5, NaN]) assert.throws(() => syn("moons", { limit }), userError(/limit/));
   assert.throws(() => loadDataset("mnist", { split: "test", seed: 0, limit: 0 }), userError(/limit/));
   assert.throws(() => syn("moons", { size: 0 }), userError(/size/));

@@ -10,6 +10,7 @@ import { expandTrials } from "../src/experiments/trials.js";
 import { runSweep } from "../src/experiments/sweep.js";
 import { buildReport, formatClaimsTable, type TrialData } from "../src/experiments/reportBuilder.js";
 import { RunStore } from "../src/store/runStore.js";
+import { SqliteStore } from "../src/store/sqlite.js";
 
 const tiny: FamilyDef = {
   id: "T2",
@@ -28,10 +29,10 @@ test("sweep runs every trial once on worker threads, skips finished ones on re-r
   const store = RunStore.open(join(dir, "db.sqlite"));
   const plans = expandTrials(tiny);
   const done: string[] = [];
-  const r1 = await runSweep(store, plans, { jobs: 2, runsDir: join(dir, "trials"), onTrialDone: (p) => done.push(p.id) });
+  const r1 = await runSweep(new SqliteStore(store, "db.sqlite"), plans, { jobs: 2, runsDir: join(dir, "trials"), onTrialDone: (p) => done.push(p.id) });
   assert.deepEqual(r1, { ran: 4, failed: 0 });
   assert.deepEqual([...done].sort(), plans.map((p) => p.id).sort());
-  const r2 = await runSweep(store, plans, { jobs: 2, runsDir: join(dir, "trials") });
+  const r2 = await runSweep(new SqliteStore(store, "db.sqlite"), plans, { jobs: 2, runsDir: join(dir, "trials") });
   assert.deepEqual(r2, { ran: 0, failed: 0 }, "finished trials are not redone");
   const rows = store.list({ family: "T2", status: "done" });
   assert.equal(rows.length, 4);

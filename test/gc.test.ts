@@ -30,6 +30,15 @@ const specs: [string, ModelSpec][] = [
   ["relu MLP", { kind: "mlp", sizes: [4, 8, 8, 5], activation: "relu" }],
   ["narrowing relu MLP (Gram path)", { kind: "mlp", sizes: [9, 4, 6, 3], activation: "relu" }],
   ["identity MLP", { kind: "mlp", sizes: [3, 4, 2], activation: "identity" }],
+  ["sigmoid MLP", { kind: "mlp", sizes: [5, 7, 6, 3], activation: "sigmoid" }],
+  ["gelu MLP", { kind: "mlp", sizes: [4, 8, 8, 5], activation: "gelu" }],
+  ["narrowing gelu MLP (Gram path)", { kind: "mlp", sizes: [9, 4, 6, 3], activation: "gelu" }],
+  ["CNN conv/gelu/conv/sigmoid/dense", {
+    kind: "cnn", input: [5, 5, 2], layers: [
+      { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "gelu" },
+      { type: "conv", filters: 2, kernel: 2, stride: 2, padding: "valid" }, { type: "sigmoid" }, { type: "dense", units: 3 },
+    ],
+  }],
   ["CNN conv/relu/maxpool/tanh/avgpool/dense", {
     kind: "cnn", input: [6, 6, 2], layers: [
       { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "relu" }, { type: "maxpool", size: 2 },
@@ -60,6 +69,26 @@ for (const [name, spec] of specs) {
     for (let b = 0; b < 3; b++) assert.ok(softRev[b] <= rev[b] / 4 + 1e-12);
   });
 }
+
+test("sigmoid and gelu MLPs compute 1/(1+e^−z) and z·Φ(z) (Φ by its own float64 series)", () => {
+  // Φ(z) = ½ + φ(z)·Σ z^(2n+1)/(1·3·…·(2n+1)), an independent route to the normal CDF.
+  const phiCdf = (z: number) => {
+    let term = z, sum = z;
+    for (let n = 1; n < 200; n++) sum += (term *= (z * z) / (2 * n + 1));
+    return 0.5 + (Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI)) * sum;
+  };
+  const truth = { sigmoid: (z: number) => 1 / (1 + Math.exp(-z)), gelu: (z: number) => z * phiCdf(z) };
+  for (const activation of ["sigmoid", "gelu"] as const) {
+    // 1 → 1 → 1 with weights 1 and biases 0: the output is the activation itself.
+    const net = compileNetwork({ kind: "mlp", sizes: [1, 1, 1], activation });
+    const one = (v: number) => new Tensor(Float64Array.of(v), [1, 1]);
+    const zero = new Tensor(Float64Array.of(0), [1]);
+    const params: Params = { "layers.0.weight": one(1), "layers.0.bias": zero, "layers.1.weight": one(1), "layers.1.bias": zero };
+    const zs = [-6, -2.5, -1, -0.3, 0, 0.4, 1, 2.2, 5];
+    const y = forward(net, params, new Tensor(Float64Array.from(zs), [zs.length, 1])).data;
+    zs.forEach((z, i) => assert.ok(Math.abs(y[i] - truth[activation](z)) < 1e-12, `${activation}(${z}) = ${y[i]}, want ${truth[activation](z)}`));
+  }
+});
 
 test("affine model: GC equals ‖A‖_F² on any data, in both modes and for the estimator's mean", () => {
   const { net, params } = model({ kind: "mlp", sizes: [6, 9, 4], activation: "identity" }, 3);

@@ -29,7 +29,7 @@ import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js"
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-train-"));
 
-function tiny(activation: "tanh" | "relu" = "tanh") {
+function tiny(activation: "tanh" | "relu" | "sigmoid" | "gelu" = "tanh") {
   const net = compileNetwork({ kind: "mlp", sizes: [3, 5, 4, 3], activation });
   const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 3, dtype: "float64" });
   const rng = new Rng(4);
@@ -38,7 +38,7 @@ function tiny(activation: "tanh" | "relu" = "tanh") {
 }
 
 /** Gradient of (data loss + penalty) through the engine vs float64 finite differences in every parameter. */
-function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6, activation: "tanh" | "relu" = "tanh"): void {
+function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6, activation: "tanh" | "relu" | "sigmoid" | "gelu" = "tanh"): void {
   const { net, params, batch } = tiny(activation);
   const names = Object.keys(params);
   const total = (raw: Params) => {
@@ -65,6 +65,9 @@ test("penalty gradients match float64 finite differences: l2, flatness, exact gc
   // ReLU networks take the closed-form path (denseJacobianSqNormsDifferentiable) instead of double backprop.
   checkPenaltyGradient("gc exact, relu", () => gcPenalty(0.2), 1e-6, "relu");
   checkPenaltyGradient("flatness, relu", () => flatness(0.7), 1e-6, "relu");
+  // sigmoid and gelu: σ' depends on the weights, so the GC penalty goes through double backprop.
+  checkPenaltyGradient("gc exact, sigmoid", () => gcPenalty(0.2), 1e-6, "sigmoid");
+  checkPenaltyGradient("gc exact, gelu", () => gcPenalty(0.2), 1e-6, "gelu");
 });
 
 test("closed-form GC penalty of a ReLU MLP equals the double-backprop one, value and gradient", () => {
@@ -76,7 +79,9 @@ test("closed-form GC penalty of a ReLU MLP equals the double-backprop one, value
   const names = Object.keys(vars);
   const g1 = grad(closed, names.map((k) => vars[k])), g2 = grad(reference, names.map((k) => vars[k]));
   names.forEach((k, i) => assert.ok(relativeError(g1[i].data, g2[i].data) < 1e-10 || op.sumSquares(g2[i]).item() === 0, k));
-  assert.equal(denseJacobianSqNormsDifferentiable(tiny("tanh").net, vars, batch.x), null, "tanh needs double backprop");
+  for (const act of ["tanh", "sigmoid", "gelu"] as const) {
+    assert.equal(denseJacobianSqNormsDifferentiable(tiny(act).net, vars, batch.x), null, `${act} needs double backprop`);
+  }
 });
 
 test("spectral penalty gradient matches finite differences of λ·Σσ_max² once power iteration has converged", () => {

@@ -31,7 +31,7 @@ export function addDataOptions(cmd: Command, defaultData = "mnist", defaultSplit
     .option("--seed <n>", "seed for synthetic data, initialization and probes", nonNegativeInt, 0)
     .option("--size <n>", "synthetic data: number of examples", positiveInt)
     .option("--noise <x>", "synthetic data: noise level", nonNegativeNumber)
-    .option("--classes <n>", "spirals: number of classes", positiveInt);
+    .option("--classes <n>", "spirals, blobs: number of classes", positiveInt);
 }
 
 export function addInitOptions(cmd: Command): Command {

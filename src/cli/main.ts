@@ -9,6 +9,8 @@ import { measureCommand } from "./commands/measure.js";
 import { trainCommand } from "./commands/train.js";
 import { experimentCommand, reportCommand, reproduceCommand } from "./commands/experiments.js";
 import { runsCommand } from "./commands/runs.js";
+import { workerCommand } from "./commands/worker.js";
+import { storeCommand } from "./commands/store.js";
 import { exitWithError } from "./errorBoundary.js";
 import { setBackend } from "../engine/backend.js";
 import "../engine/kernels.js"; // registers the wasm backend before it is selected
@@ -58,7 +60,9 @@ const program = new Command("gcx")
   .addCommand(reproduceCommand())
   .addCommand(experimentCommand())
   .addCommand(reportCommand())
-  .addCommand(runsCommand());
+  .addCommand(runsCommand())
+  .addCommand(workerCommand())
+  .addCommand(storeCommand());
 
 // Every (sub)command reports argument errors through the handler below.
 const overrideAll = (c: Command): void => {

@@ -5,11 +5,11 @@ import { loadFashionMnist } from "./fashionMnist.js";
 import { loadMnist } from "./mnist.js";
 import { head } from "./select.js";
 import { checkAllocation } from "../models/budget.js";
-import { DEFAULT_SIZE, makeSynthetic, SYNTHETIC_NAMES, type SyntheticName } from "./synthetic.js";
+import { DEFAULT_SIZE, makeSynthetic, MULTICLASS_NAMES, SYNTHETIC_NAMES, type SyntheticName } from "./synthetic.js";
 
 export { subset, batches, head } from "./select.js";
 
-export const DATASET_NAMES = ["mnist", "fashion-mnist", "sine", "moons", "circles", "spirals"] as const;
+export const DATASET_NAMES = ["mnist", "fashion-mnist", "sine", "moons", "circles", "spirals", "xor", "blobs"] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 function isSynthetic(name: string): name is SyntheticName {
@@ -36,11 +36,11 @@ function validate(name: DatasetName, opts: LoadOptions): void {
     if (given.length > 0) throw new UserError(`${given.join(", ")} only apply to synthetic data sets, not to ${name}`);
   } else if (name === "sine" && opts.classes !== undefined) {
     throw new UserError(`classes does not apply to sine (a regression data set)`);
-  } else if (name !== "spirals" && opts.classes !== undefined && opts.classes !== 2) {
-    throw new UserError(`${name} always has 2 classes (classes applies to spirals)`);
-  } else if (name === "spirals" && opts.classes !== undefined && opts.classes > (opts.size ?? DEFAULT_SIZE)) {
+  } else if (!MULTICLASS_NAMES.includes(name) && opts.classes !== undefined && opts.classes !== 2) {
+    throw new UserError(`${name} always has 2 classes (classes applies to ${MULTICLASS_NAMES.join(" and ")})`);
+  } else if (MULTICLASS_NAMES.includes(name) && opts.classes !== undefined && opts.classes > (opts.size ?? DEFAULT_SIZE)) {
     // Each class needs an example; more classes than examples is a degenerate data set (and a model with as many outputs).
-    throw new UserError(`spirals: classes (${opts.classes}) cannot exceed the examples per split (size ${opts.size ?? DEFAULT_SIZE}); lower --classes or raise --size`);
+    throw new UserError(`${name}: classes (${opts.classes}) cannot exceed the examples per split (size ${opts.size ?? DEFAULT_SIZE}); lower --classes or raise --size`);
   }
 }
 

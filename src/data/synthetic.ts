@@ -1,13 +1,18 @@
-/** Seeded synthetic data sets: sine (1-D regression) and moons, circles, spirals (2-D classification). */
+/** Seeded synthetic data sets: sine (1-D regression) and moons, circles, spirals, xor, blobs (2-D classification). */
 import { Rng } from "../util/rng.js";
 import type { Dataset, Split } from "./dataset.js";
 
-export const SYNTHETIC_NAMES = ["sine", "moons", "circles", "spirals"] as const;
+export const SYNTHETIC_NAMES = ["sine", "moons", "circles", "spirals", "xor", "blobs"] as const;
 export type SyntheticName = (typeof SYNTHETIC_NAMES)[number];
 
 export const DEFAULT_SIZE = 1000;
-export const DEFAULT_NOISE: Record<SyntheticName, number> = { sine: 0.1, moons: 0.1, circles: 0.05, spirals: 0.1 };
+export const DEFAULT_NOISE: Record<SyntheticName, number> = { sine: 0.1, moons: 0.1, circles: 0.05, spirals: 0.1, xor: 0.05, blobs: 0.25 };
+/** Classes of spirals and blobs when not given (the others have 2). */
 export const DEFAULT_SPIRAL_CLASSES = 3;
+/** Data sets whose number of classes is an option. */
+export const MULTICLASS_NAMES: readonly SyntheticName[] = ["spirals", "blobs"];
+/** XOR points keep this distance from the axes (before noise), so that the quadrants are separable. */
+const XOR_MARGIN = 0.1;
 /** How far each spiral arm turns from the centre to radius 1, in radians. */
 const SPIRAL_TURN = 3 * Math.PI;
 
@@ -42,6 +47,12 @@ export function makeSynthetic(name: SyntheticName, opts: SyntheticOptions): Data
     case "spirals": {
       const k = opts.classes ?? DEFAULT_SPIRAL_CLASSES;
       return makeClasses("spirals", n, k, noise, rng, (c, r) => spiralPoint(c, k, r));
+    }
+    case "xor":
+      return makeClasses("xor", n, 2, noise, rng, xorPoint);
+    case "blobs": {
+      const k = opts.classes ?? DEFAULT_SPIRAL_CLASSES;
+      return makeClasses("blobs", n, k, noise, rng, (c) => blobCentre(c, k));
     }
   }
 }
@@ -78,6 +89,24 @@ export function spiralPoint(c: number, k: number, rng: Rng): [number, number] {
   const s = rng.uniform();
   const angle = (2 * Math.PI * c) / k + SPIRAL_TURN * s;
   return [s * Math.cos(angle), s * Math.sin(angle)];
+}
+
+/**
+ * XOR: a point uniform in [−1, 1]² away from the axes (|coordinate| ≥ XOR_MARGIN); class 0 in the quadrants where
+ * the coordinates have the same sign (x·y > 0), class 1 where they differ.
+ */
+export function xorPoint(c: number, rng: Rng): [number, number] {
+  const sx = rng.uniform() < 0.5 ? 1 : -1;
+  const sy = c === 0 ? sx : -sx;
+  const a = XOR_MARGIN + (1 - XOR_MARGIN) * rng.uniform();
+  const b = XOR_MARGIN + (1 - XOR_MARGIN) * rng.uniform();
+  return [sx * a, sy * b];
+}
+
+/** Centre of Gaussian blob `c` of `k`: evenly spaced on the unit circle (the noise is the blobs' standard deviation). */
+export function blobCentre(c: number, k: number): [number, number] {
+  const angle = (2 * Math.PI * c) / k;
+  return [Math.cos(angle), Math.sin(angle)];
 }
 
 function makeClasses(name: string, n: number, k: number, noise: number, rng: Rng, point: PointFn): Dataset {

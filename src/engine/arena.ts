@@ -37,6 +37,8 @@ export class Arena {
     private readonly base: number,
     private readonly poison = false,
     private readonly onFull: (bytes: number) => void = () => {},
+    /** Zeroes n float32 values at a byte offset (a native fill; typed-array fill on shared memory is slow). */
+    private readonly zero: ((ptr: number, n: number) => void) | null = null,
   ) {
     this.top = base;
     this.buffers.add(memory.buffer);
@@ -91,7 +93,10 @@ export class Arena {
     const at = this.reserve(n * 4);
     if (at === null) return null;
     const v = new Float32Array(this.memory.buffer, at, n);
-    if (zero) v.fill(0);
+    if (zero) {
+      if (this.zero && n >= 64) this.zero(at, n);
+      else v.fill(0);
+    }
     return v;
   }
 

@@ -32,6 +32,10 @@ export interface KernelTable {
   relu?(x: Data, out: Data, mask: Data): boolean;
   /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
   addRowVector?(x: Data, v: Data, out: Data, rows: number, cols: number): boolean;
+  /** out = a ∘ b over outShape with numpy broadcasting (strides in elements, 0 on broadcast axes); op 0 add, 1 sub, 2 mul, 3 div. */
+  broadcastBinary?(op: number, a: Data, aStrides: readonly number[], b: Data, bStrides: readonly number[], out: Data, outShape: readonly number[]): boolean;
+  /** out[j] = Σ_i x[i, j] accumulated in float64 in row order (x [rows, cols]): sumTo over leading axes. */
+  sumColumns64?(x: Data, out: Data, rows: number, cols: number): boolean;
   /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
   sumColumns?(x: Data, out: Data, rows: number, cols: number): boolean;
   /** out[i] = Σ_j x[i, j]. */
@@ -50,6 +54,11 @@ export interface KernelTable {
    * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
    */
   mlpJacobianSqNorms?(x: Data, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array): boolean;
+  /**
+   * Convolution of NHWC images with weights [cout, kh, kw, c] (one group), geometry as kernels.ts `convGeometry`:
+   * "forward" y = conv(a = x, b = w); "input" out = dx from (a = dy, b = w); "filter" out = dw from (a = x, b = dy).
+   */
+  conv?(which: "forward" | "input" | "filter", a: Data, b: Data, out: Data, g: PoolWindow, cout: number): boolean;
   /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
   maxPool?(x: Data, y: Data, idx: Int32Array, g: PoolWindow): boolean;
 }

@@ -3,7 +3,8 @@
  * Kept separate so a faster implementation (wasm, threads) can replace one kernel at a time.
  */
 import type { Data } from "./tensor.js";
-import { kernels } from "./backend.js";
+import { allocStorage, kernels, type PoolWindow } from "./backend.js";
+import { emptyPoolWindow } from "./wasmKernels.js";
 import "./backends/wasm.js"; // registers the wasm backend
 
 /**
@@ -157,6 +158,7 @@ export function col2im(cols: Data, x: Data, g: WindowGeometry): void {
 export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
   const { n, h, w, c, kh, kw, stride, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
+  if (nativeMaxPool(x, idx, { n, h, w, c, kh, kw, sh: stride, sw: stride, dh: 1, dw: 1, padTop: 0, padLeft: 0, outH, outW })) return idx;
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -180,6 +182,12 @@ export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
     }
   }
   return idx;
+}
+
+/** Argmax indices by the backend's max-pooling kernel (its values are recomputed by the caller's gather). */
+function nativeMaxPool(x: Data, idx: Int32Array, win: PoolWindow): boolean {
+  const k = kernels().maxPool;
+  return k !== undefined && x instanceof Float32Array && k(x, allocStorage("float32", idx.length), idx, win);
 }
 
 /** Flat indices of every window element for average pooling: idx[k][o] is the k-th element of window o. */
@@ -327,6 +335,7 @@ export function col2imGeneral(cols: Data, x: Data, g: ConvGeometry): void {
 export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
   const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
+  if (c === g.cg && !emptyPoolWindow(g) && nativeMaxPool(x, idx, g)) return idx;
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -436,6 +445,7 @@ export function broadcastBinary(
   outShape: readonly number[],
 ): void {
   if (out.length === 0) return;
+  if (kernels().broadcastBinary?.(op, a, aStrides, b, bStrides, out, outShape)) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1];
   const sa = r === 0 ? 0 : aStrides[r - 1], sb = r === 0 ? 0 : bStrides[r - 1];
@@ -482,6 +492,12 @@ export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, o
  * (broadcast strides of out's shape against xShape). Accumulates in float64; out is overwritten.
  */
 export function sumToShape(x: Data, xShape: readonly number[], out: Data, outStrides: readonly number[]): void {
+  // Summing every leading axis into the last one (a bias or BatchNorm gradient): the backend's column sums.
+  const r0 = xShape.length;
+  if (r0 >= 2 && outStrides[r0 - 1] === 1 && outStrides.slice(0, -1).every((v) => v === 0)) {
+    const cols = xShape[r0 - 1];
+    if (cols > 0 && kernels().sumColumns64?.(x, out, x.length / cols, cols)) return;
+  }
   const acc = new Float64Array(out.length);
   if (x.length > 0) {
     const r = xShape.length;

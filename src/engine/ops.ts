@@ -6,6 +6,7 @@ import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
 import { record } from "./graph.js";
 import * as K from "./kernels.js";
 import { kernels, unscoped } from "./backend.js";
+import { conv, directConvAvailable } from "./conv.js";
 
 function sameShape(a: Tensor, b: Tensor, op: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((s, i) => s !== b.shape[i])) {
@@ -324,6 +325,13 @@ export function conv2d(x: Tensor, weight: Tensor, stride: number, padding: "same
   const [cout, kh, kw, cin] = weight.shape;
   if (x.shape.length !== 4 || x.shape[3] !== cin) throw new RangeError(`conv2d: input [${x.shape}] does not match weight [${weight.shape}] (NHWC input, [out,kh,kw,in] weight)`);
   const geom = K.windowGeometry(x.shape, kh, kw, stride, padding);
+  if (directConvAvailable(x, 1)) {
+    const pad: [number, number, number, number] = [geom.padTop, geom.padLeft, 0, 0];
+    // Bottom/right padding as "same" needs it: whatever makes the output outH×outW.
+    pad[2] = Math.max(0, (geom.outH - 1) * stride + kh - geom.h - geom.padTop);
+    pad[3] = Math.max(0, (geom.outW - 1) * stride + kw - geom.w - geom.padLeft);
+    return conv(x, weight, K.convGeometry(x.shape, [kh, kw], [stride, stride], pad));
+  }
   const cols = im2col(x, geom);
   const y = matmul(cols, reshape(weight, [cout, kh * kw * cin]), false, true);
   return reshape(y, [geom.n, geom.outH, geom.outW, cout]);

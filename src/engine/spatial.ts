@@ -11,6 +11,7 @@ import { Tensor, allocLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
 import { gather, matmul, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
+import { conv, directConvAvailable } from "./conv.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
 export type Pad4 = [number, number, number, number];
@@ -78,6 +79,7 @@ export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
   if (x.dtype !== w.dtype) throw new RangeError(`conv2d: input is ${x.dtype} but weight is ${w.dtype}`);
   const og = cout / groups;
   const geom = K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation);
+  if (directConvAvailable(x, groups)) return conv(x, w, geom);
   const cols = im2colG(x, geom);
   // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
   // so the whole convolution stays one im2col and one matmul.

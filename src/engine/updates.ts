@@ -6,8 +6,9 @@
 import { allocStorage, kernels } from "./backend.js";
 import type { Data } from "./tensor.js";
 
+/** Updates are float32 whatever the inputs' precision: trained parameters and optimizer state are float32 (as checkpoints store them). */
 function like(a: Data): Data {
-  return allocStorage(a instanceof Float64Array ? "float64" : "float32", a.length);
+  return allocStorage("float32", a.length);
 }
 
 /** c·a + b·d elementwise (d may be omitted: c·a). */

@@ -5,9 +5,10 @@
  */
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
-import { oneLine, type RunStore } from "../store/runStore.js";
+import { oneLine } from "../store/runStore.js";
+import type { Store } from "../store/store.js";
 import type { TrialOutcome } from "./runTrial.js";
-import type { TrialPlan } from "./trials.js";
+import { specOf, type TrialPlan } from "./trials.js";
 
 export interface SweepOptions {
   jobs: number;
@@ -17,9 +18,10 @@ export interface SweepOptions {
   onTrialDone?(plan: TrialPlan, ok: boolean, done: number, total: number, error?: string): void;
 }
 
-export async function runSweep(store: RunStore, plans: TrialPlan[], opts: SweepOptions): Promise<{ ran: number; failed: number }> {
-  store.ensureTrials(plans.map((p) => ({ id: p.id, family: p.family, version: p.version, knob: p.knob, knobValue: p.knobValue, seed: p.seed, config: { ...p.config, variant: p.variant, kind: p.kind } })));
-  const todo = plans.filter((p) => store.get(p.id)?.status !== "done");
+export async function runSweep(store: Store, plans: TrialPlan[], opts: SweepOptions): Promise<{ ran: number; failed: number }> {
+  await store.ensureTrials(plans.map(specOf));
+  const status = new Map((await store.list()).map((r) => [r.id, r.status]));
+  const todo = plans.filter((p) => status.get(p.id) !== "done");
   const total = todo.length;
   let done = 0, failed = 0, next = 0;
   if (total === 0) return { ran: 0, failed: 0 };
@@ -28,10 +30,10 @@ export async function runSweep(store: RunStore, plans: TrialPlan[], opts: SweepO
   await new Promise<void>((resolve, reject) => {
     let live = jobs;
     const workers: Worker[] = [];
-    const feed = (w: Worker) => {
+    const feed = async (w: Worker) => {
       while (next < todo.length) {
         const plan = todo[next++];
-        if (!store.claim(plan.id)) continue; // another process has it, or finished it meanwhile
+        if (!(await store.claim(plan.id))) continue; // another process has it, or finished it meanwhile
         w.postMessage({ plan, runDir: join(opts.runsDir, plan.id) });
         return;
       }
@@ -47,32 +49,27 @@ export async function runSweep(store: RunStore, plans: TrialPlan[], opts: SweepO
     for (let i = 0; i < jobs; i++) {
       const w = new Worker(workerUrl);
       workers.push(w);
-      w.on("message", (m: { id: string; ok: boolean; outcome?: TrialOutcome; error?: string }) => {
+      w.on("message", async (m: { id: string; ok: boolean; outcome?: TrialOutcome; error?: string }) => {
         // A store error (disk full, corrupt store) ends the sweep through its promise, not as an uncaught exception.
         try {
           const plan = todo.find((p) => p.id === m.id)!;
           done++;
           let error: string | undefined;
           if (m.ok && m.outcome) {
-            store.finish(m.id, m.outcome.summary, m.outcome.metrics, m.outcome.seconds);
+            await store.finish(m.id, m.outcome.summary, m.outcome.metrics, m.outcome.seconds);
           } else {
             failed++;
             error = oneLine(m.error ?? "unknown error");
-            store.fail(m.id, error);
+            await store.fail(m.id, error);
           }
           opts.onTrialDone?.(plan, m.ok, done, total, error);
-          feed(w);
+          await feed(w);
         } catch (e) {
           stop(e);
         }
       });
       w.on("error", stop);
-      try {
-        feed(w);
-      } catch (e) {
-        stop(e);
-        return;
-      }
+      feed(w).catch(stop);
     }
   });
   return { ran: done, failed };

@@ -53,3 +53,8 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
       }
   return out;
 }
+
+/** The store's record of a plan: its config carries the variant and kind that the report and the runner need. */
+export function specOf(p: TrialPlan): TrialSpec {
+  return { id: p.id, family: p.family, version: p.version, knob: p.knob, knobValue: p.knobValue, seed: p.seed, config: { ...p.config, variant: p.variant, kind: p.kind } };
+}

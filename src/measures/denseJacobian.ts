@@ -10,7 +10,7 @@ import * as K from "../engine/kernels.js";
 import * as op from "../engine/ops.js";
 import { noGrad } from "../engine/graph.js";
 import { unscoped } from "../engine/backend.js";
-import type { Network, Params } from "../models/network.js";
+import { activationDerivative, type Network, type Params } from "../models/network.js";
 import type { GCOutput } from "./jacobian.js";
 
 const gramCache = new WeakMap<Tensor, Data>();
@@ -54,16 +54,26 @@ export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, ou
     const b = biases[l].data;
     for (let i = 0; i < z.length; i += outSize) for (let j = 0; j < outSize; j++) z[i + j] += b[j];
     if (l < dense.length - 1 && act !== "identity") {
-      const d = allocLike(z, z.length);
-      for (let i = 0; i < z.length; i++) {
-        if (act === "relu") {
-          d[i] = z[i] > 0 ? 1 : 0;
-          z[i] = z[i] > 0 ? z[i] : 0;
-        } else {
-          const t = Math.tanh(z[i]);
-          z[i] = t;
-          d[i] = 1 - t * t;
+      let d: Data;
+      if (act === "relu" || act === "tanh") {
+        d = allocLike(z, z.length);
+        for (let i = 0; i < z.length; i++) {
+          if (act === "relu") {
+            d[i] = z[i] > 0 ? 1 : 0;
+            z[i] = z[i] > 0 ? z[i] : 0;
+          } else {
+            const t = Math.tanh(z[i]);
+            z[i] = t;
+            d[i] = 1 - t * t;
+          }
         }
+      } else {
+        // sigmoid, gelu: σ'(z) in closed form, then σ(z) with the engine's kernel (the same values as the forward pass).
+        d = activationDerivative(act, z);
+        const a = allocLike(z, z.length);
+        if (act === "sigmoid") K.sigmoid(z, a);
+        else K.gelu(z, a, "none");
+        z.set(a);
       }
       derivs.push(d);
     } else if (l < dense.length - 1) {
@@ -134,10 +144,10 @@ export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, ou
  * The same per-example ‖J‖_F², as a differentiable function of the weights, for ReLU or linear MLPs: there the
  * activation masks are constant almost everywhere, so J = W_L D_{L−1} ⋯ D₁ W₁ is a polynomial in the weights and
  * first-order backprop through this propagation gives the exact gradient of the GC penalty, without the double
- * backprop through k reverse passes. Returns null for other networks (tanh: σ' depends on the weights).
+ * backprop through k reverse passes. Returns null for other networks (tanh, sigmoid, gelu: σ' depends on the weights).
  */
 export function denseJacobianSqNormsDifferentiable(net: Network, params: Params, x: Tensor): Tensor | null {
-  if (net.spec.kind !== "mlp" || net.spec.activation === "tanh") return null;
+  if (net.spec.kind !== "mlp" || (net.spec.activation !== "relu" && net.spec.activation !== "identity")) return null;
   const relu = net.spec.activation === "relu";
   const [batch] = x.shape;
   const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];

@@ -6,11 +6,12 @@
  * In memory a dense weight is [out, in] (PyTorch nn.Linear) and a conv weight is [out, kh, kw, in] (so a conv is
  * one matmul on NHWC patches); files store conv weights as PyTorch's [out, in, kh, kw] (see io.ts).
  */
-import { Tensor } from "../engine/tensor.js";
+import { Tensor, allocLike, type Data } from "../engine/tensor.js";
 import * as op from "../engine/ops.js";
+import * as ew from "../engine/elementwise.js";
 import type { Activation, ModelSpec } from "./spec.js";
 import { UserError } from "../util/errors.js";
-import { maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
+import { erfScalar, maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
 import { compileGraph, graphForward, type CompiledGraph, type GraphRunOptions } from "./graph.js";
 import type { ParamInfo, Params } from "./params.js";
 
@@ -125,9 +126,53 @@ export function compileNetwork(spec: ModelSpec): Network {
 }
 
 function activation(fn: Activation, z: Tensor): Tensor {
-  if (fn === "relu") return op.relu(z);
-  if (fn === "tanh") return op.tanh(z);
-  return z;
+  switch (fn) {
+    case "relu":
+      return op.relu(z);
+    case "tanh":
+      return op.tanh(z);
+    case "sigmoid":
+      return ew.sigmoid(z);
+    case "gelu":
+      return ew.gelu(z, "none");
+    case "identity":
+      return z;
+  }
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * σ'(z) elementwise for pre-activations z, in closed form: relu 1[z > 0] (0 at 0, as PyTorch), tanh 1 − tanh²z,
+ * sigmoid s(1 − s), gelu Φ(z) + z·φ(z), identity 1. Measurement code (forward tangents, closed-form Jacobians) uses it.
+ */
+export function activationDerivative(fn: Activation, z: Data): Data {
+  const d = allocLike(z, z.length);
+  for (let i = 0; i < z.length; i++) {
+    const v = z[i];
+    switch (fn) {
+      case "relu":
+        d[i] = v > 0 ? 1 : 0;
+        break;
+      case "tanh": {
+        const t = Math.tanh(v);
+        d[i] = 1 - t * t;
+        break;
+      }
+      case "sigmoid": {
+        const s = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+        d[i] = s * (1 - s);
+        break;
+      }
+      case "gelu":
+        d[i] = 0.5 * (1 + erfScalar(v * Math.SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+        break;
+      case "identity":
+        d[i] = 1;
+        break;
+    }
+  }
+  return d;
 }
 
 /**
@@ -192,9 +237,8 @@ export function forwardWithTangents(net: Network, params: Params, x: Tensor, tan
       }
       case "act": {
         if (layer.fn === "identity") break;
-        const deriv = layer.fn === "relu" ? op.reluMask(h) : null;
+        const d = activationDerivative(layer.fn, h.data);
         h = activation(layer.fn, h);
-        const d = deriv ?? op.tanhDerivativeOf(h).data;
         th = op.mulConst(th, repeatPerTangent(d, batch, t));
         break;
       }

@@ -5,7 +5,8 @@
 import { z } from "zod";
 import { graphSpecSchema } from "./graphSpec.js";
 
-export const ACTIVATIONS = ["relu", "tanh", "identity"] as const;
+/** Hidden-layer activations of MLPs and CNNs (gelu is the exact x·Φ(x), PyTorch's default `approximate="none"`). */
+export const ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "identity"] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 
 const positiveInt = z.number().int().positive();

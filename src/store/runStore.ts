@@ -77,7 +77,8 @@ const TRIAL_COLUMNS = [
   "started_at", "finished_at", "seconds", "claim_host", "claim_pid", "claim_token",
 ];
 
-interface DbTrial {
+/** A trial's columns as both stores keep them (SQLite and Postgres). */
+export interface TrialColumns {
   id: string;
   family: string;
   version: number;
@@ -91,6 +92,9 @@ interface DbTrial {
   started_at: string | null;
   finished_at: string | null;
   seconds: number | null;
+}
+
+interface DbTrial extends TrialColumns {
   claim_host: string | null;
   claim_pid: number | null;
   claim_token: string | null;
@@ -249,12 +253,7 @@ export class RunStore {
 
   /** Records the trial as done with its final summary and metric records (each with a numeric `step`), atomically. */
   finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): void {
-    const steps = metrics.map((m, i) => {
-      const step = m.step;
-      if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
-      return step;
-    });
-    if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
+    const steps = metricSteps(id, metrics);
     this.guard(() => {
       const insert = this.db.prepare("INSERT INTO metrics (trial_id, step, data) VALUES (?, ?, ?)");
       this.write(() => {
@@ -326,6 +325,17 @@ export class RunStore {
     });
   }
 
+  /** The trials in status `running` with their claims: host:pid of the claiming process and when it started. */
+  running(): { id: string; worker: string | null; startedAt: string | null }[] {
+    return this.guard(() => {
+      const rows = this.db.prepare(`SELECT id, claim_host, claim_pid, started_at FROM trials WHERE status = 'running' ${ORDER}`).all() as Pick<
+        DbTrial,
+        "id" | "claim_host" | "claim_pid" | "started_at"
+      >[];
+      return rows.map((r) => ({ id: r.id, worker: r.claim_pid === null ? null : `${r.claim_host ?? "?"}:${r.claim_pid}`, startedAt: r.started_at }));
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -350,49 +360,12 @@ export class RunStore {
     return this.db.transaction(fn).immediate();
   }
 
-  /** A row as stored, checked: a hand-edited or damaged row is a one-line UserError naming the store and the trial. */
   private toRow(r: DbTrial): TrialRow {
-    const id = typeof r.id === "string" ? r.id : String(r.id);
-    const bad = (column: string, what: string): never => {
-      throw new UserError(`run store ${this.shown}: trial ${id} has a malformed ${column} (${what}); fix or delete that row, or restore the store from a backup`);
-    };
-    if (typeof r.id !== "string") bad("id", `not text: ${String(r.id)}`);
-    for (const c of ["family", "knob"] as const) if (typeof r[c] !== "string") bad(c, "not text");
-    for (const c of ["version", "seed"] as const) if (typeof r[c] !== "number") bad(c, "not a number");
-    for (const c of ["knob_value", "seconds"] as const) if (r[c] !== null && typeof r[c] !== "number") bad(c, "not a number");
-    if (!TRIAL_STATUSES.includes(r.status)) bad("status", "not one of " + TRIAL_STATUSES.join(", "));
-    for (const c of ["error", "started_at", "finished_at"] as const) if (r[c] !== null && typeof r[c] !== "string") bad(c, "not text");
-    return {
-      id,
-      family: r.family,
-      version: r.version,
-      knob: r.knob,
-      knobValue: r.knob_value ?? NaN,
-      seed: r.seed,
-      config: this.parseObject(r.config, id, "config"),
-      status: r.status,
-      error: r.error,
-      summary: r.summary === null ? null : this.parseObject(r.summary, id, "summary"),
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      seconds: r.seconds,
-    };
+    return trialFromColumns(r, this.shown);
   }
 
-  /** A JSON object from a text column; anything else is a one-line UserError naming the store and the trial. */
   private parseObject(text: unknown, id: string, what: string): Record<string, unknown> {
-    let value: unknown;
-    try {
-      if (typeof text !== "string") throw new Error("not text");
-      value = JSON.parse(text);
-    } catch (e) {
-      throw new UserError(
-        `run store ${this.shown}: trial ${id} has a malformed ${what} (not JSON: ${(e as Error).message}); fix or delete that row, or restore the store from a backup`,
-      );
-    }
-    if (value === null || typeof value !== "object" || Array.isArray(value))
-      throw new UserError(`run store ${this.shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row, or restore the store from a backup`);
-    return value as Record<string, unknown>;
+    return parseStoredObject(text, this.shown, id, what);
   }
 
   /** A claim on another host cannot be checked and counts as live; on this host it is live while its pid exists. */
@@ -401,6 +374,62 @@ export class RunStore {
     if (host !== null && host !== this.host) return true;
     return pidAlive(pid);
   }
+}
+
+/** A trial row as either store keeps it, checked: a hand-edited or damaged row is a one-line UserError naming the store and the trial. */
+export function trialFromColumns(r: TrialColumns, shown: string): TrialRow {
+  const id = typeof r.id === "string" ? r.id : String(r.id);
+  const bad = (column: string, what: string): never => {
+    throw new UserError(`run store ${shown}: trial ${id} has a malformed ${column} (${what}); fix or delete that row, or restore the store from a backup`);
+  };
+  if (typeof r.id !== "string") bad("id", `not text: ${String(r.id)}`);
+  for (const c of ["family", "knob"] as const) if (typeof r[c] !== "string") bad(c, "not text");
+  for (const c of ["version", "seed"] as const) if (typeof r[c] !== "number") bad(c, "not a number");
+  for (const c of ["knob_value", "seconds"] as const) if (r[c] !== null && typeof r[c] !== "number") bad(c, "not a number");
+  if (!TRIAL_STATUSES.includes(r.status)) bad("status", "not one of " + TRIAL_STATUSES.join(", "));
+  for (const c of ["error", "started_at", "finished_at"] as const) if (r[c] !== null && typeof r[c] !== "string") bad(c, "not text");
+  return {
+    id,
+    family: r.family,
+    version: r.version,
+    knob: r.knob,
+    knobValue: r.knob_value ?? NaN,
+    seed: r.seed,
+    config: parseStoredObject(r.config, shown, id, "config"),
+    status: r.status,
+    error: r.error,
+    summary: r.summary === null ? null : parseStoredObject(r.summary, shown, id, "summary"),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    seconds: r.seconds,
+  };
+}
+
+/** A JSON object from a text column of the store shown as `shown`; anything else is a one-line UserError naming the store and the trial. */
+export function parseStoredObject(text: unknown, shown: string, id: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    if (typeof text !== "string") throw new Error("not text");
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(
+      `run store ${shown}: trial ${id} has a malformed ${what} (not JSON: ${(e as Error).message}); fix or delete that row, or restore the store from a backup`,
+    );
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new UserError(`run store ${shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row, or restore the store from a backup`);
+  return value as Record<string, unknown>;
+}
+
+/** The integer `step` of each metric record of trial `id`; a missing or repeated step is a bug (throws). */
+export function metricSteps(id: string, metrics: Record<string, unknown>[]): number[] {
+  const steps = metrics.map((m, i) => {
+    const step = m.step;
+    if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
+    return step;
+  });
+  if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
+  return steps;
 }
 
 /**

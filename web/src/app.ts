@@ -1,139 +1,248 @@
 /**
- * The controller: owns the state, the training session and its history, reacts to control changes, and runs
- * the frame work (a few steps, one measurement, a redraw) that the loop calls while playing.
+ * The controller: owns the page state (base run, compared runs, tour stop), one trainer worker per run, and the
+ * views. Training and measuring happen in the workers; this thread reacts to controls at once and redraws at
+ * most once per animation frame, whatever the network's size.
  */
-import { History } from "./history.js";
-import { Loop } from "./loop.js";
-import { Session, type Metrics } from "./session.js";
-import { effectOf, writeUrl, type State } from "./state.js";
-import { LineChart } from "./views/chart.js";
-import { SERIES_COLORS } from "./views/colors.js";
+import { compareProblems, parseCompare, runLabels, runStates, serializeCompare, writePage, type PageState } from "./page.js";
+import { RunClient } from "./runClient.js";
+import { effectOf, type State } from "./state.js";
+import { tourStop, verdict } from "./tour.js";
+import { LineChart, type Series } from "./views/chart.js";
+import { RUN_COLORS, SERIES_COLORS } from "./views/colors.js";
+import { CompareCards } from "./views/compareCards.js";
 import { Controls } from "./views/controls.js";
-import { FunctionView } from "./views/functionView.js";
+import { dirichletEnergy, FunctionView, minimalInterpolant } from "./views/functionView.js";
 import { GradientView } from "./views/gradientView.js";
 import { MetricsPanel } from "./views/metricsPanel.js";
-import { domainOf, gridPoints, type Domain } from "./views/plane.js";
 
 export interface Elements {
   controls: HTMLElement;
   functionCanvas: HTMLCanvasElement;
+  functionLegend: HTMLElement;
   gradientCanvas: HTMLCanvasElement;
   gradientLegend: HTMLElement;
+  compareCards: HTMLElement;
   metrics: HTMLElement;
   lossCanvas: HTMLCanvasElement;
   gcCanvas: HTMLCanvasElement;
+  ratioCanvas: HTMLCanvasElement;
   playButton: HTMLButtonElement;
   stepButton: HTMLButtonElement;
   resetButton: HTMLButtonElement;
+  seedButton: HTMLButtonElement;
   status: HTMLElement;
   message: HTMLElement;
+  tourText: HTMLElement;
+  verdict: HTMLElement;
+  compareInput: HTMLInputElement;
 }
 
-export type Status = "ready" | "training" | "paused" | "running" | "done" | "diverged";
+export type Status = "loading" | "ready" | "training" | "paused" | "running" | "done" | "diverged" | "dead";
 
 export class App {
-  state: State;
-  session!: Session;
-  readonly history = new History();
-  readonly loop: Loop;
-  private domain!: Domain;
-  private grid!: Float32Array;
+  page: PageState;
+  runs: RunClient[] = [];
   private readonly controls: Controls;
   private readonly functionView: FunctionView;
   private readonly gradientView: GradientView;
   private readonly metricsPanel: MetricsPanel;
   private readonly lossChart: LineChart;
   private readonly gcChart: LineChart;
+  private readonly ratioChart: LineChart;
+  private readonly cards: CompareCards;
+  private dirty = false;
+  private running = false;
+  /** What the status says when nothing is training: after a reset, a pause or step, or an autorun. */
+  private phase: "ready" | "paused" | "done" = "ready";
+  /** Frames drawn with new training results while playing, and the milliseconds spent playing. */
+  private readonly meter = { frames: 0, ms: 0, since: 0 as number | null, recent: [] as number[] };
 
-  constructor(private readonly el: Elements, initial: State) {
-    this.state = initial;
-    this.controls = new Controls(el.controls, initial, (next) => this.setState(next));
-    this.functionView = new FunctionView(el.functionCanvas);
+  constructor(private readonly el: Elements, initial: PageState, private readonly js: boolean) {
+    this.page = initial;
+    this.controls = new Controls(el.controls, initial.state, (next) => this.setState(next));
+    this.functionView = new FunctionView(el.functionCanvas, 300, el.functionLegend);
     this.gradientView = new GradientView(el.gradientCanvas, el.gradientLegend);
     this.metricsPanel = new MetricsPanel(el.metrics);
-    this.lossChart = new LineChart(el.lossCanvas, { width: 370, height: 170, yLabel: "loss" });
-    this.gcChart = new LineChart(el.gcCanvas, { width: 370, height: 200, log: true, yLabel: "GC and bounds" });
-    this.loop = new Loop(
-      () => this.frame(),
-      (playing) => {
-        el.playButton.textContent = playing ? "❚❚ Pause" : "▶ Play";
-        this.setStatus(playing ? "training" : "paused");
-      },
-    );
-    el.playButton.addEventListener("click", () => this.loop.toggle());
-    el.stepButton.addEventListener("click", () => {
-      this.loop.pause();
-      this.advance(this.state.stepsPerFrame);
-    });
+    this.lossChart = new LineChart(el.lossCanvas, { width: 370, height: 170, yLabel: "loss", xLabel: "step" });
+    this.gcChart = new LineChart(el.gcCanvas, { width: 370, height: 200, log: true, yLabel: "GC and bounds", xLabel: "step" });
+    this.ratioChart = new LineChart(el.ratioCanvas, { width: 370, height: 170, log: true, yLabel: "GC / T1 bound", xLabel: "step" });
+    this.cards = new CompareCards(el.compareCards);
+    el.playButton.addEventListener("click", () => this.toggle());
+    el.stepButton.addEventListener("click", () => this.step());
     el.resetButton.addEventListener("click", () => this.reset());
-    this.reset();
-    this.setStatus("ready");
+    el.seedButton.addEventListener("click", () => this.setState({ ...this.page.state, seed: 1 + Math.floor(Math.random() * 999998) }));
+    el.compareInput.addEventListener("change", () => this.setCompareText(el.compareInput.value));
+    document.addEventListener("keydown", (e) => {
+      // Space plays and pauses, unless focus is somewhere Space means something else.
+      if (e.key !== " " || e.ctrlKey || e.altKey || e.metaKey) return;
+      const t = e.target as HTMLElement | null;
+      if (t && (t.closest("input, select, textarea, button, a, summary, [contenteditable]") !== null)) return;
+      e.preventDefault();
+      this.toggle();
+    });
+    this.setPage(initial, true);
   }
 
-  /** A new state from the controls or the URL: rebuild the model, retune training, or just remember it. */
-  setState(next: State): void {
-    const effect = effectOf(this.state, next);
-    this.state = next;
-    this.controls.show(next);
-    writeUrl(next);
-    if (effect === "reset") this.reset();
-    else if (effect === "train") this.session.configure(next);
+  get state(): State {
+    return this.page.state;
   }
 
-  /** Fresh data and parameters from the state (same seed → same start). */
-  reset(): void {
-    const wasPlaying = this.loop.playing;
-    this.session = new Session(this.state);
-    this.domain = domainOf(this.session.train, this.session.test);
-    this.grid = gridPoints(this.domain);
-    this.history.clear();
-    this.el.message.textContent = "";
-    this.record();
-    this.render();
-    if (!wasPlaying) this.setStatus("ready");
+  get playing(): boolean {
+    return this.runs.some((r) => r.playing);
   }
 
-  /** Runs n steps now (synchronously), recording about `points` measurements along the way, then redraws. */
-  runSteps(n: number, points = 1): Metrics {
-    const every = Math.max(1, Math.ceil(n / points));
-    for (let done = 0; done < n; ) {
-      const k = Math.min(every, n - done);
-      const ok = this.session.runSteps(k);
-      done += k;
-      this.record();
-      if (!ok) {
-        this.diverged();
-        break;
-      }
+  /** A new page state (URL or tour): runs are rebuilt when their number changes, else reset or retuned. */
+  setPage(next: PageState, force = false): void {
+    const prevStates = runStates(this.page);
+    const nextStates = runStates(next);
+    this.page = next;
+    this.controls.show(next.state);
+    if (document.activeElement !== this.el.compareInput) this.el.compareInput.value = serializeCompare(next.compare);
+    writePage(next, this.js ? new URLSearchParams({ engine: "js" }) : undefined);
+    if (force || prevStates.length !== nextStates.length) {
+      for (const r of this.runs) r.terminate();
+      this.runs = nextStates.map((s, i) => this.makeRun(s, i));
+      this.meter.since = null;
+    } else {
+      nextStates.forEach((s, i) => {
+        const effect = effectOf(prevStates[i], s);
+        if (effect === "reset") this.runs[i].reset(s);
+        else this.runs[i].configure(s);
+      });
     }
-    this.render();
-    return this.history.last!;
+    document.body.classList.toggle("comparing", next.compare.length > 0);
+    this.showTour();
+    this.el.message.textContent = "";
+    if (this.runs.some((r) => !r.last)) this.phase = "ready";
+    this.updateStatus();
+    this.requestDraw();
   }
 
-  /** Milliseconds spent in the last frame's steps, measurement and drawing (probe: the model on the grid, part of draw). */
-  readonly timings = { steps: 0, measure: 0, draw: 0, probe: 0 };
+  /** The compare box: applied when valid, else left as typed and marked invalid with the reasons. */
+  private setCompareText(text: string): void {
+    const problems = compareProblems(text);
+    const help = document.getElementById("help-compare");
+    this.el.compareInput.setAttribute("aria-invalid", String(problems.length > 0));
+    if (help) help.textContent = problems.length ? `Not applied: ${problems.join("; ")}.` : COMPARE_HELP;
+    if (problems.length) return;
+    this.setPage({ ...this.page, compare: parseCompare(text), tour: null });
+  }
 
-  private advance(n: number): void {
+  private makeRun(s: State, i: number): RunClient {
+    const r = new RunClient(s, this.js);
+    r.onUpdate = () => {
+      if (this.runs.length > 1 && this.runs.every((x) => !x.playing || x.tickDone === this.tickId)) this.nextTick();
+      this.requestDraw(true);
+    };
+    r.onPlaying = () => this.syncPlaying();
+    r.onError = (m) => {
+      this.el.message.textContent = `Run ${i + 1}: ${m}`;
+    };
+    return r;
+  }
+
+  /** A new state from the controls: every run gets it (with its own overrides). */
+  setState(next: State): void {
+    this.setPage({ ...this.page, state: next });
+  }
+
+  toggle(): void {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  play(): void {
+    const lockstep = this.runs.length > 1;
+    for (const r of this.runs) r.play(lockstep);
+    this.syncPlaying();
+    if (lockstep) this.nextTick();
+  }
+
+  /** Compare mode: every run plays one frame per tick, and the next tick waits for the slowest run. */
+  private tickId = 0;
+  private nextTick(): void {
+    if (!this.playing) return;
+    this.tickId++;
+    for (const r of this.runs) if (r.playing) r.tick(this.tickId);
+  }
+
+  pause(): void {
+    this.phase = "paused";
+    for (const r of this.runs) r.pause();
+    this.syncPlaying();
+  }
+
+  step(): void {
+    this.phase = "paused";
+    runStates(this.page).forEach((s, i) => this.runs[i].step(s.stepsPerFrame));
+    this.syncPlaying();
+  }
+
+  /** The same start again: parameters and data from the same seed (use "New seed" for different ones). */
+  reset(): void {
+    this.phase = "ready";
+    runStates(this.page).forEach((s, i) => this.runs[i].reset(s));
+    this.el.message.textContent = "";
+    this.syncPlaying();
+  }
+
+  /** Runs n steps of the base run (compared runs in proportion to their steps per frame) in the workers. */
+  async runSteps(n: number, points = Math.min(n, 100)): Promise<number> {
+    this.running = true;
+    this.setStatus("running");
+    const states = runStates(this.page);
     const t0 = performance.now();
-    const ok = this.session.runSteps(n);
-    const t1 = performance.now();
-    this.record();
-    const t2 = performance.now();
-    this.render();
-    const t3 = performance.now();
-    Object.assign(this.timings, { steps: t1 - t0, measure: t2 - t1, draw: t3 - t2 });
-    if (!ok) this.diverged();
+    await Promise.all(states.map((s, i) => this.runs[i].run(Math.round((n * s.stepsPerFrame) / states[0].stepsPerFrame), points)));
+    this.running = false;
+    this.phase = "done";
+    this.updateStatus();
+    this.requestDraw();
+    return performance.now() - t0;
   }
 
-  private frame(): void {
-    this.advance(this.state.stepsPerFrame);
-    this.metricsPanel.setFps(this.loop.fps());
+  private syncPlaying(): void {
+    const playing = this.playing;
+    this.el.playButton.textContent = playing ? "❚❚ Pause" : "▶ Play";
+    this.el.playButton.setAttribute("aria-pressed", String(playing));
+    const now = performance.now();
+    if (playing && this.meter.since === null) this.meter.since = now;
+    if (!playing && this.meter.since !== null) {
+      this.meter.ms += now - this.meter.since;
+      this.meter.since = null;
+      this.meter.recent = [];
+    }
+    this.updateStatus();
   }
 
-  private diverged(): void {
-    this.loop.pause();
-    this.setStatus("diverged");
-    this.el.message.textContent = "The loss diverged (NaN or ∞): lower the learning rate or the init scale, then reset.";
+  /**
+   * The status badge: loading until every run has its first numbers, "training" until every worker has confirmed
+   * a pause (so "paused" means the training really stopped), then diverged, dead, or the phase.
+   */
+  private updateStatus(): void {
+    if (this.running) return this.setStatus("running");
+    if (this.runs.some((r) => !r.last)) return this.setStatus("loading");
+    if (this.runs.some((r) => r.playing || r.pausing)) return this.setStatus("training");
+    const bad = this.problem();
+    this.setStatus(bad ? bad.status : this.phase);
+  }
+
+  /** Runs that diverged or died (GC 0: every unit off, or a constant output), as a status and a sentence. */
+  private problem(): { status: Status; text: string } | null {
+    const labels = runLabels(this.page);
+    const name = (i: number) => (this.runs.length > 1 ? `Run ${labels[i]}: ` : "");
+    const notes: string[] = [];
+    let status: Status | null = null;
+    this.runs.forEach((r, i) => {
+      const m = r.last;
+      if (r.diverged || (m && !Number.isFinite(m.trainLoss))) {
+        status = "diverged";
+        notes.push(`${name(i)}the loss diverged (NaN or ∞): lower the learning rate or the init scale, then Reset.`);
+      } else if (m && m.step > 0 && m.gcTrain === 0 && m.gcTest === 0) {
+        status ??= "dead";
+        notes.push(`${name(i)}the network is dead: GC is 0 (every unit is off, or the output is constant) and it cannot learn; lower the learning rate, then Reset.`);
+      }
+    });
+    return status ? { status, text: notes.join(" ") } : null;
   }
 
   setStatus(s: Status): void {
@@ -141,28 +250,104 @@ export class App {
     this.el.status.dataset.value = s;
   }
 
-  private record(): void {
-    this.history.add(this.session.measure());
+  /** Frames per second over the last second of playing. */
+  fps(): number {
+    const r = this.meter.recent;
+    if (!this.playing || r.length < 2) return 0;
+    return ((r.length - 1) * 1000) / (r[r.length - 1] - r[0]);
+  }
+
+  totals(): { frames: number; ms: number } {
+    const extra = this.meter.since !== null ? performance.now() - this.meter.since : 0;
+    return { frames: this.meter.frames, ms: this.meter.ms + extra };
+  }
+
+  private fresh = false;
+  private requestDraw(fresh = false): void {
+    this.fresh ||= fresh;
+    if (this.dirty) return;
+    this.dirty = true;
+    requestAnimationFrame(() => {
+      this.dirty = false;
+      if (this.fresh && this.playing) {
+        const now = performance.now();
+        this.meter.frames++;
+        this.meter.recent.push(now);
+        while (this.meter.recent.length > 2 && now - this.meter.recent[0] > 1000) this.meter.recent.shift();
+      }
+      this.fresh = false;
+      this.render();
+    });
+  }
+
+  private showTour(): void {
+    const stop = tourStop(this.page.tour);
+    this.el.tourText.hidden = !stop;
+    this.el.tourText.innerHTML = "";
+    if (stop) {
+      const h = Object.assign(document.createElement("b"), { textContent: `${stop.tag}: ${stop.title}. ` });
+      this.el.tourText.append(h, document.createTextNode(stop.text));
+    }
+    for (const b of document.querySelectorAll<HTMLButtonElement>("[data-tour]")) b.setAttribute("aria-current", String(b.dataset.tour === this.page.tour));
+  }
+
+  /** Flags runs that diverged or died in the status and the message line. */
+  private health(): void {
+    const bad = this.problem();
+    if (bad) this.el.message.textContent = bad.text;
+    else if (this.el.message.dataset.health) this.el.message.textContent = "";
+    this.el.message.dataset.health = bad ? "1" : "";
+    this.updateStatus();
   }
 
   render(): void {
-    const { train, test } = this.session;
-    const t0 = performance.now();
-    const probe = this.session.probe(this.grid);
-    this.timings.probe = performance.now() - t0;
-    this.functionView.draw(this.domain, this.grid, probe, train, test);
-    this.gradientView.draw(this.domain, this.grid, probe, train, test);
-    this.metricsPanel.update(this.history.last);
-    const h = this.history;
-    this.lossChart.draw([
-      { label: "train", color: SERIES_COLORS.train, ...h.series((m) => m.trainLoss) },
-      { label: "test", color: SERIES_COLORS.test, ...h.series((m) => m.testLoss) },
-    ]);
-    this.gcChart.draw([
-      { label: "GC train", color: SERIES_COLORS.gc, ...h.series((m) => m.gcTrain) },
-      { label: "GC test", color: SERIES_COLORS.gcTest, dashed: true, ...h.series((m) => m.gcTest) },
-      { label: "T1", color: SERIES_COLORS.t1, dashed: true, ...h.series((m) => m.t1) },
-      { label: "T2", color: SERIES_COLORS.t2, dashed: true, ...h.series((m) => m.t2) },
-    ]);
+    const comparing = this.runs.length > 1;
+    const labels = runLabels(this.page);
+    if (!comparing) {
+      const r = this.runs[0];
+      if (r.domain && r.grid && r.values && r.train && r.test) {
+        this.functionView.draw(r.domain, r.grid, r.values, r.train, r.test);
+        this.gradientView.draw(r.domain, r.grid, r.values, r.train, r.test, this.state.scale);
+      }
+      this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0, this.state.activation);
+      this.metricsPanel.setFps(this.fps());
+      const h = r.history;
+      this.lossChart.draw([
+        { label: "train", color: SERIES_COLORS.train, ...h.series((m) => m.trainLoss) },
+        { label: "test", color: SERIES_COLORS.test, ...h.series((m) => m.testLoss) },
+      ], "loss");
+      this.gcChart.draw([
+        { label: "GC train", color: SERIES_COLORS.gc, ...h.series((m) => m.gcTrain) },
+        { label: "GC test", color: SERIES_COLORS.gcTest, dashed: true, ...h.series((m) => m.gcTest) },
+        { label: "T1", color: SERIES_COLORS.t1, dashed: true, ...h.series((m) => m.t1) },
+        { label: "T2", color: SERIES_COLORS.t2, dashed: true, ...h.series((m) => m.t2) },
+      ]);
+      this.ratioChart.draw([{ label: "GC / T1", color: SERIES_COLORS.t1, ...h.series((m) => m.gcTrain / m.t1) }]);
+    } else {
+      // Compared heatmaps always share the fixed scale: one colour means one value in every card.
+      this.cards.draw(this.runs, labels, "fixed");
+      this.metricsPanel.setFps(this.fps());
+      const per = (pick: (m: NonNullable<RunClient["last"]>) => number | null, dashed = false): Series[] =>
+        this.runs.map((r, i) => ({ label: labels[i], color: RUN_COLORS[i % RUN_COLORS.length], dashed, ...r.history.series(pick) }));
+      const classification = this.runs[0].last?.testAcc !== null && this.runs[0].last?.testAcc !== undefined;
+      this.lossChart.draw(classification ? per((m) => m.testAcc) : per((m) => m.testLoss), classification ? "test accuracy" : "test loss");
+      this.gcChart.draw(per((m) => m.gcTrain), "GC (train)");
+      this.ratioChart.draw(per((m) => m.gcTrain / m.t1), "GC / T1 bound");
+    }
+    this.health();
+    const stop = tourStop(this.page.tour);
+    const r0 = this.runs[0];
+    let energy: { net: number; interpolant: number } | undefined;
+    if (stop && r0.domain?.dims === 1 && r0.train && r0.grid && r0.values) {
+      const interp = minimalInterpolant(r0.train.x, r0.train.targets!);
+      const net = dirichletEnergy(r0.grid, r0.values.gradSq, interp.xs[0], interp.xs[interp.xs.length - 1]);
+      energy = { net, interpolant: interp.energy };
+    }
+    const v = stop && this.runs.every((r) => r.last) ? verdict(stop, this.runs.map((r) => r.last), labels, energy) : null;
+    this.el.verdict.hidden = !v?.text;
+    this.el.verdict.textContent = v?.text ?? "";
+    this.el.verdict.dataset.holds = v ? String(v.holds) : "";
   }
 }
+
+export const COMPARE_HELP = "runs beside this one, each field:value (URL names), runs separated by |: e.g. l2:0.03|gc:0.1|label-noise:0.2";

@@ -1,68 +1,98 @@
 /**
- * Entry point: load the wasm kernels, read the state from the URL, start the app. `#…&autorun=N` runs N steps
- * at once after loading (a deterministic path for tests and for sharing a trained view), and `window.gcx` is a
- * small hook for scripts: runSteps, metrics, state, fps.
+ * Entry point: read the page state from the URL, start the app (which starts one trainer worker per run), wire
+ * the tour. `#…&autorun=N` runs N steps at once after loading or when the hash changes to it (a deterministic
+ * path for tests and for sharing a trained view), and `window.gcx` is a small hook for scripts.
  */
 import "./style.css";
-import { App } from "./app.js";
-import { parseState, paramsOf, writeUrl } from "./state.js";
-import { loadKernels } from "./wasm.js";
+import { App, COMPARE_HELP } from "./app.js";
+import { parsePage } from "./page.js";
+import { paramsOf } from "./state.js";
+import { TOUR } from "./tour.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-async function main(): Promise<void> {
-  const engine = await loadKernels();
-  const engineEl = $("engine");
-  engineEl.textContent = engine.kind === "wasm" ? "engine: wasm SIMD" : "engine: JS";
-  engineEl.dataset.value = engine.kind;
-  if (engine.error) engineEl.title = `wasm kernels unavailable: ${engine.error}`;
+async function autorunFrom(app: App, hash: string): Promise<void> {
+  const autorun = Number(paramsOf(hash).get("autorun"));
+  if (!(Number.isInteger(autorun) && autorun >= 0) || paramsOf(hash).get("autorun") === null) return;
+  const ms = await app.runSteps(autorun);
+  $("message").textContent = `Ran ${autorun} steps in ${(ms / 1000).toFixed(2)} s.`;
+}
 
-  const params = paramsOf(location.hash);
+function tourButtons(): void {
+  const box = $("tour-buttons");
+  for (const stop of TOUR) {
+    const b = Object.assign(document.createElement("button"), { textContent: stop.tag, title: stop.title, type: "button" });
+    b.dataset.tour = stop.id;
+    b.dataset.testid = `tour-${stop.id}`;
+    b.setAttribute("aria-label", `${stop.tag}: ${stop.title}`);
+    // A tour stop is a link like any other: set the hash, and the hash-change handler loads and runs it.
+    b.addEventListener("click", () => {
+      location.hash = `${stop.hash}&tour=${stop.id}&autorun=${stop.steps}`;
+    });
+    box.append(b);
+  }
+}
+
+async function main(): Promise<void> {
+  const initialHash = location.hash; // before the app rewrites the address bar (without autorun)
+  const js = paramsOf(initialHash).get("engine") === "js";
+  $("help-compare").textContent = COMPARE_HELP;
+  tourButtons();
   const app = new App(
     {
       controls: $("controls"),
       functionCanvas: $("function-canvas"),
+      functionLegend: $("function-legend"),
       gradientCanvas: $("gradient-canvas"),
       gradientLegend: $("gradient-legend"),
+      compareCards: $("compare-cards"),
       metrics: $("metrics"),
       lossCanvas: $("loss-chart"),
       gcCanvas: $("gc-chart"),
+      ratioCanvas: $("ratio-chart"),
       playButton: $("play"),
       stepButton: $("step"),
       resetButton: $("reset"),
+      seedButton: $("new-seed"),
       status: $("status"),
       message: $("message"),
+      tourText: $("tour-text"),
+      verdict: $("verdict"),
+      compareInput: $("compare-input"),
     },
-    parseState(location.hash),
+    parsePage(location.hash),
+    js,
   );
-  writeUrl(app.state, engine.kind === "js" && params.get("engine") === "js" ? new URLSearchParams({ engine: "js" }) : undefined);
+  $("controls").append(document.querySelector(".compare-box")!); // after the generated controls
+  const engine = await app.runs[0].ready;
+  const engineEl = $("engine");
+  engineEl.textContent = engine.engine === "wasm" ? "engine: wasm SIMD (worker)" : "engine: JS (worker)";
+  engineEl.dataset.value = engine.engine;
+  if (engine.error) engineEl.title = `wasm kernels unavailable: ${engine.error}`;
 
-  // Someone pasted or edited the hash: follow it.
-  window.addEventListener("hashchange", () => app.setState(parseState(location.hash)));
+  // Someone pasted or edited the hash (or took a tour stop): follow it, autorun included.
+  window.addEventListener("hashchange", () => {
+    const hash = location.hash;
+    // With autorun (a tour stop, a pasted link) every run starts afresh; without, settings apply to the runs as they are.
+    app.setPage(parsePage(hash), paramsOf(hash).get("autorun") !== null);
+    void autorunFrom(app, hash);
+  });
 
   (window as unknown as { gcx: unknown }).gcx = {
-    runSteps: (n: number) => app.runSteps(n, Math.min(n, 100)),
-    metrics: () => app.history.last,
-    history: () => app.history.all,
+    runSteps: (n: number) => app.runSteps(n),
+    metrics: () => app.runs[0].last,
+    history: () => app.runs[0].history.all,
+    runs: () => app.runs.map((r) => ({ last: r.last, timings: r.timings, playing: r.playing })),
     state: () => app.state,
-    fps: () => app.loop.fps(),
-    timings: () => ({ ...app.timings }),
-    totals: () => app.loop.totals(),
-    play: () => app.loop.play(),
-    pause: () => app.loop.pause(),
-    engine: engine.kind,
+    page: () => app.page,
+    fps: () => app.fps(),
+    timings: () => ({ ...app.runs[0].timings }),
+    totals: () => app.totals(),
+    play: () => app.play(),
+    pause: () => app.pause(),
+    engine: engine.engine,
   };
-
-  const autorun = Number(params.get("autorun"));
-  if (Number.isInteger(autorun) && autorun > 0) {
-    app.setStatus("running");
-    // Let the page paint once before the synchronous run.
-    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-    const t0 = performance.now();
-    app.runSteps(autorun, Math.min(autorun, 100));
-    $("message").textContent = `Ran ${autorun} steps in ${((performance.now() - t0) / 1000).toFixed(2)} s.`;
-    app.setStatus("done");
-  }
+  await autorunFrom(app, initialHash);
 }
 
 main().catch((e) => {

@@ -19,7 +19,8 @@ import { batchForStep, batchOf, newEpochCache, stepRng } from "../../src/trainin
 import { accuracy } from "../../src/training/losses.js";
 import { adam, sgd, type GradientTransformation } from "../../src/training/optimizers.js";
 import { dataLoss, trainStep, type StepState } from "../../src/training/step.js";
-import type { OptimizerName, State } from "./state.js";
+import { head } from "../../src/data/select.js";
+import { hiddenWidths, testSize, type OptimizerName, type State } from "./state.js";
 
 export interface Metrics {
   step: number;
@@ -30,9 +31,11 @@ export interface Metrics {
   testLoss: number;
   trainAcc: number | null;
   testAcc: number | null;
-  /** Exact GC = mean ‖∂g(x)/∂x‖_F² over the training set and over the test set. */
+  /** GC = mean ‖∂g(x)/∂x‖_F² over the training set and over the test set (exact when `gcSample` is null). */
   gcTrain: number;
   gcTest: number;
+  /** null: losses and GC over every example (as `gcx train` logs them); n: over the first n examples of each split only. */
+  gcSample: number | null;
   /** Σ‖W‖_F² and the bounds T1 = ∏‖W‖_F², T2 = min(d,k)·∏‖W‖_op². */
   sumFrobeniusSq: number;
   t1: number;
@@ -67,12 +70,13 @@ export class Session {
   private sums = { loss: 0, penalty: 0, count: 0 };
 
   constructor(state: State) {
-    const opts = { seed: state.seed, size: state.size, noise: state.noise, classes: state.classes };
-    this.train = makeSynthetic(state.data, { ...opts, split: "train" });
-    this.test = makeSynthetic(state.data, { ...opts, split: "test" });
+    const multi = state.data === "spirals" || state.data === "blobs";
+    const opts = { seed: state.seed, noise: state.noise, classes: multi ? state.classes : undefined };
+    this.train = makeSynthetic(state.data, { ...opts, size: state.size, split: "train" });
+    this.test = makeSynthetic(state.data, { ...opts, size: testSize(state), split: "test" });
     this.task = this.train.task;
     const d = this.train.inputShape[0];
-    const hidden = Array.from({ length: state.depth }, () => state.width);
+    const hidden = hiddenWidths(state);
     this.net = compileNetwork({ kind: "mlp", sizes: [d, ...hidden, this.train.numOutputs], activation: state.activation });
     const params = initParams(this.net, { scheme: state.init, distribution: "normal", scale: state.initScale, bias: 0, seed: state.seed });
     this.stepState = { params, opt: { arrays: {}, scalars: {} }, regs: [] };
@@ -139,11 +143,22 @@ export class Session {
     return exactGC(this.net, this.stepState.params, ds, { mode: "forward", batchSize: ds.n }).gc;
   }
 
-  /** Losses, accuracies, exact GC on both sets and the weight-norm bounds, at the current parameters. */
-  measure(): Metrics {
+  /** Parameters of the network (a cost measure: work per example is about proportional). */
+  get paramCount(): number {
+    return this.net.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  }
+
+  /**
+   * Losses, accuracies, GC on both sets and the weight-norm bounds, at the current parameters, over every example
+   * unless `sample` is given: then over the first `sample` examples of each split (a cheaper, labelled
+   * approximation while playing).
+   */
+  measure(sample?: number): Metrics {
     return noGrad(() => {
-      const train = this.lossAndAccuracy(this.train);
-      const test = this.lossAndAccuracy(this.test);
+      const trainSet = sample ? head(this.train, sample) : this.train;
+      const testSet = sample ? head(this.test, sample) : this.test;
+      const train = this.lossAndAccuracy(trainSet);
+      const test = this.lossAndAccuracy(testSet);
       const norms = weightNorms(this.net, this.stepState.params);
       const { count } = this.sums;
       const m: Metrics = {
@@ -154,8 +169,9 @@ export class Session {
         testLoss: test.loss,
         trainAcc: train.acc,
         testAcc: test.acc,
-        gcTrain: this.gcOf(this.train),
-        gcTest: this.gcOf(this.test),
+        gcTrain: this.gcOf(trainSet),
+        gcTest: this.gcOf(testSet),
+        gcSample: sample && (sample < this.train.n || sample < this.test.n) ? sample : null,
         sumFrobeniusSq: norms.sum_frobenius_sq,
         t1: norms.prod_frobenius_sq ?? NaN,
         t2: norms.lipschitz_bound ?? NaN,

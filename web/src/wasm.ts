@@ -1,5 +1,5 @@
 /**
- * Puts the library's WebAssembly SIMD matmul kernel to work in the browser: the page fetches the module built by
+ * Puts the library's WebAssembly SIMD matmul kernel to work in the browser: the trainer worker fetches the module built by
  * `npm run build:wasm` (bundled by Vite: inlined as a data: URL while it is under 4 KiB, a hashed file otherwise,
  * either way from this origin, so it works offline) and hands the bytes to `initWasmKernels`. On any failure
  * the engine keeps its pure-JS kernels, which compute the same numbers.
@@ -9,8 +9,9 @@ import { initWasmKernels, wasmAvailable } from "../../src/engine/wasmKernels.js"
 
 export type EngineKind = "wasm" | "js";
 
-export async function loadKernels(): Promise<{ kind: EngineKind; error?: string }> {
-  if (new URLSearchParams(location.hash.slice(1)).get("engine") === "js") return { kind: "js" };
+/** Installs the wasm kernels in this realm (the trainer worker calls it); `js` keeps the pure-JS kernels. */
+export async function loadKernels(js = false): Promise<{ kind: EngineKind; error?: string }> {
+  if (js) return { kind: "js" };
   try {
     const response = await fetch(wasmUrl);
     if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);

@@ -10,31 +10,38 @@ import { expandTrials } from "../../experiments/trials.js";
 import { runSweep } from "../../experiments/sweep.js";
 import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
 import { checkReportDir, writeReport } from "../../report/html.js";
-import { oneLine, RunStore } from "../../store/runStore.js";
+import { oneLine } from "../../store/runStore.js";
+import { parseStoreSpec, type Store } from "../../store/store.js";
+import { PostgresStore } from "../../store/postgres.js";
+import { openStore } from "../../store/open.js";
+import { runQueueSweep } from "../../experiments/queueSweep.js";
+import { addStoreOption, storeFlag, storeOf, type StoreFlags } from "../storeOption.js";
 import { UserError } from "../../util/errors.js";
-import { positiveInt } from "../parse.js";
+import { nonNegativeInt, positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { sanitizeLine } from "../errorBoundary.js";
 
-interface SweepFlags {
+interface SweepFlags extends StoreFlags {
   full?: boolean;
   quick?: boolean;
   jobs: number;
-  db: string;
+  workers?: number;
+  lease?: number;
+  retries?: number;
   runsDir: string;
   out: string;
   progress: boolean;
 }
 
-const DEFAULT_DB = join("runs", "gcx.sqlite");
-
 function addSweepOptions(cmd: Command): Command {
-  return cmd
+  return addStoreOption(cmd)
     .option("--quick", "small, fast profile (default): the whole suite in about 15 minutes on 2 cores")
     .option("--full", "paper-like scale (hours)")
     .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
-    .option("--db <file>", "SQLite run store", DEFAULT_DB)
-    .option("--runs-dir <dir>", "where each trial keeps its checkpoints", join("runs", "trials"))
+    .option("--runs-dir <dir>", "where each trial keeps its checkpoints (with a postgres store: a directory every worker shares)", join("runs", "trials"))
+    .option("--workers <n>", "with a postgres store: worker threads in this process working on the queue (0: only enqueue; default --jobs)", nonNegativeInt)
+    .option("--lease <seconds>", "with a postgres store: how long a worker may hold a trial before it is given to another", positiveInt)
+    .option("--retries <n>", "with a postgres store: retries of a failed or lost trial before it is recorded as failed", nonNegativeInt)
     .option("--no-progress", "hide the progress bar (and, when stderr is not a terminal, the line per finished trial)");
 }
 
@@ -56,9 +63,11 @@ function pick(profile: Profile, ids: string[]): FamilyDef[] {
 interface SweepResult {
   ran: number;
   failures: { id: string; error: string }[];
+  /** Trials of a queued sweep not finished yet (--workers 0, or running elsewhere). */
+  remaining?: number;
 }
 
-async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Promise<SweepResult> {
+async function sweep(fams: FamilyDef[], flags: SweepFlags, store: Store): Promise<SweepResult> {
   const plans = fams.flatMap(expandTrials);
   const tty = flags.progress && process.stderr.isTTY === true;
   const lines = flags.progress && !tty;
@@ -66,10 +75,10 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Pro
   const t0 = performance.now();
   const failures: SweepResult["failures"] = [];
   try {
-    const r = await runSweep(store, plans, {
+    const opts = {
       jobs: flags.jobs,
       runsDir: flags.runsDir,
-      onTrialDone(plan, ok, done, total, error) {
+      onTrialDone(plan: (typeof plans)[number], ok: boolean, done: number, total: number, error?: string) {
         if (!ok) failures.push({ id: plan.id, error: error ?? "unknown error" });
         bar.update(done, total);
         if (lines) {
@@ -78,25 +87,34 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Pro
           process.stderr.write(sanitizeLine(line) + "\n");
         }
       },
-    });
+    };
+    if (store instanceof PostgresStore) {
+      const log = (line: string) => process.stderr.write(sanitizeLine(line) + "\n");
+      const q = { ...opts, workers: flags.workers ?? flags.jobs, leaseSeconds: flags.lease, retries: flags.retries, log };
+      const r = await runQueueSweep(store, plans, q);
+      return { ran: plans.length, failures: r.failures, remaining: r.remaining };
+    }
+    const r = await runSweep(store, plans, opts);
     return { ran: r.ran, failures };
   } finally {
     bar.stop();
   }
 }
 
-function collect(store: RunStore, fams: FamilyDef[]): Map<string, TrialData[]> {
+async function collect(store: Store, fams: FamilyDef[]): Promise<Map<string, TrialData[]>> {
   const data = new Map<string, TrialData[]>();
   for (const fam of fams) {
     const ids = new Set(expandTrials(fam).map((p) => p.id));
-    const rows = store.list({ family: fam.id, status: "done" }).filter((r) => ids.has(r.id));
-    data.set(fam.id, rows.map((row) => ({ row, variant: String(row.config.variant ?? ""), metrics: store.metrics(row.id) })));
+    const rows = (await store.list({ family: fam.id, status: "done" })).filter((r) => ids.has(r.id));
+    const trials: TrialData[] = [];
+    for (const row of rows) trials.push({ row, variant: String(row.config.variant ?? ""), metrics: await store.metrics(row.id) });
+    data.set(fam.id, trials);
   }
   return data;
 }
 
-async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out: string): Promise<void> {
-  const { doc, claims } = buildReport(fams, collect(store, fams), profile);
+async function report(fams: FamilyDef[], profile: Profile, store: Store, out: string): Promise<void> {
+  const { doc, claims } = buildReport(fams, await collect(store, fams), profile);
   const html = await writeReport(out, doc);
   process.stdout.write(formatClaimsTable(claims));
   process.stdout.write(`\nreport: ${resolve(html)}\n`);
@@ -109,20 +127,26 @@ async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out:
 async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepFlags): Promise<void> {
   // Fail before hours of training rather than after them (and before creating a store).
   checkReportDir(flags.out);
-  const store = RunStore.open(flags.db);
+  const spec = storeOf(flags);
+  if (parseStoreSpec(spec).kind !== "postgres" && (flags.workers !== undefined || flags.lease !== undefined || flags.retries !== undefined))
+    throw new UserError("--workers, --lease and --retries need a postgres:// store (--store)");
+  const store = await openStore(spec, { reconnectSeconds: 3600, onReconnect: (_e, line) => process.stderr.write(sanitizeLine(line) + "\n") });
   let result: SweepResult;
   try {
     result = await sweep(fams, flags, store);
+    if (result.remaining) {
+      process.stderr.write(`${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(flags)} (on any machine), then gcx report${storeFlag(flags)}\n`);
+      return;
+    }
     await report(fams, profile, store, flags.out);
   } finally {
-    store.close();
+    await store.close();
   }
   const { ran, failures } = result;
   if (failures.length > 0) {
     const first = { ...failures[0], error: oneLine(failures[0].error, 300) };
-    const db = flags.db === DEFAULT_DB ? "" : ` --db ${flags.db}`;
     throw new UserError(
-      `${failures.length} of ${ran} trial${ran === 1 ? "" : "s"} failed (first: ${first.id}: ${first.error}); see gcx runs list --status failed${db}`,
+      `${failures.length} of ${ran} trial${ran === 1 ? "" : "s"} failed (first: ${first.id}: ${first.error}); see gcx runs list --status failed${storeFlag(flags)}`,
     );
   }
 }
@@ -157,20 +181,19 @@ export function reproduceCommand(): Command {
 }
 
 export function reportCommand(): Command {
-  return new Command("report")
+  return addStoreOption(new Command("report"))
     .description("Write the HTML report and print the claims table from the trials already in the run store")
     .option("--full", "report on the full profile's trials (default: quick)")
-    .option("--db <file>", "SQLite run store", DEFAULT_DB)
     .option("--out <dir>", "report directory", join("runs", "report"))
-    .action(async (flags: { full?: boolean; db: string; out: string }) => {
+    .action(async (flags: StoreFlags & { full?: boolean; out: string }) => {
       const profile: Profile = flags.full ? "full" : "quick";
       checkReportDir(flags.out);
       // Reporting only reads the store: it works on a read-only one, and never creates a missing one.
-      const store = RunStore.openReadOnly(flags.db);
+      const store = await openStore(storeOf(flags), { readOnly: true });
       try {
         await report(families(profile), profile, store, flags.out);
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

@@ -35,7 +35,7 @@ export function measureCommand(): Command {
       "Measure the geometric complexity GC = mean over examples of ||dg(x)/dx||_F^2 of a model's logits.\n" +
         "With no --model: a He-initialized MLP 784-256-256-10 (seed 0) on the MNIST test set.",
     )
-    .option("--model <dir|spec>", "saved model directory, or spec: mlp:784-256-10[:relu|tanh|identity], cnn, or JSON");
+    .option("--model <dir|spec>", "saved model directory, or spec: mlp:784-256-10[:relu|tanh|sigmoid|gelu|identity], cnn, or JSON");
   addDataOptions(cmd);
   addInitOptions(cmd);
   cmd

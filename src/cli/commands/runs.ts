@@ -2,16 +2,19 @@
 import { Command, Option } from "commander";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { RunStore, TRIAL_STATUSES, type TrialRow, type TrialStatus } from "../../store/runStore.js";
+import { TRIAL_STATUSES, type TrialRow, type TrialStatus } from "../../store/runStore.js";
+import type { Store } from "../../store/store.js";
+import { openStore } from "../../store/open.js";
+import { SqliteStore } from "../../store/sqlite.js";
+import { addStoreOption, DEFAULT_STORE, storeOf, type StoreFlags } from "../storeOption.js";
+import { formatStatus } from "./runsStatus.js";
 import { UserError } from "../../util/errors.js";
 import { onFile, pathKind, writeFileAtomic } from "../../util/files.js";
 import { sanitizeLine } from "../errorBoundary.js";
 
-export const DEFAULT_DB = "runs/gcx.sqlite";
+export const DEFAULT_DB = DEFAULT_STORE;
 
-interface DbFlags {
-  db: string;
-}
+type DbFlags = StoreFlags;
 interface FilterFlags extends DbFlags {
   family?: string;
   status?: TrialStatus;
@@ -24,19 +27,19 @@ interface ExportFlags extends FilterFlags {
 
 export function runsCommand(): Command {
   const cmd = new Command("runs")
-    .description(`Inspect and export the run store of the sweeps (an SQLite file, default ${DEFAULT_DB}).`)
+    .description(`Inspect and export the run store of the sweeps (a SQLite file, default ${DEFAULT_DB}, or a postgres:// URL).`)
     .showHelpAfterError("(run with --help for usage)");
 
   const list = new Command("list")
     .description("Table of trials: id, family, knob=value, seed, status, seconds and final GC/accuracy.")
     .option("--family <name>", "only this family (e.g. E5)")
     .addOption(new Option("--status <status>", "only trials in this status").choices(TRIAL_STATUSES))
-    .action((flags: FilterFlags) => withStore(flags.db, (store) => write(formatList(store, flags))));
+    .action((flags: FilterFlags) => withStore(flags, async (store) => write(await formatList(store, flags))));
 
   const show = new Command("show")
     .description("One trial: its config, status, summary and metric records (an id or a unique id prefix).")
     .argument("<id>", "trial id, or a unique prefix of one")
-    .action((id: string, flags: DbFlags) => withStore(flags.db, (store) => write(formatShow(store, id))));
+    .action((id: string, flags: DbFlags) => withStore(flags, async (store) => write(await formatShow(store, id))));
 
   const exp = new Command("export")
     .description(
@@ -49,17 +52,21 @@ export function runsCommand(): Command {
     .option("--metrics", "one row per logged metric record instead of one per trial")
     .option("--out <file>", "write to this file instead of stdout")
     .action((flags: ExportFlags) =>
-      withStore(flags.db, (store) => {
-        const { text, rows } = exportRuns(store, flags);
+      withStore(flags, async (store) => {
+        const { text, rows } = await exportRuns(store, flags);
         if (flags.out === undefined) return write(text);
         writeExport(flags.out, text);
         process.stderr.write(`wrote ${rows} row${rows === 1 ? "" : "s"} to ${sanitizeLine(flags.out)}\n`);
       }),
     );
 
-  for (const sub of [list, show, exp]) {
-    sub
-      .option("--db <file>", "run store file", DEFAULT_DB)
+  const status = new Command("status")
+    .description("Progress of the sweep: queued, running (worker, heartbeat age), done and failed trials, and an ETA.")
+    .option("--family <name>", "only this family")
+    .action((flags: FilterFlags) => withStore(flags, async (store) => write(await formatStatus(store, flags.family))));
+
+  for (const sub of [list, show, exp, status]) {
+    addStoreOption(sub)
       .showHelpAfterError("(run with --help for usage)")
       // Subcommands added with addCommand do not inherit the parent's exit override: throw, and let the caller decide.
       .exitOverride();
@@ -69,13 +76,18 @@ export function runsCommand(): Command {
 }
 
 /** Runs `fn` on the store opened read-only (inspecting never writes, so a read-only store is fine). */
-function withStore(db: string, fn: (store: RunStore) => void): void {
-  const store = RunStore.openReadOnly(db);
+async function withStore(flags: StoreFlags, fn: (store: Store) => Promise<void>): Promise<void> {
+  const store = await openStore(storeOf(flags), { readOnly: true });
   try {
-    fn(store);
+    await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
+}
+
+/** The store as the "no trial" message names it: the SQLite file's full path, or the redacted URL. */
+function storePath(store: Store): string {
+  return store instanceof SqliteStore ? store.inner.path : store.shown;
 }
 
 function write(text: string): void {
@@ -118,8 +130,8 @@ function table(header: string[], rows: string[][]): string {
 
 const LIST_SUMMARY_KEYS = ["gc_train", "gc_test", "train_acc", "test_acc"];
 
-function formatList(store: RunStore, flags: FilterFlags): string {
-  const trials = store.list({ family: flags.family, status: flags.status });
+async function formatList(store: Store, flags: FilterFlags): Promise<string> {
+  const trials = await store.list({ family: flags.family, status: flags.status });
   if (trials.length === 0) return "no trials" + (flags.family || flags.status ? " match" : "") + "\n";
   const header = ["id", "family", "knob", "seed", "status", "seconds", ...LIST_SUMMARY_KEYS];
   const rows = trials.map((t) =>
@@ -139,17 +151,17 @@ function formatList(store: RunStore, flags: FilterFlags): string {
   return table(header, rows) + `${trials.length} trial${trials.length === 1 ? "" : "s"}: ${totals.join(", ")}\n`;
 }
 
-function findTrial(store: RunStore, id: string): TrialRow {
-  const exact = store.get(id);
+async function findTrial(store: Store, id: string): Promise<TrialRow> {
+  const exact = await store.get(id);
   if (exact) return exact;
-  const matches = id.length > 0 ? store.list().filter((t) => t.id.startsWith(id)) : [];
+  const matches = id.length > 0 ? (await store.list()).filter((t) => t.id.startsWith(id)) : [];
   if (matches.length === 1) return matches[0];
   if (matches.length > 1) throw new UserError(`trial id prefix ${id} is ambiguous (${matches.length} trials match)`);
-  throw new UserError(`no trial ${id} in ${store.path}`);
+  throw new UserError(`no trial ${id} in ${storePath(store)}`);
 }
 
-function formatShow(store: RunStore, id: string): string {
-  const t = findTrial(store, id);
+async function formatShow(store: Store, id: string): Promise<string> {
+  const t = await findTrial(store, id);
   const lines = [
     `trial:    ${t.id}`,
     `family:   ${t.family} (version ${t.version})`,
@@ -167,7 +179,7 @@ function formatShow(store: RunStore, id: string): string {
     const w = Math.max(0, ...entries.map(([k]) => k.length));
     for (const [k, v] of entries) lines.push(`  ${k.padEnd(w)}  ${v}`);
   }
-  const records = store.metrics(t.id);
+  const records = await store.metrics(t.id);
   // Every entry of `lines` is meant as one line: clean() also turns a stored newline into a space.
   const text = lines.map(clean).join("\n") + "\n";
   if (records.length === 0) return text;
@@ -200,8 +212,8 @@ function merge(base: Record<string, unknown>, fields: Record<string, unknown> | 
 }
 
 /** The flattened export records: one per trial, or one per (trial, step) with `metrics`. */
-export function exportRecords(store: RunStore, opts: { family?: string; status?: TrialStatus; metrics?: boolean }): Record<string, unknown>[] {
-  const trials = store.list({ family: opts.family, status: opts.status });
+export async function exportRecords(store: Store, opts: { family?: string; status?: TrialStatus; metrics?: boolean }): Promise<Record<string, unknown>[]> {
+  const trials = await store.list({ family: opts.family, status: opts.status });
   if (!opts.metrics) {
     return trials.map((t) =>
       merge(
@@ -214,7 +226,7 @@ export function exportRecords(store: RunStore, opts: { family?: string; status?:
   const out: Record<string, unknown>[] = [];
   for (const t of trials) {
     const base = { id: t.id, family: t.family, version: t.version, knob: t.knob, knob_value: finite(t.knobValue), seed: t.seed };
-    for (const m of store.metrics(t.id)) {
+    for (const m of await store.metrics(t.id)) {
       const { step, ...rest } = m;
       out.push(merge({ ...base, step }, rest, "metric"));
     }
@@ -222,8 +234,11 @@ export function exportRecords(store: RunStore, opts: { family?: string; status?:
   return out;
 }
 
-export function exportRuns(store: RunStore, opts: { format: "csv" | "jsonl"; family?: string; status?: TrialStatus; metrics?: boolean }): { text: string; rows: number } {
-  const records = exportRecords(store, opts);
+export async function exportRuns(
+  store: Store,
+  opts: { format: "csv" | "jsonl"; family?: string; status?: TrialStatus; metrics?: boolean },
+): Promise<{ text: string; rows: number }> {
+  const records = await exportRecords(store, opts);
   if (opts.format === "jsonl") return { text: records.map((r) => JSON.stringify(r) + "\n").join(""), rows: records.length };
   const header = fieldNames(records, opts.metrics ? [...METRIC_TRIAL_FIELDS, "step"] : TRIAL_FIELDS);
   const lines = [header.map(csvCell).join(",")];

@@ -20,7 +20,7 @@ const FLAG_KEYS: [string, string, string, ((v: string) => unknown)?][] = [
   ["--limit <n>", "limit", "use only the first n training examples", positiveInt],
   ["--size <n>", "size", "synthetic data: examples per split (1000)", positiveInt],
   ["--noise <x>", "noise", "synthetic data: noise level", nonNegativeNumber],
-  ["--classes <n>", "classes", "spirals: number of classes (3)", positiveInt],
+  ["--classes <n>", "classes", "spirals, blobs: number of classes (3)", positiveInt],
   ["--label-corruption <p>", "labelCorruption", "fraction of training labels replaced once by random classes (0)", nonNegativeNumber],
   ["--init-scale <x>", "initScale", "multiplier on the initial weight std (1)", nonNegativeNumber],
   ["--bias <x>", "bias", "initial bias value (0)", finiteNumber],

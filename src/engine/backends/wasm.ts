@@ -6,7 +6,7 @@
 import { Tensor } from "../tensor.js";
 import { registerBackend, type Backend, type KernelTable, type UnaryName } from "../backend.js";
 import { Arena, type Staged } from "../arena.js";
-import { wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
+import { wasmConv2dBackwardFilter, wasmConv2dBackwardInput, wasmConv2dForward, wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;
@@ -82,6 +82,18 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       !small(out) && call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
     sumColumns: (x, out, rows, cols) =>
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns", [px, po, rows, cols], cols, rows * cols)),
+    broadcastBinary(op, a, aStrides, b, bStrides, out, outShape) {
+      if (small(out) || outShape.length === 0) return false;
+      const contiguous = (st: readonly number[]) => st.every((v, i) => v === outShape.slice(i + 1).reduce((p, q) => p * q, 1));
+      if (contiguous(aStrides) && contiguous(bStrides)) {
+        return call([a, b], [out], ([pa, pb, po]) => fn(["ew_add", "ew_sub", "ew_mul", "ew_div"][op])(pa, pb, po, out.length));
+      }
+      const r = outShape.length;
+      const meta = [Int32Array.from(outShape), Int32Array.from(aStrides), Int32Array.from(bStrides), new Int32Array(r)];
+      return call([a, b, ...meta], [out], ([pa, pb, ps, pas, pbs, pidx, po]) => fn("broadcast_binary")(op, pa, pas, pb, pbs, po, ps, r, pidx));
+    },
+    sumColumns64: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns_f64", [px, po, rows, cols], cols, rows * cols)),
     sumRows: (x, out, rows, cols) => !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
     sum(x) {
       if (small(x)) return null;
@@ -127,6 +139,12 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         arena.release(mark);
       }
     },
+    conv(which, a, b, out, g, cout) {
+      if (!(a instanceof Float32Array)) return false;
+      if (which === "forward") return call([a, b], [out], ([px, pw, py]) => wasmConv2dForward(rt, px, pw, py, g, cout));
+      if (which === "input") return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
+      return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
+    },
     maxPool: (x, y, idx, g) =>
       call([x], [y, idx], ([px, py, pi]) =>
         rt.parallel("maxPoolForward", [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW], g.n * g.outH * g.outW, g.n * g.outH * g.outW * g.c * g.kh * g.kw),
@@ -142,8 +160,14 @@ function make(): Backend | null {
   if (!rt) return null;
   const resident = typeof SharedArrayBuffer !== "undefined" && rt.memory.buffer instanceof SharedArrayBuffer;
   const base = (Math.max(rt.heapBase, 1024) + 15) & ~15;
-  const arena = new Arena(rt.memory, resident, base, proc?.env?.GCX_ARENA_POISON === "1", (bytes) =>
-    note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+  const fill = rt.exports.ew_fill as ((ptr: number, n: number, c: number) => void) | undefined;
+  const arena = new Arena(
+    rt.memory,
+    resident,
+    base,
+    proc?.env?.GCX_ARENA_POISON === "1",
+    (bytes) => note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+    fill ? (ptr, n) => fill(ptr, n, 0) : null,
   );
   arenaOf = arena;
   made = {

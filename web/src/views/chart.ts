@@ -12,10 +12,11 @@ export interface Series {
 export class LineChart {
   constructor(
     private readonly canvas: HTMLCanvasElement,
-    private readonly opts: { width: number; height: number; log?: boolean; yLabel: string },
+    private readonly opts: { width: number; height: number; log?: boolean; yLabel: string; xLabel?: string },
   ) {}
 
-  draw(series: Series[]): void {
+  /** Draws the series; `yLabel` replaces the configured title for this drawing. */
+  draw(series: Series[], yLabel = this.opts.yLabel): void {
     const { width: w, height: h, log } = this.opts;
     const ctx = setupCanvas(this.canvas, w, h);
     const left = 48, right = 8, top = 22, bottom = 22;
@@ -65,7 +66,9 @@ export class LineChart {
     ctx.textAlign = "center";
     for (const t of niceTicks(x0, x1, 5)) {
       if (!Number.isInteger(t)) continue;
-      ctx.fillText(String(t), sx(t), h - bottom + 13);
+      // Keep every label inside the canvas (the last one used to be cut at the right edge).
+      const half = ctx.measureText(String(t)).width / 2;
+      ctx.fillText(String(t), Math.min(w - 1 - half, Math.max(half + 1, sx(t))), h - bottom + 13);
     }
     ctx.strokeStyle = "#999";
     ctx.strokeRect(left, top, w - left - right, h - top - bottom);
@@ -93,12 +96,26 @@ export class LineChart {
     }
     ctx.restore();
     ctx.setLineDash([]);
+    if (log) {
+      // A series at 0 has no place on a log axis: say so instead of letting its line vanish.
+      const zero = series.filter((s) => s.y.length && s.y[s.y.length - 1] === 0).map((s) => s.label);
+      if (zero.length) {
+        ctx.fillStyle = "#b00";
+        ctx.textAlign = "right";
+        ctx.fillText(`${zero.join(", ")} = 0 (off the log scale)`, w - right - 4, h - bottom - 5);
+      }
+    }
+    if (this.opts.xLabel) {
+      ctx.fillStyle = "#666";
+      ctx.textAlign = "left";
+      ctx.fillText(this.opts.xLabel, 4, h - 3);
+    }
     // Legend along the top.
     ctx.textAlign = "left";
     let lx = left;
     ctx.fillStyle = "#333";
-    ctx.fillText(this.opts.yLabel + (log ? " (log)" : ""), 4, 12);
-    lx = Math.max(lx, 4 + ctx.measureText(this.opts.yLabel + (log ? " (log)" : "")).width + 12);
+    ctx.fillText(yLabel + (log ? " (log)" : ""), 4, 12);
+    lx = Math.max(lx, 4 + ctx.measureText(yLabel + (log ? " (log)" : "")).width + 12);
     for (const s of series) {
       ctx.strokeStyle = s.color;
       ctx.lineWidth = 2;

@@ -2,6 +2,8 @@
 export type RGB = [number, number, number];
 
 export const CLASS_COLORS = ["#f59322", "#0877bd", "#2ca02c", "#9467bd", "#d62728", "#8c564b"];
+/** One colour per run in compare mode. */
+export const RUN_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"];
 export const SERIES_COLORS = { train: "#0877bd", test: "#f59322", gc: "#1b9e77", gcTest: "#66c2a5", t1: "#7570b3", t2: "#e7298a" };
 
 export function hexToRgb(hex: string): RGB {

@@ -1,8 +1,10 @@
 /**
  * The control panel, generated from the field list in state.ts: selects for choices and preset values, sliders
- * for ranges, a number box for the seed. Every control carries data-testid="control-<url name>".
+ * for ranges, number and text boxes. Every control carries data-testid="control-<url name>" and a visible line of
+ * help (aria-describedby); a value that is not valid stays in its box, marked invalid, with the reason shown,
+ * while the state (and the URL) keeps the last valid value.
  */
-import { FIELDS, type Field, type State } from "../state.js";
+import { DATA_DEFAULTS, FIELDS, type Field, type State } from "../state.js";
 
 type Input = HTMLSelectElement | HTMLInputElement;
 
@@ -10,8 +12,13 @@ function presetLabel(v: number): string {
   return v === 0 ? "0 (off)" : String(v);
 }
 
+function rangeText(f: Field): string {
+  if (f.kind !== "number") return "";
+  return `${f.integer ? "an integer" : "a number"} from ${f.min} to ${f.max}`;
+}
+
 export class Controls {
-  private readonly inputs = new Map<keyof State, { input: Input; field: Field; out?: HTMLOutputElement }>();
+  private readonly inputs = new Map<keyof State, { input: Input; field: Field; out?: HTMLOutputElement; help: HTMLElement }>();
   private state: State;
 
   constructor(root: HTMLElement, initial: State, private readonly onChange: (next: State) => void) {
@@ -27,32 +34,41 @@ export class Controls {
       }
       const label = document.createElement("label");
       label.className = "control";
-      if (f.help) label.title = f.help;
       const name = Object.assign(document.createElement("span"), { className: "name", textContent: f.label });
       const { input, out } = this.makeInput(f);
       input.dataset.testid = `control-${f.param}`;
       input.name = f.param;
-      input.addEventListener(input instanceof HTMLSelectElement ? "change" : "input", () => this.read(f));
+      input.id = `control-${f.param}`;
+      const help = Object.assign(document.createElement("small"), { className: "help", id: `help-${f.param}`, textContent: f.help });
+      input.setAttribute("aria-describedby", help.id);
+      input.addEventListener(input instanceof HTMLSelectElement || f.kind === "text" ? "change" : "input", () => this.read(f));
       label.append(name, input);
       if (out) label.append(out);
-      set.append(label);
-      this.inputs.set(f.key, { input, field: f, out });
+      set.append(label, help);
+      this.inputs.set(f.key, { input, field: f, out, help });
     }
     this.show(initial);
   }
 
   private makeInput(f: Field): { input: Input; out?: HTMLOutputElement } {
-    if (f.kind === "enum" || f.presets) {
+    if (f.kind === "enum" || (f.kind === "number" && f.presets)) {
       const select = document.createElement("select");
       const values = f.kind === "enum" ? f.values : f.presets!.map(String);
       for (const v of values) select.add(new Option(f.kind === "enum" ? v : presetLabel(Number(v)), v));
       return { input: select };
     }
     const input = document.createElement("input");
+    if (f.kind === "text") {
+      input.type = "text";
+      input.placeholder = "off";
+      input.autocomplete = "off";
+      return { input };
+    }
     if (f.step === undefined) {
       input.type = "number";
       input.min = String(f.min);
       input.max = String(f.max);
+      input.inputMode = "numeric";
       return { input };
     }
     input.type = "range";
@@ -62,14 +78,30 @@ export class Controls {
     return { input, out: document.createElement("output") };
   }
 
+  private invalid(f: Field, reason: string | null): void {
+    const { input, help } = this.inputs.get(f.key)!;
+    input.setAttribute("aria-invalid", String(reason !== null));
+    help.classList.toggle("error", reason !== null);
+    help.textContent = reason ?? f.help;
+  }
+
   private read(f: Field): void {
     const { input } = this.inputs.get(f.key)!;
-    let value: string | number = input.value;
+    let value: string | number = input.value.trim();
     if (f.kind === "number") {
       value = Number(input.value);
-      if (!Number.isFinite(value) || value < f.min || value > f.max || (f.integer && !Number.isInteger(value))) return;
+      if (input.value.trim() === "" || !Number.isFinite(value) || value < f.min || value > f.max || (f.integer && !Number.isInteger(value))) {
+        this.invalid(f, `Not applied: ${f.label.toLowerCase()} must be ${rangeText(f)}; still ${String(this.state[f.key])}.`);
+        return;
+      }
+    } else if (f.kind === "text" && !f.pattern.test(value)) {
+      this.invalid(f, `Not applied: ${f.help}; still "${String(this.state[f.key]) || "off"}".`);
+      return;
     }
-    const next = { ...this.state, [f.key]: value } as State;
+    this.invalid(f, null);
+    let next = { ...this.state, [f.key]: value } as State;
+    // A new data set comes with settings that make it learn (noise, optimizer, learning rate; a bigger net for spirals).
+    if (f.key === "data") next = { ...next, ...DATA_DEFAULTS[next.data] };
     this.show(next);
     this.onChange(next);
   }
@@ -82,11 +114,13 @@ export class Controls {
       if (input instanceof HTMLSelectElement && ![...input.options].some((o) => o.value === v)) {
         input.add(new Option(field.kind === "number" ? presetLabel(Number(v)) : v, v));
       }
-      if (input.value !== v) input.value = v;
+      if (input.value !== v && input.getAttribute("aria-invalid") !== "true") input.value = v;
       if (out) out.textContent = v;
     }
-    this.inputs.get("classes")!.input.disabled = s.data !== "spirals";
-    this.inputs.get("width")!.input.disabled = s.depth === 0;
+    const multi = s.data === "spirals" || s.data === "blobs";
+    this.inputs.get("classes")!.input.disabled = !multi;
+    this.inputs.get("width")!.input.disabled = s.depth === 0 || s.hidden !== "";
+    this.inputs.get("depth")!.input.disabled = s.hidden !== "";
     this.inputs.get("gcProbes")!.input.disabled = s.gc === 0;
   }
 }

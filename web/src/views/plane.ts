@@ -14,7 +14,7 @@ export interface Domain {
 }
 
 /** Grid resolution: points per axis for 2-D heatmaps, points along x for 1-D curves. */
-export const GRID_2D = 48;
+export const GRID_2D = 100;
 export const GRID_1D = 240;
 
 function range(values: ArrayLike<number>, stride: number, offset: number): [number, number] {
