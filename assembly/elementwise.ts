@@ -140,6 +140,37 @@ export function ew_affine(x: usize, out: usize, n: i32, alpha: f64, beta: f64): 
   for (; i < end; i += 4) store<f32>(out + i, <f32>(alpha * <f64>load<f32>(x + i) + beta));
 }
 
+/** out = fl32(c·x) in f64 (updates.ts axpby(c, x) without d; unlike ew_affine(c, 0) a −0 stays −0). */
+export function ew_scale(x: usize, out: usize, n: i32, c: f64): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const vc = f64x2.splat(c);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const v = v128.load(x + i);
+    const lo = f64x2.mul(f64x2.promote_low_f32x4(v), vc);
+    const hi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), vc);
+    v128.store(out + i, i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; i < end; i += 4) store<f32>(out + i, <f32>(c * <f64>load<f32>(x + i)));
+}
+
+/** out = fl32(c·a + b·d) in f64 (updates.ts axpby(c, a, b, d), e.g. momentum and decoupled weight decay). */
+export function ew_axpby(a: usize, d: usize, out: usize, n: i32, c: f64, b: f64): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const vc = f64x2.splat(c), vb = f64x2.splat(b);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const va = v128.load(a + i), vd = v128.load(d + i);
+    const lo = f64x2.add(f64x2.mul(vc, f64x2.promote_low_f32x4(va)), f64x2.mul(vb, f64x2.promote_low_f32x4(vd)));
+    const hi = f64x2.add(
+      f64x2.mul(vc, f64x2.promote_low_f32x4(i32x4.shuffle(va, va, 2, 3, 0, 1))),
+      f64x2.mul(vb, f64x2.promote_low_f32x4(i32x4.shuffle(vd, vd, 2, 3, 0, 1))),
+    );
+    v128.store(out + i, i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; i < end; i += 4) store<f32>(out + i, <f32>(c * <f64>load<f32>(a + i) + b * <f64>load<f32>(d + i)));
+}
+
 /** out = x · s for a float32 scalar s (ops.mulScalar; bit-identical). */
 export function ew_mul_scalar(x: usize, out: usize, n: i32, s: f32): void {
   const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
@@ -226,6 +257,38 @@ export function ew_leaky_relu(x: usize, out: usize, mask: usize, n: i32, alpha: 
       store<f32>(out + i, <f32>(<f64>v * alpha));
       store<f32>(mask + i, <f32>alpha);
     }
+  }
+}
+
+// ---- Activation backward from the saved output ----
+
+/** out = g·(1 − y²): tanh's backward from its output y (bit-identical to mul(g, tanhDerivativeOf(y))). */
+export function ew_tanh_backward(g: usize, y: usize, out: usize, n: i32): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const one = f32x4.splat(1.0);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(v128.load(g + i), f32x4.sub(one, f32x4.mul(v, v))));
+  }
+  for (; i < end; i += 4) {
+    const v = load<f32>(y + i);
+    store<f32>(out + i, load<f32>(g + i) * (<f32>1 - v * v));
+  }
+}
+
+/** out = g·y(1 − y): the sigmoid's backward from its output y (bit-identical to elementwise.sigmoid's rule). */
+export function ew_sigmoid_backward(g: usize, y: usize, out: usize, n: i32): void {
+  const n4 = <usize>(n & ~3) << 2, end = <usize>n << 2;
+  const one = f32x4.splat(1.0);
+  let i: usize = 0;
+  for (; i < n4; i += 16) {
+    const v = v128.load(y + i);
+    v128.store(out + i, f32x4.mul(v128.load(g + i), f32x4.mul(v, f32x4.sub(one, v))));
+  }
+  for (; i < end; i += 4) {
+    const v = load<f32>(y + i);
+    store<f32>(out + i, load<f32>(g + i) * (v * (<f32>1 - v)));
   }
 }
 

@@ -116,10 +116,22 @@ export function jacobian_mlp_scratch_bytes(d: i32, layers: usize, nLayers: i32):
  * out[e] (f64) = ‖∂g(x_e)/∂x_e‖_F² for examples e in [r0, r1) of x [n, d] (f32), g the MLP described by `layers`
  * (nLayers rows of int32 (W ptr, b ptr, in, out), W [out, in] row-major, b [out]; layer l's in equals layer l−1's
  * out, the first layer's in equals d). Hidden layers apply act (0 identity, 1 relu, 2 tanh); the last layer is
- * linear (logits). scratch: jacobian_mlp_scratch_bytes(d, layers, nLayers) bytes, 16-byte aligned, one per thread;
- * out must be 8-byte aligned.
+ * linear: the logits (the paper's GC) are differentiated.
+ * scratch: jacobian_mlp_scratch_bytes(d, layers, nLayers) bytes, 16-byte aligned, one per thread; out is f64 [n],
+ * 8-byte aligned.
  */
 export function jacobian_mlp_sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, scratch: usize, out: usize,
+  r0: i32, r1: i32): void {
+  sqnorms(x, d, layers, nLayers, act, 0, scratch, out, r0, r1);
+}
+
+/** As jacobian_mlp_sqnorms, for the softmax probabilities instead of the logits (jacobianSqNormsForward "softmax"). */
+export function jacobian_mlp_sqnorms_softmax(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, scratch: usize,
+  out: usize, r0: i32, r1: i32): void {
+  sqnorms(x, d, layers, nLayers, act, 1, scratch, out, r0, r1);
+}
+
+function sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, output: i32, scratch: usize, out: usize,
   r0: i32, r1: i32): void {
   // Transposed, zero-padded weights and padded biases.
   let p = scratch;
@@ -200,11 +212,35 @@ export function jacobian_mlp_sqnorms(x: usize, d: i32, layers: usize, nLayers: i
     // hin holds the logits and their tangents.
     const k = lout(layers, nLayers - 1);
     let s: f64 = 0;
-    for (let v = 1; v <= d; v++) {
-      const row = hin + <usize>v * ldh;
+    if (output == 1) {
+      // softmax probabilities p in f64 (parked in the first two rows of the other buffer, which the next example
+      // rewrites before reading), and per tangent t, ‖p ⊙ (t − ⟨p, t⟩)‖² (softmax's Jacobian applied to t)
+      const pr = hout;
+      let mx = -Infinity;
+      for (let o = 0; o < k; o++) mx = Math.max(mx, <f64>load<f32>(hin + (<usize>o << 2)));
+      let z: f64 = 0;
       for (let o = 0; o < k; o++) {
-        const q = <f64>load<f32>(row + (<usize>o << 2));
-        s += q * q;
+        const ez = Math.exp(<f64>load<f32>(hin + (<usize>o << 2)) - mx);
+        store<f64>(pr + (<usize>o << 3), ez);
+        z += ez;
+      }
+      for (let o = 0; o < k; o++) store<f64>(pr + (<usize>o << 3), load<f64>(pr + (<usize>o << 3)) / z);
+      for (let v = 1; v <= d; v++) {
+        const row = hin + <usize>v * ldh;
+        let dot: f64 = 0;
+        for (let o = 0; o < k; o++) dot += load<f64>(pr + (<usize>o << 3)) * <f64>load<f32>(row + (<usize>o << 2));
+        for (let o = 0; o < k; o++) {
+          const q = load<f64>(pr + (<usize>o << 3)) * (<f64>load<f32>(row + (<usize>o << 2)) - dot);
+          s += q * q;
+        }
+      }
+    } else {
+      for (let v = 1; v <= d; v++) {
+        const row = hin + <usize>v * ldh;
+        for (let o = 0; o < k; o++) {
+          const q = <f64>load<f32>(row + (<usize>o << 2));
+          s += q * q;
+        }
       }
     }
     store<f64>(out + (<usize>e << 3), s);

@@ -24,7 +24,9 @@ export function bn_apply(x: usize, mean: usize, k: usize, beta: usize, out: usiz
       const v = f32x4.mul(f32x4.sub(v128.load(xr + j), v128.load(mean + j)), v128.load(k + j));
       v128.store(orow + j, f32x4.add(v, v128.load(beta + j)));
     }
-    for (; j < ld; j += 4) store<f32>(orow + j, (load<f32>(xr + j) - load<f32>(mean + j)) * load<f32>(k + j) + load<f32>(beta + j));
+    for (; j < ld; j += 4) {
+      store<f32>(orow + j, (load<f32>(xr + j) - load<f32>(mean + j)) * load<f32>(k + j) + load<f32>(beta + j));
+    }
   }
 }
 
@@ -32,9 +34,34 @@ export function bn_apply(x: usize, mean: usize, k: usize, beta: usize, out: usiz
  * Per-channel Σ_r g[r, c] and Σ_r g[r, c]·(x[r, c] − mean[c]) over all rows for channels [c0, c1), each summed in
  * f64 over rows in order and stored as float32.
  */
-export function bn_backward_sums(g: usize, x: usize, mean: usize, sumG: usize, sumGX: usize, rows: i32, C: i32, c0: i32, c1: i32): void {
+export function bn_backward_sums(g: usize, x: usize, mean: usize, sumG: usize, sumGX: usize, rows: i32, C: i32,
+  c0: i32, c1: i32): void {
   const ld = <usize>C << 2;
   let c = c0;
+  for (; c + 7 < c1; c += 8) {
+    // eight channels: eight independent f64x2 chains per row
+    const off = <usize>c << 2;
+    const m0 = v128.load(mean + off), m1 = v128.load(mean + off, 16);
+    let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
+    let b0 = f64x2.splat(0), b1 = f64x2.splat(0), b2 = f64x2.splat(0), b3 = f64x2.splat(0);
+    let pg = g + off, px = x + off;
+    for (let r = 0; r < rows; r++, pg += ld, px += ld) {
+      const g0 = v128.load(pg), g1 = v128.load(pg, 16);
+      const gx0 = f32x4.mul(g0, f32x4.sub(v128.load(px), m0)), gx1 = f32x4.mul(g1, f32x4.sub(v128.load(px, 16), m1));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(g0));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(g0, g0, 2, 3, 0, 1)));
+      a2 = f64x2.add(a2, f64x2.promote_low_f32x4(g1));
+      a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(g1, g1, 2, 3, 0, 1)));
+      b0 = f64x2.add(b0, f64x2.promote_low_f32x4(gx0));
+      b1 = f64x2.add(b1, f64x2.promote_low_f32x4(i32x4.shuffle(gx0, gx0, 2, 3, 0, 1)));
+      b2 = f64x2.add(b2, f64x2.promote_low_f32x4(gx1));
+      b3 = f64x2.add(b3, f64x2.promote_low_f32x4(i32x4.shuffle(gx1, gx1, 2, 3, 0, 1)));
+    }
+    v128.store(sumG + off, i32x4.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5));
+    v128.store(sumG + off, i32x4.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5), 16);
+    v128.store(sumGX + off, i32x4.shuffle(f32x4.demote_f64x2_zero(b0), f32x4.demote_f64x2_zero(b1), 0, 1, 4, 5));
+    v128.store(sumGX + off, i32x4.shuffle(f32x4.demote_f64x2_zero(b2), f32x4.demote_f64x2_zero(b3), 0, 1, 4, 5), 16);
+  }
   for (; c + 3 < c1; c += 4) {
     const off = <usize>c << 2;
     const m = v128.load(mean + off);
@@ -98,8 +125,8 @@ export function bn_backward_input(g: usize, x: usize, mean: usize, coef: usize, 
     let j: usize = 0;
     for (; j < c4; j += 16) {
       const xc = f32x4.sub(v128.load(xr + j), v128.load(mean + j));
-      const v = f32x4.add(f32x4.add(f32x4.mul(v128.load(kp + j), v128.load(gr + j)), v128.load(bp + j)), f32x4.mul(v128.load(qp + j), xc));
-      v128.store(orow + j, v);
+      const kg = f32x4.add(f32x4.mul(v128.load(kp + j), v128.load(gr + j)), v128.load(bp + j));
+      v128.store(orow + j, f32x4.add(kg, f32x4.mul(v128.load(qp + j), xc)));
     }
     for (; j < ld; j += 4) {
       const xc = load<f32>(xr + j) - load<f32>(mean + j);

@@ -2,7 +2,7 @@
 // Every reduction has one fixed order, so results never depend on how a caller splits rows or columns across
 // threads (a split covers whole rows or whole columns, never part of one sum).
 //
-// Column sums (bias gradients, per-channel moments) run over rows in order for each column, eight columns at a time
+// Column sums (bias gradients, per-channel moments) run over rows in order for each column, sixteen columns at a time
 // in SIMD lanes: the same additions as the JS loops, so they are bit-identical to them. Whole-tensor sums use eight
 // f64 lanes (a fixed order, not the JS one); sum_sequential keeps the JS order.
 
@@ -10,22 +10,35 @@ import { exp4, expDiff4 } from "./simdmath";
 
 // ---- Whole-tensor sums ----
 
-/** Σ x over n values, accumulated in f64 in eight interleaved lanes (fixed order; within ~1e-16 of the JS sum). */
-export function sum(x: usize, n: i32): f64 {
+// Σ x (or Σ fl32(x²) when `squares`, a constant per caller) in eight interleaved f64 lanes, then the tail in order.
+// @ts-ignore: decorator
+@inline function laneSum(x: usize, n: i32, squares: bool): f64 {
   const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
   let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
   let i: usize = 0;
   for (; i < n8; i += 32) {
-    const u = v128.load(x + i), w = v128.load(x + i, 16);
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+    let u = v128.load(x + i), w = v128.load(x + i, 16);
+    if (squares) {
+      u = f32x4.mul(u, u);
+      w = f32x4.mul(w, w);
+    }
+    a0 = f64x2.add(a0, lo2(u));
+    a1 = f64x2.add(a1, hi2(u));
+    a2 = f64x2.add(a2, lo2(w));
+    a3 = f64x2.add(a3, hi2(w));
   }
   const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
   let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
-  for (; i < end; i += 4) s += <f64>load<f32>(x + i);
+  for (; i < end; i += 4) {
+    const v = load<f32>(x + i);
+    s += squares ? <f64>(v * v) : <f64>v;
+  }
   return s;
+}
+
+/** Σ x over n values, accumulated in f64 in eight interleaved lanes (fixed order; within ~1e-16 of the JS sum). */
+export function sum(x: usize, n: i32): f64 {
+  return laneSum(x, n, false);
 }
 
 /** Σ x in index order in f64: bit-identical to ops.sum (before its result is rounded to float32). */
@@ -38,42 +51,31 @@ export function sum_sequential(x: usize, n: i32): f64 {
 
 /** Σ fl32(x²) in eight f64 lanes (ops.sumSquares = sum(mul(a, a)): squares rounded to float32 first). */
 export function sum_squares(x: usize, n: i32): f64 {
-  const n8 = <usize>(n & ~7) << 2, end = <usize>n << 2;
-  let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
-  let i: usize = 0;
-  for (; i < n8; i += 32) {
-    let u = v128.load(x + i), w = v128.load(x + i, 16);
-    u = f32x4.mul(u, u);
-    w = f32x4.mul(w, w);
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
-  }
-  const t = f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3));
-  let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
-  for (; i < end; i += 4) {
-    const v = load<f32>(x + i);
-    s += <f64>(v * v);
-  }
-  return s;
+  return laneSum(x, n, true);
 }
 
 // ---- Row sums ----
 
-/** out[r] = Σ_j x[r, j] for rows [r0, r1) of a [rows, cols] matrix, f64 in column order (bit-identical to ops.sumRows). */
-export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+// x, or fl32(x²) when `squares` (a constant at every call site, so each caller compiles to its own loop).
+// @ts-ignore: decorator
+@inline function term(v: f32, squares: bool): f64 {
+  return squares ? <f64>(v * v) : <f64>v;
+}
+
+// out[r] = Σ_j term(x[r, j]) in f64, column order; four rows at a time (independent chains for instruction-level
+// parallelism, each row's order unchanged).
+// @ts-ignore: decorator
+@inline function rowSums(x: usize, out: usize, cols: i32, r0: i32, r1: i32, squares: bool): void {
   const ld = <usize>cols << 2, end = <usize>cols << 2;
   let r = r0;
   for (; r + 3 < r1; r += 4) {
-    // four independent chains (one per row) for instruction-level parallelism; each row's order is unchanged
     const p0 = x + <usize>r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
     let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
     for (let j: usize = 0; j < end; j += 4) {
-      s0 += <f64>load<f32>(p0 + j);
-      s1 += <f64>load<f32>(p1 + j);
-      s2 += <f64>load<f32>(p2 + j);
-      s3 += <f64>load<f32>(p3 + j);
+      s0 += term(load<f32>(p0 + j), squares);
+      s1 += term(load<f32>(p1 + j), squares);
+      s2 += term(load<f32>(p2 + j), squares);
+      s3 += term(load<f32>(p3 + j), squares);
     }
     const o = out + (<usize>r << 2);
     store<f32>(o, <f32>s0);
@@ -84,9 +86,14 @@ export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): voi
   for (; r < r1; r++) {
     const p = x + <usize>r * ld;
     let s: f64 = 0;
-    for (let j: usize = 0; j < end; j += 4) s += <f64>load<f32>(p + j);
+    for (let j: usize = 0; j < end; j += 4) s += term(load<f32>(p + j), squares);
     store<f32>(out + (<usize>r << 2), <f32>s);
   }
+}
+
+/** out[r] = Σ_j x[r, j] for rows [r0, r1) of a [rows, cols] matrix, f64 in column order (bit-identical to ops.sumRows). */
+export function sum_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  rowSums(x, out, cols, r0, r1, false);
 }
 
 // ---- Column sums ----
@@ -127,35 +134,68 @@ export function sum_columns(x: usize, out: usize, rows: i32, cols: i32, c0: i32,
   }
 }
 
-// Sums of columns [c, c + 8) over all rows in f64, optionally of (x − mean)² (squares rounded to f32 first).
+// Four float32 lanes (x, or fl32((x − m)²) when centered) as two f64x2 halves added to the accumulators lo, hi.
 // @ts-ignore: decorator
-@inline function colBlock8(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
-  let p = x + (<usize>c << 2);
+@inline function term4(v: v128, m: v128, centered: bool): v128 {
+  if (!centered) return v;
+  const d = f32x4.sub(v, m);
+  return f32x4.mul(d, d);
+}
+// @ts-ignore: decorator
+@inline function lo2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+// @ts-ignore: decorator
+@inline function hi2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+}
+// fl32(fl32(lo|hi)·scale): the JS sum's float32 storage, then its affine scale (f64) rounded again.
+// @ts-ignore: decorator
+@inline function finish4(lo: v128, hi: v128, vs: v128): v128 {
+  const a = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(lo)), vs);
+  const b = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(hi)), vs);
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+
+// Columns [c, c + 16) over all rows in f64: eight independent f64x2 chains, so the sequential per-column order
+// (which keeps the bits of the JS loops) costs no add latency.
+// @ts-ignore: decorator
+@inline function colBlock16(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  const off = <usize>c << 2;
+  let p = x + off;
   let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
-  const m0 = centered ? v128.load(mean + (<usize>c << 2)) : f32x4.splat(0);
-  const m1 = centered ? v128.load(mean + (<usize>c << 2), 16) : f32x4.splat(0);
+  let a4 = f64x2.splat(0), a5 = f64x2.splat(0), a6 = f64x2.splat(0), a7 = f64x2.splat(0);
+  const z = f32x4.splat(0);
+  const m0 = centered ? v128.load(mean + off) : z, m1 = centered ? v128.load(mean + off, 16) : z;
+  const m2 = centered ? v128.load(mean + off, 32) : z, m3 = centered ? v128.load(mean + off, 48) : z;
   for (let r = 0; r < rows; r++, p += ld) {
-    let u = v128.load(p), w = v128.load(p, 16);
-    if (centered) {
-      u = f32x4.sub(u, m0);
-      w = f32x4.sub(w, m1);
-      u = f32x4.mul(u, u);
-      w = f32x4.mul(w, w);
-    }
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(u));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)));
-    a2 = f64x2.add(a2, f64x2.promote_low_f32x4(w));
-    a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 0, 1)));
+    const u0 = term4(v128.load(p), m0, centered), u1 = term4(v128.load(p, 16), m1, centered);
+    const u2 = term4(v128.load(p, 32), m2, centered), u3 = term4(v128.load(p, 48), m3, centered);
+    a0 = f64x2.add(a0, lo2(u0)); a1 = f64x2.add(a1, hi2(u0));
+    a2 = f64x2.add(a2, lo2(u1)); a3 = f64x2.add(a3, hi2(u1));
+    a4 = f64x2.add(a4, lo2(u2)); a5 = f64x2.add(a5, hi2(u2));
+    a6 = f64x2.add(a6, lo2(u3)); a7 = f64x2.add(a7, hi2(u3));
   }
-  // rounded to float32 (the JS sum's storage), then scaled in f64 and rounded again (the JS affine)
-  const o = out + (<usize>c << 2);
-  const vs = f64x2.splat(scale);
-  a0 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a0)), vs);
-  a1 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a1)), vs);
-  a2 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a2)), vs);
-  a3 = f64x2.mul(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(a3)), vs);
-  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5));
-  v128.store(o, i32x4.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5), 16);
+  const o = out + off, vs = f64x2.splat(scale);
+  v128.store(o, finish4(a0, a1, vs));
+  v128.store(o, finish4(a2, a3, vs), 16);
+  v128.store(o, finish4(a4, a5, vs), 32);
+  v128.store(o, finish4(a6, a7, vs), 48);
+}
+
+// Columns [c, c + 4): two chains.
+// @ts-ignore: decorator
+@inline function colBlock4(x: usize, ld: usize, rows: i32, c: i32, mean: usize, centered: bool, out: usize, scale: f64): void {
+  const off = <usize>c << 2;
+  let p = x + off;
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+  const m0 = centered ? v128.load(mean + off) : f32x4.splat(0);
+  for (let r = 0; r < rows; r++, p += ld) {
+    const u = term4(v128.load(p), m0, centered);
+    a0 = f64x2.add(a0, lo2(u));
+    a1 = f64x2.add(a1, hi2(u));
+  }
+  v128.store(out + off, finish4(a0, a1, f64x2.splat(scale)));
 }
 
 // @ts-ignore: decorator
@@ -174,10 +214,12 @@ export function sum_columns(x: usize, out: usize, rows: i32, cols: i32, c0: i32,
   store<f32>(out + (<usize>c << 2), <f32>(<f64><f32>s * scale));
 }
 
-function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32, mean: usize, centered: bool, scale: f64): void {
+function columnSums64(x: usize, out: usize, rows: i32, cols: i32, c0: i32, c1: i32, mean: usize, centered: bool,
+  scale: f64): void {
   const ld = <usize>cols << 2;
   let c = c0;
-  for (; c + 7 < c1; c += 8) colBlock8(x, ld, rows, c, mean, centered, out, scale);
+  for (; c + 15 < c1; c += 16) colBlock16(x, ld, rows, c, mean, centered, out, scale);
+  for (; c + 3 < c1; c += 4) colBlock4(x, ld, rows, c, mean, centered, out, scale);
   for (; c < c1; c++) colOne(x, ld, rows, c, mean, centered, out, scale);
 }
 
@@ -269,7 +311,9 @@ export function logsumexp_rows(x: usize, out: usize, cols: i32, r0: i32, r1: i32
 /** loss[r] = logsumexp(z_r) − z_{r, labels[r]} for rows [r0, r1); labels are int32. */
 export function softmax_ce_rows(logits: usize, labels: usize, loss: usize, cols: i32, r0: i32, r1: i32): void {
   const ld = <usize>cols << 2;
-  for (let r = r0; r < r1; r++) store<f32>(loss + (<usize>r << 2), rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2))));
+  for (let r = r0; r < r1; r++) {
+    store<f32>(loss + (<usize>r << 2), rowLoss(logits + <usize>r * ld, cols, load<i32>(labels + (<usize>r << 2))));
+  }
 }
 
 /**
@@ -304,6 +348,52 @@ export function softmax_ce_grad(logits: usize, labels: usize, grad: usize, cols:
     if (hit) {
       const ey = f32x4.extract_lane(expDiff4(f32x4.splat(zy), f32x4.splat(mx)), 0); // the value stored above
       store<f32>(o + (<usize>y << 2), (ey / s - 1) * scale);
+    }
+  }
+}
+
+// ---- Per-example pieces of the closed-form Jacobian propagation (measures/denseJacobian.ts) ----
+
+/** out[r] = Σ_j fl32(x[r, j]²) in f64, column order, for rows [r0, r1): bit-identical to ops.sumRows(mul(x, x)). */
+export function sum_rows_squares(x: usize, out: usize, cols: i32, r0: i32, r1: i32): void {
+  rowSums(x, out, cols, r0, r1, true);
+}
+
+/**
+ * For examples b in [b0, b1) of x [batch·k, cols] (k consecutive rows per example, as the k pushed-back Jacobian
+ * rows of denseJacobian.ts): out[b] (f64) = Σ over the example's k rows of Σ_j x·y (y = x gives ‖rows‖²; y = Δ and
+ * x = Δ·Gram gives the quadratic form). Products and sums in f64, row by row in the JS order (bit-identical to
+ * denseJacobianSqNorms' final loops); out must be 8-byte aligned.
+ */
+export function group_dots(x: usize, y: usize, out: usize, k: i32, cols: i32, b0: i32, b1: i32): void {
+  const ld = <usize>cols << 2, end = <usize>cols << 2;
+  for (let b = b0; b < b1; b++) {
+    let total: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const r = <usize>(b * k + c) * ld;
+      const px = x + r, py = y + r;
+      let s: f64 = 0;
+      for (let j: usize = 0; j < end; j += 4) s += <f64>load<f32>(px + j) * <f64>load<f32>(py + j);
+      total += s;
+    }
+    store<f64>(out + (<usize>b << 3), total);
+  }
+}
+
+/**
+ * out[(b·k + c), j] = x[(b·k + c), j] · m[b, j] for examples b in [b0, b1), c < k: each example's row of m
+ * (an activation derivative) applied to its k Jacobian rows (denseJacobian.ts; bit-identical).
+ */
+export function mul_repeated_rows(x: usize, m: usize, out: usize, k: i32, cols: i32, b0: i32, b1: i32): void {
+  const ld = <usize>cols << 2, c4 = <usize>(cols & ~3) << 2;
+  for (let b = b0; b < b1; b++) {
+    const mr = m + <usize>b * ld;
+    for (let c = 0; c < k; c++) {
+      const r = <usize>(b * k + c) * ld;
+      const px = x + r, po = out + r;
+      let j: usize = 0;
+      for (; j < c4; j += 16) v128.store(po + j, f32x4.mul(v128.load(px + j), v128.load(mr + j)));
+      for (; j < ld; j += 4) store<f32>(po + j, load<f32>(px + j) * load<f32>(mr + j));
     }
   }
 }

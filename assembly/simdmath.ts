@@ -5,6 +5,8 @@
 // exp: Cephes expf. n = round(x·log2 e); r = x − n·ln2 in two parts (C1 has 9 significant bits, so n·C1 is exact);
 // e^r by a degree-7 polynomial; 2^n applied as two factors so results down to the subnormal range come out right.
 const LOG2E: f32 = 1.44269504088896341;
+const MAGIC: f32 = 12582912.0; // 1.5·2²³
+const MAGIC_BITS: i32 = 0x4b400000;
 const C1: f32 = 0.693359375;
 const C2: f32 = -2.12194440e-4;
 const P0: f32 = 1.9875691500e-4;
@@ -36,8 +38,14 @@ const P5: f32 = 5.0000001201e-1;
 /** e^{x + lo} for a small correction lo (|lo| ≤ ulp(x)). */
 // @ts-ignore: decorator
 @inline export function exp4lo(x: v128, lo: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(89.0)), f32x4.splat(-104.0)); // NaN propagates through min/max
-  const fn = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
+  // pmin/pmax (one instruction each on x86): pmin(x, c) = c < x ? c : x keeps a NaN x, as does pmax
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(89.0)), f32x4.splat(-104.0));
+  // a clamped lane keeps no correction (lo is about ulp(x), huge for huge x: it would swamp the reduced argument)
+  lo = v128.and(lo, f32x4.eq(xc, x));
+  x = xc;
+  // round-to-nearest by adding 1.5·2²³: the integer lands in the low mantissa bits (cheaper than nearest + trunc_sat)
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(MAGIC));
+  const fn = f32x4.sub(t, f32x4.splat(MAGIC));
   let r = f32x4.sub(x, f32x4.mul(fn, f32x4.splat(C1)));
   r = f32x4.add(f32x4.sub(r, f32x4.mul(fn, f32x4.splat(C2))), lo);
   const r2 = f32x4.mul(r, r);
@@ -47,7 +55,7 @@ const P5: f32 = 5.0000001201e-1;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P4));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
   p = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1.0));
-  const n = i32x4.trunc_sat_f32x4_s(fn);
+  const n = i32x4.sub(t, i32x4.splat(MAGIC_BITS));
   const n1 = i32x4.shr_s(n, 1);
   const n2 = i32x4.sub(n, n1);
   const bias = i32x4.splat(127);

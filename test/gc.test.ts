@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Tensor } from "../src/engine/tensor.js";
-import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { compileNetwork, forward } from "../src/models/network.js";
 import { initParams, type InitScheme } from "../src/models/init.js";
 import type { ModelSpec } from "../src/models/spec.js";
 import type { Dataset } from "../src/data/dataset.js";
@@ -11,7 +11,7 @@ import { denseJacobianSqNorms, supportsDenseJacobian } from "../src/measures/den
 import { weightNorms, frobeniusSq, spectralNorm } from "../src/measures/norms.js";
 import { UserError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
+import { finiteDifferenceJacobianSq, randomTensor, relativeError } from "./helpers.js";
 
 function gaussianDataset(n: number, d: number, k: number, seed: number): Dataset {
   const rng = new Rng(seed);
@@ -23,16 +23,6 @@ function gaussianDataset(n: number, d: number, k: number, seed: number): Dataset
 function model(spec: ModelSpec, seed: number, scheme: InitScheme = "he", scale = 1, bias = 0.1, dtype: "float32" | "float64" = "float32") {
   const net = compileNetwork(spec);
   return { net, params: initParams(net, { scheme, distribution: "normal", scale, bias, seed, dtype }) };
-}
-
-/** ‖J‖_F² of one example from float64 central differences of each output. */
-function finiteDifferenceJacobianSq(net: Network, params: Params, x: Float64Array): number {
-  let s = 0;
-  for (let c = 0; c < net.outputSize; c++) {
-    const g = finiteDifferenceGrad((xx) => forward(net, params, new Tensor(xx, [1, xx.length])).data[c], x);
-    s += g.reduce((a, b) => a + b * b, 0);
-  }
-  return s;
 }
 
 const specs: [string, ModelSpec][] = [

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Tensor } from "../src/engine/tensor.js";
 import { grad } from "../src/engine/autograd.js";
 import { Rng } from "../src/util/rng.js";
+import { forward, type Network, type Params } from "../src/models/network.js";
 
 export function randomTensor(shape: number[], rng: Rng, std = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -62,4 +63,14 @@ export function parseCsv(text: string): string[][] {
   }
   assert.equal(cell + row.join(""), "", "CSV ends with a newline");
   return rows;
+}
+
+/** ‖J‖_F² of one example from float64 central differences of each output. */
+export function finiteDifferenceJacobianSq(net: Network, params: Params, x: Float64Array): number {
+  let s = 0;
+  for (let c = 0; c < net.outputSize; c++) {
+    const g = finiteDifferenceGrad((xx) => forward(net, params, new Tensor(xx, [1, xx.length])).data[c], x);
+    s += g.reduce((a, b) => a + b * b, 0);
+  }
+  return s;
 }

@@ -11,6 +11,10 @@ import { grad } from "../src/engine/autograd.js";
 import { softmaxCrossEntropy } from "../src/training/losses.js";
 import { Rng } from "../src/util/rng.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 const SIZES = [1, 3, 4, 7, 33, 130, 1027];
 
@@ -66,7 +70,8 @@ function harness(t: { skip(msg: string): void }): WasmHarness | null {
 /** Inputs with the special values every unary kernel must handle. */
 function unaryInputs(n: number, rng: Rng, std: number): Float32Array {
   const d = randF32(n, rng, std);
-  const special = [0, -0, 1e-8, -1e-8, 0.6249, 0.6251, -0.625, 20, -20, 88.5, -88.5, -95, -103, 89, 200, -200, Infinity, -Infinity, NaN];
+  const special = [0, -0, 1e-8, -1e-8, 0.6249, 0.6251, -0.625, 20, -20, 88.5, -88.5, -95, -103, 89, 200, -200,
+    1e20, -1e20, 3e38, -3e38, Infinity, -Infinity, NaN];
   for (let i = 0; i < special.length && i < n; i++) d[(i * 7919) % n] = special[i];
   return d;
 }
@@ -103,7 +108,9 @@ test("wasm binary ops, row-vector and general broadcasting equal the JS ops bit 
     x.mul_row_vector(xp, vp, o, cols, 0, rows);
     assertBitEqual(h.get(o, rows * cols), E.mulB(t32(X, [rows, cols]), t32(V)).data, `row scale ${rows}x${cols}`);
   }
-  const shapes: [number[], number[]][] = [[[2, 1, 5], [3, 1]], [[4, 3], [3]], [[1], [2, 3, 7]], [[6, 1, 1, 3], [1, 5, 2, 1]], [[5], [5]]];
+  const shapes: [number[], number[]][] = [
+    [[2, 1, 5], [3, 1]], [[4, 3], [3]], [[1], [2, 3, 7]], [[6, 1, 1, 3], [1, 5, 2, 1]], [[5], [5]],
+  ];
   const ops = [E.addB, E.subB, E.mulB, E.divB];
   for (const [sa, sb] of shapes) {
     const out = E.broadcastShapes(sa, sb);
@@ -151,6 +158,13 @@ test("wasm affine, scalar products, relu family equal the JS ops bit for bit", (
     x.ew_leaky_relu(a, o, m, n, 0.01);
     assertBitEqual(h.get(o, n), E.leakyRelu(t32(A), 0.01).data, `leakyRelu n=${n}`);
     assertBitEqual(h.get(m, n), Array.from(A, (v) => (v > 0 ? 1 : 0.01)), `leakyRelu mask n=${n}`);
+    const G = unaryInputs(n, rng, 1);
+    const Y = Float32Array.from(A, (v) => Math.tanh(v)), S = Float32Array.from(A, (v) => 1 / (1 + Math.exp(-v)));
+    const gp = h.put(G), yp = h.put(Y), sp = h.put(S);
+    x.ew_tanh_backward(gp, yp, o, n);
+    assertBitEqual(h.get(o, n), op.mul(t32(G), op.tanhDerivativeOf(t32(Y))).data, `tanh backward n=${n}`);
+    x.ew_sigmoid_backward(gp, sp, o, n);
+    assertBitEqual(h.get(o, n), E.mulB(t32(G), E.mulB(t32(S), op.affine(t32(S), -1, 1))).data, `sigmoid backward n=${n}`);
     x.ew_fill(o, n, -2.5);
     assert.ok(h.get(o, n).every((v) => v === -2.5), "fill");
   }
@@ -220,7 +234,8 @@ test("wasm transcendentals are within a few float32 ulps of float64 Math (and of
   x.ew_gelu_tanh(a, o, A.length);
   const gt = h.get(o, A.length), jt = E.gelu(t32(A), "tanh").data;
   for (let i = 0; i < A.length; i++) {
-    if (Number.isFinite(A[i])) assert.ok(Math.abs(gt[i] - jt[i]) <= 1e-6 * Math.max(1, Math.abs(A[i])), `gelu tanh at ${A[i]}: ${gt[i]} vs ${jt[i]}`);
+    if (!Number.isFinite(A[i])) continue;
+    assert.ok(Math.abs(gt[i] - jt[i]) <= 1e-6 * Math.max(1, Math.abs(A[i])), `gelu tanh at ${A[i]}: ${gt[i]} vs ${jt[i]}`);
   }
   t.diagnostic(`max ulps vs float64 reference: ${JSON.stringify(worst)}`);
 });
@@ -314,7 +329,9 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
     worstLoss = Math.max(worstLoss, Math.abs(got - loss) / Math.max(1, Math.abs(loss)));
     x.softmax_ce_rows(zp, lp, ol, cols, 0, rows);
     const rowLoss = h.get(ol, rows);
-    for (let r = 0; r < rows; r++) assert.ok(Math.abs(rowLoss[r] - (lse[r] - Z[r * cols + labels[r]])) <= 1e-6 * (1 + Math.abs(lse[r])), "row loss");
+    for (let r = 0; r < rows; r++) {
+      assert.ok(Math.abs(rowLoss[r] - (lse[r] - Z[r * cols + labels[r]])) <= 1e-6 * (1 + Math.abs(lse[r])), "row loss");
+    }
     // gradient against the engine's autograd of the same loss
     const zv = new Tensor(Float32Array.from(Z), [rows, cols], true);
     const [g] = grad(softmaxCrossEntropy(zv, labels), [zv]);
@@ -326,9 +343,62 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
     x.softmax_ce_grad(zp, lp, zp, cols, 1 / rows, 0, rows);
     assertBitEqual(h.get(zp, rows * cols), G, "softmax_ce_grad in place");
   }
-  t.diagnostic(`softmax ${worstSoftmax} ulps, logsumexp ${worstLse} ulps, mean loss rel ${worstLoss.toExponential(2)}, grad·m abs ${worstGrad.toExponential(2)}`);
+  // Huge finite logits (weights at init scale 1e10): exact zeros, ones and no NaN, as in the JS engine.
+  for (const row of [[1e20, -1e20, 0, 5], [3e38, -3e38, 1e30, 2], [-1e25, -1e25 * 1.5, -2e25, -1e25], [1, 2, 3, -Infinity]]) {
+    h.reset();
+    const Z = Float32Array.from(row), zp = h.put(Z), o = h.alloc(4), lp = h.alloc(1), ol = h.alloc(1);
+    x.softmax_rows(zp, o, 4, 0, 1);
+    assertBitEqual(h.get(o, 4), op.softmax(t32(Z, [1, 4])).data, `softmax of [${row}]`);
+    x.logsumexp_rows(zp, ol, 4, 0, 1);
+    assertBitEqual(h.get(ol, 1), op.logSumExpRows(t32(Z, [1, 4])).data, `logsumexp of [${row}]`);
+    x.softmax_ce_grad(zp, lp, o, 4, 1, 0, 1);
+    const p = op.softmax(t32(Z, [1, 4])).data;
+    assertBitEqual(h.get(o, 4), [p[0] - 1, p[1], p[2], p[3]], `CE gradient of [${row}]`);
+  }
+  t.diagnostic(`softmax ${worstSoftmax} ulps, logsumexp ${worstLse} ulps, mean loss rel ${worstLoss.toExponential(2)}, ` +
+    `grad·m abs ${worstGrad.toExponential(2)}`);
   assert.ok(worstSoftmax <= 6, `softmax: ${worstSoftmax} ulps`);
   assert.ok(worstLse <= 2, `logsumexp: ${worstLse} ulps`);
   assert.ok(worstLoss <= 2e-6, `loss: ${worstLoss}`);
   assert.ok(worstGrad <= 2e-6, `grad: ${worstGrad}`);
+});
+
+test("wasm pieces of the closed-form Jacobian: row squares, per-example row groups, repeated-row masks", (t) => {
+  const h = harness(t);
+  if (!h) return;
+  const rng = new Rng(7);
+  const x = h.exports;
+  for (const [batch, k, cols] of [[1, 1, 1], [3, 2, 5], [17, 10, 33], [8, 3, 256]]) {
+    h.reset();
+    const rows = batch * k;
+    const X = randF32(rows * cols, rng), Y = randF32(rows * cols, rng), Mk = randF32(batch * cols, rng);
+    const xp = h.put(X), yp = h.put(Y), mp = h.put(Mk), o = h.alloc(rows * cols), o64 = h.alloc(2 * batch);
+    x.sum_rows_squares(xp, o, cols, 0, rows >> 1);
+    x.sum_rows_squares(xp, o, cols, rows >> 1, rows);
+    const T = new Tensor(X, [rows, cols]);
+    assertBitEqual(h.get(o, rows), op.sumRows(op.mul(T, T)).data, `row squares ${rows}x${cols}`);
+    // the JS loops of denseJacobianSqNorms
+    const want = new Float64Array(batch), wantDot = new Float64Array(batch);
+    for (let r = 0; r < rows; r++) {
+      let s = 0, sd = 0;
+      for (let j = 0; j < cols; j++) {
+        s += X[r * cols + j] ** 2;
+        sd += X[r * cols + j] * Y[r * cols + j];
+      }
+      want[Math.floor(r / k)] += s;
+      wantDot[Math.floor(r / k)] += sd;
+    }
+    x.group_dots(xp, xp, o64, k, cols, 0, batch);
+    const readOut = (): number[] => Array.from(new Float64Array(h.memory.buffer.slice(o64, o64 + 8 * batch)));
+    assert.deepEqual(readOut(), Array.from(want), "group squares");
+    x.group_dots(xp, yp, o64, k, cols, 0, 1);
+    x.group_dots(xp, yp, o64, k, cols, 1, batch);
+    assert.deepEqual(readOut(), Array.from(wantDot), "group dots");
+    x.mul_repeated_rows(xp, mp, o, k, cols, 0, batch);
+    const rep = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < cols; j++) rep[r * cols + j] = X[r * cols + j] * Mk[Math.floor(r / k) * cols + j];
+    }
+    assertBitEqual(h.get(o, rows * cols), rep, `repeated rows ${batch}x${k}x${cols}`);
+  }
 });

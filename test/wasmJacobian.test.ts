@@ -2,15 +2,21 @@
 // jacobianSqNormsForward) and float64 finite differences, for relu, tanh and identity MLPs of odd widths.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { Tensor } from "../src/engine/tensor.js";
-import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { compileNetwork, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import type { ModelSpec } from "../src/models/spec.js";
 import { denseJacobianSqNorms } from "../src/measures/denseJacobian.js";
 import { jacobianSqNormsForward } from "../src/measures/jacobian.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad } from "./helpers.js";
+import { finiteDifferenceJacobianSq } from "./helpers.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 const ACT = { identity: 0, relu: 1, tanh: 2 } as const;
 
@@ -27,7 +33,9 @@ function putLayers(h: WasmHarness, net: Network, params: Params): { table: numbe
   return { table, count: dense.length };
 }
 
-function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[]): Float64Array {
+function wasmSqNorms(
+  h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[], output = 0,
+): Float64Array {
   const n = x.length / net.inputSize, d = net.inputSize;
   const { table, count } = putLayers(h, net, params);
   const xp = h.put(x);
@@ -36,18 +44,10 @@ function wasmSqNorms(h: WasmHarness, net: Network, params: Params, x: Float32Arr
   const bounds = [0, ...splits, n];
   for (let s = 0; s + 1 < bounds.length; s++) {
     const scratch = h.alloc(scratchBytes / 4); // one per "thread"
-    h.exports.jacobian_mlp_sqnorms(xp, d, table, count, act, scratch, out, bounds[s], bounds[s + 1]);
+    const kernel = output === 1 ? h.exports.jacobian_mlp_sqnorms_softmax : h.exports.jacobian_mlp_sqnorms;
+    kernel(xp, d, table, count, act, scratch, out, bounds[s], bounds[s + 1]);
   }
   return new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
-}
-
-function fdSqNorm(net: Network, params64: Params, x: Float64Array): number {
-  let s = 0;
-  for (let c = 0; c < net.outputSize; c++) {
-    const g = finiteDifferenceGrad((xx) => forward(net, params64, new Tensor(xx, [1, xx.length])).data[c], x);
-    s += g.reduce((a, b) => a + b * b, 0);
-  }
-  return s;
 }
 
 const specs: [string, ModelSpec & { kind: "mlp" }][] = [
@@ -66,7 +66,9 @@ for (const [name, spec] of specs) {
     if (!h) return t.skip("dist/wasm/kernels.wasm not built");
     const net = compileNetwork(spec);
     const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 21, dtype: "float32" });
-    const params64: Params = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]));
+    const params64: Params = Object.fromEntries(
+      Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]),
+    );
     const rng = new Rng(22);
     const n = 37, d = net.inputSize;
     const x = Float32Array.from({ length: n * d }, () => rng.normal());
@@ -84,12 +86,51 @@ for (const [name, spec] of specs) {
     assert.ok(worst <= 1e-5, `relative error vs float64 forward mode ${worst}`);
     t.diagnostic(`max relative error vs float64: ${worst.toExponential(2)}`);
     for (const e of [0, 17, n - 1]) {
-      const fd = fdSqNorm(net, params64, Float64Array.from(x.subarray(e * d, (e + 1) * d)));
+      const fd = finiteDifferenceJacobianSq(net, params64, Float64Array.from(x.subarray(e * d, (e + 1) * d)));
       assert.ok(Math.abs(got[e] - fd) <= 1e-5 * fd + 1e-12, `example ${e}: wasm ${got[e]} vs finite differences ${fd}`);
     }
     // Any split of the rows (threads) gives the same bits.
     h.reset();
     const split = wasmSqNorms(h, net, params, x, act, [1, 9, 10, 30]);
     assert.deepEqual(Array.from(split), Array.from(got));
+    // The softmax output's Jacobian.
+    h.reset();
+    const soft = wasmSqNorms(h, net, params, x, act, [5], 1);
+    const softJs = jacobianSqNormsForward(net, params64, new Tensor(Float64Array.from(x), [n, d]), "softmax");
+    for (let e = 0; e < n; e++) {
+      const msg = `softmax example ${e}: wasm ${soft[e]} vs float64 ${softJs[e]}`;
+      assert.ok(Math.abs(soft[e] - softJs[e]) <= 1e-5 * softJs[e] + 1e-12, msg);
+    }
   });
 }
+
+test("wasm fused Jacobian on the shared-memory build: two worker threads give the single-thread bits", async (t) => {
+  const h = loadHarness("kernels-shared.wasm");
+  if (!h) return t.skip("dist/wasm/kernels-shared.wasm not built");
+  const net = compileNetwork({ kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" });
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 31, dtype: "float32" });
+  const rng = new Rng(32);
+  const n = 301;
+  const x = Float32Array.from({ length: n * 2 }, () => rng.normal());
+  const single = wasmSqNorms(h, net, params, x, ACT.relu, []);
+  h.reset();
+  const { table, count } = putLayers(h, net, params);
+  const xp = h.put(x), out = h.alloc(2 * n);
+  const bytes = h.exports.jacobian_mlp_scratch_bytes(2, table, count) as number;
+  const scratches = [h.alloc(bytes / 4), h.alloc(bytes / 4)];
+  const module = new WebAssembly.Module(readFileSync(new URL("../wasm/kernels-shared.wasm", import.meta.url)));
+  const code = `
+    const { parentPort, workerData: w } = require("node:worker_threads");
+    const inst = new WebAssembly.Instance(w.module, { env: { memory: w.memory, abort() { throw new Error("abort"); } } });
+    inst.exports.jacobian_mlp_sqnorms(w.xp, 2, w.table, w.count, 1, w.scratch, w.out, w.r0, w.r1);
+    parentPort.postMessage("done");`;
+  const split = 150;
+  await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
+    const workerData = { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 };
+    const worker = new Worker(code, { eval: true, workerData });
+    worker.once("message", () => worker.terminate().then(() => resolve(), reject));
+    worker.once("error", reject);
+  })));
+  const threaded = new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
+  assert.deepEqual(Array.from(threaded), Array.from(single));
+});

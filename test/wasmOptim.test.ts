@@ -8,9 +8,14 @@ import * as E from "../src/engine/elementwise.js";
 import * as op from "../src/engine/ops.js";
 import { grad } from "../src/engine/autograd.js";
 import { adam, addDecayedWeights, applyUpdates, chain, sgd, type GradientTransformation } from "../src/training/optimizers.js";
+import { adamMoments, axpby } from "../src/engine/updates.js";
 import type { Params } from "../src/models/network.js";
 import { Rng } from "../src/util/rng.js";
 import { loadHarness } from "./wasmHarness.js";
+import { setBackend } from "../src/engine/backend.js";
+
+// The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
+setBackend("js");
 
 function randF32(n: number, rng: Rng, std = 1): Float32Array {
   const d = new Float32Array(n);
@@ -39,8 +44,14 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
   const b1 = 0.9, b2 = 0.999, eps = 1e-8;
   const cases: Case[] = [
     { name: "sgd", opt: sgd(lr), state: [], step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, 0) },
-    { name: "sgd+wd", opt: chain(addDecayedWeights(wd), sgd(lr)), state: [], step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, wd) },
-    { name: "momentum", opt: sgd(lr, mu), state: ["momentum."], step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, 0) },
+    {
+      name: "sgd+wd", opt: chain(addDecayedWeights(wd), sgd(lr)), state: [],
+      step: (x, p, g, _s, n) => x.sgd_step(p, g, n, lr, wd),
+    },
+    {
+      name: "momentum", opt: sgd(lr, mu), state: ["momentum."],
+      step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, 0),
+    },
     {
       name: "momentum+wd", opt: chain(addDecayedWeights(wd), sgd(lr, mu)), state: ["1/momentum."],
       step: (x, p, g, s, n) => x.sgd_momentum_step(p, g, s[0], n, lr, mu, wd),
@@ -71,9 +82,44 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
         state = r.state;
         c.step(h.exports, p, g, s, n, step);
         assertBitEqual(h.get(p, n), params.w.data, `${c.name} n=${n} step ${step}: parameters`);
-        c.state.forEach((prefix, i) => assertBitEqual(h.get(s[i], n), state.arrays[`${prefix}w`], `${c.name} n=${n} step ${step}: ${prefix}`));
+        c.state.forEach((prefix, i) => {
+          assertBitEqual(h.get(s[i], n), state.arrays[`${prefix}w`], `${c.name} n=${n} step ${step}: ${prefix}`);
+        });
       }
     }
+  }
+});
+
+test("wasm out-of-place update kernels equal updates.ts (axpby, adamMoments) bit for bit", (t) => {
+  const h = loadHarness();
+  if (!h) return t.skip("dist/wasm/kernels.wasm not built");
+  const x = h.exports;
+  const rng = new Rng(13);
+  for (const n of [1, 3, 4, 7, 130, 1029]) {
+    h.reset();
+    const G = randF32(n, rng), D = randF32(n, rng), M = randF32(n, rng, 0.1), V = randF32(n, rng, 0.01).map(Math.abs);
+    G[0] = -0;
+    const gp = h.put(G), dp = h.put(D), mp = h.put(M), vp = h.put(V), o = h.alloc(n), m2 = h.alloc(n), v2 = h.alloc(n);
+    for (const c of [-0.05, 0.9, 1]) {
+      x.ew_scale(gp, o, n, c);
+      assertBitEqual(h.get(o, n), axpby(c, G), `axpby(${c}, g) n=${n}`);
+      for (const b of [1, 5e-4, -0.3]) {
+        x.ew_axpby(gp, dp, o, n, c, b);
+        assertBitEqual(h.get(o, n), axpby(c, G, b, D), `axpby(${c}, g, ${b}, d) n=${n}`);
+      }
+    }
+    for (const step of [1, 2, 10]) {
+      const c1 = 1 - 0.9 ** step, c2 = 1 - 0.999 ** step;
+      const r = adamMoments(G, M, V, 1e-3, 0.9, 0.999, c1, c2, 1e-8);
+      x.adam_moments(gp, mp, vp, m2, v2, o, n, 1e-3, 0.9, 0.999, 1e-8, c1, c2);
+      assertBitEqual(h.get(m2, n), r.m, `adam m n=${n} t=${step}`);
+      assertBitEqual(h.get(v2, n), r.v, `adam v n=${n} t=${step}`);
+      assertBitEqual(h.get(o, n), r.update, `adam update n=${n} t=${step}`);
+    }
+    x.adam_moments(gp, mp, vp, mp, vp, o, n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 0.001); // in place on the moments
+    const r = adamMoments(G, M, V, 1e-3, 0.9, 0.999, 0.1, 0.001, 1e-8);
+    assertBitEqual(h.get(mp, n), r.m, `adam in place m n=${n}`);
+    assertBitEqual(h.get(o, n), r.update, `adam in place update n=${n}`);
   }
 });
 
@@ -102,7 +148,8 @@ test("wasm BatchNorm forward equals the engine's batchNorm bit for bit; backward
     const x64 = new Tensor(Float64Array.from(X), [rows, C], true);
     const g64 = new Tensor(Float64Array.from(gamma), [C], true), b64 = new Tensor(Float64Array.from(beta), [C], true);
     const st = E.channelMoments(x64);
-    const loss = op.sum(op.mul(E.batchNorm(x64, st.mean, st.variance, g64, b64, eps), new Tensor(Float64Array.from(G), [rows, C])));
+    const y64 = E.batchNorm(x64, st.mean, st.variance, g64, b64, eps);
+    const loss = op.sum(op.mul(y64, new Tensor(Float64Array.from(G), [rows, C])));
     const [dx, dg, db] = grad(loss, [x64, g64, b64]);
     const sumG = h.alloc(C), sumGX = h.alloc(C), coef = h.alloc(3 * C), dgp = h.alloc(C), dbp = h.alloc(C), dxp = h.alloc(rows * C);
     x.bn_backward_sums(gr, xp, mean, sumG, sumGX, rows, C, 0, C);
@@ -111,7 +158,9 @@ test("wasm BatchNorm forward equals the engine's batchNorm bit for bit; backward
     const close = (got: Float32Array, want: ArrayLike<number>, what: string) => {
       let scale = 0;
       for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
-      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2e-5 * scale + 1e-6, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 2e-5 * scale + 1e-6, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+      }
     };
     close(h.get(dxp, rows * C), dx.data, `dx ${rows}x${C}`);
     close(h.get(dgp, C), dg.data, `dgamma ${rows}x${C}`);
