@@ -13,7 +13,6 @@ import { workerCommand } from "./commands/worker.js";
 import { storeCommand } from "./commands/store.js";
 import { exitWithError } from "./errorBoundary.js";
 import { setBackend } from "../engine/backend.js";
-import "../engine/kernels.js"; // registers the wasm backend before it is selected
 import { UserError } from "../util/errors.js";
 
 // Relaxed SIMD (fused multiply-add kernels) is standard from V8 11.4; Node 20 has it behind a flag. Only the CLI turns

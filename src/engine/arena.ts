@@ -142,14 +142,16 @@ export class Arena {
 
   /**
    * Stages operands for one kernel call: each array already in this memory is used in place, others are copied
-   * in. Returns their offsets and a function that copies staged outputs back and releases the staging memory;
+   * in (inputs, inouts) and back out (outputs, inouts). Returns their offsets and a function that copies staged outputs back and releases the staging memory;
    * null when the memory cannot hold them.
    */
-  stage(inputs: readonly Staged[], outputs: readonly Staged[]): { ptrs: number[]; done: () => void } | null {
+  stage(inputs: readonly Staged[], outputs: readonly Staged[], inouts: readonly Staged[] = []): { ptrs: number[]; done: () => void } | null {
     const mark = this.mark();
     const ptrs: number[] = [];
     const copies: [Staged, number][] = [];
-    for (const [i, a] of [...inputs, ...outputs].entries()) {
+    const nIn = inputs.length, nOut = outputs.length;
+    // Order of ptrs: inputs, outputs, inouts (read and written in place).
+    for (const [i, a] of [...inputs, ...outputs, ...inouts].entries()) {
       if (!(a instanceof Float32Array || a instanceof Int32Array)) {
         this.release(mark);
         return null;
@@ -163,8 +165,8 @@ export class Arena {
         this.release(mark);
         return null;
       }
-      if (i < inputs.length) viewLike(a, this.memory.buffer, at).set(a as Float32Array & Int32Array);
-      else copies.push([a, at]);
+      if (i < nIn || i >= nIn + nOut) viewLike(a, this.memory.buffer, at).set(a as Float32Array & Int32Array);
+      if (i >= nIn) copies.push([a, at]);
       ptrs.push(at);
     }
     return {

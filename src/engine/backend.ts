@@ -12,7 +12,8 @@
  * Determinism: a backend and kernel variant give the same numbers whatever the thread count (kernels split work by
  * output rows only, never a reduction). `engineInfo()` names both so runs, checkpoints and trials can record them.
  */
-import type { Data, DType } from "./tensor.js";
+import { setStorageAllocator, type Data, type DType } from "./tensor.js";
+import { makeWasmBackend } from "./backends/wasm.js";
 
 /**
  * Kernels a backend may implement natively. Each returns false (or null) when it does not handle the call (a dtype
@@ -26,6 +27,8 @@ export interface KernelTable {
   binary?(name: BinaryName, a: Data, b: Data, out: Data): boolean;
   /** out = f(x) elementwise. */
   unary?(name: UnaryName, x: Data, out: Data): boolean;
+  /** out = x·s (no added zero: −0 stays −0). */
+  scale?(x: Data, out: Data, s: number): boolean;
   /** out = alpha·x + beta. */
   affine?(x: Data, out: Data, alpha: number, beta: number): boolean;
   /** out = max(x, 0) and mask = [x > 0]. */
@@ -117,7 +120,10 @@ export const jsBackend: Backend = {
   unscoped: (fn) => fn(),
 };
 
-const registry = new Map<string, () => Backend | null>([["js", () => jsBackend]]);
+const registry = new Map<string, () => Backend | null>([
+  ["js", () => jsBackend],
+  ["wasm", makeWasmBackend],
+]);
 let active: Backend | null = null;
 let defaultName = "auto";
 
@@ -175,6 +181,8 @@ export function withBackend<T>(name: string, fn: () => T): T {
 export function allocStorage(dtype: DType, n: number): Data {
   return getBackend().alloc(dtype, n);
 }
+
+setStorageAllocator(allocStorage);
 
 /** The active backend's native kernels. */
 export function kernels(): KernelTable {

@@ -5,7 +5,6 @@
 import type { Data } from "./tensor.js";
 import { allocStorage, kernels, type PoolWindow } from "./backend.js";
 import { emptyPoolWindow } from "./wasmKernels.js";
-import "./backends/wasm.js"; // registers the wasm backend
 
 /**
  * C[M,N] = A[M,K] · B[K,N], all row-major, C overwritten.

@@ -77,7 +77,7 @@ export function scale(a: Tensor, alpha: number): Tensor {
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
   const v = s.item();
   const out = allocLike(a.data, a.size), d = a.data;
-  if (!kernels().affine?.(d, out, v, 0)) for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
+  if (!kernels().scale?.(d, out, v)) for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
   return record(out, a.shape, [a, s], (g) => [
     a.requiresGrad ? mulScalar(g, s) : null,
     s.requiresGrad ? sum(mul(g, a)) : null,

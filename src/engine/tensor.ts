@@ -3,7 +3,7 @@
  * a link to the op that produced it. Storage comes from the active backend (backend.ts): JS-heap typed arrays owned
  * by the garbage collector, or, inside a `scope`, memory of the wasm kernels that the scope reclaims when it ends.
  */
-import { allocStorage } from "./backend.js";
+
 export type DType = "float32" | "float64";
 export type Data = Float32Array | Float64Array;
 
@@ -66,14 +66,21 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
+let allocator = (dtype: DType, n: number): Data => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+
+/** Installs where new storage comes from (backend.ts installs the active backend's allocator when it loads). */
+export function setStorageAllocator(f: (dtype: DType, n: number) => Data): void {
+  allocator = f;
+}
+
 /** Zeroed storage for n values of data's precision, on the active backend (resident inside a scope). */
 export function allocLike(data: Data, n: number): Data {
-  return allocStorage(data instanceof Float64Array ? "float64" : "float32", n);
+  return allocator(data instanceof Float64Array ? "float64" : "float32", n);
 }
 
 /** Zeroed storage for n values on the active backend (resident inside a scope). */
 export function alloc(dtype: DType, n: number): Data {
-  return allocStorage(dtype, n);
+  return allocator(dtype, n);
 }
 
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = "float32"): Tensor {

@@ -10,6 +10,7 @@ import { Tensor } from "../engine/tensor.js";
 import { inputSize } from "../data/dataset.js";
 import { forward } from "../models/network.js";
 import { parseTrainConfig } from "../training/config.js";
+import { engineInfo } from "../engine/backend.js";
 import { evaluate, type MetricsRecord } from "../training/evaluate.js";
 import { setupRun, train } from "../training/trainer.js";
 import { readMetrics } from "../training/metricsFile.js";
@@ -24,6 +25,13 @@ export interface TrialOutcome {
 
 export function runTrial(plan: TrialPlan, runDir: string): TrialOutcome {
   const t0 = performance.now();
+  const here = engineInfo();
+  if (plan.engine && (plan.engine.backend !== here.backend || plan.engine.variant !== here.variant)) {
+    throw new UserError(
+      `trial ${plan.id} was planned for the ${plan.engine.backend} backend with ${plan.engine.variant} kernels but this worker runs ${here.backend} (${here.variant}); ` +
+        `start every worker of a sweep with the same --backend on the same runtime, so one table never mixes kernels`,
+    );
+  }
   if (plan.kind === "init") {
     // Steps are irrelevant at initialization; the schema still wants a value.
     const cfg = parseTrainConfig({ ...plan.config, steps: 1 });

@@ -2,10 +2,13 @@
 import { trialId, type TrialSpec } from "../store/runStore.js";
 import type { TrainConfig } from "../training/config.js";
 import type { FamilyDef } from "./families.js";
+import { engineInfo, type EngineInfo } from "../engine/backend.js";
 
 /** A trial as the store keeps it (TrialSpec), with its typed training config and the variant it belongs to. */
 export interface TrialPlan extends Omit<TrialSpec, "config"> {
   variant: string;
+  /** Backend and kernel variant of the process that planned it: part of the trial's key, checked by whoever runs it. */
+  engine: EngineInfo;
   kind: FamilyDef["kind"];
   config: Partial<TrainConfig>;
 }
@@ -35,12 +38,15 @@ function configFor(fam: FamilyDef, value: number, variant: Partial<TrainConfig>,
 export function expandTrials(fam: FamilyDef): TrialPlan[] {
   const variants = fam.variants ?? [{ name: "", config: {} }];
   const out: TrialPlan[] = [];
+  const engine = engineInfo();
   for (const v of variants)
     for (const value of fam.knob.values)
       for (const seed of fam.seeds) {
         const config = configFor(fam, value, v.config, seed);
         out.push({
-          id: trialId(fam.id, fam.version, config as Record<string, unknown>, seed),
+          // Results differ between kernel variants in the last bits, so the engine is part of the key: a store never
+          // mixes trials computed by different kernels into one table.
+          id: trialId(fam.id, fam.version, { ...config, engine } as Record<string, unknown>, seed),
           family: fam.id,
           version: fam.version,
           knob: fam.knob.key,
@@ -48,6 +54,7 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
           seed,
           variant: v.name,
           kind: fam.kind,
+          engine,
           config,
         });
       }
@@ -56,5 +63,5 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
 
 /** The store's record of a plan: its config carries the variant and kind that the report and the runner need. */
 export function specOf(p: TrialPlan): TrialSpec {
-  return { id: p.id, family: p.family, version: p.version, knob: p.knob, knobValue: p.knobValue, seed: p.seed, config: { ...p.config, variant: p.variant, kind: p.kind } };
+  return { id: p.id, family: p.family, version: p.version, knob: p.knob, knobValue: p.knobValue, seed: p.seed, config: { ...p.config, variant: p.variant, kind: p.kind, engine: p.engine } };
 }

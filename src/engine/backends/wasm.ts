@@ -4,7 +4,7 @@
  * JS reference implementations on the same storage, so every op works on every backend.
  */
 import { Tensor } from "../tensor.js";
-import { registerBackend, type Backend, type KernelTable, type UnaryName } from "../backend.js";
+import type { Backend, KernelTable, UnaryName } from "../backend.js";
 import { Arena, type Staged } from "../arena.js";
 import { wasmConv2dBackwardFilter, wasmConv2dBackwardInput, wasmConv2dForward, wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
 
@@ -63,8 +63,8 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
     return f as Fn;
   };
   /** Runs body on the staged offsets of inputs and outputs; false when they cannot be staged (e.g. float64). */
-  const call = (inputs: readonly Staged[], outputs: readonly Staged[], body: (p: number[]) => void): boolean => {
-    const s = arena.stage(inputs, outputs);
+  const call = (inputs: readonly Staged[], outputs: readonly Staged[], body: (p: number[]) => void, inouts: readonly Staged[] = []): boolean => {
+    const s = arena.stage(inputs, outputs, inouts);
     if (!s) return false;
     body(s.ptrs);
     s.done();
@@ -76,6 +76,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       call([A, B], [C], ([a, b, c]) => wasmGemm(rt, a, b, c, M, K, N, { transA, transB })),
     binary: (name, a, b, out) => !small(out) && call([a, b], [out], ([pa, pb, po]) => fn(`ew_${name}`)(pa, pb, po, out.length)),
     unary: (name, x, out) => !small(out) && call([x], [out], ([px, po]) => fn(UNARY[name])(px, po, out.length)),
+    scale: (x, out, s) => !small(out) && Math.fround(s) === s && call([x], [out], ([px, po]) => fn("ew_mul_scalar")(px, po, out.length, s)),
     affine: (x, out, alpha, beta) => !small(out) && call([x], [out], ([px, po]) => fn("ew_affine")(px, po, out.length, alpha, beta)),
     relu: (x, out, mask) => !small(out) && call([x], [out, mask], ([px, po, pm]) => fn("ew_relu")(px, po, pm, out.length)),
     addRowVector: (x, v, out, rows, cols) =>
@@ -117,7 +118,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       v2.set(v);
       u.fill(0);
       // adam_step updates (p, m, v) in place; on p = 0 it leaves p = the update.
-      return call([g], [u, m2, v2], ([pg, pu, pm, pv]) => fn("adam_step")(pu, pg, pm, pv, u.length, lr, b1, b2, eps, c1, c2, 0));
+      return call([g], [], ([pg, pu, pm, pv]) => fn("adam_step")(pu, pg, pm, pv, u.length, lr, b1, b2, eps, c1, c2, 0), [u, m2, v2]);
     },
     mlpJacobianSqNorms(x, d, layers, act, out) {
       if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
@@ -152,7 +153,8 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
   };
 }
 
-function make(): Backend | null {
+/** The wasm backend, or null where its kernels are not available (not built, GCX_NO_WASM=1). Made once. */
+export function makeWasmBackend(): Backend | null {
   if (made !== undefined) return made;
   made = null;
   if (proc?.env?.GCX_NO_WASM === "1") return null;
@@ -181,10 +183,8 @@ function make(): Backend | null {
   return made;
 }
 
-registerBackend("wasm", make);
-
 /** Bytes of wasm memory the open scopes hold, and the high-water mark (tests check that steps do not leak). */
 export function wasmArenaUsage(): { used: number; peak: number } | null {
-  make();
+  makeWasmBackend();
   return arenaOf ? { used: arenaOf.used, peak: arenaOf.peak } : null;
 }
