@@ -335,7 +335,7 @@ test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm traini
     assert.ok(losses.every(Number.isFinite), `${name}: finite batch losses`);
     assert.ok(last < first, `${name}: batch loss ${first} → ${last}`);
     const rec = r.final;
-    for (const k of ["train_loss", "test_loss", "gc_train", "gc_test"]) assert.ok(Number.isFinite(rec[k] as number), `${name}: ${k} = ${rec[k]}`);
+    for (const k of ["train_loss", "test_loss", "gc_train", "gc_test"]) assert.ok(Number.isFinite(rec[k]), `${name}: ${k} = ${rec[k]}`);
     const trained = loadModel(join(dir, "model")).params;
     assert.equal(trained["bn1.num_batches_tracked"].data[0], steps, `${name}: one buffer update per step`);
     rmSync(dir, { recursive: true, force: true });

@@ -82,7 +82,7 @@ function load(): Exports | null {
       threaded = null;
     }
     if (threaded) {
-      exportsCache = { memory: threaded.memory, matmul: threaded.matmul };
+      exportsCache = { memory: threaded.memory, matmul: threaded.matmul.bind(threaded) };
       return exportsCache;
     }
   }

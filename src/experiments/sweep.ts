@@ -42,7 +42,7 @@ export async function runSweep(store: RunStore, plans: TrialPlan[], opts: SweepO
     const stop = (e: unknown) => {
       next = todo.length;
       workers.forEach((x) => void x.terminate());
-      reject(e);
+      reject(e instanceof Error ? e : new Error(String(e)));
     };
     for (let i = 0; i < jobs; i++) {
       const w = new Worker(workerUrl);

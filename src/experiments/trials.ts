@@ -16,7 +16,7 @@ function configFor(fam: FamilyDef, value: number, variant: Partial<TrainConfig>,
   const model = typeof cfg.model === "string" ? cfg.model : "";
   if (fam.knob.key === "depth") {
     const width = Number(model.split(":")[1]);
-    cfg.model = `mlp:${[784, ...Array(value).fill(width), 10].join("-")}`;
+    cfg.model = `mlp:${[784, ...Array<number>(value).fill(width), 10].join("-")}`;
   } else if (fam.knob.key === "width") {
     cfg.model = `mlp:784-${value}-10`;
   } else {
@@ -40,7 +40,7 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
       for (const seed of fam.seeds) {
         const config = configFor(fam, value, v.config, seed);
         out.push({
-          id: trialId(fam.id, fam.version, config as Record<string, unknown>, seed),
+          id: trialId(fam.id, fam.version, config, seed),
           family: fam.id,
           version: fam.version,
           knob: fam.knob.key,

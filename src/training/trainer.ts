@@ -148,7 +148,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     const ck = loadCheckpoint(runDir);
     const wantsExtend = resumeOpts.steps !== undefined || resumeOpts.epochs !== undefined;
     if (ck?.fingerprint) {
-      const changed = configChanges(ck.fingerprint.config as Record<string, unknown>, cfg as unknown as Record<string, unknown>, wantsExtend ? EXTENSIBLE_KEYS : []);
+      const changed = configChanges(ck.fingerprint.config, cfg, wantsExtend ? EXTENSIBLE_KEYS : []);
       if (changed.length > 0) {
         throw new UserError(
           `${configFile} differs from the config its checkpoint was trained with: ${changed.join(", ")}; restore it` +
@@ -171,7 +171,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
     }
     if (ck) checkCheckpointState(ck, run.initial);
-    if (ck && configChanges(ck.spec as unknown as Record<string, unknown>, run.spec as unknown as Record<string, unknown>).length > 0) {
+    if (ck && configChanges(ck.spec, run.spec).length > 0) {
       throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
     }
     // Damage in metrics.jsonl (other than a torn last line) is reported before anything is written.

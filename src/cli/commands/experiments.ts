@@ -90,7 +90,7 @@ function collect(store: RunStore, fams: FamilyDef[]): Map<string, TrialData[]> {
   for (const fam of fams) {
     const ids = new Set(expandTrials(fam).map((p) => p.id));
     const rows = store.list({ family: fam.id, status: "done" }).filter((r) => ids.has(r.id));
-    data.set(fam.id, rows.map((row) => ({ row, variant: String(row.config.variant ?? ""), metrics: store.metrics(row.id) })));
+    data.set(fam.id, rows.map((row) => ({ row, variant: String((row.config.variant as string | number | undefined) ?? ""), metrics: store.metrics(row.id) })));
   }
   return data;
 }

@@ -69,7 +69,7 @@ export class Controls {
       value = Number(input.value);
       if (!Number.isFinite(value) || value < f.min || value > f.max || (f.integer && !Number.isInteger(value))) return;
     }
-    const next = { ...this.state, [f.key]: value } as State;
+    const next = { ...this.state, [f.key]: value };
     this.show(next);
     this.onChange(next);
   }
