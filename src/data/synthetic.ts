@@ -2,15 +2,21 @@
 import { Rng } from "../util/rng.js";
 import type { Dataset, Split } from "./dataset.js";
 
+/** The generated data sets: `sine` (1-D regression) and `moons`, `circles`, `spirals` (2-D classification). */
 export const SYNTHETIC_NAMES = ["sine", "moons", "circles", "spirals"] as const;
+/** One of {@link SYNTHETIC_NAMES}. */
 export type SyntheticName = (typeof SYNTHETIC_NAMES)[number];
 
+/** Examples per split of a synthetic data set unless `size` says otherwise. */
 export const DEFAULT_SIZE = 1000;
+/** Default noise level of each synthetic data set. */
 export const DEFAULT_NOISE: Record<SyntheticName, number> = { sine: 0.1, moons: 0.1, circles: 0.05, spirals: 0.1 };
+/** Default number of spiral arms (classes) of `spirals`. */
 export const DEFAULT_SPIRAL_CLASSES = 3;
 /** How far each spiral arm turns from the centre to radius 1, in radians. */
 const SPIRAL_TURN = 3 * Math.PI;
 
+/** How a synthetic data set is generated: split and seed decide the examples; size, noise and classes override the defaults. */
 export interface SyntheticOptions {
   split: Split;
   seed: number;

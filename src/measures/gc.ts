@@ -18,12 +18,14 @@ import {
   type ProbeKind,
 } from "./jacobian.js";
 
+/** GC over the examples of one class. */
 export interface ClassGC {
   class: number;
   n: number;
   gc: number;
 }
 
+/** A GC measurement: the value, how it was obtained and over how many examples. */
 export interface GCResult {
   method: "exact" | "estimate";
   gc: number;
@@ -40,6 +42,7 @@ export interface GCResult {
   seconds: number;
 }
 
+/** Options shared by {@link exactGC} and {@link estimateGC}. */
 export interface GCOptions {
   batchSize?: number;
   output?: GCOutput;
@@ -48,10 +51,12 @@ export interface GCOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Options of {@link exactGC}: forward or reverse mode (`auto` picks the cheaper). */
 export interface ExactOptions extends GCOptions {
   mode?: JacobianMode | "auto";
 }
 
+/** Options of {@link estimateGC}: probes per example (≥ 2), their distribution and the seed that draws them. */
 export interface EstimateOptions extends GCOptions {
   probes?: number;
   probe?: ProbeKind;
@@ -64,6 +69,7 @@ export function inputBatch(ds: Dataset, start: number, end: number): Tensor {
   return new Tensor(ds.x.subarray(start * d, end * d), [end - start, d]);
 }
 
+/** Throws a one-line UserError when the dataset's inputs or outputs do not fit the network. */
 export function checkCompatible(net: Network, ds: Dataset): void {
   const d = inputSize(ds);
   if (net.inputSize !== d) {
@@ -164,6 +170,7 @@ export function batchJacobianSqNorms(net: Network, params: Params, x: Tensor, ou
   return supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
 }
 
+/** The exact GC = (1/|D|) Σ_x ‖∂g(x)/∂x‖_F² of the network over the dataset, one batch in memory at a time. */
 export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {
   checkCompatible(net, ds);
   const t0 = performance.now();

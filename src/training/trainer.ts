@@ -30,8 +30,11 @@ import { adam, sgd, type GradientTransformation } from "./optimizers.js";
 import { trainStep, type StepState } from "./step.js";
 import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
+/** Callbacks of {@link train} (progress bars, live logging). */
 export interface TrainHooks {
+  /** Called after every optimizer step. */
   onStep?(step: number, total: number, loss: number): void;
+  /** Called with every record written to `metrics.jsonl`. */
   onLog?(record: MetricsRecord): void;
   /** Stop after this many steps of this invocation (tests use it to simulate a crash). */
   stopAfter?: number;
@@ -108,12 +111,14 @@ export function checkNewRunDir(runDir: string): void {
   }
 }
 
+/** What a resumed run may change: its length. */
 export interface ResumeOptions {
   /** New total number of steps (or epochs): a finished run may be extended on purpose, never shortened. */
   steps?: number;
   epochs?: number;
 }
 
+/** The outcome of {@link train}. */
 export interface TrainResult {
   runDir: string;
   steps: number;
