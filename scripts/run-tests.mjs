@@ -16,7 +16,9 @@ export const SLOW = [
   "postgres.test.js", // starts a PostgreSQL server
   "experiments.test.js", // runs experiment families end to end on worker threads
   "fuzzRun.test.js", // property-based training runs
+  "runSafety.test.js", // crash, full-disk, lock and permission scenarios, each spawning several gcx processes
 ];
+// Single long tests inside otherwise fast files use SLOW_TEST from test/helpers.ts (skipped when GCX_TEST_FAST=1).
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const testDir = join(root, "dist", "test");

@@ -72,3 +72,9 @@ export function parseCsv(text: string): string[][] {
   assert.equal(cell + row.join(""), "", "CSV ends with a newline");
   return rows;
 }
+
+/**
+ * Options for a long statistical or end-to-end test: `npm run test:fast` (GCX_TEST_FAST=1) skips it, saying so.
+ * Whole slow files are listed in scripts/run-tests.mjs instead.
+ */
+export const SLOW_TEST = { skip: process.env.GCX_TEST_FAST === "1" && "slow: left out of npm run test:fast" };

@@ -25,7 +25,7 @@ import { denseJacobianSqNormsDifferentiable } from "../src/measures/denseJacobia
 import { jacobianSqNormsReverse } from "../src/measures/jacobian.js";
 import { UserError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
+import { finiteDifferenceGrad, randomTensor, relativeError, SLOW_TEST } from "./helpers.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-train-"));
 
@@ -224,7 +224,7 @@ test("each regularizer at a strong setting ends with lower GC than the unregular
   }
 });
 
-test("implicit regularization: larger learning rate (same lr·steps) and smaller batch end with lower GC", () => {
+test("implicit regularization: larger learning rate (same lr·steps) and smaller batch end with lower GC", SLOW_TEST, () => {
   const base = { data: "circles", model: "mlp:2-64-64-2", size: 200, evalSize: 200, gcSize: 200 };
   const seeds = [0, 1, 2];
   const smallLr = finalGC({ ...base, lr: 0.02, steps: 3000, logEvery: 3000, batchSize: 200 }, seeds);
