@@ -7,7 +7,19 @@ import tseslint from "typescript-eslint";
 
 export default defineConfig(
   // assembly/ is AssemblyScript (its own compiler and types), not TypeScript for tsc.
-  { ignores: ["dist/", "web/dist/", "docs/api/", "node_modules/", "runs/", "**/*.js", "**/*.mjs", "**/*.cjs", "assembly/"] },
+  {
+    ignores: [
+      "dist/",
+      "web/dist/",
+      "docs/api/",
+      "node_modules/",
+      "runs/",
+      "**/*.js",
+      "**/*.mjs",
+      "**/*.cjs",
+      "assembly/",
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   tseslint.configs.stylisticTypeChecked,
@@ -21,11 +33,20 @@ export default defineConfig(
     },
     rules: {
       // `_`-prefixed names mark deliberately unused parameters and destructured leftovers.
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       // Shapes and index lists read well in messages as `${[2, 3]}` → "2,3"; nullish values print as themselves.
-      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true, allowBoolean: true, allowNullish: true, allowArray: true }],
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allowBoolean: true, allowNullish: true, allowArray: true },
+      ],
       // An empty string means "absent" for environment variables and protobuf fields, so `||` and `x ? x : y` stay.
-      "@typescript-eslint/prefer-nullish-coalescing": ["error", { ignorePrimitives: { string: true }, ignoreTernaryTests: true }],
+      "@typescript-eslint/prefer-nullish-coalescing": [
+        "error",
+        { ignorePrimitives: { string: true }, ignoreTernaryTests: true },
+      ],
       // Numeric loops over typed arrays stay indexed: the kernel style, and the index is often needed beside the value.
       "@typescript-eslint/prefer-for-of": "off",
       // Its rewrites of guards such as `!x || x.length !== n` into `x?.length !== n` read worse than the originals.
@@ -35,7 +56,11 @@ export default defineConfig(
       // node:test's test()/describe() return promises the runner itself awaits.
       "@typescript-eslint/no-floating-promises": [
         "error",
-        { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after"] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after"] },
+          ],
+        },
       ],
     },
   },

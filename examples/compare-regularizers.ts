@@ -21,7 +21,17 @@ const { values } = parseArgs({
 const steps = Number(values.steps);
 const root = values.out ?? mkdtempSync(join(tmpdir(), "gcx-example-"));
 
-const base = { data: "moons", model: "mlp:2-32-32-2", steps, lr: 0.1, batchSize: 32, seed: 0, logEvery: steps, checkpointEvery: steps, measures: [] };
+const base = {
+  data: "moons",
+  model: "mlp:2-32-32-2",
+  steps,
+  lr: 0.1,
+  batchSize: 32,
+  seed: 0,
+  logEvery: steps,
+  checkpointEvery: steps,
+  measures: [],
+};
 const variants = {
   none: {},
   l2: { l2: Number(values.l2) },

@@ -32,7 +32,8 @@ const { values } = parseArgs({
     batch: { type: "string", default: "32" },
   },
 });
-const steps = Number(values.steps), batchSize = Number(values.batch);
+const steps = Number(values.steps),
+  batchSize = Number(values.batch);
 const train = loadDataset("moons", { split: "train", seed: 0 });
 const test = loadDataset("moons", { split: "test", seed: 0 });
 const net = compileNetwork({ kind: "mlp", sizes: [2, 32, 32, 2], activation: "relu" });
@@ -47,7 +48,10 @@ function lossAndGrads(net: Network, params: Params, x: Float32Array, labels: Int
   const [dx] = grad(loss, [input], { createGraph: true });
   const b = labels.length;
   const penalty = ops.scale(ops.sumSquares(dx), lambda * b); // λ·(1/b)·Σ‖∂ℓ/∂x‖²
-  const g = grad(ops.add(loss, penalty), names.map((k) => vars[k]));
+  const g = grad(
+    ops.add(loss, penalty),
+    names.map((k) => vars[k]),
+  );
   return { loss: loss.item(), penalty: penalty.item(), grads: Object.fromEntries(names.map((k, i) => [k, g[i]])) };
 }
 
@@ -58,7 +62,10 @@ function fit(lambda: number): { params: Params; lastLoss: number; lastPenalty: n
   const rng = new Rng(1);
   let last = { loss: NaN, penalty: NaN };
   for (let step = 0; step < steps; step++) {
-    const batch = subset(train, Int32Array.from({ length: batchSize }, () => rng.int(train.n)));
+    const batch = subset(
+      train,
+      Int32Array.from({ length: batchSize }, () => rng.int(train.n)),
+    );
     const r = lossAndGrads(net, params, batch.x, batch.labels!, lambda);
     const u = opt.update(r.grads, state, params);
     params = applyUpdates(params, u.updates);
@@ -71,5 +78,7 @@ function fit(lambda: number): { params: Params; lastLoss: number; lastPenalty: n
 console.log("lambda  last batch loss  last penalty  exact GC (test)");
 for (const lambda of [0, Number(values.lambda)]) {
   const { params, lastLoss, lastPenalty } = fit(lambda);
-  console.log(`${lambda}  ${lastLoss.toPrecision(4)}  ${lastPenalty.toPrecision(4)}  ${exactGC(net, params, test).gc.toPrecision(5)}`);
+  console.log(
+    `${lambda}  ${lastLoss.toPrecision(4)}  ${lastPenalty.toPrecision(4)}  ${exactGC(net, params, test).gc.toPrecision(5)}`,
+  );
 }

@@ -51,5 +51,7 @@ const estimate = estimateGC(net, params, data, { probes: Number(values.probes), 
 
 console.log(`model: ${path}`);
 console.log(`exact GC over ${exact.n} ${values.data} examples: ${exact.gc.toPrecision(8)} (${exact.mode} mode)`);
-console.log(`estimated GC with ${estimate.probes} probes per example: ${estimate.gc.toPrecision(8)} ± ${estimate.stderr?.toPrecision(3)}`);
+console.log(
+  `estimated GC with ${estimate.probes} probes per example: ${estimate.gc.toPrecision(8)} ± ${estimate.stderr?.toPrecision(3)}`,
+);
 if (scratch) rmSync(scratch, { recursive: true, force: true });

@@ -44,5 +44,7 @@ const { records } = readMetrics(join(out, "metrics.jsonl"));
 console.log("step  train_loss  test_acc  gc_train  gc_test  T1 bound");
 for (const r of records) {
   const f = (k: string) => (typeof r[k] === "number" ? r[k].toPrecision(4) : "-");
-  console.log(`${r.step}  ${f("train_loss")}  ${f("test_acc")}  ${f("gc_train")}  ${f("gc_test")}  ${f("prod_frobenius_sq")}`);
+  console.log(
+    `${r.step}  ${f("train_loss")}  ${f("test_acc")}  ${f("gc_train")}  ${f("gc_test")}  ${f("prod_frobenius_sq")}`,
+  );
 }

@@ -36,7 +36,9 @@ const isSlow = (file) => {
   const rel = relative(testDir, file).split("\\").join("/");
   return SLOW.some((s) => (s.endsWith("/") ? rel.startsWith(s) : rel === s));
 };
-const files = list(testDir).sort().filter((f) => !(fast && isSlow(f)));
+const files = list(testDir)
+  .sort()
+  .filter((f) => !(fast && isSlow(f)));
 if (files.length === 0) {
   console.error(`gcx: error: no test files under ${relative(root, testDir)}; run npm run build first`);
   process.exit(2);

@@ -26,7 +26,10 @@ function tempDir(): string {
 
 /** Records of a run's metrics.jsonl. */
 function metrics(runDir: string): Record<string, number>[] {
-  return readFileSync(join(runDir, "metrics.jsonl"), "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+  return readFileSync(join(runDir, "metrics.jsonl"), "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number>);
 }
 
 function measured(lines: string[]): { exact: number; n: number; estimate: number; stderr: number } {
@@ -39,10 +42,18 @@ function measured(lines: string[]): { exact: number; n: number; estimate: number
 test("measure-model: a saved model directory and its ONNX export give PyTorch's GC; the estimate is within 5 standard errors", () => {
   const reference = JSON.parse(readFileSync(join(fixture, "reference.json"), "utf8")) as { gc: number; n: number };
   for (const model of [fixture, join(fixture, "model.onnx")]) {
-    const m = measured(run("measure-model", ["--model", model, "--data", "mnist", "--limit", String(reference.n), "--probes", "4"]));
+    const m = measured(
+      run("measure-model", ["--model", model, "--data", "mnist", "--limit", String(reference.n), "--probes", "4"]),
+    );
     assert.equal(m.n, reference.n);
-    assert.ok(Math.abs(m.exact - reference.gc) / reference.gc < 1e-4, `${model}: exact ${m.exact} vs torch ${reference.gc}`);
-    assert.ok(m.stderr > 0 && Math.abs(m.estimate - m.exact) < 5 * m.stderr, `${model}: estimate ${m.estimate} ± ${m.stderr} vs ${m.exact}`);
+    assert.ok(
+      Math.abs(m.exact - reference.gc) / reference.gc < 1e-4,
+      `${model}: exact ${m.exact} vs torch ${reference.gc}`,
+    );
+    assert.ok(
+      m.stderr > 0 && Math.abs(m.estimate - m.exact) < 5 * m.stderr,
+      `${model}: estimate ${m.estimate} ± ${m.stderr} vs ${m.exact}`,
+    );
   }
 });
 
@@ -60,7 +71,10 @@ test("train-with-gc-penalty: trains, and prints the rows of metrics.jsonl", () =
     const lines = run("train-with-gc-penalty", ["--steps", "20", "--gc", "0.01", "--out", out]);
     assert.equal(lines[0], `trained 20 steps into ${out}`);
     const records = metrics(out);
-    assert.deepEqual(records.map((r) => r.step), [0, 4, 8, 12, 16, 20]);
+    assert.deepEqual(
+      records.map((r) => r.step),
+      [0, 4, 8, 12, 16, 20],
+    );
     const rows = lines.slice(2).map((l) => l.split("  "));
     assert.equal(rows.length, records.length);
     rows.forEach((row, i) => {
@@ -78,7 +92,12 @@ test("compare-regularizers: three runs at one seed; the printed final GC is each
   const dir = tempDir();
   try {
     const lines = run("compare-regularizers", ["--steps", "40", "--gc", "0.05", "--out", dir]);
-    const rows = new Map(lines.slice(1, 4).map((l) => { const [name, ...v] = l.split("  "); return [name, v.map(Number)]; }));
+    const rows = new Map(
+      lines.slice(1, 4).map((l) => {
+        const [name, ...v] = l.split("  ");
+        return [name, v.map(Number)];
+      }),
+    );
     assert.deepEqual([...rows.keys()], ["none", "l2", "gc"]);
     for (const [name, [gcTrain, gcTest]] of rows) {
       const last = metrics(join(dir, name)).at(-1)!;
