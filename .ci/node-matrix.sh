@@ -5,7 +5,8 @@
 # Each runtime comes from the npm registry's `node` package (its platform package ships the binary and the
 # include/node headers). better-sqlite3 is a native addon built for one Node ABI, so it is rebuilt against those
 # headers with npm's own node-gyp (--nodedir) in a copy, swapped in for the run and swapped back afterwards.
-# Runtimes and addon builds are cached in $GCX_NODE_CACHE (default ~/.cache/gcx-node) for the next run.
+# Runtimes and addon builds are cached in $GCX_NODE_CACHE (default ~/.cache/gcx-node) for the next run. While it
+# runs, node_modules holds another Node's addon: do not run the Node 20 tests in the same tree at the same time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${GCX_NODE_CACHE:-$HOME/.cache/gcx-node}"
@@ -22,8 +23,9 @@ for version in "$@"; do
   bin="$prefix/node_modules/node/bin/node"
   if [ ! -x "$bin" ]; then
     echo "== installing node@$version from the npm registry"
-    rm -rf "$prefix" && mkdir -p "$prefix"
-    npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error "node@$version" >/dev/null
+    rm -rf "$prefix" "$prefix.partial" && mkdir -p "$prefix.partial"
+    npm install --prefix "$prefix.partial" --no-save --no-audit --no-fund --loglevel=error "node@$version" >/dev/null
+    mv "$prefix.partial" "$prefix"   # only a complete install is ever used
   fi
   [ "$("$bin" --version)" = "v$version" ] || { echo "node@$version: $bin is $("$bin" --version)" >&2; exit 1; }
   abi=$("$bin" -p process.versions.modules)
