@@ -17,6 +17,7 @@ export const SLOW = [
   "experiments.test.js", // runs experiment families end to end on worker threads
   "fuzzRun.test.js", // property-based training runs
   "runSafety.test.js", // crash, full-disk, lock and permission scenarios, each spawning several gcx processes
+  "cliStore.test.js", // damaged and read-only run stores, spawning gcx dozens of times (also as another user)
 ];
 // Single long tests inside otherwise fast files use SLOW_TEST from test/helpers.ts (skipped when GCX_TEST_FAST=1).
 

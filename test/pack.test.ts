@@ -16,11 +16,12 @@ import { fileURLToPath } from "node:url";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 
 function sh(cmd: string, args: string[], cwd: string, opts: SpawnSyncOptions = {}): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 600_000, ...opts });
+  // Generous: the install compiles better-sqlite3 (about a minute on 2 idle cores, far longer on a busy machine).
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 1_500_000, ...opts });
   assert.equal(
     r.status,
     0,
-    `${cmd} ${args.join(" ")} failed (status ${r.status}):\n${String(r.stdout)}\n${String(r.stderr)}`,
+    `${cmd} ${args.join(" ")} failed (status ${r.status}${r.error ? `, ${r.error.message}` : ""}):\n${String(r.stdout)}\n${String(r.stderr)}`,
   );
   return String(r.stdout);
 }
@@ -64,7 +65,7 @@ function consumerLock(tarball: string): object {
 
 test(
   "npm pack ships the library, CLI, types and wasm only; the tarball installs offline and runs",
-  { timeout: 900_000 },
+  { timeout: 1_800_000 },
   () => {
     const dir = mkdtempSync(join(tmpdir(), "gcx-pack-test-"));
     try {
