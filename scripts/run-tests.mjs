@@ -2,7 +2,8 @@
 // Runs the compiled test suites (dist/test/**/*.test.js) with node's test runner, the same way on Node 20, 22 and 24:
 // Node 22+ reads `node --test dist/test/` as a glob that matches no file, and Node 20 expands no globs, so the files
 // are listed here. `--fast` leaves out the slow suites named in SLOW (browser, Postgres, packing, long statistical
-// runs); GCX_TEST_FAST=1 is set for the suites themselves. Other arguments go to node (e.g. --test-reporter=spec).
+// runs); GCX_TEST_FAST=1 is set for the suites themselves. GCX_TEST_SKIP (comma-separated paths under dist/test)
+// leaves out more files. Other arguments go to node (e.g. --test-reporter=spec).
 // Usage: node scripts/run-tests.mjs [--fast] [node options…]
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -33,13 +34,14 @@ function list(dir) {
   );
 }
 
-const isSlow = (file) => {
+const skipped = (process.env.GCX_TEST_SKIP ?? "").split(",").filter(Boolean);
+const matches = (file, names) => {
   const rel = relative(testDir, file).split("\\").join("/");
-  return SLOW.some((s) => (s.endsWith("/") ? rel.startsWith(s) : rel === s));
+  return names.some((s) => (s.endsWith("/") ? rel.startsWith(s) : rel === s));
 };
 const files = list(testDir)
   .sort()
-  .filter((f) => !(fast && isSlow(f)));
+  .filter((f) => !(fast && matches(f, SLOW)) && !matches(f, skipped));
 if (files.length === 0) {
   console.error(`gcx: error: no test files under ${relative(root, testDir)}; run npm run build first`);
   process.exit(2);
