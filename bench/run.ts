@@ -20,7 +20,7 @@ function torchTimings(): { res: Record<string, number> | null; why: string } {
   if (probe.status !== 0) return { res: null, why: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-pthread)" };
   const r = spawnSync(python, [script, which], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" }, maxBuffer: 1 << 20 });
   if (r.status !== 0) return { res: null, why: `PyTorch benchmark failed: ${r.stderr.trim().split("\n").pop()}` };
-  return { res: JSON.parse(r.stdout.trim().split("\n").pop()!), why: `torch ${probe.stdout.trim()}` };
+  return { res: JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>, why: `torch ${probe.stdout.trim()}` };
 }
 
 const ours = runOurs(which);

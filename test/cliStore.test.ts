@@ -231,7 +231,7 @@ test("a read-only WAL store whose -wal has changes but no -shm: one line saying 
     process.stdout.write("ready\\n"); setInterval(() => {}, 1000);`;
   const p = spawn(process.execPath, ["--input-type=module", "-e", src], { env: { ...process.env, DB: db }, stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((res, rej) => {
-    p.stdout!.on("data", () => res());
+    p.stdout.on("data", () => res());
     p.on("exit", (code) => rej(new Error(`writer exited ${code}`)));
   });
   p.kill("SIGKILL");
@@ -422,7 +422,7 @@ test("experiment run exits 2 with one line when trials fail, after writing the r
   assert.equal(failed.length, 16);
   for (const t of failed) {
     assert.ok(t.error && !/[\r\n]/.test(t.error), `one-line error: ${JSON.stringify(t.error)}`);
-    assert.doesNotMatch(t.error!, /\bat .*:\d+:\d+/, "no stack frames");
+    assert.doesNotMatch(t.error, /\bat .*:\d+:\d+/, "no stack frames");
   }
 });
 

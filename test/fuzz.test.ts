@@ -53,9 +53,9 @@ function userErrorOrResult<R>(fn: () => R, prefix: string): { ok: true; value: R
   try {
     return { ok: true, value: fn() };
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`);
-    if (e.message.includes("\n") || e.message.includes("\r")) throw new Error(`UserError on several lines: ${JSON.stringify(e.message)}`);
-    if (!e.message.startsWith(prefix)) throw new Error(`UserError not naming ${prefix}: ${JSON.stringify(e.message)}`);
+    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
+    if (e.message.includes("\n") || e.message.includes("\r")) throw new Error(`UserError on several lines: ${JSON.stringify(e.message)}`, { cause: e });
+    if (!e.message.startsWith(prefix)) throw new Error(`UserError not naming ${prefix}: ${JSON.stringify(e.message)}`, { cause: e });
     return { ok: false, message: e.message };
   }
 }
@@ -76,7 +76,7 @@ function violation(bytes: Uint8Array, out: Record<string, StoredTensor>): string
   if (n > 100_000_000 || 8 + n > bytes.length) return "header length";
   const text = Buffer.from(bytes.subarray(8, 8 + n)).toString("utf8");
   if (Buffer.compare(Buffer.from(text, "utf8"), Buffer.from(bytes.subarray(8, 8 + n))) !== 0) return "header not UTF-8";
-  if (text[0] !== "{") return "header start";
+  if (!text.startsWith("{")) return "header start";
   const header = JSON.parse(text) as Record<string, unknown>;
   if (typeof header !== "object" || header === null || Array.isArray(header)) return "header not an object";
   const meta = header.__metadata__;
@@ -135,7 +135,7 @@ const tensorName = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 6 }).filter((s) => s !== "__metadata__") },
 );
 const tensorDescs = fc.uniqueArray(
-  fc.record({ name: tensorName, dtype: fc.constantFrom("F32", "F64", "F16", "BF16") as fc.Arbitrary<TensorDesc["dtype"]>, shape: fc.array(fc.nat(4), { maxLength: 3 }) }),
+  fc.record({ name: tensorName, dtype: fc.constantFrom<TensorDesc["dtype"]>("F32", "F64", "F16", "BF16"), shape: fc.array(fc.nat(4), { maxLength: 3 }) }),
   { selector: (t) => t.name, maxLength: 5 },
 );
 
@@ -284,7 +284,7 @@ function tweakShape(shape: number[], how: string, extra: number): unknown[] {
 function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: number }, muts: Mutation[]): { bytes: Uint8Array; mustReject: boolean } {
   const header = structuredClone(file.header) as Record<string, Record<string, unknown>>;
   const names = Object.keys(header).filter((k) => k !== "__metadata__");
-  let data = file.data;
+  const data = file.data;
   let headerLenDelta = 0;
   let dup: string | null = null;
   let lead = "";
@@ -303,7 +303,7 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
         const o = (other?.data_offsets ?? [0, 0]) as number[];
         const mine = header[name].data_offsets as number[];
         if (!Array.isArray(o) || !Array.isArray(mine)) break;
-        const len = (mine[1] as number) - (mine[0] as number);
+        const len = (mine[1]) - (mine[0]);
         header[name].data_offsets = [o[0] + m.shift, o[0] + m.shift + len];
         break;
       }
@@ -482,8 +482,8 @@ function checkConfig(value: unknown): void {
     const cfg = parseTrainConfig(value, "cfg.yaml");
     for (const k of Object.keys(cfg)) if (!CONFIG_KEYS.includes(k)) throw new Error(`unknown key ${k} accepted`);
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`);
-    for (const line of e.message.split("\n")) if (!/^cfg\.yaml: \S/.test(line)) throw new Error(`malformed error line ${JSON.stringify(line)} in ${JSON.stringify(e.message)}`);
+    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
+    for (const line of e.message.split("\n")) if (!/^cfg\.yaml: \S/.test(line)) throw new Error(`malformed error line ${JSON.stringify(line)} in ${JSON.stringify(e.message)}`, { cause: e });
   }
 }
 

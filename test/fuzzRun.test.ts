@@ -22,8 +22,8 @@ function parsesOrUserError(fn: () => unknown): boolean {
     fn();
     return true;
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${(e as Error)?.stack ?? String(e)}`);
-    if (e.message.includes("\n")) throw new Error(`multi-line message: ${e.message}`);
+    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${(e as Error)?.stack ?? String(e)}`, { cause: e });
+    if (e.message.includes("\n")) throw new Error(`multi-line message: ${e.message}`, { cause: e });
     return true;
   }
 }

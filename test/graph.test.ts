@@ -145,7 +145,7 @@ test("a residual net with BatchNorm (inference mode): Jacobian norms match float
       for (let o = 0; o < 3; o++) want[b] += ((fp[b * 3 + o] - fm[b * 3 + o]) / (2 * h)) ** 2;
     }
   }
-  assert.ok(relativeError(got, want) < 1e-6, `${got} vs ${want}`);
+  assert.ok(relativeError(got, want) < 1e-6, `${String(got)} vs ${String(want)}`);
 });
 
 test("graph models save with PyTorch names and layouts and load back to the same GC", () => {

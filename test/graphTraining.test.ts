@@ -30,7 +30,7 @@ import { companionMeasures } from "../src/training/evaluate.js";
 import type { Dataset } from "../src/data/dataset.js";
 import { loadDataset } from "../src/data/registry.js";
 import { Rng } from "../src/util/rng.js";
-import { finiteDifferenceGrad, randomTensor, relativeError } from "./helpers.js";
+import { finiteDifferenceGrad, randomTensor, relativeError, SLOW_TEST } from "./helpers.js";
 import { gcx, snapshot } from "./cliRun.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-graphtrain-"));
@@ -320,7 +320,7 @@ test("torch fixture bn_step: one model.train() SGD step (loss, every gradient, p
 
 const quick = { model: "resnet:8:w4", data: "fashion-mnist", limit: 256, evalSize: 64, gcSize: 8, batchSize: 32, lr: 0.1, measures: [], checkpointEvery: 1000 };
 
-test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm training mode (loss falls, finite)", () => {
+test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm training mode (loss falls, finite)", SLOW_TEST, () => {
   const settings: Record<string, Record<string, number>> = {
     none: {}, l2: { l2: 1e-3 }, spectral: { spectral: 1e-2 }, flatness: { flatness: 0.01 }, "gc (exact)": { gc: 1e-3 },
     "gc (probes)": { gc: 1e-3, gcProbes: 1 }, "input-noise": { inputNoise: 0.1 }, "label-noise": { labelNoise: 0.1 },
@@ -335,7 +335,7 @@ test("resnet:8:w4 on Fashion-MNIST: every regularizer trains in BatchNorm traini
     assert.ok(losses.every(Number.isFinite), `${name}: finite batch losses`);
     assert.ok(last < first, `${name}: batch loss ${first} → ${last}`);
     const rec = r.final;
-    for (const k of ["train_loss", "test_loss", "gc_train", "gc_test"]) assert.ok(Number.isFinite(rec[k] as number), `${name}: ${k} = ${rec[k]}`);
+    for (const k of ["train_loss", "test_loss", "gc_train", "gc_test"]) assert.ok(Number.isFinite(rec[k]), `${name}: ${k} = ${rec[k]}`);
     const trained = loadModel(join(dir, "model")).params;
     assert.equal(trained["bn1.num_batches_tracked"].data[0], steps, `${name}: one buffer update per step`);
     rmSync(dir, { recursive: true, force: true });

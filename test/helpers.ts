@@ -53,12 +53,21 @@ export function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
       else cell += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ",") (row.push(cell), (cell = ""));
-    else if (ch === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""));
+    else if (ch === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (ch === "\n") {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    }
     else cell += ch;
   }
   assert.equal(cell + row.join(""), "", "CSV ends with a newline");
@@ -74,3 +83,8 @@ export function finiteDifferenceJacobianSq(net: Network, params: Params, x: Floa
   }
   return s;
 }
+/**
+ * Options for a long statistical or end-to-end test: `npm run test:fast` (GCX_TEST_FAST=1) skips it, saying so.
+ * Whole slow files are listed in scripts/run-tests.mjs instead.
+ */
+export const SLOW_TEST = { skip: process.env.GCX_TEST_FAST === "1" && "slow: left out of npm run test:fast" };

@@ -369,13 +369,13 @@ test("fuzz: byte flips and truncations of an export give an OnnxModel or a one-l
           checkSupported(foldShapes(m, [1, 8, 8]));
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
-          if (/[\n\r]/.test(e.message)) throw new Error(`several lines: ${JSON.stringify(e.message)}`);
+          if (/[\n\r]/.test(e.message)) throw new Error(`several lines: ${JSON.stringify(e.message)}`, { cause: e });
         }
         ok++;
       } catch (e) {
-        if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`);
-        if (/[\n\r\u2028\u2029]/.test(e.message)) throw new Error(`several lines: ${JSON.stringify(e.message)}`);
-        if (!e.message.startsWith("fuzz.onnx: ")) throw new Error(`does not name the file: ${e.message}`);
+        if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
+        if (/[\n\r\u2028\u2029]/.test(e.message)) throw new Error(`several lines: ${JSON.stringify(e.message)}`, { cause: e });
+        if (!e.message.startsWith("fuzz.onnx: ")) throw new Error(`does not name the file: ${e.message}`, { cause: e });
         errors++;
       }
       const ms = performance.now() - start;

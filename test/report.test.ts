@@ -105,7 +105,7 @@ test("concatCharts places two charts side by side", async () => {
   assert.ok(svg.includes("A and B"));
 });
 
-test("text is drawn into PNGs when a font is available", { skip: fontSetup().files.length === 0 && "no font file found (install fonts-dejavu-core)" }, async () => {
+test("text is drawn into PNGs when a font is available", { skip: fontSetup().files.length === 0 && "no font file found (install fonts-dejavu-core)" }, () => {
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="5" y="20" font-family="sans-serif" font-size="16">Hello GC</text></svg>';
   const png = svgToPng(svg, 1);
   // Compare with an image of the same size without text: the text must change the (compressed) pixels.

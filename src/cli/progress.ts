@@ -2,8 +2,8 @@
 import cliProgress from "cli-progress";
 
 export interface Progress {
-  update(done: number, total: number): void;
-  stop(): void;
+  update: (done: number, total: number) => void;
+  stop: () => void;
 }
 
 export function progressBar(label: string, enabled = process.stderr.isTTY === true): Progress {

@@ -6,6 +6,7 @@ import { UserError } from "../util/errors.js";
 import type { Dataset, Split } from "./dataset.js";
 import { idxImageDataset, SPLIT_PREFIX, SPLIT_SIZES, type IdxFile } from "./imageDataset.js";
 
+/** Where Debian's `dataset-fashion-mnist` package installs the gzipped IDX files. */
 export const FASHION_MNIST_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist";
 
 /** Where the files are looked for; GCX_FASHION_MNIST_DIR overrides the Debian location. */
@@ -24,6 +25,10 @@ function readGzIdx(path: string): IdxFile {
   }
 }
 
+/**
+ * Fashion-MNIST images (784 pixels scaled to [0, 1]) and labels of one split, optionally the first `limit`.
+ * Throws a UserError naming the package to install when the files are missing.
+ */
 export function loadFashionMnist(split: Split, limit?: number): Dataset {
   const dir = fashionMnistDir();
   const prefix = SPLIT_PREFIX[split];

@@ -1,6 +1,7 @@
 /** Parser for IDX files (the MNIST container format), limited to the uint8 variants MNIST-style data sets use. */
 import { UserError } from "../util/errors.js";
 
+/** A decoded IDX file (the MNIST file format): its dimensions and raw unsigned bytes. */
 export interface IdxArray {
   dims: number[];
   data: Uint8Array;

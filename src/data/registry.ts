@@ -9,7 +9,9 @@ import { DEFAULT_SIZE, makeSynthetic, MULTICLASS_NAMES, SYNTHETIC_NAMES, type Sy
 
 export { subset, batches, head } from "./select.js";
 
+/** Every name {@link loadDataset} accepts. */
 export const DATASET_NAMES = ["mnist", "fashion-mnist", "sine", "moons", "circles", "spirals", "xor", "blobs"] as const;
+/** One of {@link DATASET_NAMES}. */
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 function isSynthetic(name: string): name is SyntheticName {

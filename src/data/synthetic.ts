@@ -2,10 +2,14 @@
 import { Rng } from "../util/rng.js";
 import type { Dataset, Split } from "./dataset.js";
 
+/** The generated data sets: `sine` (1-D regression) and `moons`, `circles`, `spirals`, `xor`, `blobs` (2-D classification). */
 export const SYNTHETIC_NAMES = ["sine", "moons", "circles", "spirals", "xor", "blobs"] as const;
+/** One of {@link SYNTHETIC_NAMES}. */
 export type SyntheticName = (typeof SYNTHETIC_NAMES)[number];
 
+/** Examples per split of a synthetic data set unless `size` says otherwise. */
 export const DEFAULT_SIZE = 1000;
+/** Default noise level of each synthetic data set. */
 export const DEFAULT_NOISE: Record<SyntheticName, number> = { sine: 0.1, moons: 0.1, circles: 0.05, spirals: 0.1, xor: 0.05, blobs: 0.25 };
 /** Classes of spirals and blobs when not given (the others have 2). */
 export const DEFAULT_SPIRAL_CLASSES = 3;
@@ -16,6 +20,7 @@ const XOR_MARGIN = 0.1;
 /** How far each spiral arm turns from the centre to radius 1, in radians. */
 const SPIRAL_TURN = 3 * Math.PI;
 
+/** How a synthetic data set is generated: split and seed decide the examples; size, noise and classes override the defaults. */
 export interface SyntheticOptions {
   split: Split;
   seed: number;

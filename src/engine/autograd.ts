@@ -7,6 +7,7 @@ import { Tensor } from "./tensor.js";
 import { noGrad, withGrad } from "./graph.js";
 import { add, onesLike, zerosLike } from "./ops.js";
 
+/** Options of {@link grad}. */
 export interface GradOptions {
   /** Record the backward pass so its results can be differentiated again. Default false. */
   createGraph?: boolean;

@@ -21,10 +21,12 @@ function mapTanh(a: Tensor): Data {
   return out;
 }
 
+/** Zeros with the shape and dtype of `a` (not differentiable: a constant). */
 export function zerosLike(a: Tensor): Tensor {
   return new Tensor(allocLike(a.data, a.size), a.shape);
 }
 
+/** Ones with the shape and dtype of `a` (a constant). */
 export function onesLike(a: Tensor): Tensor {
   const d = allocLike(a.data, a.size);
   d.fill(1);
@@ -46,6 +48,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? sumToLastAxis(g) : null]);
 }
 
+/** Elementwise a − b of two tensors of the same shape. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "sub");
   const out = allocLike(a.data, a.size);
@@ -69,6 +72,7 @@ export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
 
+/** α·a for a number α. */
 export function scale(a: Tensor, alpha: number): Tensor {
   return affine(a, alpha, 0);
 }
@@ -142,6 +146,7 @@ export function broadcastCols(v: Tensor, n: number): Tensor {
   return record(out, [m, n], [v], (g) => [sumRows(g)]);
 }
 
+/** The same values with another shape of the same size (a view: no copy). */
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   if (sizeOf(shape) !== a.size) throw new RangeError(`reshape: [${a.shape}] has ${a.size} values, [${shape}] needs ${sizeOf(shape)}`);
   return record(a.data, shape, [a], (g) => [reshape(g, a.shape)]);
@@ -232,6 +237,7 @@ export function reluMask(a: Tensor): Data {
   return mask;
 }
 
+/** Elementwise hyperbolic tangent. */
 export function tanh(a: Tensor): Tensor {
   const out = mapTanh(a);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, tanhDerivativeOf(y))]);
@@ -243,6 +249,7 @@ export function tanhDerivativeOf(y: Tensor): Tensor {
   return affine(mul(y, y), -1, 1);
 }
 
+/** Elementwise exponential. */
 export function exp(a: Tensor): Tensor {
   const out = allocLike(a.data, a.size);
   if (!kernels().unary?.("exp", a.data, out)) for (let i = 0; i < out.length; i++) out[i] = Math.exp(a.data[i]);
@@ -303,6 +310,7 @@ export function scatterAdd(g: Tensor, idx: Int32Array, shape: readonly number[])
   return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
 
+/** Unfolds the sliding windows of an NHWC image batch into rows (one row per output pixel), for convolution as matmul. */
 export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
   const rows = geom.n * geom.outH * geom.outW;
   const cols = geom.kh * geom.kw * geom.c;
@@ -311,6 +319,7 @@ export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
   return record(out, [rows, cols], [x], (g) => [col2im(g, geom, x.shape)]);
 }
 
+/** The adjoint of {@link im2col}: adds window rows back into an image batch of the given shape. */
 export function col2im(cols: Tensor, geom: K.WindowGeometry, shape: readonly number[]): Tensor {
   const out = allocLike(cols.data, sizeOf(shape));
   K.col2im(cols.data, out, geom);

@@ -5,6 +5,7 @@
  */
 
 export type DType = "float32" | "float64";
+/** Storage of a tensor's values: float32 (the default) or float64. */
 export type Data = Float32Array | Float64Array;
 
 /** What an op recorded for reverse mode: its inputs and how to map the output cotangent to input cotangents. */
@@ -14,11 +15,18 @@ export interface GradNode {
   readonly backward: (g: Tensor) => readonly (Tensor | null)[];
 }
 
+/**
+ * An n-dimensional array of float32 or float64 values, row-major, that records how it was computed (its
+ * `node`) when gradients are being taken. Create with {@link tensor}, {@link zeros}, {@link full}; combine with `ops`.
+ */
 export class Tensor {
+  /** Dimensions, outermost first (e.g. `[batch, features]`); `[]` for a scalar. */
   readonly shape: readonly number[];
+  /** The values, row-major; shared, not copied, by views such as `ops.reshape`. */
   readonly data: Data;
   /** True for leaves being differentiated (parameters, inputs) and for results of ops on them. */
   readonly requiresGrad: boolean;
+  /** The op that produced this tensor and its backward rule, or null for a leaf or under `noGrad`. */
   readonly node: GradNode | null;
 
   constructor(data: Data, shape: readonly number[], requiresGrad = false, node: GradNode | null = null) {
@@ -32,10 +40,12 @@ export class Tensor {
     this.node = node;
   }
 
+  /** `float32` or `float64`, from the storage. */
   get dtype(): DType {
     return this.data instanceof Float64Array ? "float64" : "float32";
   }
 
+  /** Number of values (the product of the shape). */
   get size(): number {
     return this.data.length;
   }
@@ -57,6 +67,7 @@ export class Tensor {
   }
 }
 
+/** Number of values of a shape (1 for the scalar shape `[]`); throws on a negative or fractional dimension. */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const s of shape) {
@@ -83,22 +94,26 @@ export function alloc(dtype: DType, n: number): Data {
   return allocator(dtype, n);
 }
 
+/** A tensor holding a copy of `values` (length must match the shape). */
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = "float32"): Tensor {
   const data = alloc(dtype, values.length);
   data.set(values);
   return new Tensor(data, shape);
 }
 
+/** A tensor of zeros. */
 export function zeros(shape: readonly number[], dtype: DType = "float32"): Tensor {
   return new Tensor(alloc(dtype, sizeOf(shape)), shape);
 }
 
+/** A tensor with every value equal to `value`. */
 export function full(shape: readonly number[], value: number, dtype: DType = "float32"): Tensor {
   const d = alloc(dtype, sizeOf(shape));
   d.fill(value);
   return new Tensor(d, shape);
 }
 
+/** A tensor of shape `[]` holding one value. */
 export function scalar(value: number, dtype: DType = "float32"): Tensor {
   return full([], value, dtype);
 }

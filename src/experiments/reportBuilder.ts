@@ -46,7 +46,7 @@ function curves(trials: TrialData[], metric: string): Record<string, unknown>[] 
     for (const m of t.metrics) {
       const v = num(m[metric]);
       if (!Number.isFinite(v)) continue;
-      const key = `${t.row.knobValue}|${m.step}`;
+      const key = `${String(t.row.knobValue)}|${String(m.step)}`;
       const a = acc.get(key) ?? { knob: String(t.row.knobValue), step: num(m.step), sum: 0, n: 0 };
       a.sum += v;
       a.n++;

@@ -44,7 +44,7 @@ export async function runSweep(store: Store, plans: TrialPlan[], opts: SweepOpti
     const stop = (e: unknown) => {
       next = todo.length;
       workers.forEach((x) => void x.terminate());
-      reject(e);
+      reject(e instanceof Error ? e : new Error(String(e)));
     };
     for (let i = 0; i < jobs; i++) {
       const w = new Worker(workerUrl);

@@ -19,7 +19,7 @@ function configFor(fam: FamilyDef, value: number, variant: Partial<TrainConfig>,
   const model = typeof cfg.model === "string" ? cfg.model : "";
   if (fam.knob.key === "depth") {
     const width = Number(model.split(":")[1]);
-    cfg.model = `mlp:${[784, ...Array(value).fill(width), 10].join("-")}`;
+    cfg.model = `mlp:${[784, ...Array<number>(value).fill(width), 10].join("-")}`;
   } else if (fam.knob.key === "width") {
     cfg.model = `mlp:784-${value}-10`;
   } else {

@@ -19,12 +19,14 @@ import {
   type ProbeKind,
 } from "./jacobian.js";
 
+/** GC over the examples of one class. */
 export interface ClassGC {
   class: number;
   n: number;
   gc: number;
 }
 
+/** A GC measurement: the value, how it was obtained and over how many examples. */
 export interface GCResult {
   method: "exact" | "estimate";
   gc: number;
@@ -41,6 +43,7 @@ export interface GCResult {
   seconds: number;
 }
 
+/** Options shared by {@link exactGC} and {@link estimateGC}. */
 export interface GCOptions {
   batchSize?: number;
   output?: GCOutput;
@@ -49,10 +52,12 @@ export interface GCOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Options of {@link exactGC}: forward or reverse mode (`auto` picks the cheaper). */
 export interface ExactOptions extends GCOptions {
   mode?: JacobianMode | "auto";
 }
 
+/** Options of {@link estimateGC}: probes per example (≥ 2), their distribution and the seed that draws them. */
 export interface EstimateOptions extends GCOptions {
   probes?: number;
   probe?: ProbeKind;
@@ -65,6 +70,7 @@ export function inputBatch(ds: Dataset, start: number, end: number): Tensor {
   return new Tensor(ds.x.subarray(start * d, end * d), [end - start, d]);
 }
 
+/** Throws a one-line UserError when the dataset's inputs or outputs do not fit the network. */
 export function checkCompatible(net: Network, ds: Dataset): void {
   const d = inputSize(ds);
   if (net.inputSize !== d) {
@@ -185,6 +191,7 @@ function fusedSmallMlp(net: Network, params: Params, x: Tensor): Float64Array | 
   return kernel(x.data, net.inputSize, layers, FUSED_ACT[spec.activation as keyof typeof FUSED_ACT], out) ? out : null;
 }
 
+/** The exact GC = (1/|D|) Σ_x ‖∂g(x)/∂x‖_F² of the network over the dataset, one batch in memory at a time. */
 export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {
   checkCompatible(net, ds);
   const t0 = performance.now();

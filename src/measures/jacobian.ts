@@ -12,7 +12,9 @@ import type { GraphRunOptions } from "../models/graph.js";
 
 /** Which function of the input is differentiated: the logits (the paper's GC) or the softmax probabilities. */
 export type GCOutput = "logits" | "softmax";
+/** Forward mode (one pass per input dimension) or reverse mode (one per output). */
 export type JacobianMode = "forward" | "reverse";
+/** Distribution of the random probes of the GC estimate. */
 export type ProbeKind = "gaussian" | "rademacher";
 
 /** `run`: a graph model's mode (default inference, running statistics; the GC penalty passes training mode). */

@@ -6,6 +6,7 @@ import type { Tensor } from "../engine/tensor.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
 
+/** ‖W‖_F²: the sum of squares of a weight tensor's entries. */
 export function frobeniusSq(w: Tensor): number {
   let s = 0;
   for (let i = 0; i < w.data.length; i++) s += w.data[i] * w.data[i];
@@ -61,6 +62,7 @@ export function spectralNorm(w: Tensor, iterations = 50, init?: Float64Array, se
   return sigma;
 }
 
+/** Weight norms of a network and the bounds on GC they give (theorems T1 and T2 of the paper). */
 export interface NormReport {
   /** Σ_l ‖W_l‖_F² (the L2 penalty without its λ). */
   sum_frobenius_sq: number;

@@ -191,6 +191,7 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
   return { graph, params, inputSize: prod(spec.input), outputSize: outShape[0] };
 }
 
+/** How a graph model runs: inference (default; BatchNorm uses running statistics) or training mode. */
 export interface GraphRunOptions {
   /** BatchNorm with batch statistics (training mode) instead of running statistics. */
   training?: boolean;
@@ -202,7 +203,10 @@ export interface GraphRunOptions {
   /** Training mode: receives each BatchNorm's batch statistics (biased variance) and the number of values per channel. */
   onBatchStats?(node: string, mean: Tensor, variance: Tensor, count: number): void;
   /** Training mode: draws dropout masks (inverted dropout, as PyTorch); without it dropout is the identity. */
-  dropoutRng?: { uniform(): number };
+  dropoutRng?: {
+    /** A uniform draw in [0, 1). */
+    uniform(): number;
+  };
 }
 
 /** Internal layout of one node's value: [N, H, W, C] for images, [N, F] for vectors. */

@@ -53,6 +53,8 @@ export const graphSpecSchema = z.strictObject({
   output: name,
 });
 
+/** One node of a graph model: a named op with its inputs and attributes, in PyTorch semantics. */
 export type GraphNodeSpec = z.infer<typeof graphNodeSchema>;
+/** A graph model (`kind: "graph"`): named nodes in order, the input shape and the output node. */
 export type GraphSpec = z.infer<typeof graphSpecSchema>;
 export type GraphOp = GraphNodeSpec["op"];

@@ -6,11 +6,16 @@ import { Tensor, alloc, sizeOf, type DType } from "../engine/tensor.js";
 import { Rng } from "../util/rng.js";
 import type { Network, Params, ParamInfo } from "./network.js";
 
+/** Initialization schemes: He (fan-in, gain 2), Glorot (fan-in + fan-out), LeCun (fan-in). */
 export const INIT_SCHEMES = ["he", "glorot", "lecun"] as const;
+/** One of {@link INIT_SCHEMES}. */
 export type InitScheme = (typeof INIT_SCHEMES)[number];
+/** Weight distributions: normal, or uniform with the same standard deviation. */
 export const INIT_DISTRIBUTIONS = ["normal", "uniform"] as const;
+/** One of {@link INIT_DISTRIBUTIONS}. */
 export type InitDistribution = (typeof INIT_DISTRIBUTIONS)[number];
 
+/** How {@link initParams} draws a network's parameters. */
 export interface InitOptions {
   scheme: InitScheme;
   distribution: InitDistribution;
@@ -22,8 +27,10 @@ export interface InitOptions {
   dtype?: DType;
 }
 
+/** He-normal weights, zero biases, seed 0. */
 export const DEFAULT_INIT: InitOptions = { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 };
 
+/** Standard deviation of a weight tensor's entries under a scheme (before `scale`). */
 export function weightStd(info: ParamInfo, scheme: InitScheme): number {
   switch (scheme) {
     case "he":
@@ -35,6 +42,7 @@ export function weightStd(info: ParamInfo, scheme: InitScheme): number {
   }
 }
 
+/** Fresh parameters for a network, drawn reproducibly from the seed. */
 export function initParams(net: Network, opts: InitOptions): Params {
   const rng = new Rng(opts.seed);
   const params: Params = {};

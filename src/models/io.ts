@@ -26,6 +26,7 @@ export const WEIGHTS_FILE = "weights.safetensors";
 export const MAX_WEIGHTS_BYTES = Math.min(bufferConstants.MAX_LENGTH, 16 * 1024 ** 3);
 
 
+/** A model ready to run: its description, compiled network and parameters. */
 export interface LoadedModel {
   spec: ModelSpec;
   net: Network;
@@ -34,6 +35,7 @@ export interface LoadedModel {
 
 export { writeFileAtomic };
 
+/** Writes a model directory: `model.json` (the spec) and `weights.safetensors` (the parameters, PyTorch layouts). */
 export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata?: Record<string, string>): void {
   const net = compileNetwork(spec);
   onFile("create", dir, () => mkdirSync(dir, { recursive: true }));
@@ -56,6 +58,7 @@ export function readModelSpec(dir: string): ModelSpec {
   return r.spec;
 }
 
+/** Reads a model directory written by {@link saveModel} (or by PyTorch with the same layout); checks shapes and finiteness. */
 export function loadModel(dir: string): LoadedModel {
   if (pathKind(dir) !== "directory") throw new UserError(`${dir}: not a model directory`);
   const spec = readModelSpec(dir);

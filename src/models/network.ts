@@ -18,6 +18,7 @@ import type { ParamInfo, Params } from "./params.js";
 export type { ParamInfo, Params } from "./params.js";
 
 
+/** One step of a chain model (`mlp`, `cnn`) as compiled: dense, conv, activation, pooling or flatten. */
 export type Layer =
   | { type: "dense"; index: number; inSize: number; outSize: number }
   | {
@@ -34,6 +35,7 @@ export type Layer =
   | { type: "flatten" };
 
 
+/** A compiled model: its layers (chains) or graph, input and output sizes and the parameters it expects. */
 export interface Network {
   readonly spec: ModelSpec;
   readonly layers: readonly Layer[];
@@ -44,6 +46,7 @@ export interface Network {
   readonly graph?: CompiledGraph;
 }
 
+/** Compiles a validated model description into a {@link Network} (shapes checked, parameters listed). */
 export function compileNetwork(spec: ModelSpec): Network {
   if (spec.kind === "graph") {
     const c = compileGraph(spec);

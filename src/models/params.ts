@@ -1,8 +1,10 @@
 /** Parameter descriptions and values, shared by every kind of network. */
 import type { Tensor } from "../engine/tensor.js";
 
+/** A model's parameters by name (`layers.0.weight`, or PyTorch `state_dict` names for graph models). */
 export type Params = Record<string, Tensor>;
 
+/** What a network expects of one parameter: name, shape, fans and role. */
 export interface ParamInfo {
   name: string;
   shape: number[];

@@ -18,6 +18,7 @@ import { ACTIVATIONS, defaultCnnSpec, parseModelSpec, type Activation, type Mode
 
 export const DEFAULT_HIDDEN = [256, 256];
 
+/** A model found from a command-line style argument, with where it came from. */
 export interface ResolvedModel extends LoadedModel {
   /** Where it came from, for reports: a directory path or "init:<spec>". */
   source: string;
@@ -88,6 +89,10 @@ export function specForModelArg(arg: string | Record<string, unknown> | undefine
   return arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
 }
 
+/**
+ * The model a `--model` argument names: a model directory, an ONNX file, a spec string (`mlp:2-64-2`, `cnn`,
+ * `resnet:8`), a JSON description, or (undefined) the default MLP for the dataset, freshly initialized with `init`.
+ */
 export function resolveModel(arg: string | undefined, ds: Dataset, init: InitOptions): ResolvedModel {
   if (arg !== undefined && isOnnxPath(arg) && existsSync(arg)) return { ...loadOnnx(arg), source: arg };
   if (arg !== undefined && existsSync(arg)) return { ...loadModel(arg), source: arg };

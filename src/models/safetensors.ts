@@ -43,7 +43,7 @@ const METADATA_KEY = "__metadata__";
 
 export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Uint8Array {
   // No prototype: a tensor named "__proto__" is then an ordinary key, not the object's prototype.
-  const header: Record<string, unknown> = Object.create(null);
+  const header = Object.create(null) as Record<string, unknown>;
   if (metadata) header[METADATA_KEY] = metadata;
   let offset = 0;
   const names = Object.keys(tensors).sort();
@@ -208,7 +208,7 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
   if (at !== dataLen) throw bad(`the tensors cover ${at} bytes of data but the file holds ${dataLen}`);
 
   const base = buf.byteOffset + 8 + headerLen;
-  const out: Record<string, StoredTensor> = Object.create(null);
+  const out = Object.create(null) as Record<string, StoredTensor>;
   for (const e of entries) out[e.name] = { shape: e.shape, data: readData(buf, base + e.begin, e) };
   return out;
 }

@@ -7,10 +7,12 @@ import { graphSpecSchema } from "./graphSpec.js";
 
 /** Hidden-layer activations of MLPs and CNNs (gelu is the exact x·Φ(x), PyTorch's default `approximate="none"`). */
 export const ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "identity"] as const;
+/** One of {@link ACTIVATIONS}. */
 export type Activation = (typeof ACTIVATIONS)[number];
 
 const positiveInt = z.number().int().positive();
 
+/** Schema of the `mlp` kind: layer sizes and one activation between dense layers. */
 export const mlpSpecSchema = z.strictObject({
   kind: z.literal("mlp"),
   /** Layer widths from input to output, e.g. [784, 256, 256, 10]. */
@@ -32,6 +34,7 @@ const cnnLayerSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("flatten") }),
 ]);
 
+/** Schema of the `cnn` kind: an NHWC input shape and a chain of conv, pool, activation, flatten and dense layers. */
 export const cnnSpecSchema = z.strictObject({
   kind: z.literal("cnn"),
   /** Input image [height, width, channels]; inputs are flattened row-major in that (NHWC) order. */
@@ -39,11 +42,16 @@ export const cnnSpecSchema = z.strictObject({
   layers: z.array(cnnLayerSchema).min(1),
 });
 
+/** Schema of every model description (`model.json`): the `mlp`, `cnn` and `graph` kinds. */
 export const modelSpecSchema = z.discriminatedUnion("kind", [mlpSpecSchema, cnnSpecSchema, graphSpecSchema]);
 
+/** A multilayer perceptron description. */
 export type MlpSpec = z.infer<typeof mlpSpecSchema>;
+/** A convolutional chain description. */
 export type CnnSpec = z.infer<typeof cnnSpecSchema>;
+/** One layer of a {@link CnnSpec}. */
 export type CnnLayerSpec = z.infer<typeof cnnLayerSchema>;
+/** Any model description: what `model.json` holds. */
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
 export type { GraphSpec, GraphNodeSpec } from "./graphSpec.js";
 

@@ -8,6 +8,7 @@ import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
 import { trainableTensors, type Regularizer } from "./regularizer.js";
 
+/** `flatness`: λ·‖∇_θ L‖², the explicit form of implicit gradient regularization (double backprop). */
 export function flatness(lambda: number): Regularizer {
   return {
     name: "flatness",

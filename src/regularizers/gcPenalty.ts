@@ -10,6 +10,7 @@ import { jacobianSqNormsReverse, probeSqNorms } from "../measures/jacobian.js";
 import { denseJacobianSqNormsDifferentiable } from "../measures/denseJacobian.js";
 import type { Regularizer } from "./regularizer.js";
 
+/** `gc`: α·GC of the batch, exact (`probes` 0) or estimated with `probes` random probes per example. */
 export function gcPenalty(alpha: number, probes = 0): Regularizer {
   return {
     name: "gc",

@@ -2,6 +2,7 @@
 import * as op from "../engine/ops.js";
 import type { Regularizer } from "./regularizer.js";
 
+/** `l2`: λ·Σ_l ‖W_l‖_F² over weight tensors (biases excluded). */
 export function l2(lambda: number): Regularizer {
   return {
     name: "l2",

@@ -7,6 +7,7 @@
 import { Tensor } from "../engine/tensor.js";
 import type { Regularizer } from "./regularizer.js";
 
+/** `input-noise`: fresh Gaussian noise N(0, σ²) added to the inputs of each batch. */
 export function inputNoise(sigma: number): Regularizer {
   return {
     name: "input-noise",
@@ -20,6 +21,7 @@ export function inputNoise(sigma: number): Regularizer {
   };
 }
 
+/** `label-noise`: each step, each label replaced by a random class with probability p. */
 export function labelNoise(p: number): Regularizer {
   return {
     name: "label-noise",

@@ -8,6 +8,7 @@ import type { Network, Params } from "../models/network.js";
 import type { GraphRunOptions } from "../models/graph.js";
 import type { Rng } from "../util/rng.js";
 
+/** One training batch as the regularizers see it. */
 export interface Batch {
   /** Inputs [b, d]. */
   x: Tensor;
@@ -18,8 +19,10 @@ export interface Batch {
   numOutputs: number;
 }
 
+/** A regularizer's state between steps (saved in checkpoints). */
 export type RegState = Record<string, Float64Array>;
 
+/** What a penalty may use to build its term. */
 export interface PenaltyContext {
   net: Network;
   /** Parameters being differentiated (leaves). */
@@ -41,12 +44,16 @@ export function trainableTensors(net: Network, params: Params): Tensor[] {
   return Object.entries(params).filter(([k]) => !buffers.has(k)).map(([, v]) => v);
 }
 
+/** A regularizer: `init` once, then each step `transformBatch` (noise) and/or `penalty` (a term added to the loss). */
 export interface Regularizer {
   /** Flag/config name, e.g. "l2". */
   readonly name: string;
   /** Strength as given (λ, α, σ or p), for logs. */
   readonly strength: number;
+  /** The initial state for a network and its starting parameters. */
   init(net: Network, params: Params): RegState;
+  /** A changed batch for this step (noise regularizers); `rng` is the step's own randomness. */
   transformBatch?(batch: Batch, rng: Rng): Batch;
+  /** A differentiable term added to the loss, and the next state. */
   penalty?(ctx: PenaltyContext, state: RegState): { value: Tensor; state: RegState };
 }

@@ -9,6 +9,7 @@ import { Rng } from "../util/rng.js";
 import type { RegState, Regularizer } from "./regularizer.js";
 import { matTVec, matVec, normalize } from "../measures/norms.js";
 
+/** `spectral`: λ·Σ_l ‖W_l‖_op², with `iterations` power-iteration steps per training step from persistent vectors. */
 export function spectral(lambda: number, iterations = 1): Regularizer {
   return {
     name: "spectral",

@@ -150,7 +150,7 @@ function colorDomain(values: Record<string, unknown>[], field: string): unknown[
     if (v !== undefined && v !== null) seen.add(v);
   }
   const domain = [...seen];
-  if (domain.every((v) => typeof v === "number")) (domain as number[]).sort((a, b) => a - b);
+  if (domain.every((v) => typeof v === "number")) (domain).sort((a, b) => a - b);
   return domain;
 }
 

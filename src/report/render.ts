@@ -69,7 +69,7 @@ export function toVegaSpec(spec: object): vega.Spec {
   const s = spec as Record<string, unknown>;
   const isVega =
     typeof s.$schema === "string" ? s.$schema.includes("/schema/vega/") : "marks" in s && !("mark" in s) && !("layer" in s);
-  if (isVega) return spec as vega.Spec;
+  if (isVega) return spec;
   return compile(spec as TopLevelSpec).spec;
 }
 

@@ -201,7 +201,7 @@ export class RunStore {
       throw fileError("read run store", path, e);
     }
     // SQLite cannot deserialize a WAL-mode image; bytes 18-19 of the header say "WAL" (2) or "rollback journal" (1).
-    if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) (bytes[18] = 1), (bytes[19] = 1);
+    if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
     let db: Database.Database | undefined;
     try {
       db = new Database(bytes, { readonly: true });
@@ -297,8 +297,14 @@ export class RunStore {
   list(filter: { family?: string; status?: TrialStatus } = {}): TrialRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.family !== undefined) (where.push("family = ?"), args.push(filter.family));
-    if (filter.status !== undefined) (where.push("status = ?"), args.push(filter.status));
+    if (filter.family !== undefined) {
+      where.push("family = ?");
+      args.push(filter.family);
+    }
+    if (filter.status !== undefined) {
+      where.push("status = ?");
+      args.push(filter.status);
+    }
     const sql = `SELECT * FROM trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`;
     return this.guard(() => (this.db.prepare(sql).all(...args) as DbTrial[]).map((r) => this.toRow(r)));
   }
@@ -467,7 +473,7 @@ function initialize(db: Database.Database, path: string): void {
   retryBusy(() => {
     if (String(db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal") return;
     const mode = db.pragma("journal_mode = WAL", { simple: true });
-    if (String(mode).toLowerCase() !== "wal") throw new UserError(`run store ${path}: cannot use WAL journal mode (got ${mode})`);
+    if (String(mode).toLowerCase() !== "wal") throw new UserError(`run store ${path}: cannot use WAL journal mode (got ${String(mode)})`);
   });
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma("foreign_keys = ON");

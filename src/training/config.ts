@@ -9,6 +9,7 @@ const nonNeg = z.number().finite().min(0);
 const posInt = z.number().int().positive();
 
 export const MEASURE_NAMES = ["norms", "output-grad", "loss-grad", "hessian"] as const;
+/** Companion measures logged beside GC: `norms`, `output-grad`, `loss-grad`, `hessian`. */
 export type MeasureName = (typeof MEASURE_NAMES)[number];
 
 export const trainConfigSchema = z
@@ -51,6 +52,7 @@ export const trainConfigSchema = z
   })
   .strict();
 
+/** A validated training configuration (the camelCase keys of `gcx train`'s config files); build one with {@link parseTrainConfig}. */
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
 /** Validates a raw config object; throws one UserError whose lines name every problem. */

@@ -27,6 +27,7 @@ export interface EvalSets {
   testGC: Dataset;
 }
 
+/** One line of `metrics.jsonl`: `step`, losses, accuracies, `gc_train`/`gc_test` and the companion measures. */
 export type MetricsRecord = Record<string, number | number[] | null>;
 
 export function evaluate(net: Network, params: Params, sets: EvalSets, cfg: TrainConfig, step: number): MetricsRecord {

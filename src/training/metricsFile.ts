@@ -9,6 +9,7 @@ import type { MetricsRecord } from "./evaluate.js";
 /** Metrics files can be long (a record per log step); 1 GiB is far beyond any real run. */
 const MAX_METRICS_BYTES = 1 << 30;
 
+/** The records of a metrics file and whether a torn last line was dropped. */
 export interface ReadMetricsResult {
   records: MetricsRecord[];
   /** Whether a torn last line was dropped. */
@@ -45,6 +46,7 @@ export function parseMetrics(text: string, file: string): ReadMetricsResult {
   return { records, tornTail: torn };
 }
 
+/** Reads a run's `metrics.jsonl`; a torn last line is dropped, any other damage is a UserError naming the line. */
 export function readMetrics(file: string): ReadMetricsResult {
   return parseMetrics(readTextBounded(file, MAX_METRICS_BYTES, "metrics file"), file);
 }

@@ -7,7 +7,9 @@ import { Tensor } from "../engine/tensor.js";
 import { adamMoments, axpby } from "../engine/updates.js";
 import type { Params } from "../models/network.js";
 
+/** Named numeric arrays of an optimizer state. */
 export type Arrays = Record<string, Float32Array | Float64Array>;
+/** An optimizer's state (moments, step counts), saved in checkpoints. */
 export interface OptState {
   /** Named arrays (moments, ...), saved in checkpoints. */
   arrays: Arrays;
@@ -15,8 +17,11 @@ export interface OptState {
   scalars: Record<string, number>;
 }
 
+/** An Optax-style optimizer: a pure `init` and `update` pair; combine several with {@link chain}. */
 export interface GradientTransformation {
+  /** The initial state for these parameters. */
   init(params: Params): OptState;
+  /** The updates to add to the parameters for these gradients, and the next state. */
   update(grads: Params, state: OptState, params: Params): { updates: Params; state: OptState };
 }
 
@@ -107,6 +112,7 @@ export function chain(...ts: GradientTransformation[]): GradientTransformation {
   };
 }
 
+/** θ + updates, as new parameter tensors (leaves, without gradient history). */
 export function applyUpdates(params: Params, updates: Params): Params {
   return mapParams(params, (k, p) => axpby(1, p.data, 1, updates[k].data));
 }

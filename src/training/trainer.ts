@@ -31,8 +31,11 @@ import { adam, sgd, type GradientTransformation } from "./optimizers.js";
 import { trainStep, type StepState } from "./step.js";
 import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
+/** Callbacks of {@link train} (progress bars, live logging). */
 export interface TrainHooks {
+  /** Called after every optimizer step. */
   onStep?(step: number, total: number, loss: number): void;
+  /** Called with every record written to `metrics.jsonl`. */
   onLog?(record: MetricsRecord): void;
   /** Stop after this many steps of this invocation (tests use it to simulate a crash). */
   stopAfter?: number;
@@ -109,12 +112,14 @@ export function checkNewRunDir(runDir: string): void {
   }
 }
 
+/** What a resumed run may change: its length. */
 export interface ResumeOptions {
   /** New total number of steps (or epochs): a finished run may be extended on purpose, never shortened. */
   steps?: number;
   epochs?: number;
 }
 
+/** The outcome of {@link train}. */
 export interface TrainResult {
   runDir: string;
   steps: number;
@@ -149,7 +154,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     const ck = loadCheckpoint(runDir);
     const wantsExtend = resumeOpts.steps !== undefined || resumeOpts.epochs !== undefined;
     if (ck?.fingerprint) {
-      const changed = configChanges(ck.fingerprint.config as Record<string, unknown>, cfg as unknown as Record<string, unknown>, wantsExtend ? EXTENSIBLE_KEYS : []);
+      const changed = configChanges(ck.fingerprint.config, cfg, wantsExtend ? EXTENSIBLE_KEYS : []);
       if (changed.length > 0) {
         throw new UserError(
           `${configFile} differs from the config its checkpoint was trained with: ${changed.join(", ")}; restore it` +
@@ -174,7 +179,7 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
     }
     if (ck) checkCheckpointState(ck, run.initial);
-    if (ck && configChanges(ck.spec as unknown as Record<string, unknown>, run.spec as unknown as Record<string, unknown>).length > 0) {
+    if (ck && configChanges(ck.spec, run.spec).length > 0) {
       throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
     }
     // Damage in metrics.jsonl (other than a torn last line) is reported before anything is written.

@@ -200,7 +200,10 @@ const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 function fieldNames(records: Record<string, unknown>[], first: readonly string[] = []): string[] {
   const seen = new Set<string>(first);
   const out = [...first];
-  for (const r of records) for (const k of Object.keys(r)) if (!seen.has(k)) (seen.add(k), out.push(k));
+  for (const r of records) for (const k of Object.keys(r)) if (!seen.has(k)) {
+    seen.add(k);
+    out.push(k);
+  }
   return out;
 }
 
@@ -248,6 +251,7 @@ export async function exportRuns(
 
 /** One RFC 4180 cell: null/undefined empty, arrays and objects JSON-encoded, quoted when needed. */
 export function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+  const scalar = typeof v === "string" || typeof v === "number" || typeof v === "boolean" || typeof v === "bigint";
+  const s = v === null || v === undefined ? "" : scalar ? String(v) : (JSON.stringify(v) ?? "");
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

@@ -97,7 +97,7 @@ function runTrain(flags: Record<string, unknown>): void {
   const bar = progressBar("training", flags.progress !== false && process.stderr.isTTY === true);
   const onLog = (r: MetricsRecord) => {
     if (process.stderr.isTTY && flags.progress !== false) return; // the bar shows progress; keep the terminal tidy
-    const f = (k: string) => (typeof r[k] === "number" ? (r[k] as number).toPrecision(4) : "-");
+    const f = (k: string) => (typeof r[k] === "number" ? (r[k]).toPrecision(4) : "-");
     process.stderr.write(`step ${r.step}: train_loss ${f("train_loss")} test_acc ${f("test_acc")} gc_train ${f("gc_train")} gc_test ${f("gc_test")}\n`);
   };
   let result;

@@ -95,7 +95,7 @@ function bigint(v: Int64): bigint {
 const utf8 = new TextDecoder("utf-8");
 
 function convertModel(m: P.ModelProto, file: string): OnnxModel {
-  const opsets: Record<string, number> = Object.create(null);
+  const opsets = Object.create(null) as Record<string, number>;
   for (const o of m.opsetImport ?? []) {
     const domain = o.domain === "ai.onnx" ? "" : (o.domain ?? "");
     opsets[domain] = int(o.version as Int64, file, "an opset version");
@@ -151,7 +151,7 @@ function convertModel(m: P.ModelProto, file: string): OnnxModel {
       if (defined.has(o)) throw invalid(file, `node ${quote(name)} (${op}) redefines ${quote(o)}`);
       defined.add(o);
     }
-    const attributes: Record<string, OnnxAttribute> = Object.create(null);
+    const attributes = Object.create(null) as Record<string, OnnxAttribute>;
     for (const a of n.attribute ?? []) {
       const aname = a.name ?? "";
       if (aname === "") throw invalid(file, `node ${quote(name)} (${op}) has an attribute without a name`);
@@ -207,7 +207,7 @@ function convertValueInfo(vi: P.IValueInfoProto, file: string, what: string): On
 
 function convertAttribute(a: P.IAttributeProto, file: string, what: string): OnnxAttribute | undefined {
   const T = onnx.AttributeProto.AttributeType;
-  let type = a.type ?? 0;
+  let type = a.type ?? T.UNDEFINED;
   if (type === T.UNDEFINED) {
     // Very old files leave `type` unset: infer it from the field that is filled in.
     if (a.ints?.length) type = T.INTS;

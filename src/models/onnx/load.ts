@@ -9,10 +9,15 @@ import { decodeOnnx } from "./decode.js";
 import { foldShapes } from "./shapes.js";
 import { checkSupported } from "./support.js";
 
+/** Whether a path names an ONNX file (by its `.onnx` extension). */
 export function isOnnxPath(path: string): boolean {
   return /\.onnx$/i.test(path);
 }
 
+/**
+ * Loads an ONNX file exported by `torch.onnx.export` (opsets 11–17) as a graph model with its parameters;
+ * an unsupported op or attribute is a one-line UserError naming the node.
+ */
 export function loadOnnx(file: string): LoadedModel {
   const decoded = decodeOnnx(readFileBounded(file, MAX_WEIGHTS_BYTES, "ONNX model"), file);
   const input = decoded.graph.inputs[0];

@@ -168,19 +168,19 @@ class Analysis {
     }
     if (outs && outs.length === n.outputs.length && !n.outputs.includes("")) {
       n.outputs.forEach((o, k) => {
-        this.statics.set(o, outs![k]);
-        this.shapes.set(o, [...outs![k].dims]);
+        this.statics.set(o, outs[k]);
+        this.shapes.set(o, [...outs[k].dims]);
       });
       const tensors = outs.map(toTensor);
       if (tensors.every((t) => t !== null)) {
-        n.outputs.forEach((o, k) => this.folded.set(o, tensors[k]!));
+        n.outputs.forEach((o, k) => this.folded.set(o, tensors[k]));
         this.foldedNodes.add(n);
       }
       return;
     }
     if (n.opType === "Reshape") this.reshapeTarget(n);
     const shapes = this.infer(n);
-    if (shapes) n.outputs.forEach((o, k) => shapes[k] && o !== "" && this.shapes.set(o, shapes[k]!));
+    if (shapes) n.outputs.forEach((o, k) => shapes[k] && o !== "" && this.shapes.set(o, shapes[k]));
   }
 
   /** A Reshape of a non-static tensor with a static target: make the target an initializer if the batch allows. */
@@ -192,7 +192,7 @@ class Analysis {
     // A fixed-batch export: torch folded x.size(0) into the export batch size.
     if (this.exportBatch !== null && v[0] === this.exportBatch) v[0] = BATCH;
     if (v[0] !== BATCH || !v.slice(1).every((x) => typeof x === "number")) return;
-    this.reshapeTargets.set(n, { dims: [v.length], dtype: "int64", data: BigInt64Array.from(v, (x) => (x === BATCH ? 0n : BigInt(x as number))) });
+    this.reshapeTargets.set(n, { dims: [v.length], dtype: "int64", data: BigInt64Array.from(v, (x) => (x === BATCH ? 0n : BigInt(x!))) });
     this.resolvedTargets.set(n, v);
   }
 
@@ -201,7 +201,7 @@ class Analysis {
     const s = (k: number): Dim[] | undefined => (n.inputs[k] ? this.shapes.get(n.inputs[k]) : undefined);
     const st = (k: number): Static | undefined => (n.inputs[k] ? this.statics.get(n.inputs[k]) : undefined);
     const x = s(0);
-    const ai = (name: string, def: number): number => (typeof n.attributes[name] === "number" ? (n.attributes[name] as number) : def);
+    const ai = (name: string, def: number): number => (typeof n.attributes[name] === "number" ? (n.attributes[name]) : def);
     const ais = (name: string): number[] | undefined => (Array.isArray(n.attributes[name]) ? (n.attributes[name] as number[]) : undefined);
     switch (n.opType) {
       case "Relu": case "LeakyRelu": case "Gelu": case "Sigmoid": case "Tanh": case "Softplus": case "Erf": case "Sqrt":
@@ -290,7 +290,7 @@ class Analysis {
       case "Pad": {
         const pads = this.opset >= 11 ? st(1)?.v : ais("pads");
         if (!x || !pads || pads.length !== 2 * x.length) return null;
-        return [x.map((d, i) => (typeof d === "number" && typeof pads[i] === "number" && typeof pads[i + x.length] === "number" ? d + (pads[i] as number) + (pads[i + x.length] as number) : pads[i] === 0 && pads[i + x.length] === 0 ? d : null))];
+        return [x.map((d, i) => (typeof d === "number" && typeof pads[i] === "number" && typeof pads[i + x.length] === "number" ? d + (pads[i]) + (pads[i + x.length] as number) : pads[i] === 0 && pads[i + x.length] === 0 ? d : null))];
       }
       case "ReduceMean": case "ReduceSum": case "ReduceMax": case "ReduceMin": {
         if (!x) return null;
@@ -298,7 +298,7 @@ class Analysis {
         const keep = ai("keepdims", 1) === 1;
         if (!axesV) return [keep ? x.map(() => 1) : []];
         if (!axesV.every((a) => typeof a === "number")) return null;
-        const axes = (axesV as number[]).map((a) => (a < 0 ? a + x.length : a));
+        const axes = (axesV).map((a) => (a < 0 ? a + x.length : a));
         return [keep ? x.map((d, i) => (axes.includes(i) ? 1 : d)) : x.filter((_, i) => !axes.includes(i))];
       }
       case "Unsqueeze": case "Squeeze": {
@@ -316,7 +316,7 @@ class Analysis {
   private evaluate(n: OnnxNode, ins: (Static | undefined)[]): Static[] | null {
     const x = ins[0];
     const attr = n.attributes;
-    const ai = (name: string, def: number): number => (typeof attr[name] === "number" ? (attr[name] as number) : def);
+    const ai = (name: string, def: number): number => (typeof attr[name] === "number" ? (attr[name]) : def);
     switch (n.opType) {
       case "Identity":
         return x ? [x] : null;
@@ -346,8 +346,8 @@ class Analysis {
         if (!x) return null;
         const axes = this.opset >= 13 ? ins[1]?.v : (attr.axes as number[] | undefined);
         const dims = squeezeDims(n.opType, x.dims, axes);
-        if (!dims || !dims.every((d) => typeof d === "number")) return null;
-        return [{ ...x, dims: dims as number[] }];
+        if (!dims?.every((d) => typeof d === "number")) return null;
+        return [{ ...x, dims: dims }];
       }
       case "Concat": {
         const all = ins as Static[];
@@ -383,8 +383,8 @@ class Analysis {
         const t = ins[1];
         if (!x || !t || t.dims.length !== 1) return null;
         const dims = reshapeDims(x.dims, t.v, attr.allowzero === 1);
-        if (!dims.every((d) => typeof d === "number") || numel(dims as number[]) !== x.v.length) return null;
-        return [{ ...x, dims: dims as number[] }];
+        if (!dims.every((d) => typeof d === "number") || numel(dims) !== x.v.length) return null;
+        return [{ ...x, dims: dims }];
       }
       case "Add": case "Sub": case "Mul": case "Div": {
         const y = ins[1];
@@ -398,7 +398,7 @@ class Analysis {
 }
 
 function fromTensor(t: OnnxTensor): Static {
-  const v: Dim[] = new Array(t.data.length);
+  const v = new Array<Dim>(t.data.length);
   for (let i = 0; i < t.data.length; i++) v[i] = Number(t.data[i]);
   return { dtype: t.dtype, dims: [...t.dims], v };
 }
@@ -406,7 +406,7 @@ function fromTensor(t: OnnxTensor): Static {
 /** A static value as an initializer, or null if an element is symbolic or unknown. */
 function toTensor(s: Static): OnnxTensor | null {
   if (!s.v.every((e) => typeof e === "number")) return null;
-  const v = s.v as number[];
+  const v = s.v;
   const dims = [...s.dims];
   switch (s.dtype) {
     case "float32": case "float16":
@@ -504,9 +504,9 @@ function reshapeDims(input: Dim[], target: Dim[], allowZero: boolean): Dim[] {
 
 function squeezeDims(op: string, dims: Dim[], axesV: Dim[] | undefined): Dim[] | null {
   if (op === "Unsqueeze") {
-    if (!axesV || !axesV.every((a) => typeof a === "number")) return null;
+    if (!axesV?.every((a) => typeof a === "number")) return null;
     const r = dims.length + axesV.length;
-    const axes = (axesV as number[]).map((a) => (a < 0 ? a + r : a));
+    const axes = (axesV).map((a) => (a < 0 ? a + r : a));
     if (axes.some((a) => a < 0 || a >= r) || new Set(axes).size !== axes.length) return null;
     const out: Dim[] = [];
     let k = 0;
@@ -515,7 +515,7 @@ function squeezeDims(op: string, dims: Dim[], axesV: Dim[] | undefined): Dim[] |
   }
   if (!axesV) return dims.every((d) => typeof d === "number") ? dims.filter((d) => d !== 1) : null;
   if (!axesV.every((a) => typeof a === "number")) return null;
-  const axes = (axesV as number[]).map((a) => (a < 0 ? a + dims.length : a));
+  const axes = (axesV).map((a) => (a < 0 ? a + dims.length : a));
   if (axes.some((a) => a < 0 || a >= dims.length || (dims[a] !== 1 && dims[a] !== null))) return null;
   return dims.filter((_, i) => !axes.includes(i));
 }
@@ -546,7 +546,7 @@ function castValue(e: number, to: OnnxDType): number {
 function elementwise(op: string, x: Static, y: Static): Static[] | null {
   const dims = broadcast(x.dims, y.dims);
   if (!dims.every((d) => typeof d === "number")) return null;
-  const out = dims as number[];
+  const out = dims;
   const isInt = INT_TYPES.has(x.dtype);
   const index = (s: Static, flat: number): number => {
     // Map an output index to the (broadcast) input index.

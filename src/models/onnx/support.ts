@@ -61,8 +61,8 @@ function opLabel(n: OnnxNode): string {
 function attributeProblems(n: OnnxNode, init: OnnxModel["graph"]["initializers"]): string[] {
   const a = n.attributes;
   const out: string[] = [];
-  const intAttr = (name: string, def: number): number => (typeof a[name] === "number" ? (a[name] as number) : def);
-  const str = (name: string, def: string): string => (typeof a[name] === "string" ? (a[name] as string) : def);
+  const intAttr = (name: string, def: number): number => (typeof a[name] === "number" ? (a[name]) : def);
+  const str = (name: string, def: string): string => (typeof a[name] === "string" ? (a[name]) : def);
   const not = (name: string, allowed: (v: OnnxAttribute) => boolean, what: string): void => {
     if (name in a && !allowed(a[name])) out.push(`${name}=${show(a[name])} is not supported (${what})`);
   };
