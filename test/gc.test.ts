@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Tensor } from "../src/engine/tensor.js";
-import { compileNetwork, forward } from "../src/models/network.js";
+import { compileNetwork, forward, type Params } from "../src/models/network.js";
 import { initParams, type InitScheme } from "../src/models/init.js";
 import type { ModelSpec } from "../src/models/spec.js";
 import type { Dataset } from "../src/data/dataset.js";
