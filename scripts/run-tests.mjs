@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 export const SLOW = [
   "e2e/", // builds the playground and drives Chromium
   "pack.test.js", // npm pack + an offline install into a temporary project
-  "postgres.test.js", // starts a PostgreSQL server
+  "distributed.test.js", // starts a PostgreSQL server and several worker processes
   "experiments.test.js", // runs experiment families end to end on worker threads
   "fuzzRun.test.js", // property-based training runs
   "runSafety.test.js", // crash, full-disk, lock and permission scenarios, each spawning several gcx processes

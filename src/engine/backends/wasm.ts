@@ -107,19 +107,11 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("logsumexp_rows", [px, po, cols], rows, rows * cols * 8)),
     axpby(c, a, b, d, out) {
       if (small(out)) return false;
-      // out = c·a (+ b·d) with the elementwise kernels: affine for c·a, then a fused multiply-add is two passes.
-      if (!d) return call([a], [out], ([pa, po]) => fn("ew_affine")(pa, po, out.length, c, 0));
-      if (c === 1 && b === 1) return call([a, d], [out], ([pa, pd, po]) => fn("ew_add")(pa, pd, po, out.length));
-      return false;
+      if (!d) return call([a], [out], ([pa, po]) => fn("ew_scale")(pa, po, out.length, c));
+      return call([a, d], [out], ([pa, pd, po]) => fn("ew_axpby")(pa, pd, po, out.length, c, b));
     },
-    adam(g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps) {
-      if (small(u)) return false;
-      m2.set(m);
-      v2.set(v);
-      u.fill(0);
-      // adam_step updates (p, m, v) in place; on p = 0 it leaves p = the update.
-      return call([g], [], ([pg, pu, pm, pv]) => fn("adam_step")(pu, pg, pm, pv, u.length, lr, b1, b2, eps, c1, c2, 0), [u, m2, v2]);
-    },
+    adam: (g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps) =>
+      !small(u) && call([g, m, v], [m2, v2, u], ([pg, pm, pv, pm2, pv2, pu]) => fn("adam_moments")(pg, pm, pv, pm2, pv2, pu, u.length, lr, b1, b2, eps, c1, c2)),
     mlpJacobianSqNorms(x, d, layers, act, out) {
       if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
       const mark = arena.mark();
