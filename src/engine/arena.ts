@@ -19,6 +19,11 @@ function viewLike(a: Staged, buffer: ArrayBufferLike, at: number): Float32Array 
   return a instanceof Int32Array ? new Int32Array(buffer, at, a.length) : new Float32Array(buffer, at, a.length);
 }
 
+/** dst.set(src) for arrays of the same element type (which the staging guarantees). */
+function copyInto(dst: Staged, src: Staged): void {
+  (dst as Float32Array).set(src);
+}
+
 /** wasm32 addresses stop at 4 GiB; stay below, leaving room for staging. */
 const CEILING = 3.75 * 2 ** 30;
 const PAGE = 65536;
@@ -165,14 +170,14 @@ export class Arena {
         this.release(mark);
         return null;
       }
-      if (i < nIn || i >= nIn + nOut) viewLike(a, this.memory.buffer, at).set(a as Float32Array & Int32Array);
+      if (i < nIn || i >= nIn + nOut) copyInto(viewLike(a, this.memory.buffer, at), a);
       if (i >= nIn) copies.push([a, at]);
       ptrs.push(at);
     }
     return {
       ptrs,
       done: () => {
-        for (const [a, at] of copies) a.set(viewLike(a, this.memory.buffer, at) as Float32Array & Int32Array);
+        for (const [a, at] of copies) copyInto(a, viewLike(a, this.memory.buffer, at));
         this.release(mark);
       },
     };

@@ -175,7 +175,7 @@ function threadedRuntime(t: ThreadedKernels): WasmRuntime {
     variant: variantOf(t.kernels),
     threads: 2,
     heapBase: heapBaseOf(exps),
-    helperReady: t.helperReady,
+    helperReady: () => t.helperReady(),
     parallel(name, args, rows, work = Infinity, maxChunks = 4) {
       const chunks = work >= parallelThreshold ? Math.max(2, Math.min(maxChunks, Math.floor(work / chunkWork))) : 0;
       t.run(name, args, rows, chunks);

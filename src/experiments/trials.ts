@@ -46,7 +46,7 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
         out.push({
           // Results differ between kernel variants in the last bits, so the engine is part of the key: a store never
           // mixes trials computed by different kernels into one table.
-          id: trialId(fam.id, fam.version, { ...config, engine } as Record<string, unknown>, seed),
+          id: trialId(fam.id, fam.version, { ...config, engine }, seed),
           family: fam.id,
           version: fam.version,
           knob: fam.knob.key,

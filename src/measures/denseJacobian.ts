@@ -17,8 +17,7 @@ const gramCache = new WeakMap<Tensor, Data>();
 
 /** W Wᵀ for W [out, in] (cached: tensors are immutable). */
 function gram(w: Tensor): Data {
-  let g = gramCache.get(w);
-  if (!g) g = unscoped(() => {
+  return (gramCache.get(w) ?? unscoped(() => {
     const [out, inp] = w.shape;
     const wt = allocLike(w.data, out * inp);
     K.transpose(w.data, wt, out, inp);
@@ -26,8 +25,7 @@ function gram(w: Tensor): Data {
     K.matmul(w.data, wt, gg, out, inp, out);
     gramCache.set(w, gg);
     return gg;
-  });
-  return g;
+  }));
 }
 
 export function supportsDenseJacobian(net: Network): boolean {

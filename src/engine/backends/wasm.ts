@@ -32,7 +32,7 @@ function detach(v: unknown, arena: Arena): unknown {
   if (Array.isArray(v)) return v.map((x) => detach(x, arena));
   if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, detach(x, arena)]));
   if (v !== null && typeof v === "object") {
-    const proto = Object.getPrototypeOf(v);
+    const proto: unknown = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) out[k] = detach(x, arena);
