@@ -160,7 +160,7 @@ export function startThreadedKernels(bytes: Uint8Array, nodeRequire: (id: string
       Atomics.store(c, 0, 0);
       Atomics.notify(c, 0);
     }
-    if (mine !== null) throw mine instanceof Error ? mine : new Error(String(mine));
+    if (mine !== null) throw mine instanceof Error ? mine : new Error("a wasm kernel failed on the main thread");
     // Chunks the helper claimed but did not finish (it failed) are done here.
     for (let i = 0; i < chunks; i++) {
       if (Atomics.load(c, 16 + i) !== 1) fn(...args, chunkBound(i, chunks, rows), chunkBound(i + 1, chunks, rows));
