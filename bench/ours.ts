@@ -1,5 +1,6 @@
 /** Our timings for the benchmark tasks (same names and shapes as bench/torch_bench.py). Medians in ms. */
 import { Tensor } from "../src/engine/tensor.js";
+import { scope } from "../src/engine/backend.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
@@ -39,9 +40,10 @@ function tasks(name: string, net: Network, params: Params, x: Tensor, labels: In
   const state: StepState = { params, opt: opt.init(params), regs: [] };
   const batch = { x, labels, numOutputs: net.outputSize };
   const step = (regs: Regularizer[]) => () => trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
-  const gc = () => batchJacobianSqNorms(net, params, x); // what gcx measure runs per batch
+  // Each in a storage scope, as gcx runs them (evaluate and measure scope every batch; a step is its own scope).
+  const gc = () => scope(() => batchJacobianSqNorms(net, params, x)); // what gcx measure runs per batch
   const all: [string, () => void, number][] = [
-    ["forward", () => forward(net, params, x), reps],
+    ["forward", () => scope(() => forward(net, params, x)), reps],
     ["SGD step", step([]), reps],
     ["exact GC of the batch", gc, reps],
     ["SGD step + GC penalty", step([gcPenalty(0.01)]), Math.max(3, reps >> 1)],
