@@ -9,7 +9,7 @@ export * from "./engine/tensor.js";
 export * as ops from "./engine/ops.js";
 export { grad, valueAndGrad, type GradOptions } from "./engine/autograd.js";
 export { noGrad } from "./engine/graph.js";
-export { scope, unscoped, setBackend, withBackend, getBackend, availableBackends, engineInfo, type Backend, type EngineInfo, type KernelTable } from "./engine/backend.js";
+export { scope, unscoped, setBackend, withBackend, getBackend, availableBackends, engineInfo, type Backend, type EngineInfo, type KernelTable, type UnaryName, type BinaryName, type DenseLayer, type PoolWindow } from "./engine/backend.js";
 export * from "./data/index.js";
 export type { SyntheticOptions } from "./data/synthetic.js";
 export type { IdxFile } from "./data/imageDataset.js";

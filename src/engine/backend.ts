@@ -45,8 +45,9 @@ export interface KernelTable {
   sumRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
   /** Σ x (accumulated in float64), or null. */
   sum?: (x: Data) => number | null;
-  /** Row-wise softmax / log-sum-exp of x [rows, cols]. */
+  /** Row-wise softmax of x [rows, cols]. */
   softmaxRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
+  /** Row-wise log Σ exp of x [rows, cols] → [rows]. */
   logSumExpRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
   /** out = c·a + b·d (d null: c·a). */
   axpby?: (c: number, a: Data, b: number, d: Data | null, out: Data) => boolean;
@@ -66,7 +67,9 @@ export interface KernelTable {
   maxPool?: (x: Data, y: Data, idx: Int32Array, g: PoolWindow) => boolean;
 }
 
+/** Elementwise functions a backend may run natively. */
 export type UnaryName = "exp" | "tanh" | "sigmoid" | "erf" | "silu" | "geluErf" | "geluTanh";
+/** Elementwise binary operations a backend may run natively. */
 export type BinaryName = "add" | "sub" | "mul" | "div";
 
 /** A dense layer for fused kernels: W [outSize, inSize] row-major, b [outSize]. */
@@ -95,6 +98,7 @@ export interface PoolWindow {
   outW: number;
 }
 
+/** An engine backend: where tensor storage lives and which kernels run (see the module comment). */
 export interface Backend {
   /** "js" | "wasm" (| "webgpu" later). */
   readonly name: string;
@@ -210,6 +214,7 @@ export interface EngineInfo {
   variant: string;
 }
 
+/** The active backend's name and kernel variant. */
 export function engineInfo(): EngineInfo {
   const b = getBackend();
   return { backend: b.name, variant: b.variant };
