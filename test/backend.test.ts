@@ -134,3 +134,24 @@ test("backend: the same run is bit-identical with one and with two threads, and 
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 });
+
+test("backend: the fused dense layer (matmul + bias + ReLU in one kernel) equals the composite to second order", (t) => {
+  if (!wasm()) return t.skip("the wasm backend is not active");
+  const rng = new Rng(9);
+  const mk = (shape: number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const x = mk([33, 20]), W = mk([40, 20]), b = mk([40]), V = mk([3, 40]);
+  for (const act of ["relu", "none"] as const) {
+    const run = () => scope(() => {
+      const [xv, wv, bv] = [x.variable(), W.variable(), b.variable()];
+      const y = op.matmul(op.linear(xv, wv, bv, act), V, false, true);
+      const [gx, gw, gb] = grad(op.sumSquares(op.tanh(y)), [xv, wv, bv], { createGraph: true });
+      const [hw] = grad(op.add(op.sumSquares(gx), op.add(op.sumSquares(gw), op.sumSquares(gb))), [wv]);
+      return [y, gx, gw, gb, hw].map((v) => Array.from(v.data));
+    });
+    const fused = run(), composite = withBackend("js", run);
+    fused.forEach((v, i) => {
+      const scale = Math.max(...composite[i].map(Math.abs));
+      v.forEach((e, j) => assert.ok(Math.abs(e - composite[i][j]) <= 3e-5 * scale, `${act} output ${i}[${j}]: ${e} vs ${composite[i][j]}`));
+    });
+  }
+});

@@ -23,6 +23,8 @@ import { makeWasmBackend } from "./backends/wasm.js";
 export interface KernelTable {
   /** C[M,N] = op(A)·op(B), op(A) = Aᵀ when transA (A stored [K,M]), op(B) = Bᵀ when transB (B stored [N,K]). */
   gemm?: (A: Data, B: Data, C: Data, M: number, K: number, N: number, transA: boolean, transB: boolean) => boolean;
+  /** out = act(x·Wᵀ + b) for x [M, K], W [N, K], b [N]; act relu when `relu`, else none (a dense layer in one call). */
+  linear?: (x: Data, W: Data, b: Data, out: Data, M: number, K: number, N: number, relu: boolean) => boolean;
   /** out = a ∘ b elementwise (same length). */
   binary?: (name: BinaryName, a: Data, b: Data, out: Data) => boolean;
   /** out = f(x) elementwise. */
@@ -31,6 +33,8 @@ export interface KernelTable {
   scale?: (x: Data, out: Data, s: number) => boolean;
   /** out = alpha·x + beta. */
   affine?: (x: Data, out: Data, alpha: number, beta: number) => boolean;
+  /** mask = [x > 0] (1 or 0). */
+  reluMask?: (x: Data, mask: Data) => boolean;
   /** out = max(x, 0) and mask = [x > 0]. */
   relu?: (x: Data, out: Data, mask: Data) => boolean;
   /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */

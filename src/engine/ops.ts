@@ -209,6 +209,30 @@ function transposed(d: Data, m: number, n: number): Data {
   return out;
 }
 
+/**
+ * A dense layer, act(x·Wᵀ + b) for x [M, K], W [N, K] (PyTorch's Linear layout), b [N], act relu or none: one fused
+ * kernel on backends that have it (the bias and the clamp ride on the product), else matmul, add and relu. The
+ * backward rule is the composite's (a constant ReLU mask, then matmuls and a column sum), so it is differentiable
+ * again exactly as the composite is.
+ */
+export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): Tensor {
+  const [M, K] = x.shape, N = W.shape[0];
+  if (x.shape.length !== 2 || W.shape.length !== 2 || W.shape[1] !== K || b.size !== N) {
+    throw new RangeError(`linear: x [${x.shape}], W [${W.shape}] and b [${b.shape}] do not make a dense layer`);
+  }
+  const out = allocLike(x.data, M * N);
+  const fused = M * K * N >= 4096 && kernels().linear?.(x.data, W.data, b.data, out, M, K, N, act === "relu");
+  if (!fused) {
+    const z = add(matmul(x, W, false, true), b);
+    return act === "relu" ? relu(z) : z;
+  }
+  const y: Tensor = record(out, [M, N], [x, W, b], (g) => {
+    const gz = act === "relu" ? mulConst(g, reluMask(y)) : g; // y > 0 exactly where x·Wᵀ + b > 0
+    return [x.requiresGrad ? matmul(gz, W) : null, W.requiresGrad ? matmul(gz, x, true, false) : null, b.requiresGrad ? sumToLastAxis(gz) : null];
+  });
+  return y;
+}
+
 /** Elementwise product with a constant (never differentiated) array, e.g. an activation mask. */
 export function mulConst(a: Tensor, c: Data): Tensor {
   const out = allocLike(a.data, a.size);
@@ -233,6 +257,7 @@ export function relu(a: Tensor): Tensor {
 /** ReLU's derivative at each element of a: 1 where a > 0, else 0 (PyTorch's convention at 0). */
 export function reluMask(a: Tensor): Data {
   const d = a.data, mask = allocLike(d, d.length);
+  if (kernels().reluMask?.(d, mask)) return mask;
   for (let i = 0; i < d.length; i++) if (d[i] > 0) mask[i] = 1;
   return mask;
 }

@@ -186,12 +186,18 @@ export function forward(net: Network, params: Params, x: Tensor, capture?: (laye
   if (net.graph) return graphForward(net.graph, params, x, run);
   const batch = x.shape[0];
   let h = x;
-  for (const layer of net.layers) {
+  for (let li = 0; li < net.layers.length; li++) {
+    const layer = net.layers[li];
     const input = h;
     switch (layer.type) {
-      case "dense":
-        h = op.add(op.matmul(h, params[`layers.${layer.index}.weight`], false, true), params[`layers.${layer.index}.bias`]);
+      case "dense": {
+        // A dense layer followed by ReLU runs as one fused op (the activation layer is then skipped).
+        const next = net.layers[li + 1];
+        const fuse = next?.type === "act" && next.fn === "relu" && !capture; // capture wants pre-activations
+        h = op.linear(h, params[`layers.${layer.index}.weight`], params[`layers.${layer.index}.bias`], fuse ? "relu" : "none");
+        if (fuse) li++;
         break;
+      }
       case "conv":
         if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
         h = op.add(op.conv2d(h, params[`layers.${layer.index}.weight`], layer.stride, layer.padding), params[`layers.${layer.index}.bias`]);

@@ -74,10 +74,13 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
   return {
     gemm: (A, B, C, M, K, N, transA, transB) =>
       call([A, B], [C], ([a, b, c]) => wasmGemm(rt, a, b, c, M, K, N, { transA, transB })),
+    linear: (x, W, b, out, M, K, N, relu) =>
+      call([x, W, b], [out], ([px, pw, pb, po]) => wasmGemm(rt, px, pw, po, M, K, N, { transB: true, bias: pb, relu })),
     binary: (name, a, b, out) => !small(out) && call([a, b], [out], ([pa, pb, po]) => fn(`ew_${name}`)(pa, pb, po, out.length)),
     unary: (name, x, out) => !small(out) && call([x], [out], ([px, po]) => fn(UNARY[name])(px, po, out.length)),
     scale: (x, out, s) => !small(out) && Math.fround(s) === s && call([x], [out], ([px, po]) => fn("ew_mul_scalar")(px, po, out.length, s)),
     affine: (x, out, alpha, beta) => !small(out) && call([x], [out], ([px, po]) => fn("ew_affine")(px, po, out.length, alpha, beta)),
+    reluMask: (x, mask) => !small(mask) && call([x], [mask], ([px, pm]) => fn("ew_relu_mask")(px, pm, mask.length)),
     relu: (x, out, mask) => !small(out) && call([x], [out, mask], ([px, po, pm]) => fn("ew_relu")(px, po, pm, out.length)),
     addRowVector: (x, v, out, rows, cols) =>
       !small(out) && call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
