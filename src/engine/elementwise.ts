@@ -6,7 +6,7 @@
  * Broadcasting is numpy's: shapes are right-aligned and size-1 or missing axes repeat. Normalization treats the
  * LAST axis as the channel/feature axis (engine images are NHWC, vectors [N, F]).
  */
-import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
+import { Tensor, alloc, allocLike, sizeOf, type Data } from "./tensor.js";
 import { noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
 import { affine, exp, mulConst, reshape, scale, tanh } from "./ops.js";
@@ -19,7 +19,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Output storage for a binary op: float64 when either operand is float64 (numpy's promotion), else float32. */
 function allocFor(a: Tensor, b: Tensor, n: number): Data {
-  return a.data instanceof Float64Array || b.data instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+  return alloc(a.data instanceof Float64Array || b.data instanceof Float64Array ? "float64" : "float32", n);
 }
 
 /** The broadcast shape of two shapes (numpy rules); throws RangeError when they are incompatible. */

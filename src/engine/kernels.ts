@@ -404,6 +404,7 @@ export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx
 
 /** Codes for broadcastBinary's operation (a switch outside the inner loop instead of a per-element closure). */
 export const BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3;
+const ZERO = new Float32Array(4);
 
 /**
  * Strides (in elements) of a row-major array of `shape` when read as an array of `outShape` under numpy
@@ -475,6 +476,8 @@ export function broadcastBinary(
 /** out (of outShape) = x read through broadcast strides. */
 export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, outShape: readonly number[]): void {
   if (out.length === 0) return;
+  // Natively as x + 0 with the zero broadcast everywhere (x + 0 is x for every float but −0, which becomes +0).
+  if (x instanceof Float32Array && kernels().broadcastBinary?.(BIN_ADD, x, xStrides, ZERO, outShape.map(() => 0), out, outShape)) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1], sx = r === 0 ? 0 : xStrides[r - 1];
   const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
