@@ -169,7 +169,8 @@ export function setBackend(name: string): Backend {
 
 /** The active backend. */
 export function getBackend(): Backend {
-  active ??= registry.get("wasm")?.() ?? jsBackend;
+  // "auto" keeps looking for wasm while on js: a browser installs the kernels after the page has started.
+  if (!active || (defaultName === "auto" && active === jsBackend)) active = registry.get("wasm")?.() ?? jsBackend;
   return active;
 }
 

@@ -14,7 +14,8 @@ interface ProcessLike {
 }
 const proc = (globalThis as { process?: ProcessLike }).process;
 
-let made: Backend | null | undefined;
+let made: Backend | null = null;
+let madeFor: WasmRuntime | null = null;
 let arenaOf: Arena | null = null;
 
 function note(text: string): void {
@@ -148,13 +149,14 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
   };
 }
 
-/** The wasm backend, or null where its kernels are not available (not built, GCX_NO_WASM=1). Made once. */
+/** The wasm backend, or null where its kernels are not available (not built, GCX_NO_WASM=1, or — in a browser —
+ * not yet installed by initWasmKernels). Made once per loaded runtime. */
 export function makeWasmBackend(): Backend | null {
-  if (made !== undefined) return made;
-  made = null;
   if (proc?.env?.GCX_NO_WASM === "1") return null;
   const rt = wasmRuntime();
   if (!rt) return null;
+  if (made && madeFor === rt) return made;
+  madeFor = rt;
   const resident = typeof SharedArrayBuffer !== "undefined" && rt.memory.buffer instanceof SharedArrayBuffer;
   const base = (Math.max(rt.heapBase, 1024) + 15) & ~15;
   const fill = rt.exports.ew_fill as ((ptr: number, n: number, c: number) => void) | undefined;
