@@ -28,7 +28,7 @@ for (const fam of families(profile)) {
   let seconds = 0, stepsSum = 0;
   const groups = new Map<string, TrialPlan[]>();
   for (const p of plans) {
-    const key = fam.kind === "init" ? "init" : `${String(p.config.model)}|${p.config.batchSize}|${p.knob === "gc" || p.knob === "flatness" ? p.knobValue > 0 : ""}`;
+    const key = fam.kind === "init" ? "init" : `${JSON.stringify(p.config.model)}|${p.config.batchSize}|${p.knob === "gc" || p.knob === "flatness" ? p.knobValue > 0 : ""}`;
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
   let sps = 0, spe = 0;

@@ -69,8 +69,8 @@ interface Proc {
 function gcx(args: string[]): Proc {
   const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GCX_DEBUG: "" } });
   const p: Proc = { child, out: "", exited: new Promise((res) => child.on("close", (code) => res(code))) };
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (p.out += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (p.out += d));
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (p.out += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (p.out += d));
   return p;
 }
 

@@ -84,6 +84,7 @@ export class PgCluster {
   async startServer(): Promise<void> {
     const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off -c max_connections=200`;
     this.run(join(pgBin()!, "pg_ctl"), ["-D", join(this.dir, "data"), "-l", join(this.dir, "log"), "-o", opts, "-w", "-t", "60", "start"]);
+    return Promise.resolve();
   }
 
   /** Stops the server ("fast": clients are disconnected at once). */

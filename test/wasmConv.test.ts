@@ -102,9 +102,9 @@ function runConv(h: WasmHarness, k: ConvCase, g: ConvGeometry, x: Float32Array, 
   const P = k.n * g.outH * g.outW;
   const yp = h.alloc(P * k.cout), dxp = h.alloc(x.length), dwp = h.alloc(wt.length);
   const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, k.groups];
-  (h.exports.conv2dForward as Fn)(xp, wp, yp, bp, ...geo, act, 0, 0, P);
-  (h.exports.conv2dBackwardInput as Fn)(dyp, wp, dxp, ...geo, 0, 0, k.n * k.h * k.w);
-  (h.exports.conv2dBackwardFilter as Fn)(xp, dyp, dwp, ...geo, 0, 0, k.cout);
+  h.exports.conv2dForward(xp, wp, yp, bp, ...geo, act, 0, 0, P);
+  h.exports.conv2dBackwardInput(dyp, wp, dxp, ...geo, 0, 0, k.n * k.h * k.w);
+  h.exports.conv2dBackwardFilter(xp, dyp, dwp, ...geo, 0, 0, k.cout);
   return { y: h.get(yp, P * k.cout), dx: h.get(dxp, x.length), dw: h.get(dwp, wt.length), xp, wp, dyp, bp, geo, P };
 }
 
@@ -156,7 +156,7 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       // Split every kernel's rows in two: the same bits.
       const { xp, wp, dyp, bp, geo } = got;
       const splitRun = (name: string, args: number[], out: number, len: number, rows: number, s: number): Float32Array => {
-        const fn = h.exports[name] as Fn;
+        const fn = h.exports[name];
         fn(...args, 0, s);
         fn(...args, s, rows);
         return h.get(out, len);
@@ -168,7 +168,7 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
         assert.deepEqual(splitRun("conv2dBackwardFilter", [xp, dyp, dwp, ...geo, 0], dwp, wt.length, k.cout, Math.min(s, k.cout - 1)), got.dw, `filter split ${s}`);
       }
       // accumulate = 1 adds to what is there: dw + dw = 2 dw.
-      (h.exports.conv2dBackwardFilter as Fn)(xp, dyp, dwp, ...geo, 1, 0, k.cout);
+      h.exports.conv2dBackwardFilter(xp, dyp, dwp, ...geo, 1, 0, k.cout);
       close(h.get(dwp, wt.length), ref.dw.map((v) => 2 * v), ref.dwMag.map((v) => 2 * v), "accumulated dw");
     }
   });
@@ -200,13 +200,13 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       } catch {
         // a window wholly in the padding
       }
-      const empty = (h.exports.maxPoolForward as Fn)(xp, yp, ip, ...geo, 0, k.n * g.outH * g.outW) as number;
+      const empty = h.exports.maxPoolForward(xp, yp, ip, ...geo, 0, k.n * g.outH * g.outW) as number;
       if (want) {
         assert.equal(empty, 0);
         assert.deepEqual(h.getInt(ip, outs), want, `argmax ${JSON.stringify(k)}`);
         const y = h.get(yp, outs);
         for (let o = 0; o < outs; o++) assert.ok(Object.is(y[o], x[want[o]]), `max value ${o}`);
-        (h.exports.maxPoolBackward as Fn)(dyp, ip, dxp, k.n, k.h, k.w, k.c, g.outH, g.outW, 0, 0, k.n);
+        h.exports.maxPoolBackward(dyp, ip, dxp, k.n, k.h, k.w, k.c, g.outH, g.outW, 0, 0, k.n);
         const dx = new Float64Array(x.length), mag = new Float64Array(x.length);
         for (let o = 0; o < outs; o++) {
           dx[want[o]] += dy[o];
@@ -223,7 +223,7 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
         } catch {
           continue;
         }
-        const e2 = (h.exports.avgPoolForward as Fn)(xp, yp, ...geo, includePad ? 1 : 0, 0, k.n * g.outH * g.outW) as number;
+        const e2 = h.exports.avgPoolForward(xp, yp, ...geo, includePad ? 1 : 0, 0, k.n * g.outH * g.outW) as number;
         assert.equal(e2, 0);
         const kk = k.kh * k.kw;
         const y = new Float64Array(outs), ymag = new Float64Array(outs);
@@ -239,7 +239,7 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
           }
         }
         close(h.get(yp, outs), y, ymag, `avg pool y (count_include_pad ${includePad})`);
-        (h.exports.avgPoolBackward as Fn)(dyp, dxp, ...geo, includePad ? 1 : 0, 0, 0, k.n);
+        h.exports.avgPoolBackward(dyp, dxp, ...geo, includePad ? 1 : 0, 0, 0, k.n);
         close(h.get(dxp, x.length), dx, dmag, `avg pool dx (count_include_pad ${includePad})`);
       }
     }

@@ -128,7 +128,7 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
   await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
     const workerData = { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 };
     const worker = new Worker(code, { eval: true, workerData });
-    worker.once("message", () => worker.terminate().then(() => resolve(), reject));
+    worker.once("message", () => void worker.terminate().then(() => resolve(), reject));
     worker.once("error", reject);
   })));
   const threaded = new Float64Array(h.memory.buffer.slice(out, out + 8 * n));

@@ -138,7 +138,8 @@ export class TrialQueue {
       const job = await this.store.retrying(() => this.boss.getJobById(QUEUE_NAME, t.jobId!, { includeArchive: true }));
       if (job?.state !== "failed") continue;
       const output = job.output as { value?: { message?: unknown }; message?: unknown } | null;
-      const why = String(output?.value?.message ?? output?.message ?? "its job failed");
+      const message = output?.value?.message ?? output?.message ?? "its job failed";
+      const why = typeof message === "string" ? message : JSON.stringify(message);
       await this.store.fail(t.id, `lost on its last attempt (${why}); enqueue the sweep again to retry it`);
       n++;
     }

@@ -51,6 +51,27 @@ CREATE INDEX IF NOT EXISTS trials_family_order ON gcx.trials (family, knob_value
 
 const ORDER = `ORDER BY family COLLATE "C", knob_value NULLS FIRST, seed, id COLLATE "C"`;
 
+/** A row of `SELECT id, job_id FROM gcx.trials`. */
+interface JobRow {
+  id: string;
+  job_id: string | null;
+}
+
+/** A row of the per-status trial counts. */
+interface CountRow {
+  status: string;
+  /** COUNT(*) is a bigint, which pg returns as text. */
+  n: string;
+}
+
+/** A row of the running trials with their heartbeat age. */
+interface RunningRow {
+  id: string;
+  worker: string | null;
+  started_at: string | null;
+  age: number | null;
+}
+
 /** Runs SQL on one connection (inside a transaction, for pg-boss's `db` option too). */
 export interface SqlExecutor {
   executeSql(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
@@ -135,14 +156,14 @@ export class PostgresStore implements Store {
       await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
       await c.query(SCHEMA);
       await c.query("INSERT INTO gcx.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING", [String(SCHEMA_VERSION)]);
-      const { rows } = await c.query("SELECT value FROM gcx.meta WHERE key = 'schema_version'");
+      const { rows } = await c.query<{ value: string }>("SELECT value FROM gcx.meta WHERE key = 'schema_version'");
       if (Number(rows[0]?.value) > SCHEMA_VERSION)
         throw new UserError(`run store ${this.shown} has schema version ${rows[0].value}; this gcx reads up to version ${SCHEMA_VERSION} (upgrade gcx)`);
     });
   }
 
   private async checkSchema(): Promise<void> {
-    const { rows } = await this.query("SELECT to_regclass('gcx.trials') AS t, to_regclass('gcx.metrics') AS m");
+    const { rows } = await this.query<{ t: string | null; m: string | null }>("SELECT to_regclass('gcx.trials') AS t, to_regclass('gcx.metrics') AS m");
     if (rows[0].t === null || rows[0].m === null) throw new UserError(`run store ${this.shown} has no gcx tables yet (run a sweep first, or check the database name)`);
   }
 
@@ -158,7 +179,7 @@ export class PostgresStore implements Store {
       try {
         return await fn();
       } finally {
-        await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch((e) => (broken = true, e));
+        await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch((e: unknown) => (broken = true, e));
       }
     } catch (e) {
       broken ||= isConnectionError(e);
@@ -185,10 +206,10 @@ export class PostgresStore implements Store {
     return this.transaction(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
       const inserted = await insertTrials(c, specs);
-      const { rows } = await c.query("SELECT id, job_id FROM gcx.trials WHERE id = ANY($1::text[]) AND status <> 'done'", [[...byId.keys()]]);
-      const db: SqlExecutor = { executeSql: (text, values) => c.query(text, values as unknown[]) };
+      const { rows } = await c.query<JobRow>("SELECT id, job_id FROM gcx.trials WHERE id = ANY($1::text[]) AND status <> 'done'", [[...byId.keys()]]);
+      const db: SqlExecutor = { executeSql: (text, values) => c.query(text, values) };
       const jobs = await makeJobs(
-        rows.map((r) => ({ id: r.id as string, jobId: (r.job_id as string | null) ?? null, spec: byId.get(r.id as string)! })),
+        rows.map((r) => ({ id: r.id, jobId: r.job_id ?? null, spec: byId.get(r.id)! })),
         db,
       );
       for (const [id, jobId] of jobs)
@@ -218,11 +239,11 @@ export class PostgresStore implements Store {
 
   /** The running trials whose worker has not beaten for `staleSeconds`, with the queue job each was started for. */
   async silentRunning(staleSeconds: number): Promise<{ id: string; jobId: string | null }[]> {
-    const { rows } = await this.query(
+    const { rows } = await this.query<JobRow>(
       "SELECT id, job_id FROM gcx.trials WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))",
       [staleSeconds],
     );
-    return rows.map((r) => ({ id: r.id as string, jobId: (r.job_id as string | null) ?? null }));
+    return rows.map((r) => ({ id: r.id, jobId: r.job_id ?? null }));
   }
 
   /** Records that `worker` is still running the trial (a failed beat is ignored: the next one will do). */
@@ -271,42 +292,48 @@ export class PostgresStore implements Store {
   }
 
   async get(id: string): Promise<TrialRow | undefined> {
-    const { rows } = await this.query("SELECT * FROM gcx.trials WHERE id = $1", [id]);
-    return rows[0] && this.toRow(rows[0] as TrialColumns);
+    const { rows } = await this.query<TrialColumns>("SELECT * FROM gcx.trials WHERE id = $1", [id]);
+    return rows[0] && this.toRow(rows[0]);
   }
 
   async list(filter: { family?: string; status?: TrialStatus } = {}): Promise<TrialRow[]> {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.family !== undefined) (args.push(filter.family), where.push(`family = $${args.length}`));
-    if (filter.status !== undefined) (args.push(filter.status), where.push(`status = $${args.length}`));
-    const { rows } = await this.query(`SELECT * FROM gcx.trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`, args);
-    return rows.map((r) => this.toRow(r as TrialColumns));
+    if (filter.family !== undefined) {
+      args.push(filter.family);
+      where.push(`family = $${args.length}`);
+    }
+    if (filter.status !== undefined) {
+      args.push(filter.status);
+      where.push(`status = $${args.length}`);
+    }
+    const { rows } = await this.query<TrialColumns>(`SELECT * FROM gcx.trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`, args);
+    return rows.map((r) => this.toRow(r));
   }
 
   async metrics(id: string): Promise<Record<string, unknown>[]> {
-    const { rows } = await this.query("SELECT step, data FROM gcx.metrics WHERE trial_id = $1 ORDER BY step", [id]);
+    const { rows } = await this.query<{ step: number; data: string }>("SELECT step, data FROM gcx.metrics WHERE trial_id = $1 ORDER BY step", [id]);
     return rows.map((r) => this.parseObject(r.data, id, `metric record (step ${String(r.step)})`));
   }
 
   async counts(family?: string): Promise<Record<TrialStatus, number>> {
     const { rows } =
       family === undefined
-        ? await this.query("SELECT status, COUNT(*) AS n FROM gcx.trials GROUP BY status")
-        : await this.query("SELECT status, COUNT(*) AS n FROM gcx.trials WHERE family = $1 GROUP BY status", [family]);
+        ? await this.query<CountRow>("SELECT status, COUNT(*) AS n FROM gcx.trials GROUP BY status")
+        : await this.query<CountRow>("SELECT status, COUNT(*) AS n FROM gcx.trials WHERE family = $1 GROUP BY status", [family]);
     const out: Record<TrialStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
-    for (const r of rows) if (Object.hasOwn(out, r.status as string)) out[r.status as TrialStatus] = Number(r.n);
+    for (const r of rows) if (Object.hasOwn(out, r.status)) out[r.status as TrialStatus] = Number(r.n);
     return out;
   }
 
   async running(): Promise<RunningTrial[]> {
-    const { rows } = await this.query(
+    const { rows } = await this.query<RunningRow>(
       `SELECT id, worker, started_at, EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 AS age FROM gcx.trials WHERE status = 'running' ${ORDER}`,
     );
     return rows.map((r) => ({
-      id: r.id as string,
-      worker: (r.worker as string | null) ?? null,
-      startedAt: (r.started_at as string | null) ?? null,
+      id: r.id,
+      worker: r.worker ?? null,
+      startedAt: r.started_at ?? null,
       heartbeatAgeSeconds: r.age === null ? null : Number(r.age),
     }));
   }
@@ -318,8 +345,8 @@ export class PostgresStore implements Store {
   }
 
   /** One statement, retried while the server is unreachable (for at most `reconnectSeconds`, or `wait` if given). */
-  private query(text: string, values: unknown[] = [], wait?: number): Promise<pg.QueryResult> {
-    return this.retrying(() => this.pool.query(text, values), wait);
+  private query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], wait?: number): Promise<pg.QueryResult<R>> {
+    return this.retrying(() => this.pool.query<R>(text, values), wait);
   }
 
   /** `fn` in one transaction on one connection, the whole transaction retried while the server is unreachable. */
@@ -349,7 +376,10 @@ export class PostgresStore implements Store {
     for (;;) {
       try {
         const out = await fn();
-        if (this.outage) (this.outage = false), this.opts.onReconnect?.("back", `run store ${this.shown} is reachable again`);
+        if (this.outage) {
+          this.outage = false;
+          this.opts.onReconnect?.("back", `run store ${this.shown} is reachable again`);
+        }
         return out;
       } catch (e) {
         if (isTransient(e) && !this.closed && pause < 10_000) {
@@ -358,7 +388,10 @@ export class PostgresStore implements Store {
           continue;
         }
         if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed) throw this.userError(e, this.opened ? "use" : "open");
-        if (!this.outage) (this.outage = true), this.opts.onReconnect?.("lost", `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`);
+        if (!this.outage) {
+          this.outage = true;
+          this.opts.onReconnect?.("lost", `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`);
+        }
         await sleep(pause);
         pause = Math.min(10_000, pause * 2);
       }

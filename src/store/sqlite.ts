@@ -27,40 +27,42 @@ export class SqliteStore implements Store {
 
   async ensureTrials(specs: TrialSpec[]): Promise<void> {
     this.inner.ensureTrials(specs);
+    return Promise.resolve();
   }
 
   async claim(id: string): Promise<boolean> {
-    return this.inner.claim(id);
+    return Promise.resolve(this.inner.claim(id));
   }
 
   async finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): Promise<boolean> {
-    if (this.inner.get(id)?.status === "done") return false;
+    if (this.inner.get(id)?.status === "done") return Promise.resolve(false);
     this.inner.finish(id, summary, metrics, seconds);
-    return true;
+    return Promise.resolve(true);
   }
 
   async fail(id: string, error: string): Promise<void> {
     this.inner.fail(id, error);
+    return Promise.resolve();
   }
 
   async get(id: string) {
-    return this.inner.get(id);
+    return Promise.resolve(this.inner.get(id));
   }
 
   async list(filter: { family?: string; status?: TrialStatus } = {}) {
-    return this.inner.list(filter);
+    return Promise.resolve(this.inner.list(filter));
   }
 
   async metrics(id: string) {
-    return this.inner.metrics(id);
+    return Promise.resolve(this.inner.metrics(id));
   }
 
   async counts(family?: string) {
-    return this.inner.counts(family);
+    return Promise.resolve(this.inner.counts(family));
   }
 
   async running(): Promise<RunningTrial[]> {
-    return this.inner.running().map((r) => ({ ...r, heartbeatAgeSeconds: null }));
+    return Promise.resolve(this.inner.running().map((r) => ({ ...r, heartbeatAgeSeconds: null })));
   }
 
   async importDone(row: TrialRow, metrics: Record<string, unknown>[]): Promise<boolean> {
@@ -71,5 +73,6 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.inner.close();
+    return Promise.resolve();
   }
 }

@@ -110,7 +110,7 @@ async function load(page: Page, base: string, hash: string, status = "ready", ti
   await page.locator(`[data-testid="status"][data-value="${status}"]`).waitFor({ timeout });
 }
 
-type Gcx = { gcx: { page(): { tour: string | null }; runs(): { last: { step: number; gcTrain: number } | undefined }[] } };
+interface Gcx { gcx: { page(): { tour: string | null }; runs(): { last: { step: number; gcTrain: number } | undefined }[] } }
 
 test("playground: wasm in the browser, same numbers as gcx train, regularizers lower GC, live training", { timeout: 600_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -300,7 +300,7 @@ test("playground: wasm in the browser, same numbers as gcx train, regularizers l
       assert.ok(gc1 < gc0, `L2 run has the lower GC: ${gc1} vs ${gc0}`);
       assert.match((await page.getByTestId("run-1").locator("figcaption").textContent()) ?? "", /l2 0\.03/);
       // Both heatmaps share the fixed scale.
-      const scales = await page.evaluate(() => [0, 1].map((i) => { const c = document.querySelector(`[data-testid="run-${i}-gradient"]`) as HTMLElement; return [c.dataset.lo, c.dataset.hi]; }));
+      const scales = await page.evaluate(() => [0, 1].map((i) => { const c = document.querySelector<HTMLElement>(`[data-testid="run-${i}-gradient"]`)!; return [c.dataset.lo, c.dataset.hi]; }));
       assert.deepEqual(scales[0], scales[1], "one colour scale for both runs");
       assert.deepEqual(scales[0].map(Number), [1e-3, 1e3]);
       const url = page.url();

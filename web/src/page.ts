@@ -28,7 +28,7 @@ function parseRun(part: string): { over: Partial<State>; problems: string[] } {
     else if (v === undefined) problems.push(`bad value for ${f.param}: "${value ?? ""}"`);
     else over[f.key] = v;
   }
-  return { over: over as Partial<State>, problems };
+  return { over, problems };
 }
 
 /** Runs of a compare string; invalid entries are dropped (and reported by `compareProblems`). */

@@ -139,7 +139,7 @@ export const FIELDS: readonly Field[] = [
 
 /** The value of a field written as text (URL or control), or undefined when it is not valid there. */
 export function parseField(f: Field, raw: string): State[keyof State] | undefined {
-  if (f.kind === "enum") return f.values.includes(raw) ? (raw as State[keyof State]) : undefined;
+  if (f.kind === "enum") return f.values.includes(raw) ? raw : undefined;
   if (f.kind === "text") return f.pattern.test(raw) ? raw : undefined;
   const v = Number(raw);
   if (raw.trim() === "" || !Number.isFinite(v) || v < f.min || v > f.max) return undefined;

@@ -47,7 +47,10 @@ export function workerCommand(): Command {
         maintenanceSeconds: flags.maintenance,
         // pg-boss's background maintenance fails while the server is away; say so once a minute at most.
         onError: (e) => {
-          if (Date.now() - lostAt > 60_000) (lostAt = Date.now()), say(`queue maintenance: ${store.message(e)}`);
+          if (Date.now() - lostAt > 60_000) {
+            lostAt = Date.now();
+            say(`queue maintenance: ${store.message(e)}`);
+          }
         },
       });
       const label = (p: WorkerEvent["plan"]) => `${p.id} (${p.family} ${p.variant ? p.variant + " " : ""}${p.knob}=${p.knobValue} seed ${p.seed})`;

@@ -99,7 +99,7 @@ export class Controls {
       return;
     }
     this.invalid(f, null);
-    let next = { ...this.state, [f.key]: value } as State;
+    let next = { ...this.state, [f.key]: value };
     // A new data set comes with settings that make it learn (noise, optimizer, learning rate; a bigger net for spirals).
     if (f.key === "data") next = { ...next, ...DATA_DEFAULTS[next.data] };
     this.show(next);
