@@ -20,6 +20,7 @@ import { PostgresStore } from "../src/store/postgres.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { redactStore, scrubSecret } from "../src/store/store.js";
 import { PG_PASSWORD, PgCluster, pgUnavailable } from "./pgCluster.js";
+import { cliEnv } from "./cliRun.js";
 
 const main = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 const unavailable = pgUnavailable();
@@ -67,7 +68,8 @@ interface Proc {
 }
 
 function gcx(args: string[]): Proc {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GCX_DEBUG: "" } });
+  // The test process's kernel variant (cliEnv): trials planned here carry it, and workers refuse other kernels.
+  const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env: cliEnv({ ...process.env, GCX_DEBUG: "" }) });
   const p: Proc = { child, out: "", exited: new Promise((res) => child.on("close", (code) => res(code))) };
   child.stdout.setEncoding("utf8").on("data", (d: string) => (p.out += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (p.out += d));

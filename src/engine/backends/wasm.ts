@@ -4,7 +4,7 @@
  * JS reference implementations on the same storage, so every op works on every backend.
  */
 import { Tensor } from "../tensor.js";
-import type { Backend, KernelTable, UnaryName } from "../backend.js";
+import type { Backend, KernelTable, UnaryName } from "../kernelTable.js";
 import { Arena, type Staged } from "../arena.js";
 import { wasmConv2dBackwardFilter, wasmConv2dBackwardInput, wasmConv2dForward, wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
 
