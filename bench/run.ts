@@ -17,7 +17,8 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 
 // As the CLI does, before any WebAssembly compiles (see src/cli/main.ts).
-if (process.env.GCX_KERNELS !== "plain") setFlagsFromString("--experimental-wasm-relaxed-simd");
+const { relaxedSimdSupported } = await import("../src/engine/wasmKernels.js");
+if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported()) setFlagsFromString("--experimental-wasm-relaxed-simd");
 const { runOurs } = await import("./ours.js");
 const { engineInfo } = await import("../src/engine/backend.js");
 

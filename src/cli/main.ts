@@ -13,12 +13,14 @@ import { workerCommand } from "./commands/worker.js";
 import { storeCommand } from "./commands/store.js";
 import { exitWithError } from "./errorBoundary.js";
 import { setBackend } from "../engine/backend.js";
+import { relaxedSimdSupported } from "../engine/wasmKernels.js";
 import { UserError } from "../util/errors.js";
 
 // Relaxed SIMD (fused multiply-add kernels) is standard from V8 11.4; Node 20 has it behind a flag. Only the CLI turns
 // it on, here, before any WebAssembly compiles (the library never changes a host's flags); GCX_KERNELS=plain keeps
 // the plain SIMD kernels. Runs record which variant computed them.
-if (process.env.GCX_KERNELS !== "plain") setFlagsFromString("--experimental-wasm-relaxed-simd");
+// Newer Node validates relaxed SIMD without it, and is then left alone.
+if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported()) setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 // --debug may appear anywhere; it only changes how bugs are reported.
 const debug = process.argv.includes("--debug") || process.env.GCX_DEBUG === "1";

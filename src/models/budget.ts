@@ -47,6 +47,8 @@ exceeds what is free, one array would exceed 2^32 numbers, or the time exceeds t
   GCX_MEMORY_LIMIT=8G   memory budget instead of the machine's free memory (K, M, G, T; binary units)
   GCX_TIME_LIMIT=1y     time limit instead of 30 days (s, m, h, d, w, y)
   GCX_NO_WASM=1         use the JavaScript kernels only (also the fallback when WebAssembly memory cannot be had)
+  GCX_KERNELS=plain     SIMD128 kernels even where relaxed-SIMD fused multiply-add is available (--backend picks the engine)
+  GCX_THREADS=1         one thread for the WebAssembly kernels (results are bit-identical with two)
 `;
 
 // ---------------------------------------------------------------------------------------------------------------
