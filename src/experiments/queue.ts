@@ -6,7 +6,7 @@
  * Enqueueing runs in the store's transaction under an advisory lock, so a trial gets a new job only when it is not
  * done and its previous job (if any) is finished: two `reproduce` commands at once queue each trial once.
  */
-import PgBoss from "pg-boss";
+import type PgBoss from "pg-boss";
 import type { PostgresStore } from "../store/postgres.js";
 import { specOf, type TrialPlan } from "./trials.js";
 
@@ -46,6 +46,7 @@ export class TrialQueue {
 
   /** Connects pg-boss to the store's database (creating its `pgboss` schema and the trial queue when missing). */
   static async open(store: PostgresStore, opts: QueueOptions = {}): Promise<TrialQueue> {
+    const { default: PgBoss } = await import("pg-boss"); // loaded on first use, like pg (store/postgres.ts)
     const make = () => {
       const b = new PgBoss({
         connectionString: store.url,

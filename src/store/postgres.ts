@@ -9,7 +9,7 @@
  * The URL's password never appears in a message: the store is shown as `redactStore(url)`.
  */
 import { hostname } from "node:os";
-import pg from "pg";
+import type pg from "pg";
 import { UserError } from "../util/errors.js";
 import { metricSteps, oneLine, parseStoredObject, trialFromColumns, type TrialColumns, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
 import { redactStore, scrubSecret, type RunningTrial, type Store } from "./store.js";
@@ -136,7 +136,10 @@ export class PostgresStore implements Store {
       throw new UserError(`run store ${redactStore(url)} is not a valid postgres:// URL`);
     }
     if (!parsed.pathname || parsed.pathname === "/") throw new UserError(`run store ${redactStore(url)} names no database (postgres://user@host:port/DATABASE)`);
-    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+    // Loaded on first use: importing pg costs start-up time (and under a virtual-memory limit it cannot even load),
+    // and most commands never touch Postgres.
+    const { default: pgLib } = await import("pg");
+    const pool = new pgLib.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
     // An idle connection dropped by a restarting server is reported here; the next query reconnects.
     pool.on("error", () => {});
     const store = new PostgresStore(pool, url, opts.readOnly === true, opts);
