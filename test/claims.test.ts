@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { flatVerdict, monotoneVerdict, peakVerdict, spearman, type Point } from "../src/experiments/claims.js";
-import { expandTrials } from "../src/experiments/trials.js";
+import { expandTrials, setupsOf } from "../src/experiments/trials.js";
 import { families } from "../src/experiments/families.js";
 import { Rng } from "../src/util/rng.js";
 
@@ -44,14 +44,31 @@ test("flat and peak verdicts", () => {
   assert.equal(peakVerdict(curve(3), curve(6)).verdict, "inconclusive");
 });
 
-test("trial expansion: one trial per (variant, value, seed), stable ids, equal h·steps in E5", () => {
+test("trial expansion: one trial per (setup, variant, value, seed), stable ids, equal h·steps in E5, equal epochs in E6, ≥ 20 logged points", () => {
+  for (const profile of ["quick", "conv", "full"] as const)
+    for (const fam of families(profile)) {
+      const plans = expandTrials(fam);
+      assert.equal(plans.length, setupsOf(fam).length * (fam.variants?.length ?? 1) * fam.knob.values.length * fam.seeds.length);
+      assert.equal(new Set(plans.map((p) => p.id)).size, plans.length, `${profile} ${fam.id} ids unique`);
+    }
   for (const fam of families("quick")) {
     const plans = expandTrials(fam);
-    assert.equal(plans.length, (fam.variants?.length ?? 1) * fam.knob.values.length * fam.seeds.length);
+    if (fam.kind !== "init") {
+      assert.deepEqual([...new Set(plans.map((p) => p.setup))].sort(), ["fashion-mnist/mlp", "mnist/mlp"].filter((s) => fam.id !== "B" || s === "mnist/mlp"), `${fam.id} setups`);
+      for (const p of plans) {
+        const total = p.config.steps ?? Math.round(p.config.epochs! * Math.ceil((p.config.limit ?? 60000) / p.config.batchSize!));
+        assert.ok(total / p.config.logEvery! >= 19.5, `${fam.id}: ${total} steps, logEvery ${p.config.logEvery}`);
+      }
+    }
     assert.equal(new Set(plans.map((p) => p.id)).size, plans.length, `${fam.id} ids unique`);
     assert.deepEqual(expandTrials(fam).map((p) => p.id), plans.map((p) => p.id));
   }
   const e5 = expandTrials(families("quick").find((f) => f.id === "E5")!);
   const times = e5.map((p) => p.config.lr! * p.config.steps!);
   assert.ok(Math.max(...times) / Math.min(...times) < 1.1, `h·steps ${times}`);
+  const e6 = expandTrials(families("quick").find((f) => f.id === "E6")!);
+  assert.ok(e6.every((p) => p.config.steps === undefined && p.config.epochs === e6[0].config.epochs), "E6 compares batch sizes at equal epochs");
+  const conv = families("conv");
+  assert.deepEqual(conv.map((f) => f.id), ["E2", "E5", "E7", "E9"]);
+  assert.ok(conv.every((f) => expandTrials(f).every((p) => p.setup === "fashion-mnist/cnn")));
 });

@@ -36,13 +36,21 @@ test("sweep runs every trial once on worker threads, skips finished ones on re-r
   const rows = store.list({ family: "T2", status: "done" });
   assert.equal(rows.length, 4);
   for (const row of rows) assert.equal(store.metrics(row.id).length, 4, "steps 0, 50, 100, 150 logged");
-  const data = new Map<string, TrialData[]>([["T2", rows.map((row) => ({ row, variant: "", metrics: store.metrics(row.id) }))]]);
-  const { doc, claims } = buildReport([tiny], data, "quick");
+  assert.ok(plans.every((p) => p.setup === "moons/mlp"));
+  const data = new Map<string, TrialData[]>([["T2", rows.map((row) => ({ row, variant: "", setup: "moons/mlp", metrics: store.metrics(row.id) }))]]);
+  const { doc, claims, sanity } = buildReport([tiny], data, "quick");
   assert.equal(claims[0].id, "T2");
+  assert.equal(claims[0].dataset, "moons");
   assert.ok(["agrees", "disagrees", "inconclusive"].includes(claims[0].verdict));
-  assert.ok(claims.some((c) => c.id.startsWith("B T1") && c.verdict === "agrees"), "bounds hold");
+  assert.ok(claims[0].effect && Number.isFinite(claims[0].effect.value), "effect size");
+  assert.ok(claims[0].accuracy && Number.isFinite(claims[0].accuracy.baseline), "accuracy cost");
+  assert.equal(claims[1].kind, "summary");
+  assert.equal(claims[1].verdict, claims[0].verdict, "one counted row: the summary is that row's verdict");
+  assert.ok(!claims.some((c) => c.id.startsWith("B ")), "bounds are sanity checks, not claims");
+  assert.ok(sanity.some((c) => c.id.startsWith("B T1") && c.verdict === "agrees"), "bounds hold");
+  assert.ok(sanity.some((c) => c.id.startsWith("B T2") && c.verdict === "agrees"), "certified T2 bound holds");
   assert.match(doc.intro, /ResNet-18 on CIFAR-10/);
-  assert.match(formatClaimsTable(claims), /T2 .*L2 lowers GC/);
+  assert.match(formatClaimsTable(claims, sanity), /T2 .*moons\/mlp/);
   store.close();
 });
 

@@ -5,10 +5,10 @@
 import { Command, Option } from "commander";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { families, type FamilyDef, type Profile } from "../../experiments/families.js";
+import { families, PROFILES, type FamilyDef, type Profile } from "../../experiments/families.js";
 import { expandTrials } from "../../experiments/trials.js";
 import { runSweep } from "../../experiments/sweep.js";
-import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
+import { buildReport, claimsJson, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
 import { checkReportDir, writeReport } from "../../report/html.js";
 import { oneLine, RunStore } from "../../store/runStore.js";
 import { UserError } from "../../util/errors.js";
@@ -19,6 +19,8 @@ import { sanitizeLine } from "../errorBoundary.js";
 interface SweepFlags {
   full?: boolean;
   quick?: boolean;
+  profile?: string;
+  json?: boolean;
   jobs: number;
   db: string;
   runsDir: string;
@@ -32,15 +34,20 @@ function addSweepOptions(cmd: Command): Command {
   return cmd
     .option("--quick", "small, fast profile (default): the whole suite in about 15 minutes on 2 cores")
     .option("--full", "paper-like scale (hours)")
+    .option("--profile <name>", `profile: ${PROFILES.join(", ")} (conv: a small CNN on Fashion-MNIST for E2, E5, E7, E9)`)
+    .option("--json", "print the claims as JSON (id, dataset, model, expected, rho and effect with CIs, matched-progress verdict, accuracy cost, verdict, flags) instead of the table")
     .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
     .option("--db <file>", "SQLite run store", DEFAULT_DB)
     .option("--runs-dir <dir>", "where each trial keeps its checkpoints", join("runs", "trials"))
     .option("--no-progress", "hide the progress bar (and, when stderr is not a terminal, the line per finished trial)");
 }
 
-function profileOf(flags: SweepFlags): Profile {
-  if (flags.full && flags.quick) throw new UserError("choose one of --quick and --full");
-  return flags.full ? "full" : "quick";
+function profileOf(flags: { full?: boolean; quick?: boolean; profile?: string }): Profile {
+  const named = [flags.quick && "quick", flags.full && "full", flags.profile].filter(Boolean) as string[];
+  if (new Set(named).size > 1) throw new UserError(`choose one profile (got ${named.join(", ")})`);
+  const p = named[0] ?? "quick";
+  if (!(PROFILES as readonly string[]).includes(p)) throw new UserError(`unknown profile "${p}"; choose one of: ${PROFILES.join(", ")}`);
+  return p as Profile;
 }
 
 function pick(profile: Profile, ids: string[]): FamilyDef[] {
@@ -88,17 +95,21 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: RunStore): Pro
 function collect(store: RunStore, fams: FamilyDef[]): Map<string, TrialData[]> {
   const data = new Map<string, TrialData[]>();
   for (const fam of fams) {
-    const ids = new Set(expandTrials(fam).map((p) => p.id));
-    const rows = store.list({ family: fam.id, status: "done" }).filter((r) => ids.has(r.id));
-    data.set(fam.id, rows.map((row) => ({ row, variant: String(row.config.variant ?? ""), metrics: store.metrics(row.id) })));
+    const plans = new Map(expandTrials(fam).map((p) => [p.id, p]));
+    const rows = store.list({ family: fam.id, status: "done" }).filter((r) => plans.has(r.id));
+    data.set(fam.id, rows.map((row) => ({ row, variant: String(row.config.variant ?? ""), setup: plans.get(row.id)!.setup, metrics: store.metrics(row.id) })));
   }
   return data;
 }
 
-async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out: string): Promise<void> {
-  const { doc, claims } = buildReport(fams, collect(store, fams), profile);
+async function report(fams: FamilyDef[], profile: Profile, store: RunStore, out: string, json = false): Promise<void> {
+  const { doc, claims, sanity } = buildReport(fams, collect(store, fams), profile);
   const html = await writeReport(out, doc);
-  process.stdout.write(formatClaimsTable(claims));
+  if (json) {
+    process.stdout.write(JSON.stringify({ profile, report: resolve(html), claims: claimsJson(claims, sanity) }, null, 2) + "\n");
+    return;
+  }
+  process.stdout.write(formatClaimsTable(claims, sanity));
   process.stdout.write(`\nreport: ${resolve(html)}\n`);
 }
 
@@ -113,7 +124,7 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
   let result: SweepResult;
   try {
     result = await sweep(fams, flags, store);
-    await report(fams, profile, store, flags.out);
+    await report(fams, profile, store, flags.out, flags.json);
   } finally {
     store.close();
   }
@@ -133,8 +144,9 @@ export function experimentCommand(): Command {
     .command("list")
     .description("list the families, their knobs and trial counts")
     .addOption(new Option("--full", "show the full profile"))
-    .action((flags: { full?: boolean }) => {
-      for (const f of families(flags.full ? "full" : "quick")) {
+    .option("--profile <name>", `profile: ${PROFILES.join(", ")}`)
+    .action((flags: { full?: boolean; profile?: string }) => {
+      for (const f of families(profileOf(flags))) {
         process.stdout.write(`${f.id.padEnd(4)} ${f.title.padEnd(28)} knob ${f.knob.label} ∈ {${f.knob.values.join(", ")}}${f.variants ? ` × ${f.variants.map((v) => v.name).join("/")}` : ""}, ${f.seeds.length} seeds: ${expandTrials(f).length} trials\n`);
       }
     });
@@ -160,15 +172,17 @@ export function reportCommand(): Command {
   return new Command("report")
     .description("Write the HTML report and print the claims table from the trials already in the run store")
     .option("--full", "report on the full profile's trials (default: quick)")
+    .option("--profile <name>", `profile whose trials to report: ${PROFILES.join(", ")}`)
+    .option("--json", "print the claims as JSON instead of the table")
     .option("--db <file>", "SQLite run store", DEFAULT_DB)
     .option("--out <dir>", "report directory", join("runs", "report"))
-    .action(async (flags: { full?: boolean; db: string; out: string }) => {
-      const profile: Profile = flags.full ? "full" : "quick";
+    .action(async (flags: { full?: boolean; profile?: string; json?: boolean; db: string; out: string }) => {
+      const profile = profileOf(flags);
       checkReportDir(flags.out);
       // Reporting only reads the store: it works on a read-only one, and never creates a missing one.
       const store = RunStore.openReadOnly(flags.db);
       try {
-        await report(families(profile), profile, store, flags.out);
+        await report(families(profile), profile, store, flags.out, flags.json);
       } finally {
         store.close();
       }
