@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { flatVerdict, monotoneVerdict, peakVerdict, spearman, type Point } from "../src/experiments/claims.js";
+import { bandVerdict, commonLossLevel, effectRatio, flatVerdict, monotoneVerdict, peakVerdict, perLayerFactor, spearman, summaryVerdict, valueAtLoss, type Point } from "../src/experiments/claims.js";
 import { expandTrials, setupsOf } from "../src/experiments/trials.js";
 import { families } from "../src/experiments/families.js";
 import { Rng } from "../src/util/rng.js";
@@ -71,4 +71,59 @@ test("trial expansion: one trial per (setup, variant, value, seed), stable ids, 
   const conv = families("conv");
   assert.deepEqual(conv.map((f) => f.id), ["E2", "E5", "E7", "E9"]);
   assert.ok(conv.every((f) => expandTrials(f).every((p) => p.setup === "fashion-mnist/cnn")));
+});
+
+test("per-layer factor: exp of the log-GC slope; halving gives 0.5 with a CI around it, and the He band can fail", () => {
+  const halving: Point[] = [], flat: Point[] = [], drifting: Point[] = [];
+  const rng = new Rng(5);
+  for (const knob of [1, 2, 3, 4, 5, 6])
+    for (const seed of [0, 1, 2, 3, 4, 5]) {
+      halving.push({ knob, seed, value: 8 * 0.5 ** knob * Math.exp(0.05 * rng.normal()) });
+      flat.push({ knob, seed, value: 3 * Math.exp(0.05 * rng.normal()) });
+      drifting.push({ knob, seed, value: 3 * 0.8 ** knob * Math.exp(0.05 * rng.normal()) });
+    }
+  const h = perLayerFactor(halving);
+  assert.ok(Math.abs(h.value - 0.5) < 0.02 && h.ciLow <= 0.5 && 0.5 <= h.ciHigh, `factor ${h.value} [${h.ciLow}, ${h.ciHigh}]`);
+  assert.equal(bandVerdict(h, [0.4, 0.6]), "agrees");
+  assert.equal(bandVerdict(h, [0.9, 1.1]), "disagrees");
+  assert.equal(bandVerdict(perLayerFactor(flat), [0.9, 1.1]), "agrees");
+  assert.equal(bandVerdict(perLayerFactor(drifting), [0.9, 1.1]), "disagrees", "a factor of 0.8 per layer is not flat");
+  // The median of a skewed sample differs from its mean: exp(N(0, σ²)) has mean e^{σ²/2} and median 1.
+  const skew: Point[] = [];
+  for (const knob of [1, 2, 3]) for (let seed = 0; seed < 400; seed++) skew.push({ knob, seed, value: Math.exp(Math.sqrt(knob) * rng.normal()) });
+  const mean = perLayerFactor(skew, "mean", 200), median = perLayerFactor(skew, "median", 200);
+  assert.ok(mean.value > 1.2 && Math.abs(median.value - 1) < 0.15, `mean ${mean.value}, median ${median.value}`);
+});
+
+test("effect ratio: mean(strongest)/mean(baseline) with a bootstrap interval", () => {
+  const pts: Point[] = [0, 1, 2].flatMap((seed) => [
+    { knob: 0, seed, value: 10 + seed },
+    { knob: 1, seed, value: 7 },
+    { knob: 2, seed, value: 2 + seed },
+  ]);
+  const e = effectRatio(pts, 0, 2);
+  assert.ok(Math.abs(e.value - 3 / 11) < 1e-12);
+  assert.ok(e.ciLow <= e.value && e.value <= e.ciHigh && e.ciLow >= 2 / 12 - 1e-12 && e.ciHigh <= 4 / 10 + 1e-12);
+  assert.ok(Number.isNaN(effectRatio(pts, 0, 5).value), "a knob without points has no ratio");
+});
+
+test("matched progress: the loosest loss every run reaches, GC interpolated where each run first reaches it", () => {
+  const fast = [{ step: 0, loss: 2, value: 1 }, { step: 10, loss: 0.5, value: 5 }, { step: 20, loss: 0.1, value: 9 }];
+  const slow = [{ step: 0, loss: 2, value: 1 }, { step: 10, loss: 1, value: 2 }, { step: 20, loss: 0.4, value: 3 }];
+  const level = commonLossLevel([fast, slow]);
+  assert.equal(level, 0.4);
+  // fast crosses 0.4 between loss 0.5 (GC 5) and 0.1 (GC 9): a quarter of the way → GC 6.
+  assert.ok(Math.abs(valueAtLoss(fast, level)! - 6) < 1e-12);
+  assert.equal(valueAtLoss(slow, level), 3);
+  assert.equal(valueAtLoss(slow, 0.2), null, "a run that never reaches the level");
+  // First crossing, even when the loss rises again later.
+  assert.equal(valueAtLoss([{ step: 0, loss: 1, value: 0 }, { step: 1, loss: 0.3, value: 4 }, { step: 2, loss: 0.9, value: 8 }], 0.5), 4 * (0.5 / 0.7));
+});
+
+test("summary verdict: agrees only if all agree, disagrees only if all disagree, else mixed", () => {
+  assert.equal(summaryVerdict(["agrees", "agrees"]), "agrees");
+  assert.equal(summaryVerdict(["disagrees", "disagrees"]), "disagrees");
+  assert.equal(summaryVerdict(["agrees", "inconclusive"]), "mixed");
+  assert.equal(summaryVerdict(["agrees", "disagrees"]), "mixed");
+  assert.equal(summaryVerdict([]), "inconclusive");
 });

@@ -215,7 +215,7 @@ export function families(profile: Profile): FamilyDef[] {
         { name: "he ×2 scale", config: { init: "he", initScale: 2 } },
       ],
       base: { ...initBase, model: `width:${q ? 128 : 256}` },
-      seeds: Array.from({ length: q ? 12 : 20 }, (_, i) => i),
+      seeds: Array.from({ length: q ? 10 : 20 }, (_, i) => i),
       claims: [
         { id: "E1 glorot", claim: "Glorot init: mean GC falls with depth, factor ≈ 2^-1 per layer", expected: "decreasing", variant: "glorot", predicted: 0.5, band: [0.4, 0.6] },
         { id: "E1 lecun", claim: "LeCun init: mean GC falls with depth, factor ≈ 2^-1 per layer", expected: "decreasing", variant: "lecun", predicted: 0.5, band: [0.4, 0.6] },
@@ -254,13 +254,13 @@ export function families(profile: Profile): FamilyDef[] {
       description:
         "One-hidden-layer ReLU MLPs of growing width trained with Adam to (near) interpolation on a 500-image subset with 20% fixed label corruption (cross-entropy): test loss and GC should peak together near the interpolation threshold (T7). The threshold is where the train accuracy on the corrupted labels first reaches about 100%; widths run 16× past it. Dead networks (constant output, GC 0) are dropped with a note.",
       kind: "train",
-      knob: { key: "width", label: "hidden width", values: q ? [2, 4, 6, 8, 12, 16, 24, 32, 64, 128] : [2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512], log: true },
+      knob: { key: "width", label: "hidden width", values: q ? [2, 3, 4, 6, 8, 12, 16, 32, 64, 128] : [2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512], log: true },
       base: { limit: q ? 500 : 2000, labelCorruption: 0.2, optimizer: "adam", lr: 0.003, steps: q ? 2500 : 8000, batchSize: 100, checkpointEvery: q ? 1250 : 2000, evalSize: q ? 1000 : 2000, gcSize: q ? 200 : 500, measures: ["norms", "output-grad"] },
       setups: [
         { dataset: "mnist", model: "mlp", config: { data: "mnist" }, accFloor: 0 },
         { dataset: "fashion-mnist", model: "mlp", config: { data: "fashion-mnist" }, accFloor: 0 },
       ],
-      seeds: q ? [0, 1, 2, 3] : [0, 1, 2, 3, 4, 5],
+      seeds: q ? [0, 1, 2] : [0, 1, 2, 3, 4, 5],
       logPoints: LOG_POINTS[profile],
       claims: [{ id: "E10", claim: "GC and test loss peak together as width grows (double descent, T7)", expected: "peak" }],
     },

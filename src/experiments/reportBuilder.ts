@@ -137,7 +137,7 @@ function initSection(fam: FamilyDef, trials: TrialData[]): ReportSection {
     const variants = [...new Set(lines.map((t) => t.variant))];
     const panel = (v: string) =>
       lineChart({ title: v || fam.knob.label, values: lines.filter((t) => t.variant === v).flatMap((t) => (t.row.summary!.line as number[]).map((y, i) => ({ t: i / 63, y, knob: t.row.knobValue }))), x: "t", y: "y", color: "knob", colorTitle: fam.knob.label, xTitle: "position on the segment", yTitle: "logit 0", width: 220, height: 180 });
-    figures.push({ name: `${fam.id}-line`, caption: "First logit of the initialized network along the segment between two test images (seed 0), one panel per scheme (independent y axes), colour by depth: flatter functions have lower GC.", spec: concatCharts(`${fam.id}: output along a line`, variants.map(panel)) });
+    figures.push({ name: `${fam.id}-line`, caption: "First logit of the initialized network along the segment between two test images (seed 0), one panel per scheme (independent y axes), colour by depth: flatter functions have lower GC.", spec: concatCharts(`${fam.id}: output along a line`, variants.map(panel), 2) });
   }
   return { id: fam.id, title: `${fam.id} — ${fam.title}`, description: fam.description, figures };
 }
