@@ -99,15 +99,18 @@ export const SMALL_CNN = {
   ],
 };
 
-/** Undertrained floors on the unregularized test accuracy, per (dataset, model). */
-const FLOOR = { mnist: 0.9, "fashion-mnist": 0.78 } as const;
+/**
+ * Undertrained floors on the unregularized (baseline) test accuracy, per dataset: about what a linear softmax
+ * classifier reaches on a 4,000-image subset, so a row below it has not learned the task beyond a linear model.
+ */
+const FLOOR = { mnist: 0.85, "fashion-mnist": 0.75 } as const;
 
 const mlpSetups = (model: string): Setup[] => [
   { dataset: "mnist", model: "mlp", config: { data: "mnist", model }, accFloor: FLOOR.mnist },
   { dataset: "fashion-mnist", model: "mlp", config: { data: "fashion-mnist", model }, accFloor: FLOOR["fashion-mnist"] },
 ];
 const cnnSetups = (datasets: ("mnist" | "fashion-mnist")[]): Setup[] =>
-  datasets.map((d) => ({ dataset: d, model: "cnn", config: { data: d, model: SMALL_CNN, measures: ["norms"] }, accFloor: d === "mnist" ? 0.95 : 0.75 }));
+  datasets.map((d) => ({ dataset: d, model: "cnn", config: { data: d, model: SMALL_CNN, measures: ["norms"] }, accFloor: FLOOR[d] }));
 
 /** Shared base for the quick profile: a 4,000-image subset, a small MLP, short training, 21 logged points. */
 const quickBase: Partial<TrainConfig> = {
