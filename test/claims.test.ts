@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bandVerdict, commonLossLevel, effectRatio, flatVerdict, monotoneVerdict, peakVerdict, perLayerFactor, spearman, summaryVerdict, valueAtLoss, type Point } from "../src/experiments/claims.js";
+import { bandVerdict, commonLossLevel, effectRatio, monotoneVerdict, peakVerdict, perLayerFactor, spearman, summaryVerdict, valueAtLoss, type Point } from "../src/experiments/claims.js";
 import { expandTrials, setupsOf } from "../src/experiments/trials.js";
 import { families } from "../src/experiments/families.js";
 import { Rng } from "../src/util/rng.js";
@@ -36,8 +36,8 @@ test("flat and peak verdicts", () => {
     flat.push({ knob, seed, value: 5 * (1 + 0.05 * rng.normal()) });
     halving.push({ knob, seed, value: 5 * 0.5 ** knob * (1 + 0.05 * rng.normal()) });
   }
-  assert.equal(flatVerdict(flat).verdict, "agrees");
-  assert.equal(flatVerdict(halving).verdict, "disagrees");
+  assert.equal(bandVerdict(perLayerFactor(flat), [0.9, 1.1]), "agrees");
+  assert.equal(bandVerdict(perLayerFactor(halving), [0.9, 1.1]), "disagrees");
   const curve = (peakAt: number): Point[] => [1, 2, 3, 4, 5, 6].flatMap((knob) => [0, 1].map((seed) => ({ knob, seed, value: -((knob - peakAt) ** 2) + seed * 0.01 })));
   assert.equal(peakVerdict(curve(3), curve(3)).verdict, "agrees");
   assert.equal(peakVerdict(curve(2), curve(5)).verdict, "disagrees");

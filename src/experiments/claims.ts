@@ -1,7 +1,7 @@
 /**
  * Verdicts from data: the Spearman rank correlation between a knob and a final metric across all trials, with a
  * bootstrap confidence interval that resamples seeds within each knob value; its sign against the expectation
- * decides. Peaks (double descent) and flatness (He init) have their own tests. Nothing here reads the expectation
+ * decides. Peaks (double descent) and per-layer factors in depth (E1, against a band) have their own tests. Nothing here reads the expectation
  * before the data are summarized.
  */
 import { Rng } from "../util/rng.js";
@@ -76,27 +76,7 @@ export function monotoneVerdict(points: Point[], expected: "decreasing" | "incre
 }
 
 function meansByKnob(points: Point[]): { knob: number; mean: number }[] {
-  const groups = new Map<number, number[]>();
-  for (const p of points) if (Number.isFinite(p.value)) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p.value]);
-  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([knob, v]) => ({ knob, mean: v.reduce((a, b) => a + b, 0) / v.length }));
-}
-
-/**
- * Flat in the knob: the per-step ratio of geometric means, (last/first)^(1/(steps)), lies within [0.75, 1.33] with
- * its bootstrap interval; a ratio interval wholly outside that band disagrees.
- */
-export function flatVerdict(points: Point[], resamples = 2000, seed = 0): { ratio: number; ciLow: number; ciHigh: number; verdict: Verdict } {
-  const perStep = (ps: Point[]) => {
-    const m = meansByKnob(ps);
-    const first = m[0], last = m[m.length - 1];
-    return Math.pow(last.mean / first.mean, 1 / (last.knob - first.knob));
-  };
-  const ratio = perStep(points);
-  const rng = new Rng(seed);
-  const boots = Array.from({ length: resamples }, () => perStep(resample(points, rng))).sort((a, b) => a - b);
-  const ciLow = boots[Math.floor(0.025 * resamples)], ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
-  const verdict: Verdict = ciLow >= 0.75 && ciHigh <= 1.33 ? "agrees" : ciHigh < 0.75 || ciLow > 1.33 ? "disagrees" : "inconclusive";
-  return { ratio, ciLow, ciHigh, verdict };
+  return centersByKnob(points, "mean").map((x) => ({ knob: x.knob, mean: x.c }));
 }
 
 /**
