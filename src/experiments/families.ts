@@ -177,7 +177,7 @@ export function families(profile: Profile): FamilyDef[] {
     sweep("E2", "L2 / weight decay", { key: "l2", label: "λ (L2)", values: [0, 1e-4, 1e-3, 1e-2], log: true }, "Larger L2 penalty → lower GC (T1)", "decreasing"),
     sweep("E3", "Spectral-norm penalty", { key: "spectral", label: "λ (spectral)", values: [0, 1e-3, 1e-2, 1e-1], log: true }, "Stronger spectral penalty → lower GC (T2)", "decreasing"),
     {
-      ...sweep("E4", "Flatness penalty", { key: "flatness", label: "λ on ‖∇θL‖²", values: [0, 1e-2, 1e-1, 1], log: true }, "Stronger flatness penalty → lower GC (T3/T4)", "decreasing", withHessian),
+      ...sweep("E4", "Flatness penalty", { key: "flatness", label: "λ on ‖∇θL‖²", values: [0, 1e-2, 1e-1, 0.3], log: true }, "Stronger flatness penalty → lower GC (T3/T4)", "decreasing", withHessian),
       mechanisms: [{ metric: "hessian_trace", label: "Hessian trace Tr(∇²θL)", expected: "decreasing" }],
     },
     {

@@ -250,7 +250,7 @@ export function formatClaimsTable(claims: ClaimRow[], sanity: ClaimRow[] = []): 
     c.effect ? `${fmt(c.effect.value)} [${fmt(c.effect.ciLow)}, ${fmt(c.effect.ciHigh)}]` : "",
     c.matched?.verdict ?? "",
     c.unflagged?.verdict ?? "",
-    c.accuracy ? `${(100 * c.accuracy.baseline).toFixed(1)}% −${(100 * c.accuracy.worstDrop).toFixed(1)}` : "",
+    c.accuracy && Number.isFinite(c.accuracy.baseline) ? `${(100 * c.accuracy.baseline).toFixed(1)}% −${(100 * c.accuracy.worstDrop).toFixed(1)}` : c.accuracy ? "no baseline" : "",
     c.verdict + (c.counted === false ? " (not counted)" : ""),
     [...(c.flags ?? []), c.note ?? ""].filter(Boolean).join("; "),
   ]);
