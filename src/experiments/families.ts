@@ -4,6 +4,7 @@
  * (claims.ts), never assumed. Bump `version` when a family's settings change: trials are keyed by it.
  */
 import type { TrainConfig } from "../training/config.js";
+import { defaultCnnSpec } from "../models/spec.js";
 
 export type Profile = "quick" | "full" | "conv";
 export const PROFILES: readonly Profile[] = ["quick", "full", "conv"];
@@ -84,20 +85,7 @@ export interface FamilyDef {
 }
 
 /** A quick, reduced-width CNN (conv3×3-8, pool, conv3×3-16, pool, dense): about 50 ms an SGD step at batch 64. */
-export const SMALL_CNN = {
-  kind: "cnn",
-  input: [28, 28, 1],
-  layers: [
-    { type: "conv", filters: 8, kernel: 3, stride: 1, padding: "same" },
-    { type: "relu" },
-    { type: "maxpool", size: 2 },
-    { type: "conv", filters: 16, kernel: 3, stride: 1, padding: "same" },
-    { type: "relu" },
-    { type: "maxpool", size: 2 },
-    { type: "flatten" },
-    { type: "dense", units: 10 },
-  ],
-};
+export const SMALL_CNN = defaultCnnSpec([28, 28, 1], 10, [8, 16]);
 
 /**
  * Undertrained floors on the unregularized (baseline) test accuracy, per dataset: about what a linear softmax
