@@ -159,7 +159,7 @@ function boundsSection(all: TrialData[]): { section: ReportSection; sanity: Clai
         if (gc > 0) minRatio = Math.min(minRatio, b / gc);
       }
     rows.push([label, n, held, fmt(minRatio)]);
-    sanity.push({ id: `B ${label.split(" ")[0]}`, claim: `${label} ≥ GC at every logged step`, expected: "bound ≥ GC", knob: "—", rho: null, ciLow: null, ciHigh: null, kind: "sanity", verdict: n === 0 ? "inconclusive" : held === n ? "agrees" : "disagrees", note: `${held}/${n} logged points hold; smallest bound/GC ${fmt(minRatio)}` });
+    sanity.push({ id: `B ${label.split(" ")[0]}`, claim: `${label} ≥ GC at every logged step`, expected: "bound ≥ GC", knob: "—", rho: null, ciLow: null, ciHigh: null, kind: "sanity", verdict: n === 0 ? "inconclusive" : held === n ? "agrees" : "disagrees", note: n === 0 ? "not applicable: no dense ReLU-chain (MLP) runs; the bounds are not defined for CNNs" : `${held}/${n} logged points hold; smallest bound/GC ${fmt(minRatio)}` });
   }
   const example = all.find((t) => t.row.family === "E2" && t.row.knobValue === 0 && t.setup === "mnist/mlp") ?? all[0];
   const values = example
