@@ -72,3 +72,20 @@ test("gcx measure --help documents the options", () => {
     assert.ok(r.stdout.includes(flag), flag);
   }
 });
+
+test("gcx reproduce/report: --profile picks quick, full or conv; a bad or conflicting one is a one-line error; report --json prints claims", async () => {
+  for (const args of [["reproduce", "--profile", "nope"], ["reproduce", "--quick", "--full"], ["report", "--profile", "conv", "--full"]]) {
+    const r = gcx(...args);
+    assert.equal(r.status, 2, args.join(" "));
+    assert.match(r.stderr, /^gcx: error: (unknown profile "nope"|choose one profile)/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  }
+  const { RunStore } = await import("../src/store/runStore.js");
+  const dir = mkdtempSync(join(tmpdir(), "gcx-cli-"));
+  RunStore.open(join(dir, "db.sqlite")).close();
+  const r = gcx("report", "--profile", "conv", "--json", "--db", join(dir, "db.sqlite"), "--out", join(dir, "report"));
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.profile, "conv");
+  assert.deepEqual(out.claims, []);
+});

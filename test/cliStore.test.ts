@@ -410,7 +410,7 @@ test("experiment run exits 2 with one line when trials fail, after writing the r
   const r = await gcx(["experiment", "run", "E2", "--db", db, "--runs-dir", join(blocker, "trials"), "--out", out, "--jobs", "2", "--no-progress"]);
   const line = oneLineError(
     r,
-    new RegExp(`^gcx: error: 16 of 16 trials failed \\(first: [0-9a-f]{16}: .*not a directory.*\\); see gcx runs list --status failed --db ${escape(db)}$`),
+    new RegExp(`^gcx: error: 24 of 24 trials failed \\(first: [0-9a-f]{16}: .*not a directory.*\\); see gcx runs list --status failed --db ${escape(db)}$`),
     "experiment run with failing trials",
   );
   assert.ok(line.length < 400, line);
@@ -419,7 +419,7 @@ test("experiment run exits 2 with one line when trials fail, after writing the r
   const store = RunStore.openReadOnly(db);
   const failed = store.list({ status: "failed" });
   store.close();
-  assert.equal(failed.length, 16);
+  assert.equal(failed.length, 24); // E2 quick: 2 setups × 4 values × 3 seeds
   for (const t of failed) {
     assert.ok(t.error && !/[\r\n]/.test(t.error), `one-line error: ${JSON.stringify(t.error)}`);
     assert.doesNotMatch(t.error, /\bat .*:\d+:\d+/, "no stack frames");

@@ -1,13 +1,15 @@
 /**
  * Verdicts from data: the Spearman rank correlation between a knob and a final metric across all trials, with a
  * bootstrap confidence interval that resamples seeds within each knob value; its sign against the expectation
- * decides. Peaks (double descent) and flatness (He init) have their own tests. Nothing here reads the expectation
+ * decides. Peaks (double descent) and per-layer factors in depth (E1, against a band) have their own tests. Nothing here reads the expectation
  * before the data are summarized.
  */
 import { Rng } from "../util/rng.js";
 import type { Expectation } from "./families.js";
 
 export type Verdict = "agrees" | "disagrees" | "inconclusive";
+/** A claim's summary over its (dataset, model) rows. */
+export type SummaryVerdict = Verdict | "mixed";
 
 export interface Point {
   knob: number;
@@ -74,27 +76,7 @@ export function monotoneVerdict(points: Point[], expected: "decreasing" | "incre
 }
 
 function meansByKnob(points: Point[]): { knob: number; mean: number }[] {
-  const groups = new Map<number, number[]>();
-  for (const p of points) if (Number.isFinite(p.value)) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p.value]);
-  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([knob, v]) => ({ knob, mean: v.reduce((a, b) => a + b, 0) / v.length }));
-}
-
-/**
- * Flat in the knob: the per-step ratio of geometric means, (last/first)^(1/(steps)), lies within [0.75, 1.33] with
- * its bootstrap interval; a ratio interval wholly outside that band disagrees.
- */
-export function flatVerdict(points: Point[], resamples = 2000, seed = 0): { ratio: number; ciLow: number; ciHigh: number; verdict: Verdict } {
-  const perStep = (ps: Point[]) => {
-    const m = meansByKnob(ps);
-    const first = m[0], last = m[m.length - 1];
-    return Math.pow(last.mean / first.mean, 1 / (last.knob - first.knob));
-  };
-  const ratio = perStep(points);
-  const rng = new Rng(seed);
-  const boots = Array.from({ length: resamples }, () => perStep(resample(points, rng))).sort((a, b) => a - b);
-  const ciLow = boots[Math.floor(0.025 * resamples)], ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
-  const verdict: Verdict = ciLow >= 0.75 && ciHigh <= 1.33 ? "agrees" : ciHigh < 0.75 || ciLow > 1.33 ? "disagrees" : "inconclusive";
-  return { ratio, ciLow, ciHigh, verdict };
+  return centersByKnob(points, "mean").map((x) => ({ knob: x.knob, mean: x.c }));
 }
 
 /**
@@ -128,6 +110,117 @@ export function peakVerdict(gc: Point[], testLoss: Point[], resamples = 2000, se
   const support = together / resamples;
   const verdict: Verdict = support >= 0.95 ? "agrees" : apart / resamples >= 0.95 ? "disagrees" : "inconclusive";
   return { gcPeak: g[argmax(g)].knob, lossPeak: l[argmax(l)].knob, support, verdict };
+}
+
+/** Percentile interval [2.5 %, 97.5 %] of bootstrap draws (sorted in place); NaN draws are dropped. */
+function interval(boots: number[]): [number, number] {
+  const b = boots.filter(Number.isFinite).sort((x, y) => x - y);
+  if (!b.length) return [NaN, NaN];
+  return [b[Math.floor(0.025 * b.length)], b[Math.ceil(0.975 * b.length) - 1]];
+}
+
+export interface Estimate {
+  value: number;
+  ciLow: number;
+  ciHigh: number;
+}
+
+/** Mean (or median) of the values at each knob value. */
+function centersByKnob(points: Point[], center: "mean" | "median"): { knob: number; c: number }[] {
+  const groups = new Map<number, number[]>();
+  for (const p of points) if (Number.isFinite(p.value)) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p.value]);
+  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([knob, v]) => {
+    if (center === "mean") return { knob, c: v.reduce((a, b) => a + b, 0) / v.length };
+    const s = [...v].sort((a, b) => a - b), m = s.length >> 1;
+    return { knob, c: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 };
+  });
+}
+
+/**
+ * Per-layer factor of GC in depth: exp of the least-squares slope of log(center GC) on depth, where center is the
+ * mean (or median) over networks at each depth; 95 % bootstrap interval resampling networks within each depth.
+ */
+export function perLayerFactor(points: Point[], center: "mean" | "median" = "mean", resamples = 2000, seed = 0): Estimate {
+  const fit = (ps: Point[]) => {
+    const c = centersByKnob(ps, center).filter((x) => x.c > 0);
+    if (c.length < 2) return NaN;
+    const mx = c.reduce((a, x) => a + x.knob, 0) / c.length, my = c.reduce((a, x) => a + Math.log(x.c), 0) / c.length;
+    let sxy = 0, sxx = 0;
+    for (const x of c) {
+      sxy += (x.knob - mx) * (Math.log(x.c) - my);
+      sxx += (x.knob - mx) ** 2;
+    }
+    return Math.exp(sxy / sxx);
+  };
+  const rng = new Rng(seed);
+  const [ciLow, ciHigh] = interval(Array.from({ length: resamples }, () => fit(resample(points, rng))));
+  return { value: fit(points), ciLow, ciHigh };
+}
+
+/** An interval against a band: inside it agrees, disjoint from it disagrees, overlapping its edge is inconclusive. */
+export function bandVerdict(e: Estimate, band: [number, number]): Verdict {
+  if (!Number.isFinite(e.ciLow) || !Number.isFinite(e.ciHigh)) return "inconclusive";
+  if (e.ciLow >= band[0] && e.ciHigh <= band[1]) return "agrees";
+  return e.ciHigh < band[0] || e.ciLow > band[1] ? "disagrees" : "inconclusive";
+}
+
+/**
+ * Effect size: mean value at knob `strongest` over mean value at knob `baseline` (e.g. GC(strongest λ)/GC(λ = 0)),
+ * with a 95 % bootstrap interval resampling seeds within each knob value.
+ */
+export function effectRatio(points: Point[], baseline: number, strongest: number, resamples = 2000, seed = 0): Estimate {
+  const ratio = (ps: Point[]) => {
+    const m = centersByKnob(ps, "mean");
+    const b = m.find((x) => x.knob === baseline)?.c, s = m.find((x) => x.knob === strongest)?.c;
+    return b === undefined || s === undefined || b === 0 ? NaN : s / b;
+  };
+  const rng = new Rng(seed);
+  const [ciLow, ciHigh] = interval(Array.from({ length: resamples }, () => ratio(resample(points, rng))));
+  return { value: ratio(points), ciLow, ciHigh };
+}
+
+/** One logged point of a run: training loss (on clean labels) and a metric (GC). */
+export interface ProgressPoint {
+  step: number;
+  loss: number;
+  value: number;
+}
+
+/**
+ * The metric where a run first reaches training loss `level`: linear interpolation in the loss between the last
+ * logged point above the level and the first at or below it. Null when the run never reaches the level.
+ */
+export function valueAtLoss(curve: ProgressPoint[], level: number): number | null {
+  const pts = curve.filter((p) => Number.isFinite(p.loss) && Number.isFinite(p.value)).sort((a, b) => a.step - b.step);
+  for (let i = 0; i < pts.length; i++) {
+    if (pts[i].loss > level) continue;
+    if (i === 0) return pts[0].value;
+    const a = pts[i - 1], b = pts[i];
+    const t = (a.loss - level) / (a.loss - b.loss);
+    return a.value + t * (b.value - a.value);
+  }
+  return null;
+}
+
+/**
+ * The matched-progress level: the loosest training loss every given run reaches, i.e. the largest of the runs'
+ * lowest logged losses.
+ */
+export function commonLossLevel(curves: ProgressPoint[][]): number {
+  let level = -Infinity;
+  for (const c of curves) {
+    const lowest = c.reduce((m, p) => (Number.isFinite(p.loss) ? Math.min(m, p.loss) : m), Infinity);
+    if (Number.isFinite(lowest)) level = Math.max(level, lowest);
+  }
+  return level;
+}
+
+/** Summary over a claim's counted rows: agrees only if all agree, disagrees only if all disagree, else mixed. */
+export function summaryVerdict(verdicts: Verdict[]): SummaryVerdict {
+  if (!verdicts.length) return "inconclusive";
+  if (verdicts.every((v) => v === "agrees")) return "agrees";
+  if (verdicts.every((v) => v === "disagrees")) return "disagrees";
+  return "mixed";
 }
 
 export function expectationText(e: Expectation): string {

@@ -7,7 +7,7 @@ import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
 import { forward, type Network, type Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
-import { spectralNorm } from "./norms.js";
+import { spectralNormUpper } from "./norms.js";
 
 /** A data loss on fixed data, as a function of (differentiable) parameters. */
 export type LossOf = (params: Params) => Tensor;
@@ -62,7 +62,7 @@ export function outputGradients(net: Network, params: Params, x: Tensor): Output
       }
     });
   }
-  const w1 = spectralNorm(params["layers.0.weight"]) ** 2;
+  const w1 = spectralNormUpper(params["layers.0.weight"]) ** 2;
   const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
   return { param_grad_sq: mean(paramSq), t3_bound: w1 * mean(firstSq) };
 }

@@ -347,7 +347,7 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   const evalN = Math.min(w.evalSize, trainN) + Math.min(w.evalSize, testN);
   const gcN = Math.min(w.gcSize, trainN);
   const gcEval = gcParts(c, net, Math.min(256, gcN), gcN, { method: "exact", mode: "auto" }, `GC logging on ${gcN} examples`);
-  const comp = w.measures.includes("hessian") ? companionsParts(c, gcN, `companion measures on ${gcN} examples`) : null;
+  const comp = w.measures.includes("hessian") || w.measures.includes("hessian-trace") ? companionsParts(c, gcN, `companion measures on ${gcN} examples`) : null;
   const lossEval = { what: `the loss of ${Math.min(w.evalSize, Math.max(trainN, testN))} examples at once`, bytes: 3 * Math.min(w.evalSize, Math.max(trainN, testN)) * c.maxLayerFloats * F32 };
   const sum = (p: { bytes: number }[]) => p.reduce((s, q) => s + q.bytes, 0);
   const evals: [string, { what: string; bytes: number }[]][] = [

@@ -271,10 +271,10 @@ export function errorBarChart(opts: ErrorBarChartOptions): VegaLiteSpec {
 }
 
 /**
- * Place charts side by side under one title. Sub-charts keep their own data, scales and legends; their
- * `$schema` and `config` are lifted to the top level (Vega-Lite allows them only there).
+ * Place charts side by side under one title (wrapping after `columns` charts when given). Sub-charts keep their own
+ * data, scales and legends; their `$schema` and `config` are lifted to the top level (Vega-Lite allows them only there).
  */
-export function concatCharts(title: string, specs: VegaLiteSpec[]): VegaLiteSpec {
+export function concatCharts(title: string, specs: VegaLiteSpec[], columns?: number): VegaLiteSpec {
   const hconcat = specs.map((s) => {
     const { $schema: _schema, config: _config, ...rest } = s;
     return rest;
@@ -282,7 +282,7 @@ export function concatCharts(title: string, specs: VegaLiteSpec[]): VegaLiteSpec
   return {
     $schema: SCHEMA,
     title: { text: title, anchor: "middle", fontSize: 15 },
-    hconcat,
+    ...(columns ? { concat: hconcat, columns } : { hconcat }),
     spacing: 30,
     resolve: {
       scale: { color: "independent", x: "independent", y: "independent" },

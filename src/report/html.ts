@@ -10,7 +10,15 @@ import { UserError } from "../util/errors.js";
 import { fileError, pathKind, systemReason } from "../util/files.js";
 import { writeFigure } from "./render.js";
 
-export type Verdict = "agrees" | "disagrees" | "inconclusive";
+/** "mixed" only appears on summary rows (some of a claim's counted rows agree, some do not). */
+export type Verdict = "agrees" | "disagrees" | "inconclusive" | "mixed";
+
+/** A value with its 95 % interval. */
+export interface IntervalValue {
+  value: number;
+  ciLow: number;
+  ciHigh: number;
+}
 
 export interface ClaimRow {
   id: string;
@@ -22,6 +30,23 @@ export interface ClaimRow {
   ciHigh: number | null;
   verdict: Verdict;
   note?: string;
+  /** "row": one (claim, dataset, model); "summary": the claim over its counted rows; "sanity": an identity check. */
+  kind?: "row" | "summary" | "sanity";
+  dataset?: string;
+  model?: string;
+  /** An extension of the 2022 paper (E8, E9). */
+  extension?: boolean;
+  /** Effect size, e.g. GC(strongest knob)/GC(baseline), or E1's per-layer factor. */
+  effect?: (IntervalValue & { label: string }) | null;
+  /** Verdict with GC read where every run first reaches a common clean-label training loss. */
+  matched?: { verdict: Verdict; level: number | null; rho: number | null; ciLow: number | null; ciHigh: number | null; unreached: number } | null;
+  /** Verdict without the points flagged for an accuracy cost. */
+  unflagged?: { verdict: Verdict; rho: number | null; ciLow: number | null; ciHigh: number | null } | null;
+  /** Test accuracy of the baseline point and the largest drop below it (mean over seeds), with the flagged knob values. */
+  accuracy?: { baseline: number; worstDrop: number; flaggedKnobs: number[] } | null;
+  /** False for rows shown but not counted (undertrained). */
+  counted?: boolean;
+  flags?: string[];
 }
 
 export interface ReportFigure {
@@ -46,6 +71,8 @@ export interface ReportDocument {
   intro: string;
   generatedAt: string;
   claims: ClaimRow[];
+  /** Identities that always hold (E1s, the T1-T3 bounds): shown apart, not counted as claims. */
+  sanity?: ClaimRow[];
   sections: ReportSection[];
   footer?: string;
 }
@@ -138,6 +165,8 @@ td.verdict { font-weight: 600; white-space: nowrap; }
 td.verdict-agrees { background: #dafbe1; color: #116329; }
 td.verdict-disagrees { background: #ffebe9; color: #a40e26; }
 td.verdict-inconclusive { background: #fff8c5; color: #7d4e00; }
+td.verdict-mixed { background: #eef1f4; color: #3d444d; }
+tr.summary-row td { font-weight: 600; border-top: 2px solid var(--fg); }
 .summary span { display: inline-block; margin-right: 14px; }
 .figures { display: flex; flex-wrap: wrap; gap: 20px; }
 figure { margin: 8px 0; padding: 10px; border: 1px solid var(--border); border-radius: 6px; max-width: 100%; }
@@ -147,37 +176,62 @@ figcaption .links { white-space: nowrap; }
 footer { max-width: 1100px; margin: 0 auto; padding: 16px 40px 40px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--border); }
 `;
 
+const ci = (lo: number | null | undefined, hi: number | null | undefined) =>
+  lo === null || lo === undefined || hi === null || hi === undefined ? "" : ` [${formatNumber(lo, 3)}, ${formatNumber(hi, 3)}]`;
+
+const verdictCell = (v: Verdict | undefined | null, extra = "") =>
+  v ? `<td class="verdict verdict-${escapeHtml(v)}">${escapeHtml(v)}${escapeHtml(extra)}</td>` : "<td>—</td>";
+
 function claimsTable(claims: ClaimRow[]): string {
   if (claims.length === 0) return "<p>No claims were evaluated.</p>";
-  const counts: Record<Verdict, number> = { agrees: 0, disagrees: 0, inconclusive: 0 };
-  for (const c of claims) counts[c.verdict] = (counts[c.verdict] ?? 0) + 1;
+  const summaries = claims.filter((c) => c.kind === "summary");
+  const headline = summaries.length ? summaries : claims;
+  const counts: Record<Verdict, number> = { agrees: 0, disagrees: 0, inconclusive: 0, mixed: 0 };
+  for (const c of headline) counts[c.verdict] = (counts[c.verdict] ?? 0) + 1;
   const summary =
-    `<p class="summary"><span>${claims.length} claims:</span>` +
+    `<p class="summary"><span>${headline.length} claims:</span>` +
     `<span class="agrees">${counts.agrees} agree</span>` +
     `<span class="disagrees">${counts.disagrees} disagree</span>` +
+    (counts.mixed ? `<span class="mixed">${counts.mixed} mixed</span>` : "") +
     `<span class="inconclusive">${counts.inconclusive} inconclusive</span></p>`;
   const rows = claims.map((c) => {
-    const ci = c.ciLow === null && c.ciHigh === null ? "—" : `[${formatNumber(c.ciLow, 3)}, ${formatNumber(c.ciHigh, 3)}]`;
+    const where = c.kind === "summary" ? "all" : [c.dataset, c.model].filter(Boolean).join(" / ");
+    const effect = c.effect ? `${escapeHtml(c.effect.label)} ${formatNumber(c.effect.value, 3)}${ci(c.effect.ciLow, c.effect.ciHigh)}` : "—";
+    const acc = c.accuracy ? `${formatNumber(c.accuracy.baseline, 3)}; worst −${formatNumber(100 * c.accuracy.worstDrop, 2)} pts${c.accuracy.flaggedKnobs.length ? `; flagged ${c.accuracy.flaggedKnobs.join(", ")}` : ""}` : "—";
+    const flags = [...(c.flags ?? []), ...(c.counted === false ? ["not counted"] : [])].join("; ");
     return (
-      `<tr id="claim-${escapeHtml(slug(c.id))}">` +
-      `<td>${escapeHtml(c.id)}</td>` +
+      `<tr id="claim-${escapeHtml(slug(`${c.id}-${where}`))}" class="${c.kind === "summary" ? "summary-row" : "row"}">` +
+      `<td>${escapeHtml(c.id)}${c.extension ? " (ext.)" : ""}</td>` +
+      `<td>${escapeHtml(where)}</td>` +
       `<td>${escapeHtml(c.claim)}</td>` +
       `<td>${escapeHtml(c.expected)}</td>` +
-      `<td>${escapeHtml(c.knob)}</td>` +
-      `<td class="num">${formatNumber(c.rho, 3)}</td>` +
-      `<td class="num">${ci}</td>` +
-      `<td class="verdict verdict-${escapeHtml(c.verdict)}">${escapeHtml(c.verdict)}</td>` +
-      `<td>${c.note ? escapeHtml(c.note) : ""}</td>` +
+      `<td class="num">${c.rho === null ? "—" : formatNumber(c.rho, 3) + ci(c.ciLow, c.ciHigh)}</td>` +
+      `<td>${effect}</td>` +
+      verdictCell(c.matched?.verdict, c.matched?.unreached ? ` (${c.matched.unreached} unreached)` : "") +
+      verdictCell(c.unflagged?.verdict) +
+      `<td>${acc}</td>` +
+      verdictCell(c.verdict) +
+      `<td>${escapeHtml([flags, c.note ?? ""].filter(Boolean).join(". "))}</td>` +
       `</tr>`
     );
   });
   return (
     summary +
-    `\n<table class="claims">\n<thead><tr><th>ID</th><th>Claim</th><th>Expected</th><th>Knob</th>` +
-    `<th title="rank correlation between the knob and GC">ρ</th><th>95% CI</th><th>Verdict</th><th>Note</th></tr></thead>\n<tbody>\n` +
+    `\n<table class="claims">\n<thead><tr><th>ID</th><th>Data / model</th><th>Claim</th><th>Expected</th>` +
+    `<th title="rank correlation between the knob and final GC, 95% bootstrap CI">ρ [95% CI]</th><th>Effect [95% CI]</th>` +
+    `<th title="GC read where each run first reaches a common clean-label training loss">Matched progress</th>` +
+    `<th title="verdict without points whose test accuracy is > 5 points below the baseline">Without flagged</th>` +
+    `<th>Baseline test acc; accuracy cost</th><th>Verdict</th><th>Flags / note</th></tr></thead>\n<tbody>\n` +
     rows.join("\n") +
     `\n</tbody>\n</table>`
   );
+}
+
+function sanityTable(rows: ClaimRow[]): string {
+  const body = rows
+    .map((c) => `<tr><td>${escapeHtml(c.id)}</td><td>${escapeHtml(c.claim)}</td>${verdictCell(c.verdict === "agrees" ? "agrees" : c.verdict)}<td>${escapeHtml(c.note ?? "")}</td></tr>`)
+    .join("\n");
+  return `<table class="sanity">\n<thead><tr><th>Check</th><th>Statement</th><th>Holds</th><th>Detail</th></tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
 function dataTable(table: NonNullable<ReportSection["table"]>): string {
@@ -244,6 +298,7 @@ ${report.sections.length > 0 ? `<nav class="toc"><strong>Contents</strong>\n<ul>
 <h2>Claims</h2>
 ${claimsTable(report.claims)}
 </section>
+${report.sanity?.length ? `<section id="sanity">\n<h2>Sanity checks (not counted as claims)</h2>\n<p>Identities that always hold for zero-bias or 1-Lipschitz ReLU networks; a failure here is a bug, not a finding.</p>\n${sanityTable(report.sanity)}\n</section>` : ""}
 ${sections.join("\n")}
 </main>
 ${report.footer ? `<footer>${paragraphs(report.footer)}</footer>` : ""}

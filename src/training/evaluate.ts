@@ -62,11 +62,11 @@ export function companionMeasures(net: Network, params: Params, ds: Dataset, whi
   const trainable: Params = Object.fromEntries(trainableNames(net, params).map((k) => [k, params[k]]));
   const lossOf = (p: Params) => dataLoss(net, { ...params, ...p }, batch).loss;
   if (m.has("loss-grad")) rec.loss_grad_sq = lossGradSq(trainable, lossOf);
-  if (m.has("hessian")) {
+  if (m.has("hessian") || m.has("hessian-trace")) {
     const h = hessianTrace(trainable, lossOf, 8, seed);
     rec.hessian_trace = h.trace;
     rec.hessian_trace_stderr = h.stderr;
-    rec.hessian_top_eig = hessianTopEigenvalue(trainable, lossOf, 20, seed);
   }
+  if (m.has("hessian")) rec.hessian_top_eig = hessianTopEigenvalue(trainable, lossOf, 20, seed);
   return rec;
 }

@@ -5,10 +5,10 @@
 import { Command, Option } from "commander";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { families, type FamilyDef, type Profile } from "../../experiments/families.js";
+import { families, PROFILES, type FamilyDef, type Profile } from "../../experiments/families.js";
 import { expandTrials } from "../../experiments/trials.js";
 import { runSweep } from "../../experiments/sweep.js";
-import { buildReport, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
+import { buildReport, claimsJson, formatClaimsTable, type TrialData } from "../../experiments/reportBuilder.js";
 import { checkReportDir, writeReport } from "../../report/html.js";
 import { oneLine } from "../../store/runStore.js";
 import { parseStoreSpec, type Store } from "../../store/store.js";
@@ -24,6 +24,8 @@ import { sanitizeLine } from "../errorBoundary.js";
 interface SweepFlags extends StoreFlags {
   full?: boolean;
   quick?: boolean;
+  profile?: string;
+  json?: boolean;
   jobs: number;
   workers?: number;
   lease?: number;
@@ -37,6 +39,8 @@ function addSweepOptions(cmd: Command): Command {
   return addStoreOption(cmd)
     .option("--quick", "small, fast profile (default): the whole suite in about 15 minutes on 2 cores")
     .option("--full", "paper-like scale (hours)")
+    .option("--profile <name>", `profile: ${PROFILES.join(", ")} (conv: a small CNN on Fashion-MNIST for E2, E5, E7, E9)`)
+    .option("--json", "print the claims as JSON (id, dataset, model, expected, rho and effect with CIs, matched-progress verdict, accuracy cost, verdict, flags) instead of the table")
     .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
     .option("--runs-dir <dir>", "where each trial keeps its checkpoints (with a postgres store: a directory every worker shares)", join("runs", "trials"))
     .option("--workers <n>", "with a postgres store: worker threads in this process working on the queue (0: only enqueue; default --jobs)", nonNegativeInt)
@@ -45,9 +49,12 @@ function addSweepOptions(cmd: Command): Command {
     .option("--no-progress", "hide the progress bar (and, when stderr is not a terminal, the line per finished trial)");
 }
 
-function profileOf(flags: SweepFlags): Profile {
-  if (flags.full && flags.quick) throw new UserError("choose one of --quick and --full");
-  return flags.full ? "full" : "quick";
+function profileOf(flags: { full?: boolean; quick?: boolean; profile?: string }): Profile {
+  const named = [flags.quick && "quick", flags.full && "full", flags.profile].filter(Boolean) as string[];
+  if (new Set(named).size > 1) throw new UserError(`choose one profile (got ${named.join(", ")})`);
+  const p = named[0] ?? "quick";
+  if (!(PROFILES as readonly string[]).includes(p)) throw new UserError(`unknown profile "${p}"; choose one of: ${PROFILES.join(", ")}`);
+  return p as Profile;
 }
 
 function pick(profile: Profile, ids: string[]): FamilyDef[] {
@@ -104,19 +111,26 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: Store): Promis
 async function collect(store: Store, fams: FamilyDef[]): Promise<Map<string, TrialData[]>> {
   const data = new Map<string, TrialData[]>();
   for (const fam of fams) {
-    const ids = new Set(expandTrials(fam).map((p) => p.id));
-    const rows = (await store.list({ family: fam.id, status: "done" })).filter((r) => ids.has(r.id));
+    const plans = new Map(expandTrials(fam).map((p) => [p.id, p]));
+    const rows = (await store.list({ family: fam.id, status: "done" })).filter((r) => plans.has(r.id));
     const trials: TrialData[] = [];
-    for (const row of rows) trials.push({ row, variant: String(row.config.variant ?? ""), metrics: await store.metrics(row.id) });
+    for (const row of rows) {
+      const variant = String((row.config.variant as string | number | undefined) ?? "");
+      trials.push({ row, variant, setup: plans.get(row.id)!.setup, metrics: await store.metrics(row.id) });
+    }
     data.set(fam.id, trials);
   }
   return data;
 }
 
-async function report(fams: FamilyDef[], profile: Profile, store: Store, out: string): Promise<void> {
-  const { doc, claims } = buildReport(fams, await collect(store, fams), profile);
+async function report(fams: FamilyDef[], profile: Profile, store: Store, out: string, json = false): Promise<void> {
+  const { doc, claims, sanity } = buildReport(fams, await collect(store, fams), profile);
   const html = await writeReport(out, doc);
-  process.stdout.write(formatClaimsTable(claims));
+  if (json) {
+    process.stdout.write(JSON.stringify({ profile, report: resolve(html), claims: claimsJson(claims, sanity) }, null, 2) + "\n");
+    return;
+  }
+  process.stdout.write(formatClaimsTable(claims, sanity));
   process.stdout.write(`\nreport: ${resolve(html)}\n`);
 }
 
@@ -138,7 +152,7 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
       process.stderr.write(`${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(flags)} (on any machine), then gcx report${storeFlag(flags)}\n`);
       return;
     }
-    await report(fams, profile, store, flags.out);
+    await report(fams, profile, store, flags.out, flags.json);
   } finally {
     await store.close();
   }
@@ -157,8 +171,9 @@ export function experimentCommand(): Command {
     .command("list")
     .description("list the families, their knobs and trial counts")
     .addOption(new Option("--full", "show the full profile"))
-    .action((flags: { full?: boolean }) => {
-      for (const f of families(flags.full ? "full" : "quick")) {
+    .option("--profile <name>", `profile: ${PROFILES.join(", ")}`)
+    .action((flags: { full?: boolean; profile?: string }) => {
+      for (const f of families(profileOf(flags))) {
         process.stdout.write(`${f.id.padEnd(4)} ${f.title.padEnd(28)} knob ${f.knob.label} ∈ {${f.knob.values.join(", ")}}${f.variants ? ` × ${f.variants.map((v) => v.name).join("/")}` : ""}, ${f.seeds.length} seeds: ${expandTrials(f).length} trials\n`);
       }
     });
@@ -184,14 +199,16 @@ export function reportCommand(): Command {
   return addStoreOption(new Command("report"))
     .description("Write the HTML report and print the claims table from the trials already in the run store")
     .option("--full", "report on the full profile's trials (default: quick)")
+    .option("--profile <name>", `profile whose trials to report: ${PROFILES.join(", ")}`)
+    .option("--json", "print the claims as JSON instead of the table")
     .option("--out <dir>", "report directory", join("runs", "report"))
-    .action(async (flags: StoreFlags & { full?: boolean; out: string }) => {
-      const profile: Profile = flags.full ? "full" : "quick";
+    .action(async (flags: StoreFlags & { full?: boolean; profile?: string; json?: boolean; out: string }) => {
+      const profile = profileOf(flags);
       checkReportDir(flags.out);
       // Reporting only reads the store: it works on a read-only one, and never creates a missing one.
       const store = await openStore(storeOf(flags), { readOnly: true });
       try {
-        await report(families(profile), profile, store, flags.out);
+        await report(families(profile), profile, store, flags.out, flags.json);
       } finally {
         await store.close();
       }
