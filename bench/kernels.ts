@@ -22,7 +22,13 @@ const wasmDir = new URL("../wasm/", import.meta.url);
 const bytesOf = (name: string): Uint8Array<ArrayBuffer> => readFileSync(new URL(name, wasmDir));
 
 function single(name: string): Exports {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytesOf(name)), { env: { abort: () => { throw new Error("abort"); } } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytesOf(name)), {
+    env: {
+      abort: () => {
+        throw new Error("abort");
+      },
+    },
+  });
   return inst.exports as unknown as Exports;
 }
 
@@ -53,7 +59,8 @@ function arena(mem: WebAssembly.Memory, base: number) {
  */
 function race(fns: (() => void)[], reps: number, flopsHint: number): { med: number; best: number; cpu: number }[] {
   const n = Math.max(1, Math.round(4e8 / Math.max(flopsHint, 1)));
-  const times = fns.map(() => [] as number[]), cpus = fns.map(() => [] as number[]);
+  const times = fns.map(() => [] as number[]),
+    cpus = fns.map(() => [] as number[]);
   for (const f of fns) f();
   for (let r = 0; r < reps; r++) {
     fns.forEach((f, v) => {
@@ -76,7 +83,8 @@ const fmt = (flops: number, t: { med: number; cpu: number }): string =>
 const reps = Number(process.argv[3] ?? 9);
 const what = process.argv[2] ?? "all";
 const require = createRequire(import.meta.url);
-const plain = single("kernels.wasm"), relaxed = single("kernels-relaxed.wasm");
+const plain = single("kernels.wasm"),
+  relaxed = single("kernels-relaxed.wasm");
 const startThreads = (name: string): ThreadedKernels => {
   const t = startThreadedKernels(bytesOf(name), require);
   if (!t) throw new Error("two threads are not available here");
@@ -86,7 +94,8 @@ const th: Record<string, ThreadedKernels> = {
   plain: startThreads("kernels-shared.wasm"),
   relaxed: startThreads("kernels-shared-relaxed.wasm"),
 };
-for (let i = 0; i < 200 && !Object.values(th).every((t) => t.helperReady()); i++) await new Promise((res) => setTimeout(res, 50));
+for (let i = 0; i < 200 && !Object.values(th).every((t) => t.helperReady()); i++)
+  await new Promise((res) => setTimeout(res, 50));
 for (const [k, t] of Object.entries(th)) if (!t.helperReady()) throw new Error(`helper ${k} not ready`);
 
 function gemmBench(): void {
@@ -103,7 +112,10 @@ function gemmBench(): void {
     ["CNN dX2 25088x64 . 64x288", 25088, 64, 288, 0, 0],
   ];
   console.log("\nGEMM, GFLOP/s: by wall time [by CPU time], medians of", reps, "interleaved repetitions");
-  console.log("shape".padEnd(34) + ["old matmul*", "gemm simd128", "gemm relaxed", "2T simd128", "2T relaxed"].map((s) => s.padEnd(14)).join(""));
+  console.log(
+    "shape".padEnd(34) +
+      ["old matmul*", "gemm simd128", "gemm relaxed", "2T simd128", "2T relaxed"].map((s) => s.padEnd(14)).join(""),
+  );
   for (const [name, M, K, N, tA, tB] of shapes) {
     const runs: (() => void)[] = [];
     const mk = (e: Exports, mem: WebAssembly.Memory, base: number) => {
@@ -119,7 +131,14 @@ function gemmBench(): void {
     for (const t of [th.plain, th.relaxed]) {
       const hb = (t.kernels.heapBase as () => number)();
       const q = mk(t.kernels as unknown as Exports, t.memory, hb);
-      runs.push(() => t.run("gemm", [q.a, q.b, q.c, 0, M, K, N, tA, tB, 0, 0], M, M * K * N >= 2 ** 20 ? Math.max(2, Math.min(8, Math.floor((M * K * N) / 2 ** 20))) : 0));
+      runs.push(() =>
+        t.run(
+          "gemm",
+          [q.a, q.b, q.c, 0, M, K, N, tA, tB, 0, 0],
+          M,
+          M * K * N >= 2 ** 20 ? Math.max(2, Math.min(8, Math.floor((M * K * N) / 2 ** 20))) : 0,
+        ),
+      );
     }
     const flops = 2 * M * K * N;
     const res = race(runs, reps, flops);
@@ -133,15 +152,30 @@ function convBench(): void {
     ["conv1 128x28x28x1 -> 32", [128, 28, 28, 1], 32],
     ["conv2 128x14x14x32 -> 64", [128, 14, 14, 32], 64],
   ];
-  console.log("\nConvolution, GFLOP/s: wall [CPU] medians; old = JS im2col + wasm matmul (no copies counted), new = implicit GEMM");
-  console.log("layer / pass".padEnd(34) + ["old 1T", "new simd128", "new relaxed", "new 2T relaxed"].map((s) => s.padEnd(14)).join(""));
+  console.log(
+    "\nConvolution, GFLOP/s: wall [CPU] medians; old = JS im2col + wasm matmul (no copies counted), new = implicit GEMM",
+  );
+  console.log(
+    "layer / pass".padEnd(34) +
+      ["old 1T", "new simd128", "new relaxed", "new 2T relaxed"].map((s) => s.padEnd(14)).join(""),
+  );
   for (const [name, shape, cout] of layers) {
     const g: ConvGeometry = convGeometry(shape, [3, 3], [1, 1], [1, 1, 1, 1]);
-    const P = g.n * g.outH * g.outW, K = 9 * g.c, X = g.n * g.h * g.w * g.c;
+    const P = g.n * g.outH * g.outW,
+      K = 9 * g.c,
+      X = g.n * g.h * g.w * g.c;
     const geo = [g.n, g.h, g.w, g.c, cout, 3, 3, 1, 1, 1, 1, 1, 1, g.outH, g.outW, 1];
     const setup = (mem: WebAssembly.Memory, base: number) => {
       const ar = arena(mem, base);
-      return { x: ar.alloc(X), w: ar.alloc(cout * K), y: ar.alloc(P * cout, false), dy: ar.alloc(P * cout), dx: ar.alloc(X, false), dw: ar.alloc(cout * K, false), cols: ar.alloc(P * K, false) };
+      return {
+        x: ar.alloc(X),
+        w: ar.alloc(cout * K),
+        y: ar.alloc(P * cout, false),
+        dy: ar.alloc(P * cout),
+        dx: ar.alloc(X, false),
+        dw: ar.alloc(cout * K, false),
+        cols: ar.alloc(P * K, false),
+      };
     };
     const o = setup(plain.memory, plain.heapBase());
     const s1 = setup(plain.memory, o.cols + P * K * 4 + 64);
@@ -151,71 +185,104 @@ function convBench(): void {
     const xs = new Float32Array(X);
     const flops = 2 * P * K * cout;
     const passes: [string, (() => void)[]][] = [
-      ["forward", [
-        () => {
-          xs.set(new Float32Array(plain.memory.buffer, o.x, X));
-          const cols = new Float32Array(plain.memory.buffer, o.cols, P * K);
-          im2colGeneral(xs, cols, g);
-          plain.gemm(o.cols, o.w, o.y, 0, P, K, cout, 0, 1, 0, 0, 0, P);
-        },
-        () => plain.conv2dForward(s1.x, s1.w, s1.y, 0, ...geo, 0, 0, 0, P),
-        () => relaxed.conv2dForward(s2.x, s2.w, s2.y, 0, ...geo, 0, 0, 0, P),
-        () => th.relaxed.run("conv2dForward", [s3.x, s3.w, s3.y, 0, ...geo, 0, 0], P, 8),
-      ]],
-      ["input grad", [
-        () => {
-          plain.matmul(o.dy, o.w, o.cols, P, cout, K);
-          // col2im is the JS adjoint; its cost is about that of im2col
-          xs.set(new Float32Array(plain.memory.buffer, o.x, X));
-          im2colGeneral(xs, new Float32Array(plain.memory.buffer, o.cols, P * K), g);
-        },
-        () => plain.conv2dBackwardInput(s1.dy, s1.w, s1.dx, ...geo, 0, 0, X / g.c),
-        () => relaxed.conv2dBackwardInput(s2.dy, s2.w, s2.dx, ...geo, 0, 0, X / g.c),
-        () => th.relaxed.run("conv2dBackwardInput", [s3.dy, s3.w, s3.dx, ...geo, 0], X / g.c, 8),
-      ]],
-      ["filter grad", [
-        () => {
-          xs.set(new Float32Array(plain.memory.buffer, o.x, X));
-          im2colGeneral(xs, new Float32Array(plain.memory.buffer, o.cols, P * K), g);
-          plain.gemm(o.dy, o.cols, o.dw, 0, cout, P, K, 1, 0, 0, 0, 0, cout);
-        },
-        () => plain.conv2dBackwardFilter(s1.x, s1.dy, s1.dw, ...geo, 0, 0, cout),
-        () => relaxed.conv2dBackwardFilter(s2.x, s2.dy, s2.dw, ...geo, 0, 0, cout),
-        () => th.relaxed.run("conv2dBackwardFilter", [s3.x, s3.dy, s3.dw, ...geo, 0], cout, 2),
-      ]],
+      [
+        "forward",
+        [
+          () => {
+            xs.set(new Float32Array(plain.memory.buffer, o.x, X));
+            const cols = new Float32Array(plain.memory.buffer, o.cols, P * K);
+            im2colGeneral(xs, cols, g);
+            plain.gemm(o.cols, o.w, o.y, 0, P, K, cout, 0, 1, 0, 0, 0, P);
+          },
+          () => plain.conv2dForward(s1.x, s1.w, s1.y, 0, ...geo, 0, 0, 0, P),
+          () => relaxed.conv2dForward(s2.x, s2.w, s2.y, 0, ...geo, 0, 0, 0, P),
+          () => th.relaxed.run("conv2dForward", [s3.x, s3.w, s3.y, 0, ...geo, 0, 0], P, 8),
+        ],
+      ],
+      [
+        "input grad",
+        [
+          () => {
+            plain.matmul(o.dy, o.w, o.cols, P, cout, K);
+            // col2im is the JS adjoint; its cost is about that of im2col
+            xs.set(new Float32Array(plain.memory.buffer, o.x, X));
+            im2colGeneral(xs, new Float32Array(plain.memory.buffer, o.cols, P * K), g);
+          },
+          () => plain.conv2dBackwardInput(s1.dy, s1.w, s1.dx, ...geo, 0, 0, X / g.c),
+          () => relaxed.conv2dBackwardInput(s2.dy, s2.w, s2.dx, ...geo, 0, 0, X / g.c),
+          () => th.relaxed.run("conv2dBackwardInput", [s3.dy, s3.w, s3.dx, ...geo, 0], X / g.c, 8),
+        ],
+      ],
+      [
+        "filter grad",
+        [
+          () => {
+            xs.set(new Float32Array(plain.memory.buffer, o.x, X));
+            im2colGeneral(xs, new Float32Array(plain.memory.buffer, o.cols, P * K), g);
+            plain.gemm(o.dy, o.cols, o.dw, 0, cout, P, K, 1, 0, 0, 0, 0, cout);
+          },
+          () => plain.conv2dBackwardFilter(s1.x, s1.dy, s1.dw, ...geo, 0, 0, cout),
+          () => relaxed.conv2dBackwardFilter(s2.x, s2.dy, s2.dw, ...geo, 0, 0, cout),
+          () => th.relaxed.run("conv2dBackwardFilter", [s3.x, s3.dy, s3.dw, ...geo, 0], cout, 2),
+        ],
+      ],
     ];
     for (const [pass, fns] of passes) {
       const res = race(fns, reps, flops);
-      console.log(`${name} ${pass}`.padEnd(34) + res.map((t) => fmt(flops, t)).join("") +
-        `  ms: ${res.map((t) => t.med.toFixed(2)).join(" / ")}`);
+      console.log(
+        `${name} ${pass}`.padEnd(34) +
+          res.map((t) => fmt(flops, t)).join("") +
+          `  ms: ${res.map((t) => t.med.toFixed(2)).join(" / ")}`,
+      );
     }
   }
   // Pooling 2x2/2 after conv1 (128x28x28x32): forward with argmax and backward scatter.
   const pg = convGeometry([128, 28, 28, 32], [2, 2], [2, 2], [0, 0, 0, 0]);
-  const X = 128 * 28 * 28 * 32, Y = 128 * 14 * 14 * 32;
+  const X = 128 * 28 * 28 * 32,
+    Y = 128 * 14 * 14 * 32;
   const ar = arena(relaxed.memory, relaxed.heapBase());
-  const x = ar.alloc(X), y = ar.alloc(Y, false), idx = ar.alloc(Y, false), dy = ar.alloc(Y), dx = ar.alloc(X, false);
+  const x = ar.alloc(X),
+    y = ar.alloc(Y, false),
+    idx = ar.alloc(Y, false),
+    dy = ar.alloc(Y),
+    dx = ar.alloc(X, false);
   const pgeo = [128, 28, 28, 32, 2, 2, 2, 2, 1, 1, 0, 0, 14, 14];
-  const res = race([
-    () => relaxed.maxPoolForward(x, y, idx, ...pgeo, 0, 128 * 14 * 14),
-    () => relaxed.maxPoolBackward(dy, idx, dx, 128, 28, 28, 32, 14, 14, 0, 0, 128),
-  ], reps, X);
-  console.log(`max pool 2x2 128x28x28x32: forward ${res[0].med.toFixed(2)} ms, backward ${res[1].med.toFixed(2)} ms (one thread)`);
+  const res = race(
+    [
+      () => relaxed.maxPoolForward(x, y, idx, ...pgeo, 0, 128 * 14 * 14),
+      () => relaxed.maxPoolBackward(dy, idx, dx, 128, 28, 28, 32, 14, 14, 0, 0, 128),
+    ],
+    reps,
+    X,
+  );
+  console.log(
+    `max pool 2x2 128x28x28x32: forward ${res[0].med.toFixed(2)} ms, backward ${res[1].med.toFixed(2)} ms (one thread)`,
+  );
   void pg;
 }
 
 function threadBench(): void {
   console.log("\nTwo threads vs one (relaxed build over shared memory), ms median; work = M·K·N multiply-adds");
   for (const s of [32, 48, 64, 80, 96, 128, 160, 192, 256]) {
-    const M = s, K = s, N = s;
+    const M = s,
+      K = s,
+      N = s;
     const t = th.relaxed;
     const ar = arena(t.memory, (t.kernels.heapBase as () => number)());
-    const a = ar.alloc(M * K), b = ar.alloc(K * N), c = ar.alloc(M * N, false);
+    const a = ar.alloc(M * K),
+      b = ar.alloc(K * N),
+      c = ar.alloc(M * N, false);
     const args = [a, b, c, 0, M, K, N, 0, 0, 0, 0];
-    const res = race([() => t.run("gemm", args, M, 0), () => t.run("gemm", args, M, 2), () => t.run("gemm", args, M, 8)], reps, 2 * M * K * N);
-    console.log(`${M}x${K}x${N} work 2^${Math.log2(M * K * N).toFixed(1)}: 1T ${(res[0].med * 1000).toFixed(1)} µs, ` +
-      `2T 2 chunks ${(res[1].med * 1000).toFixed(1)} µs (x${(res[0].med / res[1].med).toFixed(2)}), ` +
-      `2T 8 chunks ${(res[2].med * 1000).toFixed(1)} µs (x${(res[0].med / res[2].med).toFixed(2)})`);
+    const res = race(
+      [() => t.run("gemm", args, M, 0), () => t.run("gemm", args, M, 2), () => t.run("gemm", args, M, 8)],
+      reps,
+      2 * M * K * N,
+    );
+    console.log(
+      `${M}x${K}x${N} work 2^${Math.log2(M * K * N).toFixed(1)}: 1T ${(res[0].med * 1000).toFixed(1)} µs, ` +
+        `2T 2 chunks ${(res[1].med * 1000).toFixed(1)} µs (x${(res[0].med / res[1].med).toFixed(2)}), ` +
+        `2T 8 chunks ${(res[2].med * 1000).toFixed(1)} µs (x${(res[0].med / res[2].med).toFixed(2)})`,
+    );
   }
 }
 

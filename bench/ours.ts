@@ -28,18 +28,30 @@ function setup(spec: ModelSpec, batch: number, classes: number) {
   const net = compileNetwork(spec);
   const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 });
   const rng = new Rng(1);
-  const x = new Tensor(Float32Array.from({ length: batch * net.inputSize }, () => rng.uniform()), [batch, net.inputSize]);
+  const x = new Tensor(
+    Float32Array.from({ length: batch * net.inputSize }, () => rng.uniform()),
+    [batch, net.inputSize],
+  );
   const labels = Int32Array.from({ length: batch }, () => rng.int(classes));
   return { net, params, x, labels };
 }
 
-function tasks(name: string, net: Network, params: Params, x: Tensor, labels: Int32Array, reps: number, only?: string[]): Record<string, number> {
+function tasks(
+  name: string,
+  net: Network,
+  params: Params,
+  x: Tensor,
+  labels: Int32Array,
+  reps: number,
+  only?: string[],
+): Record<string, number> {
   // Forward and exact GC in inference mode (graph models: BatchNorm's running statistics), steps in training mode,
   // as gcx measure and gcx train run them.
   const opt = sgd(0.01);
   const state: StepState = { params, opt: opt.init(params), regs: [] };
   const batch = { x, labels, numOutputs: net.outputSize };
-  const step = (regs: Regularizer[]) => () => trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
+  const step = (regs: Regularizer[]) => () =>
+    trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
   // Each in a storage scope, as gcx runs them (evaluate and measure scope every batch; a step is its own scope).
   const gc = () => scope(() => batchJacobianSqNorms(net, params, x)); // what gcx measure runs per batch
   const all: [string, () => void, number][] = [
@@ -70,7 +82,15 @@ export function runOurs(which = "all"): Record<string, number> {
   }
   if (which === "all" || which === "resnet") {
     const s = setup(resnetSpec(8, [1, 28, 28], 10, 16), 128, 10);
-    Object.assign(res, tasks("ResNet-8", s.net, s.params, s.x, s.labels, 5, ["forward", "SGD step", "exact GC of the batch", "SGD step + GC penalty"]));
+    Object.assign(
+      res,
+      tasks("ResNet-8", s.net, s.params, s.x, s.labels, 5, [
+        "forward",
+        "SGD step",
+        "exact GC of the batch",
+        "SGD step + GC penalty",
+      ]),
+    );
   }
   if (which === "all" || which === "mnist") {
     const net = compileNetwork({ kind: "mlp", sizes: [784, 256, 256, 10], activation: "relu" });

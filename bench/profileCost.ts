@@ -20,18 +20,28 @@ const arg = (name: string, def: string) => {
 const profile = arg("profile", "full") as Profile;
 const probe = Number(arg("steps", "20"));
 
-process.stdout.write(`profile ${profile}; ${probe} probe steps per group; load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}\n`);
+process.stdout.write(
+  `profile ${profile}; ${probe} probe steps per group; load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")}\n`,
+);
 process.stdout.write("family  trials  steps/trial(mean)  s/step  s/eval  trial-hours\n");
-let totalHours = 0, totalTrials = 0;
+let totalHours = 0,
+  totalTrials = 0;
 for (const fam of families(profile)) {
   const plans = expandTrials(fam);
-  let seconds = 0, stepsSum = 0;
+  let seconds = 0,
+    stepsSum = 0;
   const groups = new Map<string, TrialPlan[]>();
   for (const p of plans) {
-    const key = fam.kind === "init" ? "init" : `${JSON.stringify(p.config.model)}|${p.config.batchSize}|${p.knob === "gc" || p.knob === "flatness" ? p.knobValue > 0 : ""}`;
+    const key =
+      fam.kind === "init"
+        ? "init"
+        : `${JSON.stringify(p.config.model)}|${p.config.batchSize}|${p.knob === "gc" || p.knob === "flatness" ? p.knobValue > 0 : ""}`;
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
-  let sps = 0, spe = 0;
+  let sps = 0,
+    spe = 0;
   for (const [key, members] of groups) {
     const p = members[members.length - 1];
     const dir = mkdtempSync(join(tmpdir(), "gcx-cost-"));
@@ -44,7 +54,9 @@ for (const fam of families(profile)) {
       }
       const cfg = parseTrainConfig(p.config);
       const t0 = performance.now();
-      const r = train({ ...cfg, logEvery: 1_000_000, checkpointEvery: 1_000_000 }, join(dir, "run"), { stopAfter: probe });
+      const r = train({ ...cfg, logEvery: 1_000_000, checkpointEvery: 1_000_000 }, join(dir, "run"), {
+        stopAfter: probe,
+      });
       const wall = (performance.now() - t0) / 1000;
       sps = r.secondsPerStep;
       spe = Math.max(0, wall - probe * sps); // set-up plus the step-0 evaluation

@@ -23,7 +23,14 @@ try {
   let t0 = performance.now();
   await q.enqueue(plans);
   const enqueueMs = (performance.now() - t0) / plans.length;
-  const metrics = [0, 1, 2, 3, 4].map((k) => ({ step: k * 1000, gc_train: Math.random(), gc_test: Math.random(), train_acc: 0.9, test_acc: 0.9, loss: 0.1 }));
+  const metrics = [0, 1, 2, 3, 4].map((k) => ({
+    step: k * 1000,
+    gc_train: Math.random(),
+    gc_test: Math.random(),
+    train_acc: 0.9,
+    test_acc: 0.9,
+    loss: 0.1,
+  }));
   t0 = performance.now();
   let count = 0;
   for (let job = await q.take(); job; job = await q.take()) {
@@ -33,7 +40,11 @@ try {
     count++;
   }
   const perTrial = (performance.now() - t0) / count;
-  process.stdout.write(`${count} trials; enqueue ${enqueueMs.toFixed(2)} ms/trial; take+start+finish+complete ${perTrial.toFixed(2)} ms/trial; load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}\n`);
+  process.stdout.write(
+    `${count} trials; enqueue ${enqueueMs.toFixed(2)} ms/trial; take+start+finish+complete ${perTrial.toFixed(2)} ms/trial; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}\n`,
+  );
   await q.close();
   await store.close();
 } finally {

@@ -29,7 +29,11 @@ if (why) throw new Error(why);
 const plans = expandTrials(families("quick").find((f) => f.id === family)!).slice(0, count);
 const cluster = await PgCluster.start();
 try {
-  process.stdout.write(`family ${family} (quick profile), first ${plans.length} trials; load average at start ${loadavg().map((x) => x.toFixed(2)).join(" ")}\n`);
+  process.stdout.write(
+    `family ${family} (quick profile), first ${plans.length} trials; load average at start ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}\n`,
+  );
   process.stdout.write("workers  wall_s  trial_s_sum  trial_s_mean  queue_ms_per_trial  load1_end\n");
   for (const n of counts) {
     const url = await cluster.createDb(`bench_${n}`);
@@ -41,10 +45,16 @@ try {
     const t0 = performance.now();
     const logs = await Promise.all(
       Array.from({ length: n }, () => {
-        const child = spawn(process.execPath, [main, "worker", "--store", url, "--until-done", "--concurrency", "1", "--poll", "1", "--runs-dir", runsDir], { stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(
+          process.execPath,
+          [main, "worker", "--store", url, "--until-done", "--concurrency", "1", "--poll", "1", "--runs-dir", runsDir],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        );
         let out = "";
         child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-        return new Promise<string>((res, rej) => child.on("close", (code) => (code === 0 ? res(out) : rej(new Error(out)))));
+        return new Promise<string>((res, rej) =>
+          child.on("close", (code) => (code === 0 ? res(out) : rej(new Error(out)))),
+        );
       }),
     );
     const wall = (performance.now() - t0) / 1000;

@@ -18,7 +18,8 @@ import { setFlagsFromString } from "node:v8";
 
 // As the CLI does, before any WebAssembly compiles (see src/cli/main.ts).
 const { relaxedSimdSupported } = await import("../src/engine/wasmKernels.js");
-if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported()) setFlagsFromString("--experimental-wasm-relaxed-simd");
+if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported())
+  setFlagsFromString("--experimental-wasm-relaxed-simd");
 const { runOurs } = await import("./ours.js");
 const { engineInfo } = await import("../src/engine/backend.js");
 
@@ -38,10 +39,18 @@ const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 function torchTimings(): { res: Record<string, number> | null; why: string } {
   const probe = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
-  if (probe.status !== 0) return { res: null, why: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-pthread)" };
-  const r = spawnSync(python, [script, which], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" }, maxBuffer: 1 << 20 });
+  if (probe.status !== 0)
+    return { res: null, why: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-pthread)" };
+  const r = spawnSync(python, [script, which], {
+    encoding: "utf8",
+    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" },
+    maxBuffer: 1 << 20,
+  });
   if (r.status !== 0) return { res: null, why: `PyTorch benchmark failed: ${r.stderr.trim().split("\n").pop() ?? ""}` };
-  return { res: JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>, why: `torch ${probe.stdout.trim()}` };
+  return {
+    res: JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>,
+    why: `torch ${probe.stdout.trim()}`,
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -65,7 +74,8 @@ let worst: [number, string] = [-Infinity, ""];
 const rows = tasks.map((task) => {
   const ours = median(ourRuns.map((o) => o[task]));
   const f = (v: number) => v.toFixed(2);
-  if (torchRuns.length < runs || torchRuns.some((t) => t[task] === undefined)) return `| ${task} | ${f(ours)} | — | — | — |`;
+  if (torchRuns.length < runs || torchRuns.some((t) => t[task] === undefined))
+    return `| ${task} | ${f(ours)} | — | — | — |`;
   const ratios = ourRuns.map((o, i) => o[task] / torchRuns[i][task]);
   const ratio = median(ratios);
   if (ratio > worst[0]) worst = [ratio, task];
@@ -76,9 +86,16 @@ let reproduceLine = "";
 if (which === "all" && !args.includes("--no-reproduce")) {
   const dir = mkdtempSync(join(tmpdir(), "gcx-bench-"));
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [cli, "reproduce", "--quick", "--out", join(dir, "report"), "--db", join(dir, "runs.sqlite")], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const r = spawnSync(
+    process.execPath,
+    [cli, "reproduce", "--quick", "--out", join(dir, "report"), "--db", join(dir, "runs.sqlite")],
+    { encoding: "utf8", maxBuffer: 1 << 26 },
+  );
   const s = (performance.now() - t0) / 1000;
-  reproduceLine = r.status === 0 ? `\`gcx reproduce --quick\` (whole command, no PyTorch counterpart): ${(s / 60).toFixed(1)} min wall.` : `\`gcx reproduce --quick\` failed: ${r.stderr.trim().split("\n").pop() ?? ""}`;
+  reproduceLine =
+    r.status === 0
+      ? `\`gcx reproduce --quick\` (whole command, no PyTorch counterpart): ${(s / 60).toFixed(1)} min wall.`
+      : `\`gcx reproduce --quick\` failed: ${r.stderr.trim().split("\n").pop() ?? ""}`;
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -87,7 +104,9 @@ const md = [
   "# Benchmark: geometric-complexity vs PyTorch",
   "",
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, Node ${process.version}, backend ${engine.backend} (${engine.variant}). Reference: ${why}` +
-    (torchRuns.length ? `, torch.set_num_threads(2), OMP_WAIT_POLICY=PASSIVE, BLAS ${spawnSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).stdout.trim() || "unknown"}.` : "."),
+    (torchRuns.length
+      ? `, torch.set_num_threads(2), OMP_WAIT_POLICY=PASSIVE, BLAS ${spawnSync("sh", ["-c", "readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3"], { encoding: "utf8" }).stdout.trim() || "unknown"}.`
+      : "."),
   `Medians over ${runs} alternating runs of both sides (each run itself a median after warm-up); milliseconds per call unless the task`,
   "says seconds; the ratio is the median of the per-run ratios, with their range. Batch 128 for MLP 784-256-256-10, the CNN",
   "(conv3x3-32, relu, maxpool, conv3x3-64, relu, maxpool, dense 10) and ResNet-8 (resnet:8:w16: widths 16-32-64, BatchNorm) on 28x28x1;",
@@ -105,4 +124,8 @@ const md = [
 process.stdout.write(md);
 // The hand-written analysis of misses and next levers follows the measured table in results.md.
 const levers = fileURLToPath(new URL("../../bench/levers.md", import.meta.url));
-if (which === "all") writeFileSync(fileURLToPath(new URL("../../bench/results.md", import.meta.url)), md + "\n" + (existsSync(levers) ? readFileSync(levers, "utf8") : ""));
+if (which === "all")
+  writeFileSync(
+    fileURLToPath(new URL("../../bench/results.md", import.meta.url)),
+    md + "\n" + (existsSync(levers) ? readFileSync(levers, "utf8") : ""),
+  );

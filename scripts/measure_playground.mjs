@@ -19,8 +19,12 @@ const server = createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const base = `http://127.0.0.1:${server.address().port}/`;
-const ctx = await chromium.launchPersistentContext(join(tmpdir(), `gcx-measure-chromium-${process.pid}`), { executablePath: "/usr/bin/chromium", headless: true,
-  args: ["--no-sandbox", "--disable-gpu"], viewport: { width: 1320, height: 1000 } });
+const ctx = await chromium.launchPersistentContext(join(tmpdir(), `gcx-measure-chromium-${process.pid}`), {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu"],
+  viewport: { width: 1320, height: 1000 },
+});
 const page = ctx.pages()[0];
 const hash = "data=spirals&size=1000&depth=6&width=64&lr=0.03&steps-per-frame=5&noise=0.1";
 await page.goto(`${base}#${hash}`);
@@ -36,9 +40,21 @@ for (let rep = 0; rep < 3; rep++) {
   // latency: click event timestamp → status shows "paused" (observed by a MutationObserver)
   await page.evaluate(() => {
     window.__lat = {};
-    document.addEventListener("click", (e) => { window.__lat.click = e.timeStamp; }, { capture: true, once: true });
+    document.addEventListener(
+      "click",
+      (e) => {
+        window.__lat.click = e.timeStamp;
+      },
+      { capture: true, once: true },
+    );
     const st = document.querySelector('[data-testid="status"]');
-    const mo = new MutationObserver(() => { if (st.dataset.value === "paused" && window.__lat.paused === undefined) { window.__lat.paused = performance.now(); window.__lat.pausedWall = Date.now(); mo.disconnect(); } });
+    const mo = new MutationObserver(() => {
+      if (st.dataset.value === "paused" && window.__lat.paused === undefined) {
+        window.__lat.paused = performance.now();
+        window.__lat.pausedWall = Date.now();
+        mo.disconnect();
+      }
+    });
     mo.observe(st, { attributes: true, childList: true, subtree: true, characterData: true });
   });
   const box = await page.getByTestId("play-button").boundingBox();
@@ -47,8 +63,13 @@ for (let rep = 0; rep < 3; rep++) {
   await page.locator('[data-testid="status"][data-value="paused"]').waitFor({ timeout: 30000 });
   const lat = await page.evaluate(() => window.__lat);
   const fps = (1000 * (s1.frames - s0.frames)) / (s1.t - s0.t);
-  results.push({ fps: +fps.toFixed(1), pauseLatencyMs: Math.round(lat.pausedWall - tSend), fromEventMs: Math.round(lat.paused - lat.click) });
+  results.push({
+    fps: +fps.toFixed(1),
+    pauseLatencyMs: Math.round(lat.pausedWall - tSend),
+    fromEventMs: Math.round(lat.paused - lat.click),
+  });
   await page.waitForTimeout(500);
 }
 console.log(process.argv[3] ?? dir, JSON.stringify(results));
-await ctx.close(); server.close();
+await ctx.close();
+server.close();

@@ -9,12 +9,34 @@ export * from "./engine/tensor.js";
 export * as ops from "./engine/ops.js";
 export { grad, valueAndGrad, type GradOptions } from "./engine/autograd.js";
 export { noGrad } from "./engine/graph.js";
-export { scope, unscoped, setBackend, withBackend, getBackend, availableBackends, engineInfo, type Backend, type EngineInfo, type KernelTable, type UnaryName, type BinaryName, type DenseLayer, type PoolWindow } from "./engine/backend.js";
+export {
+  scope,
+  unscoped,
+  setBackend,
+  withBackend,
+  getBackend,
+  availableBackends,
+  engineInfo,
+  type Backend,
+  type EngineInfo,
+  type KernelTable,
+  type UnaryName,
+  type BinaryName,
+  type DenseLayer,
+  type PoolWindow,
+} from "./engine/backend.js";
 export * from "./data/index.js";
 export type { SyntheticOptions } from "./data/synthetic.js";
 export type { IdxFile } from "./data/imageDataset.js";
 export * from "./models/spec.js";
-export { compileNetwork, forward, forwardWithTangents, type Network, type Params, type Layer } from "./models/network.js";
+export {
+  compileNetwork,
+  forward,
+  forwardWithTangents,
+  type Network,
+  type Params,
+  type Layer,
+} from "./models/network.js";
 export type { ParamInfo } from "./models/params.js";
 export type { GraphRunOptions } from "./models/graph.js";
 export * from "./models/init.js";
@@ -24,12 +46,32 @@ export { resolveModel, type ResolvedModel } from "./models/resolve.js";
 export * from "./measures/gc.js";
 export * from "./measures/jacobian.js";
 export * from "./measures/norms.js";
-export { l2, spectral, flatness, gcPenalty, inputNoise, labelNoise, type Regularizer, type Batch, type RegState, type PenaltyContext } from "./regularizers/index.js";
+export {
+  l2,
+  spectral,
+  flatness,
+  gcPenalty,
+  inputNoise,
+  labelNoise,
+  type Regularizer,
+  type Batch,
+  type RegState,
+  type PenaltyContext,
+} from "./regularizers/index.js";
 export { train, type TrainHooks, type TrainResult, type ResumeOptions } from "./training/trainer.js";
 export { parseTrainConfig, type TrainConfig, type MeasureName } from "./training/config.js";
 export type { MetricsRecord } from "./training/evaluate.js";
 export { readMetrics, type ReadMetricsResult } from "./training/metricsFile.js";
 export { softmaxCrossEntropy, meanSquaredError, accuracy } from "./training/losses.js";
-export { sgd, adam, addDecayedWeights, chain, applyUpdates, type GradientTransformation, type OptState, type Arrays } from "./training/optimizers.js";
+export {
+  sgd,
+  adam,
+  addDecayedWeights,
+  chain,
+  applyUpdates,
+  type GradientTransformation,
+  type OptState,
+  type Arrays,
+} from "./training/optimizers.js";
 export { Rng } from "./util/rng.js";
 export { UserError } from "./util/errors.js";

@@ -31,7 +31,10 @@ function smallRun() {
   const net = compileNetwork({ kind: "mlp", sizes: [4, 16, 16, 3], activation: "relu" });
   const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
   const rng = new Rng(2);
-  const x = new Tensor(Float32Array.from({ length: 32 * 4 }, () => rng.normal()), [32, 4]);
+  const x = new Tensor(
+    Float32Array.from({ length: 32 * 4 }, () => rng.normal()),
+    [32, 4],
+  );
   const labels = Int32Array.from({ length: 32 }, () => rng.int(3));
   return { net, params, batch: { x, labels, numOutputs: 3 } };
 }
@@ -39,7 +42,14 @@ function smallRun() {
 test("backend: 1,000 steps with every penalty leave no scoped memory behind and the heap flat", (t) => {
   if (!wasmArenaUsage()) return t.skip("the wasm kernels are not built (js backend only)");
   const { net, params, batch } = smallRun();
-  const regs = buildRegularizers({ l2: 1e-3, spectral: 1e-3, flatness: 1e-3, gc: 1e-3, inputNoise: 0.05, labelNoise: 0.05 });
+  const regs = buildRegularizers({
+    l2: 1e-3,
+    spectral: 1e-3,
+    flatness: 1e-3,
+    gc: 1e-3,
+    inputNoise: 0.05,
+    labelNoise: 0.05,
+  });
   assert.equal(regs.length, 6);
   const opt = sgd(0.01, 0.9);
   let state: StepState = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
@@ -53,8 +63,13 @@ test("backend: 1,000 steps with every penalty leave no scoped memory behind and 
       heapAt.push(process.memoryUsage().heapUsed);
     }
   }
-  for (const p of Object.values(state.params)) assert.ok(!getBackendOwns(p.data), "parameters live on the JS heap between steps");
-  if (heapAt.length === 2) assert.ok(heapAt[1] - heapAt[0] < 8 << 20, `heap grew by ${((heapAt[1] - heapAt[0]) / 2 ** 20).toFixed(1)} MiB between steps 200 and 1000`);
+  for (const p of Object.values(state.params))
+    assert.ok(!getBackendOwns(p.data), "parameters live on the JS heap between steps");
+  if (heapAt.length === 2)
+    assert.ok(
+      heapAt[1] - heapAt[0] < 8 << 20,
+      `heap grew by ${((heapAt[1] - heapAt[0]) / 2 ** 20).toFixed(1)} MiB between steps 200 and 1000`,
+    );
   assert.ok(wasmArenaUsage()!.peak > 0, "the steps did use resident memory");
 });
 
@@ -76,15 +91,22 @@ test("backend: a scope's results are copies on the JS heap, intact after later s
 test("backend: wasm and js agree to float32 rounding on values, gradients and second derivatives", (t) => {
   if (!wasm()) return t.skip("the wasm backend is not active");
   const rng = new Rng(5);
-  const mk = (shape: number[]) => new Tensor(Float32Array.from({ length: shape[0] * shape[1] }, () => rng.normal()), shape);
-  const x = mk([17, 9]), w1 = mk([9, 33]), w2 = mk([33, 5]);
-  const run = () => scope(() => {
-    const [v1, v2] = [w1.variable(), w2.variable()];
-    const f = op.sumSquares(op.tanh(op.matmul(op.relu(op.matmul(x, v1)), v2)));
-    const [g1, g2] = grad(f, [v1, v2], { createGraph: true });
-    const [h1] = grad(op.sumSquares(g2), [v1]); // a second-order term (double backprop)
-    return { f: f.item(), g1: Array.from(g1.data), g2: Array.from(g2.data), h1: Array.from(h1.data) };
-  });
+  const mk = (shape: number[]) =>
+    new Tensor(
+      Float32Array.from({ length: shape[0] * shape[1] }, () => rng.normal()),
+      shape,
+    );
+  const x = mk([17, 9]),
+    w1 = mk([9, 33]),
+    w2 = mk([33, 5]);
+  const run = () =>
+    scope(() => {
+      const [v1, v2] = [w1.variable(), w2.variable()];
+      const f = op.sumSquares(op.tanh(op.matmul(op.relu(op.matmul(x, v1)), v2)));
+      const [g1, g2] = grad(f, [v1, v2], { createGraph: true });
+      const [h1] = grad(op.sumSquares(g2), [v1]); // a second-order term (double backprop)
+      return { f: f.item(), g1: Array.from(g1.data), g2: Array.from(g2.data), h1: Array.from(h1.data) };
+    });
   const onWasm = run();
   const onJs = withBackend("js", run);
   assert.equal(engineInfo().backend, "wasm");
@@ -103,7 +125,8 @@ test("backend: exact GC of the same model agrees across backends", (t) => {
   const net = compileNetwork({ kind: "mlp", sizes: [2, 32, 32, 2], activation: "tanh" });
   const params = initParams(net, { scheme: "glorot", distribution: "normal", scale: 1, bias: 0, seed: 0 });
   const ds = loadDataset("moons", { split: "test", seed: 0, size: 300 });
-  const a = exactGC(net, params, ds).gc, b = withBackend("js", () => exactGC(net, params, ds).gc);
+  const a = exactGC(net, params, ds).gc,
+    b = withBackend("js", () => exactGC(net, params, ds).gc);
   assert.ok(Math.abs(a - b) <= 1e-5 * b, `wasm ${a} vs js ${b}`);
 });
 
@@ -115,17 +138,47 @@ test("backend: setBackend rejects unknown names with the choices", () => {
 test("backend: the same run is bit-identical with one and with two threads, and records its backend", (t) => {
   const dirs = [1, 2].map(() => mkdtempSync(join(tmpdir(), "gcx-threads-")));
   try {
-    const args = (out: string) => [cli, "train", "--model", "mlp:784-64-64-10", "--data", "mnist", "--limit", "512", "--steps", "30", "--batch-size", "128", "--log-every", "10", "--gc", "0.01", "--seed", "3", "--out", out];
+    const args = (out: string) => [
+      cli,
+      "train",
+      "--model",
+      "mlp:784-64-64-10",
+      "--data",
+      "mnist",
+      "--limit",
+      "512",
+      "--steps",
+      "30",
+      "--batch-size",
+      "128",
+      "--log-every",
+      "10",
+      "--gc",
+      "0.01",
+      "--seed",
+      "3",
+      "--out",
+      out,
+    ];
     for (const [i, threads] of ["1", "2"].entries()) {
-      const r = spawnSync(process.execPath, args(join(dirs[i], "run")), { encoding: "utf8", env: { ...process.env, GCX_THREADS: threads } });
+      const r = spawnSync(process.execPath, args(join(dirs[i], "run")), {
+        encoding: "utf8",
+        env: { ...process.env, GCX_THREADS: threads },
+      });
       assert.equal(r.status, 0, r.stderr);
     }
-    const metrics = dirs.map((d) => readFileSync(join(d, "run", "metrics.jsonl"), "utf8").replace(/"seconds[^,}]*[,]?/g, ""));
+    const metrics = dirs.map((d) =>
+      readFileSync(join(d, "run", "metrics.jsonl"), "utf8").replace(/"seconds[^,}]*[,]?/g, ""),
+    );
     assert.equal(metrics[0], metrics[1]);
     const state = readFileSync(join(dirs[0], "run", "checkpoints", "step-00000030", "state.json"), "utf8");
     assert.match(state, /"engine":\{"backend":"(wasm|js)","variant":"[a-z0-9-]+"\}/);
     // A resume on another backend is refused with one line.
-    const r = spawnSync(process.execPath, [cli, "train", "--resume", join(dirs[0], "run"), "--steps", "40", "--backend", "js"], { encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [cli, "train", "--resume", join(dirs[0], "run"), "--steps", "40", "--backend", "js"],
+      { encoding: "utf8" },
+    );
     if (wasmArenaUsage()) {
       assert.equal(r.status, 2);
       assert.match(r.stderr, /^gcx: error: run .* was computed on the wasm backend .* resume it with --backend wasm/);
@@ -138,20 +191,34 @@ test("backend: the same run is bit-identical with one and with two threads, and 
 test("backend: the fused dense layer (matmul + bias + ReLU in one kernel) equals the composite to second order", (t) => {
   if (!wasm()) return t.skip("the wasm backend is not active");
   const rng = new Rng(9);
-  const mk = (shape: number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
-  const x = mk([33, 20]), W = mk([40, 20]), b = mk([40]), V = mk([3, 40]);
+  const mk = (shape: number[]) =>
+    new Tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+      shape,
+    );
+  const x = mk([33, 20]),
+    W = mk([40, 20]),
+    b = mk([40]),
+    V = mk([3, 40]);
   for (const act of ["relu", "none"] as const) {
-    const run = () => scope(() => {
-      const [xv, wv, bv] = [x.variable(), W.variable(), b.variable()];
-      const y = op.matmul(op.linear(xv, wv, bv, act), V, false, true);
-      const [gx, gw, gb] = grad(op.sumSquares(op.tanh(y)), [xv, wv, bv], { createGraph: true });
-      const [hw] = grad(op.add(op.sumSquares(gx), op.add(op.sumSquares(gw), op.sumSquares(gb))), [wv]);
-      return [y, gx, gw, gb, hw].map((v) => Array.from(v.data));
-    });
-    const fused = run(), composite = withBackend("js", run);
+    const run = () =>
+      scope(() => {
+        const [xv, wv, bv] = [x.variable(), W.variable(), b.variable()];
+        const y = op.matmul(op.linear(xv, wv, bv, act), V, false, true);
+        const [gx, gw, gb] = grad(op.sumSquares(op.tanh(y)), [xv, wv, bv], { createGraph: true });
+        const [hw] = grad(op.add(op.sumSquares(gx), op.add(op.sumSquares(gw), op.sumSquares(gb))), [wv]);
+        return [y, gx, gw, gb, hw].map((v) => Array.from(v.data));
+      });
+    const fused = run(),
+      composite = withBackend("js", run);
     fused.forEach((v, i) => {
       const scale = Math.max(...composite[i].map(Math.abs));
-      v.forEach((e, j) => assert.ok(Math.abs(e - composite[i][j]) <= 3e-5 * scale, `${act} output ${i}[${j}]: ${e} vs ${composite[i][j]}`));
+      v.forEach((e, j) =>
+        assert.ok(
+          Math.abs(e - composite[i][j]) <= 3e-5 * scale,
+          `${act} output ${i}[${j}]: ${e} vs ${composite[i][j]}`,
+        ),
+      );
     });
   }
 });

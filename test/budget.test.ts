@@ -51,7 +51,12 @@ const runDir = () => join(mkdtempSync(join(tmpdir(), "gcx-budget-")), "run");
 const BIG_CNN = JSON.stringify({
   kind: "cnn",
   input: [28, 28, 1],
-  layers: [{ type: "conv", filters: 100000, kernel: 3 }, { type: "relu" }, { type: "flatten" }, { type: "dense", units: 10 }],
+  layers: [
+    { type: "conv", filters: 100000, kernel: 3 },
+    { type: "relu" },
+    { type: "flatten" },
+    { type: "dense", units: 10 },
+  ],
 });
 
 test("memory sizes and durations parse with units; bad ones are user errors", () => {
@@ -100,13 +105,28 @@ test("large but legitimate models pass the check: a ResNet-18-sized CNN at batch
   const c = networkCost(compileNetwork(spec));
   assert.ok(c.params > 10e6 && c.params < 12e6, `${c.params} parameters`);
   const env = { GCX_MEMORY_LIMIT: "8G" };
-  checkMeasureBudget(spec, "resnet18", { n: 10000, batchSize: 128, gc: { method: "exact", mode: "auto" } }, { ...advice, env });
-  checkMeasureBudget(spec, "resnet18", { n: 10000, batchSize: 128, gc: { method: "estimate", probes: 4 } }, { ...advice, env });
+  checkMeasureBudget(
+    spec,
+    "resnet18",
+    { n: 10000, batchSize: 128, gc: { method: "exact", mode: "auto" } },
+    { ...advice, env },
+  );
+  checkMeasureBudget(
+    spec,
+    "resnet18",
+    { n: 10000, batchSize: 128, gc: { method: "estimate", probes: 4 } },
+    { ...advice, env },
+  );
   // Training also logs exact GC on 256 examples at a time (its peak); it fits in 16 GiB.
   checkTrainingBudget(spec, "resnet18", TRAIN, 60000, 10000, 1000, { ...advice, env: { GCX_MEMORY_LIMIT: "16G" } });
   // The default MLP on MNIST fits a small budget.
   const mlp: ModelSpec = { kind: "mlp", sizes: [784, 256, 256, 10], activation: "relu" };
-  checkMeasureBudget(mlp, "mlp", { n: 10000, batchSize: 256, gc: { method: "exact", mode: "auto" } }, { ...advice, env: { GCX_MEMORY_LIMIT: "256M" } });
+  checkMeasureBudget(
+    mlp,
+    "mlp",
+    { n: 10000, batchSize: 256, gc: { method: "exact", mode: "auto" } },
+    { ...advice, env: { GCX_MEMORY_LIMIT: "256M" } },
+  );
   checkTrainingBudget(mlp, "mlp", TRAIN, 60000, 10000, 1000, { ...advice, env: { GCX_MEMORY_LIMIT: "256M" } });
 });
 
@@ -117,33 +137,86 @@ test("the memory rule follows the estimate against the budget", () => {
   const fits = { ...advice, env: { GCX_MEMORY_LIMIT: String(Math.ceil(e.bytes)) } };
   const short = { ...advice, env: { GCX_MEMORY_LIMIT: String(Math.floor(e.bytes / 2)) } };
   checkMeasureBudget(mlp, "mlp", work, fits);
-  assert.throws(() => checkMeasureBudget(mlp, "mlp", work, short), /mlp needs about .* for its parameters and one batch of 256 .*GCX_MEMORY_LIMIT=\d+\); smaller/);
-  assert.throws(() => checkTrainingBudget(mlp, "mlp", TRAIN, 100, 100, 2 ** 60, advice), /beyond what can be counted exactly/);
+  assert.throws(
+    () => checkMeasureBudget(mlp, "mlp", work, short),
+    /mlp needs about .* for its parameters and one batch of 256 .*GCX_MEMORY_LIMIT=\d+\); smaller/,
+  );
+  assert.throws(
+    () => checkTrainingBudget(mlp, "mlp", TRAIN, 100, 100, 2 ** 60, advice),
+    /beyond what can be counted exactly/,
+  );
 });
 
 test("gcx measure refuses models and probe counts that cannot fit, within seconds, naming the estimate", () => {
-  assertRefused(gcx(["measure", "--model", "mlp:2-1000000000-2", "--data", "moons"]), /mlp:2-1000000000-2 needs about [\d.]+ TiB for its parameters and one batch of 256 .*GCX_MEMORY_LIMIT=8G/);
-  assertRefused(gcx(["measure", "--model", BIG_CNN, "--data", "mnist"]), /cnn \(7\.85e\+8 parameters\) needs about [\d.]+ GiB for its parameters and one batch of 256/);
-  assertRefused(gcx(["measure", "--data", "moons", "--method", "estimate", "--probes", "1000000000"]), /needs about .*1000000000 probes' results.*use fewer --probes/);
+  assertRefused(
+    gcx(["measure", "--model", "mlp:2-1000000000-2", "--data", "moons"]),
+    /mlp:2-1000000000-2 needs about [\d.]+ TiB for its parameters and one batch of 256 .*GCX_MEMORY_LIMIT=8G/,
+  );
+  assertRefused(
+    gcx(["measure", "--model", BIG_CNN, "--data", "mnist"]),
+    /cnn \(7\.85e\+8 parameters\) needs about [\d.]+ GiB for its parameters and one batch of 256/,
+  );
+  assertRefused(
+    gcx(["measure", "--data", "moons", "--method", "estimate", "--probes", "1000000000"]),
+    /needs about .*1000000000 probes' results.*use fewer --probes/,
+  );
   const sci = gcx(["measure", "--data", "moons", "--method", "estimate", "--probes", "1e9"]);
   assert.equal(sci.status, 2, sci.stderr);
   assert.match(sci.stderr, /--probes/);
-  assertRefused(gcx(["measure", "--data", "spirals", "--classes", "1000000"]), /classes \(1000000\) cannot exceed the examples per split/);
+  assertRefused(
+    gcx(["measure", "--data", "spirals", "--classes", "1000000"]),
+    /classes \(1000000\) cannot exceed the examples per split/,
+  );
   // Without the spirals rule: 100000 outputs need Jacobians far beyond the budget.
-  assertRefused(gcx(["measure", "--data", "spirals", "--classes", "100000", "--size", "100000", "--model", "mlp:2-256-100000", "--mode", "reverse"]), /needs about .*Jacobians/);
-  assertRefused(gcx(["measure", "--data", "moons", "--size", "10000000000"]), /moons with 10000000000 examples needs about [\d.]+ GiB \(GCX_MEMORY_LIMIT=8G\); use a smaller --size/);
+  assertRefused(
+    gcx([
+      "measure",
+      "--data",
+      "spirals",
+      "--classes",
+      "100000",
+      "--size",
+      "100000",
+      "--model",
+      "mlp:2-256-100000",
+      "--mode",
+      "reverse",
+    ]),
+    /needs about .*Jacobians/,
+  );
+  assertRefused(
+    gcx(["measure", "--data", "moons", "--size", "10000000000"]),
+    /moons with 10000000000 examples needs about [\d.]+ GiB \(GCX_MEMORY_LIMIT=8G\); use a smaller --size/,
+  );
   // A budget too small for even the default model is refused too; the environment sets the rule.
   assertRefused(gcx(["measure", "--data", "moons"], { GCX_MEMORY_LIMIT: "1M" }), /GCX_MEMORY_LIMIT=1M/);
-  assertRefused(gcx(["measure", "--data", "moons"], { GCX_MEMORY_LIMIT: "plenty" }), /GCX_MEMORY_LIMIT="plenty" is not a memory size/);
+  assertRefused(
+    gcx(["measure", "--data", "moons"], { GCX_MEMORY_LIMIT: "plenty" }),
+    /GCX_MEMORY_LIMIT="plenty" is not a memory size/,
+  );
 });
 
 test("gcx train refuses runs that cannot fit or finish, before creating anything", () => {
   const cases: [string[], RegExp, Record<string, string>?][] = [
     [["--data", "spirals", "--classes", "1000000", "--steps", "1"], /classes \(1000000\) cannot exceed/],
-    [["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"], /mlp:2-256-256-1000000 needs about [\d.]+ GiB .*GCX_MEMORY_LIMIT=8G/],
-    [["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"], /would take .* (days|years)/, { GCX_MEMORY_LIMIT: "64G", GCX_TIME_LIMIT: "1d" }],
-    [["--model", "mlp:2-1000000000-2", "--data", "moons", "--steps", "1"], /mlp:2-1000000000-2 needs about .* TiB for its parameters and/],
-    [["--data", "moons", "--epochs", "1e9"], /mlp:2-256-256-2 would take (about|at least) [\d.]+ (years|days) .*GCX_TIME_LIMIT=30d\); use fewer --steps or --epochs/, { GCX_TIME_LIMIT: "30d" }],
+    [
+      ["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"],
+      /mlp:2-256-256-1000000 needs about [\d.]+ GiB .*GCX_MEMORY_LIMIT=8G/,
+    ],
+    [
+      ["--data", "spirals", "--classes", "1000000", "--size", "1000000", "--steps", "1"],
+      /would take .* (days|years)/,
+      { GCX_MEMORY_LIMIT: "64G", GCX_TIME_LIMIT: "1d" },
+    ],
+    [
+      ["--model", "mlp:2-1000000000-2", "--data", "moons", "--steps", "1"],
+      /mlp:2-1000000000-2 needs about .* TiB for its parameters and/,
+    ],
+    [
+      ["--data", "moons", "--epochs", "1e9"],
+      /mlp:2-256-256-2 would take (about|at least) [\d.]+ (years|days) .*GCX_TIME_LIMIT=30d\); use fewer --steps or --epochs/,
+      { GCX_TIME_LIMIT: "30d" },
+    ],
     [["--data", "moons", "--steps", "1000000000000000"], /would take at least .* years/],
     [["--data", "moons", "--epochs", "1e300"], /training steps is beyond what can be counted exactly/],
   ];
@@ -160,12 +233,17 @@ test("help of measure and train documents the limits and their overrides", () =>
   for (const cmd of ["measure", "train"]) {
     const r = gcx([cmd, "--help"]);
     assert.equal(r.status, 0);
-    for (const s of ["GCX_MEMORY_LIMIT", "GCX_TIME_LIMIT", "estimates the memory"]) assert.ok(r.stdout.includes(s), `${cmd}: ${s}`);
+    for (const s of ["GCX_MEMORY_LIMIT", "GCX_TIME_LIMIT", "estimates the memory"])
+      assert.ok(r.stdout.includes(s), `${cmd}: ${s}`);
   }
 });
 
 test("without WebAssembly memory (ulimit -v), gcx falls back to the JS kernels with one note", () => {
-  const r = spawnSync("bash", ["-c", `ulimit -v 8000000; "${process.execPath}" "${main}" measure --data moons --json`], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(
+    "bash",
+    ["-c", `ulimit -v 8000000; "${process.execPath}" "${main}" measure --data moons --json`],
+    { encoding: "utf8", timeout: 60_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.ok(Number.isFinite(out.gc) && out.gc > 0, `gc ${out.gc}`);
@@ -177,7 +255,10 @@ test("without WebAssembly memory (ulimit -v), gcx falls back to the JS kernels w
 
 test("a non-finite GC is an error naming the overflow, not NaN or null", () => {
   const r = gcx(["measure", "--data", "moons", "--init-scale", "1e20", "--json"]);
-  assertRefused(r, /GC is not finite \(NaN\): the model's outputs or Jacobians overflow float32 \(largest \|weight\| [\d.]+e\+20/);
+  assertRefused(
+    r,
+    /GC is not finite \(NaN\): the model's outputs or Jacobians overflow float32 \(largest \|weight\| [\d.]+e\+20/,
+  );
   assert.equal(r.stdout, "");
   const spec = { kind: "mlp" as const, sizes: [2, 16, 2], activation: "relu" as const };
   const params = initParams(compileNetwork(spec), { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 });
@@ -186,12 +267,19 @@ test("a non-finite GC is an error naming the overflow, not NaN or null", () => {
   const dir = mkdtempSync(join(tmpdir(), "gcx-huge-"));
   saveModel(dir, spec, params);
   for (const extra of [[], ["--method", "estimate"], ["--per-class"], ["--all"]]) {
-    assertRefused(gcx(["measure", "--model", dir, "--data", "moons", ...extra]), /is not finite .*largest \|weight\| 1\.00e\+20/);
+    assertRefused(
+      gcx(["measure", "--model", dir, "--data", "moons", ...extra]),
+      /is not finite .*largest \|weight\| 1\.00e\+20/,
+    );
   }
   // Large but finite: GC is reported, and an overflowing bound is written as "Infinity", never null.
   const big = gcx(["measure", "--data", "moons", "--init-scale", "1e10", "--all", "--json"]);
   assert.equal(big.status, 0, big.stderr);
   const out = JSON.parse(big.stdout);
   assert.ok(Number.isFinite(out.gc));
-  for (const [k, v] of Object.entries(out.norms)) assert.ok(v !== null || ["lipschitz_bound", "prod_frobenius_sq", "t3_bound", "param_grad_sq"].includes(k), `${k} is null`);
+  for (const [k, v] of Object.entries(out.norms))
+    assert.ok(
+      v !== null || ["lipschitz_bound", "prod_frobenius_sq", "t3_bound", "param_grad_sq"].includes(k),
+      `${k} is null`,
+    );
 });

@@ -68,13 +68,28 @@ test("user mistakes give one line on stderr, exit code 2 and no stack trace", ()
 test("gcx measure --help documents the options", () => {
   const r = gcx("measure", "--help");
   assert.equal(r.status, 0);
-  for (const flag of ["--model", "--data", "--method", "--probes", "--per-class", "--output", "--batch-size", "--json", "--limit", "--split"]) {
+  for (const flag of [
+    "--model",
+    "--data",
+    "--method",
+    "--probes",
+    "--per-class",
+    "--output",
+    "--batch-size",
+    "--json",
+    "--limit",
+    "--split",
+  ]) {
     assert.ok(r.stdout.includes(flag), flag);
   }
 });
 
 test("gcx reproduce/report: --profile picks quick, full or conv; a bad or conflicting one is a one-line error; report --json prints claims", async () => {
-  for (const args of [["reproduce", "--profile", "nope"], ["reproduce", "--quick", "--full"], ["report", "--profile", "conv", "--full"]]) {
+  for (const args of [
+    ["reproduce", "--profile", "nope"],
+    ["reproduce", "--quick", "--full"],
+    ["report", "--profile", "conv", "--full"],
+  ]) {
     const r = gcx(...args);
     assert.equal(r.status, 2, args.join(" "));
     assert.match(r.stderr, /^gcx: error: (unknown profile "nope"|choose one profile)/);

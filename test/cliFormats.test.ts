@@ -31,14 +31,81 @@ test("gcx measure on malformed model directories: one error line naming the file
     return dir;
   };
   const cases: [string, (dir: string) => void, (dir: string) => RegExp][] = [
-    ["weights are a directory", (d) => { rmSync(join(d, WEIGHTS_FILE)); mkdirSync(join(d, WEIGHTS_FILE)); }, (d) => new RegExp(`cannot read ${esc(join(d, WEIGHTS_FILE))}: it is a directory`)],
-    ["model.json is a directory", (d) => { rmSync(join(d, MODEL_FILE)); mkdirSync(join(d, MODEL_FILE)); }, (d) => new RegExp(`cannot read ${esc(join(d, MODEL_FILE))}: it is a directory`)],
-    ["negative offsets", (d) => writeFileSync(join(d, WEIGHTS_FILE), header({ "layers.0.weight": { dtype: "F32", shape: [2], data_offsets: [-8, 0] } }, 0)), (d) => new RegExp(`^${esc(join(d, WEIGHTS_FILE))}: not a valid safetensors file \\(tensor "layers.0.weight" has data_offsets \\[-8,0\\]`)],
-    ["header is an array", (d) => writeFileSync(join(d, WEIGHTS_FILE), header([], 0)), (d) => new RegExp(`^${esc(join(d, WEIGHTS_FILE))}: not a valid safetensors file \\(header does not start with "\\{"\\)`)],
-    ["U64 weights", (d) => writeFileSync(join(d, WEIGHTS_FILE), header({ "layers.0.weight": { dtype: "U64", shape: [1], data_offsets: [0, 8] } }, 8)), (d) => new RegExp(`^${esc(join(d, WEIGHTS_FILE))}: tensor "layers.0.weight" has unsupported dtype U64`)],
-    ["unknown key in model.json", (d) => writeFileSync(join(d, MODEL_FILE), JSON.stringify({ ...spec, dropout: 0.5 })), (d) => new RegExp(`^${esc(join(d, MODEL_FILE))}: invalid model description: \\(root\\): Unrecognized key: "dropout"`)],
-    ["model.json JSON error over lines", (d) => writeFileSync(join(d, MODEL_FILE), '{"kind":\n"mlp",\n oops}'), (d) => new RegExp(`^${esc(join(d, MODEL_FILE))}: malformed JSON`)],
-    ["a kernel larger than the image", (d) => writeFileSync(join(d, MODEL_FILE), JSON.stringify({ kind: "cnn", input: [2, 2, 1], layers: [{ type: "conv", filters: 1, kernel: 3, padding: "valid" }, { type: "dense", units: 2 }] })), (d) => new RegExp(`^${esc(join(d, MODEL_FILE))}: invalid model description: layers.0 \\(conv\\) kernel 3 does not fit`)],
+    [
+      "weights are a directory",
+      (d) => {
+        rmSync(join(d, WEIGHTS_FILE));
+        mkdirSync(join(d, WEIGHTS_FILE));
+      },
+      (d) => new RegExp(`cannot read ${esc(join(d, WEIGHTS_FILE))}: it is a directory`),
+    ],
+    [
+      "model.json is a directory",
+      (d) => {
+        rmSync(join(d, MODEL_FILE));
+        mkdirSync(join(d, MODEL_FILE));
+      },
+      (d) => new RegExp(`cannot read ${esc(join(d, MODEL_FILE))}: it is a directory`),
+    ],
+    [
+      "negative offsets",
+      (d) =>
+        writeFileSync(
+          join(d, WEIGHTS_FILE),
+          header({ "layers.0.weight": { dtype: "F32", shape: [2], data_offsets: [-8, 0] } }, 0),
+        ),
+      (d) =>
+        new RegExp(
+          `^${esc(join(d, WEIGHTS_FILE))}: not a valid safetensors file \\(tensor "layers.0.weight" has data_offsets \\[-8,0\\]`,
+        ),
+    ],
+    [
+      "header is an array",
+      (d) => writeFileSync(join(d, WEIGHTS_FILE), header([], 0)),
+      (d) =>
+        new RegExp(
+          `^${esc(join(d, WEIGHTS_FILE))}: not a valid safetensors file \\(header does not start with "\\{"\\)`,
+        ),
+    ],
+    [
+      "U64 weights",
+      (d) =>
+        writeFileSync(
+          join(d, WEIGHTS_FILE),
+          header({ "layers.0.weight": { dtype: "U64", shape: [1], data_offsets: [0, 8] } }, 8),
+        ),
+      (d) => new RegExp(`^${esc(join(d, WEIGHTS_FILE))}: tensor "layers.0.weight" has unsupported dtype U64`),
+    ],
+    [
+      "unknown key in model.json",
+      (d) => writeFileSync(join(d, MODEL_FILE), JSON.stringify({ ...spec, dropout: 0.5 })),
+      (d) =>
+        new RegExp(`^${esc(join(d, MODEL_FILE))}: invalid model description: \\(root\\): Unrecognized key: "dropout"`),
+    ],
+    [
+      "model.json JSON error over lines",
+      (d) => writeFileSync(join(d, MODEL_FILE), '{"kind":\n"mlp",\n oops}'),
+      (d) => new RegExp(`^${esc(join(d, MODEL_FILE))}: malformed JSON`),
+    ],
+    [
+      "a kernel larger than the image",
+      (d) =>
+        writeFileSync(
+          join(d, MODEL_FILE),
+          JSON.stringify({
+            kind: "cnn",
+            input: [2, 2, 1],
+            layers: [
+              { type: "conv", filters: 1, kernel: 3, padding: "valid" },
+              { type: "dense", units: 2 },
+            ],
+          }),
+        ),
+      (d) =>
+        new RegExp(
+          `^${esc(join(d, MODEL_FILE))}: invalid model description: layers.0 \\(conv\\) kernel 3 does not fit`,
+        ),
+    ],
   ];
   for (const [what, damage, expected] of cases) {
     const dir = fresh();

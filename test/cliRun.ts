@@ -18,14 +18,27 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
   return kernelVariant() === "wasm-relaxed-fma" ? { ...env } : { GCX_KERNELS: "plain", ...env };
 }
 
-export function gcx(args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [GCX_MAIN, ...args], { encoding: "utf8", timeout: opts.timeout ?? 120_000, cwd: opts.cwd, env: cliEnv(opts.env) });
+export function gcx(
+  args: string[],
+  opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [GCX_MAIN, ...args], {
+    encoding: "utf8",
+    timeout: opts.timeout ?? 120_000,
+    cwd: opts.cwd,
+    env: cliEnv(opts.env),
+  });
 }
 
 /** Runs gcx under bash with a prefix (e.g. `ulimit -f 6;`). */
 export function gcxShell(prefix: string, args: string[], opts: { cwd?: string } = {}): SpawnSyncReturns<string> {
   const quoted = [process.execPath, GCX_MAIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
-  return spawnSync("bash", ["-c", `${prefix} ${quoted}`], { encoding: "utf8", timeout: 120_000, cwd: opts.cwd, env: cliEnv() });
+  return spawnSync("bash", ["-c", `${prefix} ${quoted}`], {
+    encoding: "utf8",
+    timeout: 120_000,
+    cwd: opts.cwd,
+    env: cliEnv(),
+  });
 }
 
 /** Exit code 2, exactly one stderr line matching `pattern`, no stack frames. */
@@ -33,7 +46,10 @@ export function assertOneLineError(r: SpawnSyncReturns<string>, pattern: RegExp,
   assert.equal(r.status, 2, `${what}: exit ${r.status}, stderr: ${r.stderr}`);
   assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
   // Progress lines ("step 100: ...") may precede the error when stderr is not a terminal; errors are "gcx: error:".
-  const lines = r.stderr.trim().split("\n").filter((l) => !/^step \d+: /.test(l));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => !/^step \d+: /.test(l));
   assert.equal(lines.length, 1, `${what}: one line, got: ${r.stderr}`);
   assert.match(lines[0], /^gcx: error: /, what);
   assert.match(lines[0], pattern, what);

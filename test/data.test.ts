@@ -47,7 +47,10 @@ test("parseIdx rejects wrong magic, truncated and oversized buffers", () => {
   assert.throws(() => parseIdx(idxBuffer(0xd03, [1, 1, 1], 1), "f.idx"), userError(/magic/)); // int32 type
   assert.throws(() => parseIdx(idxBuffer(0x803, [2, 3, 2], 11), "short.idx"), userError(/short\.idx.*size mismatch/));
   assert.throws(() => parseIdx(idxBuffer(0x803, [2, 3, 2], 13), "long.idx"), userError(/size mismatch/));
-  assert.throws(() => parseIdx(idxBuffer(0x803, [2, 3, 2], 12).subarray(0, 10), "hdr.idx"), userError(/header truncated/));
+  assert.throws(
+    () => parseIdx(idxBuffer(0x803, [2, 3, 2], 12).subarray(0, 10), "hdr.idx"),
+    userError(/header truncated/),
+  );
   assert.throws(() => parseIdx(new Uint8Array(2), "tiny.idx"), userError(/tiny\.idx/));
 });
 
@@ -59,8 +62,12 @@ test("mnist train has 60000 28x28 examples in [0,1] with labels 0..9", () => {
   assert.deepEqual(ds.imageShape, [28, 28, 1]);
   assert.equal(ds.numOutputs, 10);
   assert.equal(ds.task, "classification");
-  let lo = Infinity, hi = -Infinity;
-  for (const v of ds.x) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const v of ds.x) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
   assert.equal(lo, 0);
   assert.equal(hi, 1);
   assert.ok(ds.labels instanceof Int32Array && ds.labels.length === 60000);
@@ -77,8 +84,14 @@ test("mnist test matches the raw IDX bytes", () => {
   for (const i of [0, 200, 203, 350, 784 + 300, 784 * 9999 + 400]) {
     assert.equal(Math.round(ds.x[i] * 255), rawImages[16 + i], `pixel ${i}`);
   }
-  assert.ok(rawImages.subarray(16, 16 + 784).some((b) => b > 0), "first image is not blank");
-  assert.deepEqual(counts(ds.labels!.subarray(0, 1000), 10).map((c) => c > 0), new Array(10).fill(true));
+  assert.ok(
+    rawImages.subarray(16, 16 + 784).some((b) => b > 0),
+    "first image is not blank",
+  );
+  assert.deepEqual(
+    counts(ds.labels!.subarray(0, 1000), 10).map((c) => c > 0),
+    new Array(10).fill(true),
+  );
 });
 
 test("mnist limit converts only the first examples", () => {
@@ -95,7 +108,10 @@ test("fashion-mnist loads when installed", (t) => {
   assert.equal(ds.n, 1000);
   assert.deepEqual(ds.imageShape, [28, 28, 1]);
   assert.ok(ds.x.every((v) => v >= 0 && v <= 1));
-  assert.deepEqual(counts(ds.labels!, 10).map((c) => c > 0), new Array(10).fill(true));
+  assert.deepEqual(
+    counts(ds.labels!, 10).map((c) => c > 0),
+    new Array(10).fill(true),
+  );
   // a different data set from MNIST
   const mnist = loadDataset("mnist", { split: "test", seed: 0, limit: 1000 });
   assert.notDeepEqual(ds.labels, mnist.labels);
@@ -107,7 +123,10 @@ test("fashion-mnist missing gives an apt-get hint", () => {
   const saved = process.env.GCX_FASHION_MNIST_DIR;
   process.env.GCX_FASHION_MNIST_DIR = dir;
   try {
-    assert.throws(() => loadDataset("fashion-mnist", { split: "test", seed: 0 }), userError(/apt-get install -y dataset-fashion-mnist/));
+    assert.throws(
+      () => loadDataset("fashion-mnist", { split: "test", seed: 0 }),
+      userError(/apt-get install -y dataset-fashion-mnist/),
+    );
   } finally {
     if (saved === undefined) delete process.env.GCX_FASHION_MNIST_DIR;
     else process.env.GCX_FASHION_MNIST_DIR = saved;
@@ -133,7 +152,10 @@ test("synthetic classes are balanced and shuffled", () => {
   const spirals = syn("spirals", { size: 1001, classes: 4 });
   assert.equal(spirals.numOutputs, 4);
   const c = counts(spirals.labels!, 4);
-  assert.equal(c.reduce((a, b) => a + b), 1001);
+  assert.equal(
+    c.reduce((a, b) => a + b),
+    1001,
+  );
   assert.ok(Math.max(...c) - Math.min(...c) <= 1, `counts ${c}`);
   assert.deepEqual(counts(syn("spirals").labels!, 3).sort(), [333, 333, 334]);
   for (const name of ["moons", "circles"]) {
@@ -192,7 +214,10 @@ test("xor with noise 0: class 0 where x·y > 0, class 1 where x·y < 0, inside [
   const quadrants = new Set<string>();
   for (let i = 0; i < ds.n; i++) {
     const [x, y] = [ds.x[2 * i], ds.x[2 * i + 1]];
-    assert.ok(Math.abs(x) >= 0.1 - 1e-6 && Math.abs(x) <= 1 && Math.abs(y) >= 0.1 - 1e-6 && Math.abs(y) <= 1, `point ${i}: (${x}, ${y})`);
+    assert.ok(
+      Math.abs(x) >= 0.1 - 1e-6 && Math.abs(x) <= 1 && Math.abs(y) >= 0.1 - 1e-6 && Math.abs(y) <= 1,
+      `point ${i}: (${x}, ${y})`,
+    );
     assert.equal(ds.labels![i], x * y > 0 ? 0 : 1, `point ${i}`);
     quadrants.add(`${Math.sign(x)},${Math.sign(y)}`);
   }
@@ -200,7 +225,8 @@ test("xor with noise 0: class 0 where x·y > 0, class 1 where x·y < 0, inside [
 });
 
 test("blobs: k Gaussian clusters around evenly spaced unit-circle centres, with the noise as their std", () => {
-  const k = 4, noise = 0.2;
+  const k = 4,
+    noise = 0.2;
   const ds = syn("blobs", { classes: k, noise, size: 4000 });
   assert.equal(ds.numOutputs, k);
   for (let c = 0; c < k; c++) {
@@ -212,7 +238,10 @@ test("blobs: k Gaussian clusters around evenly spaced unit-circle centres, with 
     assert.ok(Math.abs(sd / noise - 1) < 0.1, `blob ${c} std ${sd}`);
   }
   assert.equal(syn("blobs").numOutputs, 3, "3 blobs by default");
-  assert.throws(() => syn("xor", { classes: 3 }), userError(/xor always has 2 classes \(classes applies to spirals and blobs\)/));
+  assert.throws(
+    () => syn("xor", { classes: 3 }),
+    userError(/xor always has 2 classes \(classes applies to spirals and blobs\)/),
+  );
 });
 
 test("sine targets equal sin(x) with noise 0 and x covers [-pi, pi]", () => {
@@ -243,7 +272,12 @@ test("limit keeps the first examples of a synthetic set", () => {
 });
 
 test("bad names and options give UserErrors", () => {
-  assert.throws(() => syn("foo"), userError(/^unknown data set "foo"; choose one of: mnist, fashion-mnist, sine, moons, circles, spirals, xor, blobs$/));
+  assert.throws(
+    () => syn("foo"),
+    userError(
+      /^unknown data set "foo"; choose one of: mnist, fashion-mnist, sine, moons, circles, spirals, xor, blobs$/,
+    ),
+  );
   assert.equal(DATASET_NAMES.length, 8);
   for (const limit of [0, -1, 1.5, NaN]) assert.throws(() => syn("moons", { limit }), userError(/limit/));
   assert.throws(() => loadDataset("mnist", { split: "test", seed: 0, limit: 0 }), userError(/limit/));
@@ -266,6 +300,13 @@ test("subset and batches", () => {
   const sm = subset(m, Int32Array.of(9, 1));
   assert.deepEqual([...sm.x], [m.x[18], m.x[19], m.x[2], m.x[3]]);
   assert.deepEqual([...sm.labels!], [m.labels![9], m.labels![1]]);
-  assert.deepEqual([...batches(ds, 4)], [{ start: 0, end: 4 }, { start: 4, end: 8 }, { start: 8, end: 10 }]);
+  assert.deepEqual(
+    [...batches(ds, 4)],
+    [
+      { start: 0, end: 4 },
+      { start: 4, end: 8 },
+      { start: 8, end: 10 },
+    ],
+  );
   assert.throws(() => [...batches(ds, 0)], userError(/batch size/));
 });

@@ -14,7 +14,8 @@ function erfReference(x: number): number {
   const S = 10n ** 60n;
   const xb = BigInt(Math.round(x * 1e15)) * (S / 10n ** 15n);
   const x2 = (xb * xb) / S;
-  let term = xb, sum = xb; // term_n = (−1)ⁿ x^{2n+1}/n!
+  let term = xb,
+    sum = xb; // term_n = (−1)ⁿ x^{2n+1}/n!
   for (let n = 1; n < 1000; n++) {
     term = (-term * x2) / S / BigInt(n);
     const t = term / BigInt(2 * n + 1);
@@ -62,13 +63,29 @@ function broadcastRef(a: Tensor, b: Tensor, outShape: number[], f: (p: number, q
 test("broadcast binary ops match a naive index reference for many shape pairs", () => {
   const rng = new Rng(11);
   const pairs: [number[], number[], number[]][] = [
-    [[2, 3, 4], [3, 1], [2, 3, 4]],
+    [
+      [2, 3, 4],
+      [3, 1],
+      [2, 3, 4],
+    ],
     [[4], [2, 3, 4], [2, 3, 4]],
     [[1], [2, 3], [2, 3]],
-    [[2, 1, 4], [3, 1], [2, 3, 4]],
+    [
+      [2, 1, 4],
+      [3, 1],
+      [2, 3, 4],
+    ],
     [[], [2, 3], [2, 3]],
-    [[2, 3], [2, 3], [2, 3]],
-    [[3, 1, 5], [1, 4, 1], [3, 4, 5]],
+    [
+      [2, 3],
+      [2, 3],
+      [2, 3],
+    ],
+    [
+      [3, 1, 5],
+      [1, 4, 1],
+      [3, 4, 5],
+    ],
   ];
   const fs: [string, (a: Tensor, b: Tensor) => Tensor, (p: number, q: number) => number][] = [
     ["addB", E.addB, (p, q) => p + q],
@@ -77,9 +94,13 @@ test("broadcast binary ops match a naive index reference for many shape pairs", 
     ["divB", E.divB, (p, q) => p / q],
   ];
   for (const [sa, sb, so] of pairs) {
-    const a = randomTensor(sa, rng), b = randomTensor(sb, rng);
+    const a = randomTensor(sa, rng),
+      b = randomTensor(sb, rng);
     for (const [name, f, ref] of fs) {
-      for (const [x, y] of [[a, b], [b, a]]) {
+      for (const [x, y] of [
+        [a, b],
+        [b, a],
+      ]) {
         const out = f(x, y);
         assert.deepEqual([...out.shape], so, `${name} [${x.shape}] [${y.shape}] shape`);
         close(out.data, broadcastRef(x, y, so, ref), 1e-15, `${name} [${x.shape}] ∘ [${y.shape}]`);
@@ -92,23 +113,34 @@ test("broadcastTo / sumTo match naive references, and sumTo is broadcastTo's adj
   const rng = new Rng(12);
   const x = randomTensor([3, 1], rng);
   const y = E.broadcastTo(x, [2, 3, 4]);
-  close(y.data, broadcastRef(x, t64([0], [1]), [2, 3, 4], (p) => p), 0, "broadcastTo");
+  close(
+    y.data,
+    broadcastRef(x, t64([0], [1]), [2, 3, 4], (p) => p),
+    0,
+    "broadcastTo",
+  );
   const g = randomTensor([2, 3, 4], rng);
   const s = E.sumTo(g, [3, 1]);
   assert.deepEqual([...s.shape], [3, 1]);
   const ref = [0, 0, 0];
-  for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) ref[j] += g.data[(i * 3 + j) * 4 + k];
+  for (let i = 0; i < 2; i++)
+    for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) ref[j] += g.data[(i * 3 + j) * 4 + k];
   close(s.data, ref, 1e-14, "sumTo");
   // <broadcastTo(x), g> = <x, sumTo(g)>
-  const lhs = op.sum(op.mul(y, g)).item(), rhs = op.sum(op.mul(x, s)).item();
+  const lhs = op.sum(op.mul(y, g)).item(),
+    rhs = op.sum(op.mul(x, s)).item();
   assert.ok(Math.abs(lhs - rhs) < 1e-12);
   assert.deepEqual(Array.from(E.sumTo(g, []).data).length, 1);
   assert.equal(E.broadcastTo(x, [3, 1]), x, "same shape is the identity");
 });
 
 test("shape mismatches throw RangeError with the shapes in the message", () => {
-  const a = randomTensor([2, 3], new Rng(1)), b = randomTensor([4], new Rng(2));
-  assert.throws(() => E.addB(a, b), (e: unknown) => e instanceof RangeError && /\[2,3\].*\[4\]/.test(e.message));
+  const a = randomTensor([2, 3], new Rng(1)),
+    b = randomTensor([4], new Rng(2));
+  assert.throws(
+    () => E.addB(a, b),
+    (e: unknown) => e instanceof RangeError && /\[2,3\].*\[4\]/.test(e.message),
+  );
   assert.throws(() => E.mulB(randomTensor([2, 3, 4], new Rng(3)), randomTensor([2, 4], new Rng(3))), RangeError);
   assert.throws(() => E.broadcastTo(a, [3, 3]), RangeError);
   assert.throws(() => E.broadcastTo(a, [3]), RangeError);
@@ -117,8 +149,14 @@ test("shape mismatches throw RangeError with the shapes in the message", () => {
   assert.throws(() => E.reduceSum(a, [2], false), RangeError);
   assert.throws(() => E.reduceSum(a, [0, -2], false), RangeError);
   const v = t64([1, 1, 1], [3]);
-  assert.throws(() => E.batchNorm(randomTensor([2, 4], new Rng(4)), v, v, v, v, 1e-5), /mean must have shape \[4\], got \[3\]/);
-  assert.throws(() => E.batchNorm(randomTensor([2, 3], new Rng(4)), v, t64([1, 1], [2]), v, v, 1e-5), /variance must have shape \[3\]/);
+  assert.throws(
+    () => E.batchNorm(randomTensor([2, 4], new Rng(4)), v, v, v, v, 1e-5),
+    /mean must have shape \[4\], got \[3\]/,
+  );
+  assert.throws(
+    () => E.batchNorm(randomTensor([2, 3], new Rng(4)), v, t64([1, 1], [2]), v, v, 1e-5),
+    /variance must have shape \[3\]/,
+  );
   assert.throws(() => E.layerNorm(a, t64([1, 1], [2]), v, 1e-5), RangeError);
   assert.throws(() => E.channelMoments(v), RangeError);
   assert.throws(() => E.unbiasedVariance(v, 1), RangeError);
@@ -141,7 +179,12 @@ test("reduceSum and reduceMean match naive loops (keepdims, negative axes, empty
   assert.deepEqual([...r.shape], [1, 3, 1]);
   close(r.data, s02, 1e-14, "sum [-1,0] keepdims");
   r = E.reduceMean(x, [2, 0], false);
-  close(r.data, s02.map((v) => v / 8), 1e-14, "mean [0,2]");
+  close(
+    r.data,
+    s02.map((v) => v / 8),
+    1e-14,
+    "mean [0,2]",
+  );
   const m1: number[] = [];
   for (let i = 0; i < 2; i++)
     for (let k = 0; k < 4; k++) {
@@ -174,9 +217,25 @@ test("erf matches a high-precision series to 1e-7 (and known values), is odd and
   xs.push(2.5, -2.5, 2.4999999, 6.5, 6.6);
   const y = E.erf(t64(xs, [xs.length]));
   close(y.data, xs.map(erfReference), 1e-7, "erf vs series");
-  for (let i = 0; i < xs.length; i++) assert.ok(Math.abs(y.data[i] - erfReference(xs[i])) < 1e-13, `erf(${xs[i]}) tight`);
-  close(E.erf(t64(known.map((k) => k[0]), [known.length])).data, known.map((k) => k[1]), 1e-15, "erf known values");
-  close(E.erf(t64([-0.7, 0.7, 40, -40, Infinity, -Infinity], [6])).data, [-erfReference(0.7), erfReference(0.7), 1, -1, 1, -1], 1e-14, "erf odd/saturating");
+  for (let i = 0; i < xs.length; i++)
+    assert.ok(Math.abs(y.data[i] - erfReference(xs[i])) < 1e-13, `erf(${xs[i]}) tight`);
+  close(
+    E.erf(
+      t64(
+        known.map((k) => k[0]),
+        [known.length],
+      ),
+    ).data,
+    known.map((k) => k[1]),
+    1e-15,
+    "erf known values",
+  );
+  close(
+    E.erf(t64([-0.7, 0.7, 40, -40, Infinity, -Infinity], [6])).data,
+    [-erfReference(0.7), erfReference(0.7), 1, -1, 1, -1],
+    1e-14,
+    "erf odd/saturating",
+  );
   assert.ok(Number.isNaN(E.erf(t64([NaN], [1])).data[0]));
   // float32 in, float32 out
   const f = E.erf(tensor([0.5, 1], [2], "float32"));
@@ -190,18 +249,53 @@ test("activations match their closed forms", () => {
   const Phi = (v: number) => 0.5 * (1 + erfReference(v / Math.SQRT2));
   assert.ok(Math.abs(E.gelu(t64([1], [1]), "none").item() - 0.8413447460685429) < 1e-15);
   assert.ok(Math.abs(E.gelu(t64([-1], [1]), "none").item() + 0.15865525393145707) < 1e-15);
-  close(E.gelu(x, "none").data, xs.map((v) => (Math.abs(v) > 6 ? (v > 0 ? v : 0) : v * Phi(v))), 1e-13, "gelu none");
+  close(
+    E.gelu(x, "none").data,
+    xs.map((v) => (Math.abs(v) > 6 ? (v > 0 ? v : 0) : v * Phi(v))),
+    1e-13,
+    "gelu none",
+  );
   const k = Math.sqrt(2 / Math.PI);
-  close(E.gelu(x, "tanh").data, xs.map((v) => 0.5 * v * (1 + Math.tanh(k * (v + 0.044715 * v ** 3)))), 1e-15, "gelu tanh");
+  close(
+    E.gelu(x, "tanh").data,
+    xs.map((v) => 0.5 * v * (1 + Math.tanh(k * (v + 0.044715 * v ** 3)))),
+    1e-15,
+    "gelu tanh",
+  );
   // PyTorch: F.gelu(torch.tensor(1.), approximate="tanh") = 0.8411919906082768
   assert.ok(Math.abs(E.gelu(t64([1], [1]), "tanh").item() - 0.8411919906082768) < 1e-14);
-  close(E.sigmoid(x).data, xs.map((v) => 1 / (1 + Math.exp(-v))), 1e-15, "sigmoid");
+  close(
+    E.sigmoid(x).data,
+    xs.map((v) => 1 / (1 + Math.exp(-v))),
+    1e-15,
+    "sigmoid",
+  );
   close(E.sigmoid(t64([-800, 800], [2])).data, [0, 1], 0, "sigmoid saturates without NaN");
-  close(E.silu(x).data, xs.map((v) => v / (1 + Math.exp(-v))), 1e-15, "silu");
+  close(
+    E.silu(x).data,
+    xs.map((v) => v / (1 + Math.exp(-v))),
+    1e-15,
+    "silu",
+  );
   close(E.silu(t64([-800, 800], [2])).data, [-0, 800], 0, "silu saturates without NaN");
-  close(E.leakyRelu(x, 0.01).data, xs.map((v) => (v > 0 ? v : 0.01 * v)), 0, "leakyRelu");
-  close(E.leakyRelu(x, 0.2).data, xs.map((v) => (v > 0 ? v : 0.2 * v)), 0, "leakyRelu 0.2");
-  close(E.softplus(x).data, xs.map((v) => (v > 20 ? v : Math.log(1 + Math.exp(v)))), 1e-15, "softplus");
+  close(
+    E.leakyRelu(x, 0.01).data,
+    xs.map((v) => (v > 0 ? v : 0.01 * v)),
+    0,
+    "leakyRelu",
+  );
+  close(
+    E.leakyRelu(x, 0.2).data,
+    xs.map((v) => (v > 0 ? v : 0.2 * v)),
+    0,
+    "leakyRelu 0.2",
+  );
+  close(
+    E.softplus(x).data,
+    xs.map((v) => (v > 20 ? v : Math.log(1 + Math.exp(v)))),
+    1e-15,
+    "softplus",
+  );
 });
 
 test("softplus reverts to the identity above the threshold (value and gradient), in units of beta·x", () => {
@@ -224,10 +318,20 @@ test("powScalar, sqrt, neg match Math", () => {
   const xs = [0.3, 1, 2.5, 4];
   const x = t64(xs, [4]);
   for (const p of [2, 3, 0.5, -0.5, -1, 1.5, -2.25, 1, 0]) {
-    close(E.powScalar(x, p).data, xs.map((v) => Math.pow(v, p)), 1e-15, `pow ${p}`);
+    close(
+      E.powScalar(x, p).data,
+      xs.map((v) => Math.pow(v, p)),
+      1e-15,
+      `pow ${p}`,
+    );
   }
   close(E.sqrt(x).data, xs.map(Math.sqrt), 0, "sqrt");
-  close(E.neg(x).data, xs.map((v) => -v), 0, "neg");
+  close(
+    E.neg(x).data,
+    xs.map((v) => -v),
+    0,
+    "neg",
+  );
   close(E.powScalar(t64([-2, -0.5], [2]), 3).data, [-8, -0.125], 1e-15, "odd power of negatives");
 });
 
@@ -236,7 +340,8 @@ test("channelMoments and batchNorm match naive per-channel loops (NHWC)", () => 
   const [N, H, W, C] = [2, 3, 2, 4];
   const x = randomTensor([N, H, W, C], rng, 2);
   for (let i = 0; i < x.size; i++) x.data[i] += 3 * (i % C); // distinct channel means
-  const mean = new Array(C).fill(0), v = new Array(C).fill(0);
+  const mean = new Array(C).fill(0),
+    v = new Array(C).fill(0);
   const cnt = N * H * W;
   for (let i = 0; i < x.size; i++) mean[i % C] += x.data[i] / cnt;
   for (let i = 0; i < x.size; i++) v[i % C] += (x.data[i] - mean[i % C]) ** 2 / cnt;
@@ -244,10 +349,17 @@ test("channelMoments and batchNorm match naive per-channel loops (NHWC)", () => 
   assert.deepEqual([...m.mean.shape], [C]);
   close(m.mean.data, mean, 1e-14, "channel mean");
   close(m.variance.data, v, 1e-13, "channel variance (biased)");
-  close(E.unbiasedVariance(m.variance, cnt).data, v.map((q) => (q * cnt) / (cnt - 1)), 1e-13, "unbiased variance");
+  close(
+    E.unbiasedVariance(m.variance, cnt).data,
+    v.map((q) => (q * cnt) / (cnt - 1)),
+    1e-13,
+    "unbiased variance",
+  );
 
-  const rm = randomTensor([C], rng), rv = t64([0.5, 1.2, 2, 0.1], [C]);
-  const gamma = randomTensor([C], rng), beta = randomTensor([C], rng);
+  const rm = randomTensor([C], rng),
+    rv = t64([0.5, 1.2, 2, 0.1], [C]);
+  const gamma = randomTensor([C], rng),
+    beta = randomTensor([C], rng);
   const eps = 1e-3;
   const y = E.batchNorm(x, rm, rv, gamma, beta, eps);
   const ref = Array.from(x.data, (val, i) => {
@@ -257,23 +369,36 @@ test("channelMoments and batchNorm match naive per-channel loops (NHWC)", () => 
   assert.deepEqual([...y.shape], [N, H, W, C]);
   close(y.data, ref, 1e-13, "batchNorm");
   // training-mode normalization: per channel mean 0, variance var/(var+eps) before the affine
-  const one = t64(new Array(C).fill(1), [C]), zero = t64(new Array(C).fill(0), [C]);
+  const one = t64(new Array(C).fill(1), [C]),
+    zero = t64(new Array(C).fill(0), [C]);
   const z = E.batchNorm(x, m.mean, m.variance, one, zero, 0);
   const zm = E.channelMoments(z);
   close(zm.mean.data, new Array(C).fill(0), 1e-13, "normalized mean");
   close(zm.variance.data, new Array(C).fill(1), 1e-12, "normalized variance");
   // vectors [N, F]
   const xv = randomTensor([5, 3], rng);
-  const mv = randomTensor([3], rng), vv = t64([1, 2, 3], [3]), gv = randomTensor([3], rng), bv = randomTensor([3], rng);
+  const mv = randomTensor([3], rng),
+    vv = t64([1, 2, 3], [3]),
+    gv = randomTensor([3], rng),
+    bv = randomTensor([3], rng);
   const yv = E.batchNorm(xv, mv, vv, gv, bv, 1e-5);
   assert.deepEqual([...yv.shape], [5, 3]);
-  close(yv.data, Array.from(xv.data, (val, i) => ((val - mv.data[i % 3]) / Math.sqrt(vv.data[i % 3] + 1e-5)) * gv.data[i % 3] + bv.data[i % 3]), 1e-13, "batchNorm [N,F]");
+  close(
+    yv.data,
+    Array.from(
+      xv.data,
+      (val, i) => ((val - mv.data[i % 3]) / Math.sqrt(vv.data[i % 3] + 1e-5)) * gv.data[i % 3] + bv.data[i % 3],
+    ),
+    1e-13,
+    "batchNorm [N,F]",
+  );
 });
 
 test("layerNorm rows have mean 0 and variance 1 before the affine, and match a naive loop after it", () => {
   const rng = new Rng(15);
   const x = randomTensor([2, 3, 5], rng, 3);
-  const one = t64([1, 1, 1, 1, 1], [5]), zero = t64([0, 0, 0, 0, 0], [5]);
+  const one = t64([1, 1, 1, 1, 1], [5]),
+    zero = t64([0, 0, 0, 0, 0], [5]);
   const z = E.layerNorm(x, one, zero, 1e-12);
   for (let r = 0; r < 6; r++) {
     const row = Array.from(z.data.subarray(r * 5, r * 5 + 5));
@@ -281,7 +406,8 @@ test("layerNorm rows have mean 0 and variance 1 before the affine, and match a n
     const v = row.reduce((a, b) => a + (b - mu) ** 2, 0) / 5;
     assert.ok(Math.abs(mu) < 1e-14 && Math.abs(v - 1) < 1e-10, `row ${r}: mean ${mu} variance ${v}`);
   }
-  const gamma = randomTensor([5], rng), beta = randomTensor([5], rng);
+  const gamma = randomTensor([5], rng),
+    beta = randomTensor([5], rng);
   const eps = 1e-5;
   const y = E.layerNorm(x, gamma, beta, eps);
   const ref: number[] = [];
@@ -306,8 +432,20 @@ test("stopGradient keeps values and blocks the gradient", () => {
 });
 
 test("float32 inputs give float32 results; mixed precisions promote to float64", () => {
-  const a = tensor([1, 2, 3], [3], "float32"), b = tensor([0.5], [1], "float32");
-  for (const y of [E.addB(a, b), E.divB(a, b), E.gelu(a, "tanh"), E.silu(a), E.softplus(a), E.sigmoid(a), E.sqrt(a), E.powScalar(a, 3), E.leakyRelu(a, 0.1), E.reduceMean(a, [0], true)]) {
+  const a = tensor([1, 2, 3], [3], "float32"),
+    b = tensor([0.5], [1], "float32");
+  for (const y of [
+    E.addB(a, b),
+    E.divB(a, b),
+    E.gelu(a, "tanh"),
+    E.silu(a),
+    E.softplus(a),
+    E.sigmoid(a),
+    E.sqrt(a),
+    E.powScalar(a, 3),
+    E.leakyRelu(a, 0.1),
+    E.reduceMean(a, [0], true),
+  ]) {
     assert.ok(y.data instanceof Float32Array);
   }
   assert.ok(E.addB(a, t64([1], [1])).data instanceof Float64Array);
@@ -333,7 +471,10 @@ function checkFirstOrder(name: string, f: Fn, xs: Tensor[], tol: number): void {
   const vars = xs.map((x) => x.variable());
   const gs = grad(f(...vars), vars);
   xs.forEach((x, k) => {
-    const fd = finiteDifferenceGrad((d) => f(...xs.map((xx, j) => (j === k ? new Tensor(d, x.shape) : xx))).item(), x.data as Float64Array);
+    const fd = finiteDifferenceGrad(
+      (d) => f(...xs.map((xx, j) => (j === k ? new Tensor(d, x.shape) : xx))).item(),
+      x.data as Float64Array,
+    );
     const err = relativeError(gs[k].data, fd);
     assert.ok(err < tol, `${name}: input ${k} relative error ${err}`);
   });
@@ -353,7 +494,11 @@ function checkSecondOrder(name: string, f: Fn, xs: Tensor[], tol: number): void 
   const ggs = grad(P(vars, true), vars);
   xs.forEach((x, k) => {
     const fd = finiteDifferenceGrad(
-      (d) => P(xs.map((xx, j) => (j === k ? new Tensor(d, x.shape) : xx).variable()), false).item(),
+      (d) =>
+        P(
+          xs.map((xx, j) => (j === k ? new Tensor(d, x.shape) : xx).variable()),
+          false,
+        ).item(),
       x.data as Float64Array,
       1e-5,
     );
@@ -401,19 +546,37 @@ const gradCases: [string, Fn, Tensor[], number?, number?][] = [
   ["silu", (a) => readout(E.silu(a), 23), [rnd([2, 4], 31, 2)]],
   ["sigmoid", (a) => readout(E.sigmoid(a), 24), [rnd([2, 4], 32, 2)]],
   ["softplus", (a) => readout(E.softplus(a), 25), [rnd([2, 4], 33, 2)]],
-  ["softplus beta 2 threshold 1 (both branches)", (a) => readout(E.softplus(a, 2, 1), 26), [t64([-1.3, -0.2, 0.1, 0.3, 0.7, 1.2, 2.5, -2], [8])]],
-  ["channelMoments", (a) => {
-    const m = E.channelMoments(a);
-    return op.add(readout(m.mean, 27), readout(m.variance, 28));
-  }, [rnd([2, 3, 2, 3], 34)]],
-  ["batchNorm (all five inputs)", (x, m, v, g, b) => readout(E.batchNorm(x, m, v, g, b, 1e-3), 29),
-    [rnd([2, 2, 2, 3], 35), rnd([3], 36), awayFromZero([3], 37, true), rnd([3], 38), rnd([3], 39)]],
-  ["batchNorm [N,F]", (x, m, v, g, b) => readout(E.batchNorm(x, m, v, g, b, 1e-5), 30),
-    [rnd([4, 3], 40), rnd([3], 41), awayFromZero([3], 42, true), rnd([3], 43), rnd([3], 44)]],
-  ["batchNorm training (batch statistics)", (x, g, b) => {
-    const m = E.channelMoments(x);
-    return readout(E.batchNorm(x, m.mean, m.variance, g, b, 1e-5), 31);
-  }, [rnd([3, 2, 2, 2], 45), rnd([2], 46), rnd([2], 47)]],
+  [
+    "softplus beta 2 threshold 1 (both branches)",
+    (a) => readout(E.softplus(a, 2, 1), 26),
+    [t64([-1.3, -0.2, 0.1, 0.3, 0.7, 1.2, 2.5, -2], [8])],
+  ],
+  [
+    "channelMoments",
+    (a) => {
+      const m = E.channelMoments(a);
+      return op.add(readout(m.mean, 27), readout(m.variance, 28));
+    },
+    [rnd([2, 3, 2, 3], 34)],
+  ],
+  [
+    "batchNorm (all five inputs)",
+    (x, m, v, g, b) => readout(E.batchNorm(x, m, v, g, b, 1e-3), 29),
+    [rnd([2, 2, 2, 3], 35), rnd([3], 36), awayFromZero([3], 37, true), rnd([3], 38), rnd([3], 39)],
+  ],
+  [
+    "batchNorm [N,F]",
+    (x, m, v, g, b) => readout(E.batchNorm(x, m, v, g, b, 1e-5), 30),
+    [rnd([4, 3], 40), rnd([3], 41), awayFromZero([3], 42, true), rnd([3], 43), rnd([3], 44)],
+  ],
+  [
+    "batchNorm training (batch statistics)",
+    (x, g, b) => {
+      const m = E.channelMoments(x);
+      return readout(E.batchNorm(x, m.mean, m.variance, g, b, 1e-5), 31);
+    },
+    [rnd([3, 2, 2, 2], 45), rnd([2], 46), rnd([2], 47)],
+  ],
   ["layerNorm", (x, g, b) => readout(E.layerNorm(x, g, b, 1e-5), 32), [rnd([2, 3, 4], 48), rnd([4], 49), rnd([4], 50)]],
 ];
 
@@ -427,12 +590,14 @@ test("stopGradient: first and second derivatives equal those with the stopped va
   const frozen = op.tanh(a0); // tanh(a0) as a plain constant
   const stopped = (a: Tensor) => readout(E.mulB(E.stopGradient(op.tanh(a)), a), 33);
   const constant = (a: Tensor) => readout(E.mulB(frozen, a), 33);
-  const v1 = a0.variable(), v2 = a0.variable();
+  const v1 = a0.variable(),
+    v2 = a0.variable();
   const [g1] = grad(stopped(v1), [v1], { createGraph: true });
   const [g2] = grad(constant(v2), [v2], { createGraph: true });
   close(g1.data, g2.data, 1e-15, "first order");
   const fd = finiteDifferenceGrad((d) => constant(new Tensor(d, [3])).item(), a0.data as Float64Array);
   assert.ok(relativeError(g1.data, fd) < 1e-7);
-  const [h1] = grad(op.sumSquares(g1), [v1]), [h2] = grad(op.sumSquares(g2), [v2]);
+  const [h1] = grad(op.sumSquares(g1), [v1]),
+    [h2] = grad(op.sumSquares(g2), [v2]);
   close(h1.data, h2.data, 1e-15, "second order");
 });

@@ -31,8 +31,14 @@ test("operating-system errors name the path and exit 2", () => {
 });
 
 test("SQLite and out-of-memory errors are one line, exit 2", () => {
-  const sqlite = Object.assign(new Error("database disk image is malformed"), { name: "SqliteError", code: "SQLITE_CORRUPT" });
-  assert.deepEqual(classify(sqlite), { lines: ["run store: database disk image is malformed (SQLITE_CORRUPT)"], exitCode: 2 });
+  const sqlite = Object.assign(new Error("database disk image is malformed"), {
+    name: "SqliteError",
+    code: "SQLITE_CORRUPT",
+  });
+  assert.deepEqual(classify(sqlite), {
+    lines: ["run store: database disk image is malformed (SQLITE_CORRUPT)"],
+    exitCode: 2,
+  });
   assert.equal(classify(new RangeError("Array buffer allocation failed")).exitCode, 2);
 });
 

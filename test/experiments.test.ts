@@ -19,7 +19,19 @@ const tiny: FamilyDef = {
   description: "test family",
   kind: "train",
   knob: { key: "l2", label: "λ", values: [0, 0.03] },
-  base: { data: "moons", model: "mlp:2-16-16-2", size: 200, evalSize: 200, gcSize: 100, steps: 150, logEvery: 50, checkpointEvery: 50, lr: 0.1, batchSize: 32, measures: ["norms", "output-grad"] },
+  base: {
+    data: "moons",
+    model: "mlp:2-16-16-2",
+    size: 200,
+    evalSize: 200,
+    gcSize: 100,
+    steps: 150,
+    logEvery: 50,
+    checkpointEvery: 50,
+    lr: 0.1,
+    batchSize: 32,
+    measures: ["norms", "output-grad"],
+  },
   seeds: [0, 1],
   claims: [{ id: "T2", claim: "L2 lowers GC", expected: "decreasing" }],
 };
@@ -29,7 +41,11 @@ test("sweep runs every trial once on worker threads, skips finished ones on re-r
   const store = RunStore.open(join(dir, "db.sqlite"));
   const plans = expandTrials(tiny);
   const done: string[] = [];
-  const r1 = await runSweep(new SqliteStore(store, "db.sqlite"), plans, { jobs: 2, runsDir: join(dir, "trials"), onTrialDone: (p) => done.push(p.id) });
+  const r1 = await runSweep(new SqliteStore(store, "db.sqlite"), plans, {
+    jobs: 2,
+    runsDir: join(dir, "trials"),
+    onTrialDone: (p) => done.push(p.id),
+  });
   assert.deepEqual(r1, { ran: 4, failed: 0 });
   assert.deepEqual([...done].sort(), plans.map((p) => p.id).sort());
   const r2 = await runSweep(new SqliteStore(store, "db.sqlite"), plans, { jobs: 2, runsDir: join(dir, "trials") });
@@ -38,7 +54,9 @@ test("sweep runs every trial once on worker threads, skips finished ones on re-r
   assert.equal(rows.length, 4);
   for (const row of rows) assert.equal(store.metrics(row.id).length, 4, "steps 0, 50, 100, 150 logged");
   assert.ok(plans.every((p) => p.setup === "moons/mlp"));
-  const data = new Map<string, TrialData[]>([["T2", rows.map((row) => ({ row, variant: "", setup: "moons/mlp", metrics: store.metrics(row.id) }))]]);
+  const data = new Map<string, TrialData[]>([
+    ["T2", rows.map((row) => ({ row, variant: "", setup: "moons/mlp", metrics: store.metrics(row.id) }))],
+  ]);
   const { doc, claims, sanity } = buildReport([tiny], data, "quick");
   assert.equal(claims[0].id, "T2");
   assert.equal(claims[0].dataset, "moons");
@@ -48,8 +66,14 @@ test("sweep runs every trial once on worker threads, skips finished ones on re-r
   assert.equal(claims[1].kind, "summary");
   assert.equal(claims[1].verdict, claims[0].verdict, "one counted row: the summary is that row's verdict");
   assert.ok(!claims.some((c) => c.id.startsWith("B ")), "bounds are sanity checks, not claims");
-  assert.ok(sanity.some((c) => c.id.startsWith("B T1") && c.verdict === "agrees"), "bounds hold");
-  assert.ok(sanity.some((c) => c.id.startsWith("B T2") && c.verdict === "agrees"), "certified T2 bound holds");
+  assert.ok(
+    sanity.some((c) => c.id.startsWith("B T1") && c.verdict === "agrees"),
+    "bounds hold",
+  );
+  assert.ok(
+    sanity.some((c) => c.id.startsWith("B T2") && c.verdict === "agrees"),
+    "certified T2 bound holds",
+  );
   assert.match(doc.intro, /ResNet-18 on CIFAR-10/);
   assert.match(formatClaimsTable(claims, sanity), /T2 .*moons\/mlp/);
   store.close();
@@ -73,21 +97,48 @@ test("gcx experiment list prints every family; unknown ids are user errors", () 
   assert.equal(list.status, 0);
   for (const id of ["E1", "E2", "E5", "E9", "E10"]) assert.match(list.stdout, new RegExp(`^${id} `, "m"));
   const dir = mkdtempSync(join(tmpdir(), "gcx-x-"));
-  const bad = spawnSync(process.execPath, [main, "experiment", "run", "E42", "--db", join(dir, "db.sqlite")], { encoding: "utf8" });
+  const bad = spawnSync(process.execPath, [main, "experiment", "run", "E42", "--db", join(dir, "db.sqlite")], {
+    encoding: "utf8",
+  });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown experiment "E42"/);
   assert.ok(!existsSync(join(dir, "report")));
 });
 
 /** Synthetic finished trials: GC falls with the knob; test accuracy, loss curves and setups chosen per test. */
-function fakeTrials(setup: string, accAt: (knob: number) => number, gcAt: (knob: number, seed: number) => number, finalLoss: (knob: number) => number): TrialData[] {
+function fakeTrials(
+  setup: string,
+  accAt: (knob: number) => number,
+  gcAt: (knob: number, seed: number) => number,
+  finalLoss: (knob: number) => number,
+): TrialData[] {
   const out: TrialData[] = [];
   for (const knob of [0, 1, 2, 3])
     for (const seed of [0, 1, 2]) {
-      const gc = gcAt(knob, seed), end = finalLoss(knob);
+      const gc = gcAt(knob, seed),
+        end = finalLoss(knob);
       // Loss falls linearly from 2 to `end`, GC grows linearly from 1 to its final value.
-      const metrics = Array.from({ length: 11 }, (_, i) => ({ step: i * 10, train_loss: 2 + (end - 2) * (i / 10), gc_train: 1 + (gc - 1) * (i / 10), test_acc: accAt(knob) }));
-      const row = { id: `${setup}-${knob}-${seed}`, family: "F", version: 1, knob: "l2", knobValue: knob, seed, config: {}, status: "done" as const, error: null, summary: { ...metrics[10], test_acc: accAt(knob) + 0.001 * seed }, startedAt: null, finishedAt: null, seconds: 1 };
+      const metrics = Array.from({ length: 11 }, (_, i) => ({
+        step: i * 10,
+        train_loss: 2 + (end - 2) * (i / 10),
+        gc_train: 1 + (gc - 1) * (i / 10),
+        test_acc: accAt(knob),
+      }));
+      const row = {
+        id: `${setup}-${knob}-${seed}`,
+        family: "F",
+        version: 1,
+        knob: "l2",
+        knobValue: knob,
+        seed,
+        config: {},
+        status: "done" as const,
+        error: null,
+        summary: { ...metrics[10], test_acc: accAt(knob) + 0.001 * seed },
+        startedAt: null,
+        finishedAt: null,
+        seconds: 1,
+      };
       out.push({ row, variant: "", setup, metrics });
     }
   return out;
@@ -106,9 +157,19 @@ test("claim rows: accuracy-cost flags, verdict without them, matched progress, u
     claims: [{ id: "F", claim: "knob lowers GC", expected: "decreasing" }],
   };
   // Setup a: knob 3 costs 10 points of accuracy and its runs never get below loss 0.9; the others reach 0.3.
-  const a = fakeTrials("a/mlp", (k) => (k === 3 ? 0.85 : 0.95), (k, s) => 100 - 20 * k + s, (k) => (k === 3 ? 0.9 : 0.3));
+  const a = fakeTrials(
+    "a/mlp",
+    (k) => (k === 3 ? 0.85 : 0.95),
+    (k, s) => 100 - 20 * k + s,
+    (k) => (k === 3 ? 0.9 : 0.3),
+  );
   // Setup b: undertrained (baseline accuracy 0.5 < floor 0.9), GC rises with the knob.
-  const b = fakeTrials("b/mlp", () => 0.5, (k, s) => 10 + 5 * k + s, () => 0.3);
+  const b = fakeTrials(
+    "b/mlp",
+    () => 0.5,
+    (k, s) => 10 + 5 * k + s,
+    () => 0.3,
+  );
   const { claims } = buildReport([fam], new Map([["F", [...a, ...b]]]), "quick");
   const [ra, rb, summary] = claims;
   assert.equal(ra.dataset, "a");
@@ -116,7 +177,7 @@ test("claim rows: accuracy-cost flags, verdict without them, matched progress, u
   assert.ok(Math.abs(ra.accuracy!.worstDrop - 0.1) < 0.01);
   assert.equal(ra.verdict, "agrees");
   assert.equal(ra.unflagged!.verdict, "agrees");
-  assert.ok(Math.abs(ra.effect!.value - (41 / 101)) < 1e-9, `effect ${ra.effect!.value}`);
+  assert.ok(Math.abs(ra.effect!.value - 41 / 101) < 1e-9, `effect ${ra.effect!.value}`);
   // Matched level: loosest loss the unflagged runs reach = 0.3; the knob-3 runs never reach it.
   assert.ok(Math.abs(ra.matched!.level! - 0.3) < 1e-12);
   assert.equal(ra.matched!.unreached, 3);
@@ -128,5 +189,26 @@ test("claim rows: accuracy-cost flags, verdict without them, matched progress, u
   assert.equal(summary.verdict, "agrees", "the undertrained row is not counted");
   const json = claimsJson(claims, []);
   assert.equal(json.length, 3);
-  assert.deepEqual(Object.keys(json[0]).sort(), ["accuracyCost", "claim", "counted", "dataset", "effect", "expected", "extension", "flags", "id", "kind", "knob", "matchedProgress", "model", "note", "rho", "verdict", "withoutFlagged"].sort());
+  assert.deepEqual(
+    Object.keys(json[0]).sort(),
+    [
+      "accuracyCost",
+      "claim",
+      "counted",
+      "dataset",
+      "effect",
+      "expected",
+      "extension",
+      "flags",
+      "id",
+      "kind",
+      "knob",
+      "matchedProgress",
+      "model",
+      "note",
+      "rho",
+      "verdict",
+      "withoutFlagged",
+    ].sort(),
+  );
 });

@@ -29,7 +29,13 @@ const TIME_LIMIT_MS = 2500 * SCALE;
 const SLOW_MS = 1500;
 
 /** Runs a property with a fixed seed and a time limit; on failure, fails with the seed and counterexample. */
-function check<T>(t: TestContext, name: string, arb: fc.Arbitrary<T>, predicate: (v: T) => void, numRuns: number): void {
+function check<T>(
+  t: TestContext,
+  name: string,
+  arb: fc.Arbitrary<T>,
+  predicate: (v: T) => void,
+  numRuns: number,
+): void {
   const details = fc.check(
     fc.property(arb, (v) => {
       const start = performance.now();
@@ -39,10 +45,14 @@ function check<T>(t: TestContext, name: string, arb: fc.Arbitrary<T>, predicate:
     }),
     { seed: SEED, numRuns: numRuns * SCALE, plugins: [fc.interruptAfterTimeLimit(TIME_LIMIT_MS)] },
   );
-  t.diagnostic(`${name}: ${details.numRuns} runs, seed ${SEED}${details.interrupted ? " (interrupted by the time limit)" : ""}`);
+  t.diagnostic(
+    `${name}: ${details.numRuns} runs, seed ${SEED}${details.interrupted ? " (interrupted by the time limit)" : ""}`,
+  );
   if (details.failed) {
-    assert.fail(`${name}: property failed with seed ${details.seed} (rerun with FUZZ_SEED=${details.seed}), path ${details.counterexamplePath}\n` +
-      `counterexample: ${fc.stringify(details.counterexample)}\n${details.errorInstance instanceof Error ? details.errorInstance.stack : String(details.errorInstance)}`);
+    assert.fail(
+      `${name}: property failed with seed ${details.seed} (rerun with FUZZ_SEED=${details.seed}), path ${details.counterexamplePath}\n` +
+        `counterexample: ${fc.stringify(details.counterexample)}\n${details.errorInstance instanceof Error ? details.errorInstance.stack : String(details.errorInstance)}`,
+    );
   }
   // A property that runs almost nothing proves nothing.
   assert.ok(details.numRuns >= Math.min(50, numRuns), `${name}: only ${details.numRuns} runs in ${TIME_LIMIT_MS} ms`);
@@ -53,9 +63,12 @@ function userErrorOrResult<R>(fn: () => R, prefix: string): { ok: true; value: R
   try {
     return { ok: true, value: fn() };
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
-    if (e.message.includes("\n") || e.message.includes("\r")) throw new Error(`UserError on several lines: ${JSON.stringify(e.message)}`, { cause: e });
-    if (!e.message.startsWith(prefix)) throw new Error(`UserError not naming ${prefix}: ${JSON.stringify(e.message)}`, { cause: e });
+    if (!(e instanceof UserError))
+      throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
+    if (e.message.includes("\n") || e.message.includes("\r"))
+      throw new Error(`UserError on several lines: ${JSON.stringify(e.message)}`, { cause: e });
+    if (!e.message.startsWith(prefix))
+      throw new Error(`UserError not naming ${prefix}: ${JSON.stringify(e.message)}`, { cause: e });
     return { ok: false, message: e.message };
   }
 }
@@ -80,7 +93,12 @@ function violation(bytes: Uint8Array, out: Record<string, StoredTensor>): string
   const header = JSON.parse(text) as Record<string, unknown>;
   if (typeof header !== "object" || header === null || Array.isArray(header)) return "header not an object";
   const meta = header.__metadata__;
-  if (meta !== undefined && meta !== null && (typeof meta !== "object" || Array.isArray(meta) || Object.values(meta).some((v) => typeof v !== "string"))) return "metadata";
+  if (
+    meta !== undefined &&
+    meta !== null &&
+    (typeof meta !== "object" || Array.isArray(meta) || Object.values(meta).some((v) => typeof v !== "string"))
+  )
+    return "metadata";
   const spans: [number, number][] = [];
   const names = Object.keys(header).filter((k) => k !== "__metadata__");
   if (Object.keys(out).sort().join("\0") !== names.sort().join("\0")) return "decoded names differ from the header's";
@@ -90,12 +108,16 @@ function violation(bytes: Uint8Array, out: Record<string, StoredTensor>): string
     if (typeof e !== "object" || e === null || !Object.hasOwn(WIDTH, e.dtype)) return `${name}: entry/dtype`;
     if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isInteger(d) || d < 0)) return `${name}: shape`;
     const o = e.data_offsets;
-    if (!Array.isArray(o) || o.length !== 2 || o.some((d) => !Number.isInteger(d) || d < 0) || o[0] > o[1]) return `${name}: offsets`;
+    if (!Array.isArray(o) || o.length !== 2 || o.some((d) => !Number.isInteger(d) || d < 0) || o[0] > o[1])
+      return `${name}: offsets`;
     const count = e.shape.reduce((a, b) => a * b, 1);
     if (o[1] - o[0] !== count * WIDTH[e.dtype]) return `${name}: length`;
     const t = out[name];
     if (t.shape.join() !== e.shape.join() || t.data.length !== count) return `${name}: decoded shape/length`;
-    if (!(t.data instanceof (e.dtype === "F64" || e.dtype === "I64" || e.dtype === "I32" ? Float64Array : Float32Array))) return `${name}: decoded type`;
+    if (
+      !(t.data instanceof (e.dtype === "F64" || e.dtype === "I64" || e.dtype === "I32" ? Float64Array : Float32Array))
+    )
+      return `${name}: decoded type`;
     // The decoded values are the bytes at the offsets (F32/F64 checked exactly; NaN payloads aside).
     if (e.dtype === "F32" || e.dtype === "F64") {
       const dv = new DataView(bytes.buffer, bytes.byteOffset + dataStart + o[0], o[1] - o[0]);
@@ -131,11 +153,18 @@ interface TensorDesc {
 }
 
 const tensorName = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom("layers.0.weight", "layers.0.bias", "layers.1.weight", "a", "__proto__", "constructor") },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom("layers.0.weight", "layers.0.bias", "layers.1.weight", "a", "__proto__", "constructor"),
+  },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 6 }).filter((s) => s !== "__metadata__") },
 );
 const tensorDescs = fc.uniqueArray(
-  fc.record({ name: tensorName, dtype: fc.constantFrom<TensorDesc["dtype"]>("F32", "F64", "F16", "BF16"), shape: fc.array(fc.nat(4), { maxLength: 3 }) }),
+  fc.record({
+    name: tensorName,
+    dtype: fc.constantFrom<TensorDesc["dtype"]>("F32", "F64", "F16", "BF16"),
+    shape: fc.array(fc.nat(4), { maxLength: 3 }),
+  }),
   { selector: (t) => t.name, maxLength: 5 },
 );
 
@@ -144,13 +173,18 @@ const validFile = fc
   .record({
     tensors: tensorDescs,
     order: fc.array(fc.nat(), { minLength: 5, maxLength: 5 }),
-    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }), { nil: undefined }),
+    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }), {
+      nil: undefined,
+    }),
     pad: fc.nat(9),
     seedByte: fc.nat(255),
   })
   .map(({ tensors, order, metadata, pad, seedByte }) => {
     // Data laid out in a random order of tensors, the header written in another.
-    const laid = tensors.map((t, i) => ({ t, k: order[i] })).sort((a, b) => a.k - b.k).map((x) => x.t);
+    const laid = tensors
+      .map((t, i) => ({ t, k: order[i] }))
+      .sort((a, b) => a.k - b.k)
+      .map((x) => x.t);
     const header: Record<string, unknown> = {};
     if (metadata) header.__metadata__ = metadata;
     let offset = 0;
@@ -160,7 +194,8 @@ const validFile = fc
       offsets.set(t.name, [offset, offset + bytes]);
       offset += bytes;
     }
-    for (const t of tensors) setKey(header, t.name, { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(t.name) });
+    for (const t of tensors)
+      setKey(header, t.name, { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(t.name) });
     const data = Uint8Array.from({ length: offset }, (_, i) => (seedByte + i * 37) & 0xff);
     return { header, data, pad, tensors };
   });
@@ -193,39 +228,61 @@ const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 test("fuzz: random bytes into the safetensors reader", (t) => {
-  const prefixed = fc
-    .tuple(fc.nat(64), fc.uint8Array({ maxLength: 96 }))
-    .map(([n, rest]) => {
-      const out = new Uint8Array(8 + rest.length);
-      new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
-      out.set(rest, 8);
-      return out;
-    });
-  const jsonish = fc.tuple(fc.json({ maxDepth: 3 }), fc.uint8Array({ maxLength: 24 })).map(([text, data]) => assemble(text, data));
-  check(t, "random bytes", fc.oneof(fc.uint8Array({ maxLength: 128 }), prefixed, jsonish), (bytes) => void decodeChecked(bytes), 1500);
+  const prefixed = fc.tuple(fc.nat(64), fc.uint8Array({ maxLength: 96 })).map(([n, rest]) => {
+    const out = new Uint8Array(8 + rest.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+    out.set(rest, 8);
+    return out;
+  });
+  const jsonish = fc
+    .tuple(fc.json({ maxDepth: 3 }), fc.uint8Array({ maxLength: 24 }))
+    .map(([text, data]) => assemble(text, data));
+  check(
+    t,
+    "random bytes",
+    fc.oneof(fc.uint8Array({ maxLength: 128 }), prefixed, jsonish),
+    (bytes) => void decodeChecked(bytes),
+    1500,
+  );
 });
 
 test("fuzz: valid safetensors files decode, and encodeSafetensors output passes the strict reader", (t) => {
-  check(t, "valid files", validFile, ({ header, data, pad }) => {
-    const bytes = assemble(JSON.stringify(header) + " ".repeat(pad), data);
-    if (!decodeChecked(bytes)) throw new Error(`a valid file was rejected: ${decodeSafetensorsMessage(bytes)}`);
-  }, 300);
-  const stored = fc.dictionary(
-    tensorName,
-    fc.tuple(fc.array(fc.nat(3), { maxLength: 3 }), fc.boolean()).map(([shape, f64]): StoredTensor => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const data = f64 ? Float64Array.from({ length: n }, (_, i) => i / 3 - 1) : Float32Array.from({ length: n }, (_, i) => i * 1.5);
-      return { shape, data };
-    }),
-    { maxKeys: 5 },
-  ).map((d) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== "__metadata__")));
-  check(t, "encoder round trip", fc.tuple(stored, fc.option(fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }), { nil: undefined })), ([tensors, meta]) => {
-    const bytes = encodeSafetensors(tensors, meta);
-    const dec = decodeSafetensors(bytes, FILE);
-    const problem = violation(bytes, dec);
-    if (problem) throw new Error(problem);
-    for (const [name, s] of Object.entries(tensors)) assert.deepEqual(Array.from(dec[name].data), Array.from(s.data));
-  }, 200);
+  check(
+    t,
+    "valid files",
+    validFile,
+    ({ header, data, pad }) => {
+      const bytes = assemble(JSON.stringify(header) + " ".repeat(pad), data);
+      if (!decodeChecked(bytes)) throw new Error(`a valid file was rejected: ${decodeSafetensorsMessage(bytes)}`);
+    },
+    300,
+  );
+  const stored = fc
+    .dictionary(
+      tensorName,
+      fc.tuple(fc.array(fc.nat(3), { maxLength: 3 }), fc.boolean()).map(([shape, f64]): StoredTensor => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const data = f64
+          ? Float64Array.from({ length: n }, (_, i) => i / 3 - 1)
+          : Float32Array.from({ length: n }, (_, i) => i * 1.5);
+        return { shape, data };
+      }),
+      { maxKeys: 5 },
+    )
+    .map((d) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== "__metadata__")));
+  check(
+    t,
+    "encoder round trip",
+    fc.tuple(stored, fc.option(fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }), { nil: undefined })),
+    ([tensors, meta]) => {
+      const bytes = encodeSafetensors(tensors, meta);
+      const dec = decodeSafetensors(bytes, FILE);
+      const problem = violation(bytes, dec);
+      if (problem) throw new Error(problem);
+      for (const [name, s] of Object.entries(tensors)) assert.deepEqual(Array.from(dec[name].data), Array.from(s.data));
+    },
+    200,
+  );
 });
 
 function decodeSafetensorsMessage(bytes: Uint8Array): string {
@@ -248,14 +305,33 @@ type Mutation =
   | { kind: "duplicate"; tensor: number }
   | { kind: "headerLen"; delta: number }
   | { kind: "lead"; space: string }
-  | { kind: "tweak"; tensor: number; how: "shapeHalf" | "shapeNeg" | "shapeString" | "shapeNest" | "shapeBool" | "shapeWrong" | "offsetsExtra"; extra: number };
+  | {
+      kind: "tweak";
+      tensor: number;
+      how: "shapeHalf" | "shapeNeg" | "shapeString" | "shapeNest" | "shapeBool" | "shapeWrong" | "offsetsExtra";
+      extra: number;
+    };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("flip" as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), to: fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }) }),
+  fc.record({
+    kind: fc.constant("flip" as const),
+    at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+    to: fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }),
+  }),
   fc.record({ kind: fc.constant("truncate" as const), keep: fc.nat() }),
   fc.record({ kind: fc.constant("append" as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-  fc.record({ kind: fc.constant("field" as const), tensor: fc.nat(), field: fc.constantFrom("dtype", "shape", "data_offsets", "data_offsets", "entry", "extra") as fc.Arbitrary<"dtype">, value: nastyValue }),
-  fc.record({ kind: fc.constant("overlap" as const), tensor: fc.nat(), other: fc.nat(), shift: fc.integer({ min: -8, max: 8 }) }),
+  fc.record({
+    kind: fc.constant("field" as const),
+    tensor: fc.nat(),
+    field: fc.constantFrom("dtype", "shape", "data_offsets", "data_offsets", "entry", "extra") as fc.Arbitrary<"dtype">,
+    value: nastyValue,
+  }),
+  fc.record({
+    kind: fc.constant("overlap" as const),
+    tensor: fc.nat(),
+    other: fc.nat(),
+    shift: fc.integer({ min: -8, max: 8 }),
+  }),
   fc.record({ kind: fc.constant("metadata" as const), value: nastyValue }),
   fc.record({ kind: fc.constant("duplicate" as const), tensor: fc.nat() }),
   fc.record({ kind: fc.constant("headerLen" as const), delta: fc.integer({ min: -9, max: 9 }) }),
@@ -264,7 +340,15 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({
     kind: fc.constant("tweak" as const),
     tensor: fc.nat(),
-    how: fc.constantFrom("shapeHalf", "shapeNeg", "shapeString", "shapeNest", "shapeBool", "shapeWrong", "offsetsExtra") as fc.Arbitrary<"shapeHalf">,
+    how: fc.constantFrom(
+      "shapeHalf",
+      "shapeNeg",
+      "shapeString",
+      "shapeNest",
+      "shapeBool",
+      "shapeWrong",
+      "offsetsExtra",
+    ) as fc.Arbitrary<"shapeHalf">,
     extra: fc.nat(64),
   }),
 );
@@ -281,7 +365,10 @@ function tweakShape(shape: number[], how: string, extra: number): unknown[] {
 }
 
 /** The damaged file, and whether it must be rejected whatever else happened to it. */
-function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: number }, muts: Mutation[]): { bytes: Uint8Array; mustReject: boolean } {
+function mutate(
+  file: { header: Record<string, unknown>; data: Uint8Array; pad: number },
+  muts: Mutation[],
+): { bytes: Uint8Array; mustReject: boolean } {
   const header = structuredClone(file.header) as Record<string, Record<string, unknown>>;
   const names = Object.keys(header).filter((k) => k !== "__metadata__");
   const data = file.data;
@@ -295,7 +382,8 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
       case "field":
         if (!name) break;
         if (m.field === "entry") setKey(header, name, m.value);
-        else if (typeof header[name] === "object" && header[name] !== null) header[name][m.field === "extra" ? "offsets" : m.field] = m.value;
+        else if (typeof header[name] === "object" && header[name] !== null)
+          header[name][m.field === "extra" ? "offsets" : m.field] = m.value;
         break;
       case "overlap": {
         if (!name || typeof header[name] !== "object" || header[name] === null) break;
@@ -303,7 +391,7 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
         const o = (other?.data_offsets ?? [0, 0]) as number[];
         const mine = header[name].data_offsets as number[];
         if (!Array.isArray(o) || !Array.isArray(mine)) break;
-        const len = (mine[1]) - (mine[0]);
+        const len = mine[1] - mine[0];
         header[name].data_offsets = [o[0] + m.shift, o[0] + m.shift + len];
         break;
       }
@@ -321,7 +409,8 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
         break;
       case "tweak": {
         const entry = name === undefined ? undefined : header[name];
-        if (!entry || typeof entry !== "object" || !Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets)) break;
+        if (!entry || typeof entry !== "object" || !Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets))
+          break;
         if (m.how === "offsetsExtra") entry.data_offsets = [...entry.data_offsets, m.extra];
         else entry.shape = tweakShape(entry.shape as number[], m.how, m.extra);
         break;
@@ -351,13 +440,19 @@ function mutate(file: { header: Record<string, unknown>; data: Uint8Array; pad: 
 test("fuzz: mutated safetensors files (flipped bytes, truncation, rewritten header fields, overlaps, duplicates)", (t) => {
   let accepted = 0;
   let rejected = 0;
-  check(t, "mutated files", fc.tuple(validFile, fc.array(mutation, { minLength: 1, maxLength: 3 })), ([file, muts]) => {
-    const { bytes, mustReject } = mutate(file, muts);
-    if (decodeChecked(bytes)) {
-      if (mustReject) throw new Error("accepted a header with a duplicate key or not starting with {");
-      accepted++;
-    } else rejected++;
-  }, 3000);
+  check(
+    t,
+    "mutated files",
+    fc.tuple(validFile, fc.array(mutation, { minLength: 1, maxLength: 3 })),
+    ([file, muts]) => {
+      const { bytes, mustReject } = mutate(file, muts);
+      if (decodeChecked(bytes)) {
+        if (mustReject) throw new Error("accepted a header with a duplicate key or not starting with {");
+        accepted++;
+      } else rejected++;
+    },
+    3000,
+  );
   t.diagnostic(`mutated files: ${accepted} still valid, ${rejected} rejected`);
   // Both outcomes must actually occur, or the generator is not testing what it claims.
   assert.ok(accepted > 10 && rejected > 100, `accepted ${accepted}, rejected ${rejected}`);
@@ -366,20 +461,51 @@ test("fuzz: mutated safetensors files (flipped bytes, truncation, rewritten head
 // ---------------------------------------------------------------------------------------------------------------
 // model.json
 
-const posInt = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 12 }) }, { weight: 1, arbitrary: nastyNumber });
+const posInt = fc.oneof(
+  { weight: 5, arbitrary: fc.integer({ min: 1, max: 12 }) },
+  { weight: 1, arbitrary: nastyNumber },
+);
 const cnnLayer = fc.oneof(
-  fc.record({ type: fc.constant("conv"), filters: posInt, kernel: posInt, stride: posInt, padding: fc.constantFrom("same", "valid") }, { requiredKeys: ["type", "filters", "kernel"] }),
+  fc.record(
+    {
+      type: fc.constant("conv"),
+      filters: posInt,
+      kernel: posInt,
+      stride: posInt,
+      padding: fc.constantFrom("same", "valid"),
+    },
+    { requiredKeys: ["type", "filters", "kernel"] },
+  ),
   fc.record({ type: fc.constant("dense"), units: posInt }),
   fc.record({ type: fc.constantFrom("relu", "tanh", "identity", "flatten") }),
-  fc.record({ type: fc.constantFrom("maxpool", "avgpool"), size: posInt, stride: posInt }, { requiredKeys: ["type", "size"] }),
+  fc.record(
+    { type: fc.constantFrom("maxpool", "avgpool"), size: posInt, stride: posInt },
+    { requiredKeys: ["type", "size"] },
+  ),
 );
 const specLike: fc.Arbitrary<unknown> = fc.oneof(
-  fc.record({ kind: fc.constant("mlp"), sizes: fc.array(posInt, { minLength: 1, maxLength: 4 }), activation: fc.constantFrom("relu", "tanh", "identity", "gelu") }, { requiredKeys: ["kind", "sizes"] }),
-  fc.record({ kind: fc.constant("cnn"), input: fc.array(posInt, { minLength: 2, maxLength: 4 }), layers: fc.array(cnnLayer, { maxLength: 5 }) }),
+  fc.record(
+    {
+      kind: fc.constant("mlp"),
+      sizes: fc.array(posInt, { minLength: 1, maxLength: 4 }),
+      activation: fc.constantFrom("relu", "tanh", "identity", "gelu"),
+    },
+    { requiredKeys: ["kind", "sizes"] },
+  ),
+  fc.record({
+    kind: fc.constant("cnn"),
+    input: fc.array(posInt, { minLength: 2, maxLength: 4 }),
+    layers: fc.array(cnnLayer, { maxLength: 5 }),
+  }),
 );
 
 /** Random damage to a JSON value: a key added, removed or replaced anywhere in it. */
-const jsonEdit = fc.record({ path: fc.array(fc.nat(), { maxLength: 4 }), op: fc.constantFrom("add", "delete", "replace"), key: fc.oneof(fc.constantFrom("stride", "units", "kind", "extra", "a\nb"), fc.string({ maxLength: 5 })), value: nastyValue });
+const jsonEdit = fc.record({
+  path: fc.array(fc.nat(), { maxLength: 4 }),
+  op: fc.constantFrom("add", "delete", "replace"),
+  key: fc.oneof(fc.constantFrom("stride", "units", "kind", "extra", "a\nb"), fc.string({ maxLength: 5 })),
+  value: nastyValue,
+});
 
 function applyEdit(value: unknown, edit: { path: number[]; op: string; key: string; value: unknown }): unknown {
   const root = structuredClone(value);
@@ -400,10 +526,13 @@ function applyEdit(value: unknown, edit: { path: number[]; op: string; key: stri
 
 /** Whether every key of `input` (recursively) survives in `parsed`: a strict schema drops nothing silently. */
 function keysKept(input: unknown, parsed: unknown): boolean {
-  if (Array.isArray(input)) return Array.isArray(parsed) && input.length === parsed.length && input.every((v, i) => keysKept(v, parsed[i]));
+  if (Array.isArray(input))
+    return Array.isArray(parsed) && input.length === parsed.length && input.every((v, i) => keysKept(v, parsed[i]));
   if (input && typeof input === "object") {
     if (!parsed || typeof parsed !== "object") return false;
-    return Object.entries(input).every(([k, v]) => Object.hasOwn(parsed, k) && keysKept(v, (parsed as Record<string, unknown>)[k]));
+    return Object.entries(input).every(
+      ([k, v]) => Object.hasOwn(parsed, k) && keysKept(v, (parsed as Record<string, unknown>)[k]),
+    );
   }
   return Object.is(input, parsed) || input === parsed;
 }
@@ -412,10 +541,14 @@ function checkSpecOutcome(value: unknown): void {
   const r = parseModelSpec(value);
   if (!r.ok) {
     if (!r.problems.length) throw new Error("rejected without a problem");
-    for (const p of r.problems) if (typeof p !== "string" || /[\r\n]/.test(p)) throw new Error(`problem not one line: ${JSON.stringify(p)}`);
+    for (const p of r.problems)
+      if (typeof p !== "string" || /[\r\n]/.test(p)) throw new Error(`problem not one line: ${JSON.stringify(p)}`);
     return;
   }
-  if (!keysKept(value, r.spec)) throw new Error(`accepted but dropped or changed part of the input: ${JSON.stringify(value)} -> ${JSON.stringify(r.spec)}`);
+  if (!keysKept(value, r.spec))
+    throw new Error(
+      `accepted but dropped or changed part of the input: ${JSON.stringify(value)} -> ${JSON.stringify(r.spec)}`,
+    );
   const again = parseModelSpec(JSON.parse(JSON.stringify(r.spec)));
   if (!again.ok) throw new Error(`a parsed spec does not parse again: ${again.problems.join("; ")}`);
   assert.deepEqual(again.spec, r.spec);
@@ -425,42 +558,74 @@ function checkSpecOutcome(value: unknown): void {
 
 test("fuzz: random and damaged model descriptions into parseModelSpec", (t) => {
   check(t, "random JSON spec", fc.oneof(fc.jsonValue({ maxDepth: 3 }), specLike), checkSpecOutcome, 600);
-  check(t, "edited spec", fc.tuple(specLike, fc.array(jsonEdit, { maxLength: 2 })), ([spec, edits]) => {
-    checkSpecOutcome(edits.reduce(applyEdit, spec));
-  }, 600);
+  check(
+    t,
+    "edited spec",
+    fc.tuple(specLike, fc.array(jsonEdit, { maxLength: 2 })),
+    ([spec, edits]) => {
+      checkSpecOutcome(edits.reduce(applyEdit, spec));
+    },
+    600,
+  );
 });
 
 test("fuzz: random and damaged model.json files into loadModel", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "gcx-fuzz-"));
   const spec: ModelSpec = { kind: "mlp", sizes: [3, 2], activation: "relu" };
-  saveModel(dir, spec, initParams(compileNetwork(spec), { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 }));
+  saveModel(
+    dir,
+    spec,
+    initParams(compileNetwork(spec), { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 0 }),
+  );
   const file = join(dir, MODEL_FILE);
   const text = fc.oneof(
-    { weight: 3, arbitrary: fc.tuple(fc.oneof(fc.constant(spec as unknown), specLike), fc.array(jsonEdit, { maxLength: 2 })).map(([s, edits]) => JSON.stringify(edits.reduce(applyEdit, s)) ?? "") },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(fc.oneof(fc.constant(spec as unknown), specLike), fc.array(jsonEdit, { maxLength: 2 }))
+        .map(([s, edits]) => JSON.stringify(edits.reduce(applyEdit, s)) ?? ""),
+    },
     { weight: 1, arbitrary: fc.json({ maxDepth: 3 }) },
     { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
-    { weight: 1, arbitrary: fc.tuple(fc.nat(40), fc.string({ maxLength: 3 })).map(([cut, s]) => `{"kind":"mlp",\n"sizes":[3,\n2]}`.slice(0, cut) + s) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.nat(40), fc.string({ maxLength: 3 }))
+        .map(([cut, s]) => `{"kind":"mlp",\n"sizes":[3,\n2]}`.slice(0, cut) + s),
+    },
   );
   let loaded = 0;
-  check(t, "model.json", text, (json) => {
-    writeFileSync(file, json);
-    const r = userErrorOrResult(() => loadModel(dir), `${dir}/`);
-    if (!r.ok) return;
-    loaded++;
-    const m = r.value;
-    for (const info of m.net.params) assert.deepEqual(m.params[info.name].shape, info.shape);
-    const again = parseModelSpec(JSON.parse(json));
-    assert.ok(again.ok);
-    assert.deepEqual(again.spec, m.spec);
-  }, 400);
+  check(
+    t,
+    "model.json",
+    text,
+    (json) => {
+      writeFileSync(file, json);
+      const r = userErrorOrResult(() => loadModel(dir), `${dir}/`);
+      if (!r.ok) return;
+      loaded++;
+      const m = r.value;
+      for (const info of m.net.params) assert.deepEqual(m.params[info.name].shape, info.shape);
+      const again = parseModelSpec(JSON.parse(json));
+      assert.ok(again.ok);
+      assert.deepEqual(again.spec, m.spec);
+    },
+    400,
+  );
   t.diagnostic(`model.json: ${loaded} loaded`);
   assert.ok(loaded > 0, "no generated model.json ever loaded");
   // And random bytes for the weights beside a valid model.json.
   writeFileSync(file, JSON.stringify(spec));
-  check(t, "weights file", fc.uint8Array({ maxLength: 200 }), (bytes) => {
-    writeFileSync(join(dir, WEIGHTS_FILE), bytes);
-    userErrorOrResult(() => loadModel(dir), `${join(dir, WEIGHTS_FILE)}: `);
-  }, 200);
+  check(
+    t,
+    "weights file",
+    fc.uint8Array({ maxLength: 200 }),
+    (bytes) => {
+      writeFileSync(join(dir, WEIGHTS_FILE), bytes);
+      userErrorOrResult(() => loadModel(dir), `${join(dir, WEIGHTS_FILE)}: `);
+    },
+    200,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -468,8 +633,15 @@ test("fuzz: random and damaged model.json files into loadModel", (t) => {
 
 const CONFIG_KEYS = Object.keys(trainConfigSchema.shape);
 const configLike = fc.dictionary(
-  fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...CONFIG_KEYS) }, { weight: 1, arbitrary: fc.string({ unit: "grapheme-ascii", maxLength: 6 }).filter((k) => !/[\r\n]/.test(k)) }),
-  fc.oneof(nastyValue, fc.constantFrom("mnist", "sgd", "adam", "he", "normal", "norms"), fc.constant(["norms", "hessian"])),
+  fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom(...CONFIG_KEYS) },
+    { weight: 1, arbitrary: fc.string({ unit: "grapheme-ascii", maxLength: 6 }).filter((k) => !/[\r\n]/.test(k)) },
+  ),
+  fc.oneof(
+    nastyValue,
+    fc.constantFrom("mnist", "sgd", "adam", "he", "normal", "norms"),
+    fc.constant(["norms", "hessian"]),
+  ),
   { maxKeys: 6 },
 );
 
@@ -482,8 +654,11 @@ function checkConfig(value: unknown): void {
     const cfg = parseTrainConfig(value, "cfg.yaml");
     for (const k of Object.keys(cfg)) if (!CONFIG_KEYS.includes(k)) throw new Error(`unknown key ${k} accepted`);
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
-    for (const line of e.message.split("\n")) if (!/^cfg\.yaml: \S/.test(line)) throw new Error(`malformed error line ${JSON.stringify(line)} in ${JSON.stringify(e.message)}`, { cause: e });
+    if (!(e instanceof UserError))
+      throw new Error(`not a UserError: ${e instanceof Error ? e.stack : String(e)}`, { cause: e });
+    for (const line of e.message.split("\n"))
+      if (!/^cfg\.yaml: \S/.test(line))
+        throw new Error(`malformed error line ${JSON.stringify(line)} in ${JSON.stringify(e.message)}`, { cause: e });
   }
 }
 

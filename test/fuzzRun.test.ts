@@ -22,13 +22,24 @@ function parsesOrUserError(fn: () => unknown): boolean {
     fn();
     return true;
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`not a UserError: ${(e as Error)?.stack ?? String(e)}`, { cause: e });
+    if (!(e instanceof UserError))
+      throw new Error(`not a UserError: ${(e as Error)?.stack ?? String(e)}`, { cause: e });
     if (e.message.includes("\n")) throw new Error(`multi-line message: ${e.message}`, { cause: e });
     return true;
   }
 }
 
-const cfg = parseTrainConfig({ data: "moons", model: "mlp:2-4-2", steps: 20, logEvery: 10, checkpointEvery: 10, evalSize: 50, gcSize: 16, optimizer: "adam", spectral: 0.01 });
+const cfg = parseTrainConfig({
+  data: "moons",
+  model: "mlp:2-4-2",
+  steps: 20,
+  logEvery: 10,
+  checkpointEvery: 10,
+  evalSize: 50,
+  gcSize: 16,
+  optimizer: "adam",
+  spectral: 0.01,
+});
 const base = mkdtempSync(join(tmpdir(), "gcx-fuzz-run-"));
 train(cfg, join(base, "run"));
 const CK = "checkpoints/step-00000020";
@@ -66,7 +77,12 @@ test("fuzz: latest.json with random JSON, random bytes or mutated fields", () =>
       fc.oneof(
         jsonValue.map((v) => JSON.stringify(v)),
         fc.uint8Array({ maxLength: 64 }),
-        fc.record({ step: fc.oneof(fc.integer(), fc.double(), fc.constant(20)), dir: fc.oneof(fc.string(), fc.constant(CK), fc.constant("../" + CK)) }).map((v) => JSON.stringify(v)),
+        fc
+          .record({
+            step: fc.oneof(fc.integer(), fc.double(), fc.constant(20)),
+            dir: fc.oneof(fc.string(), fc.constant(CK), fc.constant("../" + CK)),
+          })
+          .map((v) => JSON.stringify(v)),
       ),
       (bytes) => parsesOrUserError(() => load(withDamaged("latest.json", bytes, counter++))),
     ),
@@ -94,11 +110,16 @@ test("fuzz: state.safetensors with flipped bytes or truncation", () => {
   fc.assert(
     fc.property(
       fc.oneof(
-        fc.array(fc.tuple(fc.nat({ max: files.tensors.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }).map((flips) => {
-          const b = Uint8Array.from(files.tensors);
-          for (const [i, v] of flips) b[i] = v;
-          return b;
-        }),
+        fc
+          .array(fc.tuple(fc.nat({ max: files.tensors.length - 1 }), fc.integer({ min: 0, max: 255 })), {
+            minLength: 1,
+            maxLength: 6,
+          })
+          .map((flips) => {
+            const b = Uint8Array.from(files.tensors);
+            for (const [i, v] of flips) b[i] = v;
+            return b;
+          }),
         fc.nat({ max: files.tensors.length }).map((n) => files.tensors.subarray(0, n)),
       ),
       (bytes) => parsesOrUserError(() => load(withDamaged(`${CK}/state.safetensors`, bytes, counter++))),
@@ -109,15 +130,28 @@ test("fuzz: state.safetensors with flipped bytes or truncation", () => {
 
 test("fuzz: metrics.jsonl text is parsed or named as damaged, and a torn tail is dropped", () => {
   const good = readFileSync(join(base, "run", "metrics.jsonl"), "utf8");
-  const lines = fc.array(fc.oneof(jsonValue.map((v) => JSON.stringify(v)), fc.string({ maxLength: 20 }), fc.constantFrom(...good.split("\n"))), { maxLength: 8 });
+  const lines = fc.array(
+    fc.oneof(
+      jsonValue.map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom(...good.split("\n")),
+    ),
+    { maxLength: 8 },
+  );
   fc.assert(
-    fc.property(fc.oneof(fc.tuple(lines, fc.boolean()).map(([l, nl]) => l.join("\n") + (nl ? "\n" : "")), fc.nat({ max: good.length }).map((n) => good.slice(0, n))), (text) => {
-      parsesOrUserError(() => {
-        const { records } = parseMetrics(text, "metrics.jsonl");
-        for (const r of records) assert.ok(Number.isSafeInteger(r.step));
-      });
-      return true;
-    }),
+    fc.property(
+      fc.oneof(
+        fc.tuple(lines, fc.boolean()).map(([l, nl]) => l.join("\n") + (nl ? "\n" : "")),
+        fc.nat({ max: good.length }).map((n) => good.slice(0, n)),
+      ),
+      (text) => {
+        parsesOrUserError(() => {
+          const { records } = parseMetrics(text, "metrics.jsonl");
+          for (const r of records) assert.ok(Number.isSafeInteger(r.step));
+        });
+        return true;
+      },
+    ),
     { seed: SEED, numRuns: 300 },
   );
   // Every prefix of a good file keeps exactly the complete lines.

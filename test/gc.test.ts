@@ -20,7 +20,14 @@ function gaussianDataset(n: number, d: number, k: number, seed: number): Dataset
   return { name: "gauss", task: "classification", inputShape: [d], numOutputs: k, n, x, labels };
 }
 
-function model(spec: ModelSpec, seed: number, scheme: InitScheme = "he", scale = 1, bias = 0.1, dtype: "float32" | "float64" = "float32") {
+function model(
+  spec: ModelSpec,
+  seed: number,
+  scheme: InitScheme = "he",
+  scale = 1,
+  bias = 0.1,
+  dtype: "float32" | "float64" = "float32",
+) {
   const net = compileNetwork(spec);
   return { net, params: initParams(net, { scheme, distribution: "normal", scale, bias, seed, dtype }) };
 }
@@ -33,19 +40,36 @@ const specs: [string, ModelSpec][] = [
   ["sigmoid MLP", { kind: "mlp", sizes: [5, 7, 6, 3], activation: "sigmoid" }],
   ["gelu MLP", { kind: "mlp", sizes: [4, 8, 8, 5], activation: "gelu" }],
   ["narrowing gelu MLP (Gram path)", { kind: "mlp", sizes: [9, 4, 6, 3], activation: "gelu" }],
-  ["CNN conv/gelu/conv/sigmoid/dense", {
-    kind: "cnn", input: [5, 5, 2], layers: [
-      { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "gelu" },
-      { type: "conv", filters: 2, kernel: 2, stride: 2, padding: "valid" }, { type: "sigmoid" }, { type: "dense", units: 3 },
-    ],
-  }],
-  ["CNN conv/relu/maxpool/tanh/avgpool/dense", {
-    kind: "cnn", input: [6, 6, 2], layers: [
-      { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "relu" }, { type: "maxpool", size: 2 },
-      { type: "conv", filters: 4, kernel: 2, stride: 1, padding: "valid" }, { type: "tanh" }, { type: "avgpool", size: 2 },
-      { type: "dense", units: 3 },
-    ],
-  }],
+  [
+    "CNN conv/gelu/conv/sigmoid/dense",
+    {
+      kind: "cnn",
+      input: [5, 5, 2],
+      layers: [
+        { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" },
+        { type: "gelu" },
+        { type: "conv", filters: 2, kernel: 2, stride: 2, padding: "valid" },
+        { type: "sigmoid" },
+        { type: "dense", units: 3 },
+      ],
+    },
+  ],
+  [
+    "CNN conv/relu/maxpool/tanh/avgpool/dense",
+    {
+      kind: "cnn",
+      input: [6, 6, 2],
+      layers: [
+        { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" },
+        { type: "relu" },
+        { type: "maxpool", size: 2 },
+        { type: "conv", filters: 4, kernel: 2, stride: 1, padding: "valid" },
+        { type: "tanh" },
+        { type: "avgpool", size: 2 },
+        { type: "dense", units: 3 },
+      ],
+    },
+  ],
 ];
 
 for (const [name, spec] of specs) {
@@ -56,7 +80,11 @@ for (const [name, spec] of specs) {
     const fwd = jacobianSqNormsForward(net, params, x);
     const dense = supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x) : null;
     for (let b = 0; b < 3; b++) {
-      const fd = finiteDifferenceJacobianSq(net, params, (x.data as Float64Array).slice(b * net.inputSize, (b + 1) * net.inputSize));
+      const fd = finiteDifferenceJacobianSq(
+        net,
+        params,
+        (x.data as Float64Array).slice(b * net.inputSize, (b + 1) * net.inputSize),
+      );
       assert.ok(relativeError([rev[b]], [fd]) < 1e-7, `reverse ${rev[b]} vs fd ${fd}`);
       assert.ok(relativeError([fwd[b]], [fd]) < 1e-7, `forward ${fwd[b]} vs fd ${fd}`);
       if (dense) assert.ok(relativeError([dense[b]], [fd]) < 1e-7, `closed-form dense ${dense[b]} vs fd ${fd}`);
@@ -73,8 +101,9 @@ for (const [name, spec] of specs) {
 test("sigmoid and gelu MLPs compute 1/(1+e^−z) and z·Φ(z) (Φ by its own float64 series)", () => {
   // Φ(z) = ½ + φ(z)·Σ z^(2n+1)/(1·3·…·(2n+1)), an independent route to the normal CDF.
   const phiCdf = (z: number) => {
-    let term = z, sum = z;
-    for (let n = 1; n < 200; n++) sum += (term *= (z * z) / (2 * n + 1));
+    let term = z,
+      sum = z;
+    for (let n = 1; n < 200; n++) sum += term *= (z * z) / (2 * n + 1);
     return 0.5 + (Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI)) * sum;
   };
   const truth = { sigmoid: (z: number) => 1 / (1 + Math.exp(-z)), gelu: (z: number) => z * phiCdf(z) };
@@ -83,17 +112,28 @@ test("sigmoid and gelu MLPs compute 1/(1+e^−z) and z·Φ(z) (Φ by its own flo
     const net = compileNetwork({ kind: "mlp", sizes: [1, 1, 1], activation });
     const one = (v: number) => new Tensor(Float64Array.of(v), [1, 1]);
     const zero = new Tensor(Float64Array.of(0), [1]);
-    const params: Params = { "layers.0.weight": one(1), "layers.0.bias": zero, "layers.1.weight": one(1), "layers.1.bias": zero };
+    const params: Params = {
+      "layers.0.weight": one(1),
+      "layers.0.bias": zero,
+      "layers.1.weight": one(1),
+      "layers.1.bias": zero,
+    };
     const zs = [-6, -2.5, -1, -0.3, 0, 0.4, 1, 2.2, 5];
     const y = forward(net, params, new Tensor(Float64Array.from(zs), [zs.length, 1])).data;
-    zs.forEach((z, i) => assert.ok(Math.abs(y[i] - truth[activation](z)) < 1e-12, `${activation}(${z}) = ${y[i]}, want ${truth[activation](z)}`));
+    zs.forEach((z, i) =>
+      assert.ok(
+        Math.abs(y[i] - truth[activation](z)) < 1e-12,
+        `${activation}(${z}) = ${y[i]}, want ${truth[activation](z)}`,
+      ),
+    );
   }
 });
 
 test("affine model: GC equals ‖A‖_F² on any data, in both modes and for the estimator's mean", () => {
   const { net, params } = model({ kind: "mlp", sizes: [6, 9, 4], activation: "identity" }, 3);
   // A = W2 · W1 computed directly
-  const W1 = params["layers.0.weight"].data, W2 = params["layers.1.weight"].data;
+  const W1 = params["layers.0.weight"].data,
+    W2 = params["layers.1.weight"].data;
   let expected = 0;
   for (let i = 0; i < 4; i++)
     for (let j = 0; j < 6; j++) {
@@ -143,7 +183,13 @@ test("T1 and T2 bounds hold on random ReLU networks: GC ≤ ∏‖W‖_F² and G
   for (let trial = 0; trial < 12; trial++) {
     const depth = 1 + rng.int(4);
     const sizes = [2 + rng.int(20), ...Array.from({ length: depth }, () => 2 + rng.int(30)), 1 + rng.int(10)];
-    const { net, params } = model({ kind: "mlp", sizes, activation: "relu" }, trial, "he", 0.5 + 2 * rng.uniform(), rng.normal());
+    const { net, params } = model(
+      { kind: "mlp", sizes, activation: "relu" },
+      trial,
+      "he",
+      0.5 + 2 * rng.uniform(),
+      rng.normal(),
+    );
     const ds = gaussianDataset(40, sizes[0], sizes[sizes.length - 1], trial);
     const gc = exactGC(net, params, ds).gc;
     const b = weightNorms(net, params);
@@ -167,7 +213,13 @@ test("T6: zero-bias ReLU nets at init: Glorot GC halves per added layer, He stay
     let s = 0;
     const seeds = 12;
     for (let seed = 0; seed < seeds; seed++) {
-      const { net, params } = model({ kind: "mlp", sizes: Array(hidden + 2).fill(width), activation: "relu" }, 100 + seed, scheme, 1, 0);
+      const { net, params } = model(
+        { kind: "mlp", sizes: Array(hidden + 2).fill(width), activation: "relu" },
+        100 + seed,
+        scheme,
+        1,
+        0,
+      );
       s += exactGC(net, params, ds, { batchSize: 32 }).gc;
     }
     return s / seeds;
@@ -187,34 +239,44 @@ test("per-class GC averages back to the total; constant model has zero GC", () =
   const total = r.per_class!.reduce((a, c) => a + c.gc * c.n, 0) / ds.n;
   assert.ok(Math.abs(total - r.gc) < 1e-9 * r.gc);
   // A fresh tensor: tensors are immutable, and caches (Gram, transposes) rely on it.
-  const zero = { ...params, "layers.0.weight": new Tensor(new Float32Array(params["layers.0.weight"].size), params["layers.0.weight"].shape) };
+  const zero = {
+    ...params,
+    "layers.0.weight": new Tensor(new Float32Array(params["layers.0.weight"].size), params["layers.0.weight"].shape),
+  };
   assert.equal(exactGC(net, zero, ds).gc, 0);
 });
 
 test("bad input: shape mismatch, bad batch size and too few probes are UserErrors", () => {
   const { net, params } = model({ kind: "mlp", sizes: [3, 4], activation: "relu" }, 1);
-  assert.throws(() => exactGC(net, params, gaussianDataset(5, 2, 4, 1)), (e) => e instanceof UserError && e.message.includes('shape mismatch'));
+  assert.throws(
+    () => exactGC(net, params, gaussianDataset(5, 2, 4, 1)),
+    (e) => e instanceof UserError && e.message.includes("shape mismatch"),
+  );
   assert.throws(() => exactGC(net, params, gaussianDataset(5, 3, 5, 1)), /outputs/);
   assert.throws(() => exactGC(net, params, gaussianDataset(5, 3, 4, 1), { batchSize: 0 }), UserError);
   assert.throws(() => estimateGC(net, params, gaussianDataset(5, 3, 4, 1), { probes: 1 }), UserError);
 });
 
-test("no leak: repeated measurement does not grow the heap", { skip: typeof globalThis.gc !== "function" && "needs --expose-gc" }, () => {
-  const { net, params } = model({ kind: "mlp", sizes: [20, 64, 10], activation: "relu" }, 1);
-  const ds = gaussianDataset(256, 20, 10, 1);
-  const heap = () => {
-    // Twice: the first full collection can leave weak-map entries (transpose and Gram caches) for the second.
-    globalThis.gc!();
-    globalThis.gc!();
-    return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-  };
-  for (let i = 0; i < 5; i++) exactGC(net, params, ds, { batchSize: 64 });
-  const before = heap();
-  for (let i = 0; i < 40; i++) {
-    exactGC(net, params, ds, { batchSize: 64 });
-    estimateGC(net, params, ds, { batchSize: 64, seed: i });
-  }
-  const grown = heap() - before;
-  // One batch's graph is ~1 MB; 40 leaked graphs would be tens of MB.
-  assert.ok(grown < 4e6, `heap grew by ${grown} bytes`);
-});
+test(
+  "no leak: repeated measurement does not grow the heap",
+  { skip: typeof globalThis.gc !== "function" && "needs --expose-gc" },
+  () => {
+    const { net, params } = model({ kind: "mlp", sizes: [20, 64, 10], activation: "relu" }, 1);
+    const ds = gaussianDataset(256, 20, 10, 1);
+    const heap = () => {
+      // Twice: the first full collection can leave weak-map entries (transpose and Gram caches) for the second.
+      globalThis.gc!();
+      globalThis.gc!();
+      return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    };
+    for (let i = 0; i < 5; i++) exactGC(net, params, ds, { batchSize: 64 });
+    const before = heap();
+    for (let i = 0; i < 40; i++) {
+      exactGC(net, params, ds, { batchSize: 64 });
+      estimateGC(net, params, ds, { batchSize: 64, seed: i });
+    }
+    const grown = heap() - before;
+    // One batch's graph is ~1 MB; 40 leaked graphs would be tens of MB.
+    assert.ok(grown < 4e6, `heap grew by ${grown} bytes`);
+  },
+);

@@ -22,10 +22,19 @@ import { UserError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
 import { relativeError } from "./helpers.js";
 
-const f64 = { scheme: "he" as const, distribution: "normal" as const, scale: 1, bias: 0.05, seed: 1, dtype: "float64" as const };
+const f64 = {
+  scheme: "he" as const,
+  distribution: "normal" as const,
+  scale: 1,
+  bias: 0.05,
+  seed: 1,
+  dtype: "float64" as const,
+};
 
 function trainableCount(spec: ModelSpec): number {
-  return compileNetwork(spec).params.filter((p) => p.kind !== "buffer").reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  return compileNetwork(spec)
+    .params.filter((p) => p.kind !== "buffer")
+    .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
 }
 
 /** Non-trivial BatchNorm statistics and affine parameters, so BatchNorm really changes the function. */
@@ -33,7 +42,8 @@ function randomizeNorms(spec: ModelSpec, params: Params, seed: number): void {
   const rng = new Rng(seed);
   for (const p of compileNetwork(spec).params) {
     const d = params[p.name].data;
-    if (p.name.endsWith(".running_mean") || p.kind === "shift") for (let i = 0; i < d.length; i++) d[i] = 0.3 * rng.normal();
+    if (p.name.endsWith(".running_mean") || p.kind === "shift")
+      for (let i = 0; i < d.length; i++) d[i] = 0.3 * rng.normal();
     if (p.name.endsWith(".running_var")) for (let i = 0; i < d.length; i++) d[i] = 0.5 + rng.uniformIn(0, 1);
     if (p.kind === "scale") for (let i = 0; i < d.length; i++) d[i] = 1 + 0.3 * rng.normal();
   }
@@ -50,24 +60,55 @@ test("resnet:18 (CIFAR variant) has the known parameter count; resnet:8/20 and :
   const small = compileNetwork(resnetSpec(18, [1, 28, 28], 10, 16));
   assert.equal(small.params.find((p) => p.name === "layer4.1.conv2.weight")?.shape[0], 128); // widths 16-32-64-128
   assert.equal(small.outputSize, 10);
-  for (const name of ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked", "layer2.0.downsample.0.weight", "fc.weight"]) {
-    assert.ok(small.params.some((p) => p.name === name), name);
+  for (const name of [
+    "bn1.running_mean",
+    "bn1.running_var",
+    "bn1.num_batches_tracked",
+    "layer2.0.downsample.0.weight",
+    "fc.weight",
+  ]) {
+    assert.ok(
+      small.params.some((p) => p.name === name),
+      name,
+    );
   }
 });
 
 test("graph mistakes are one-line user errors naming the node", () => {
-  const base: GraphSpec = { kind: "graph", input: [4], nodes: [{ name: "fc", op: "linear", inputs: ["input"], out: 2, bias: true }], output: "fc" };
+  const base: GraphSpec = {
+    kind: "graph",
+    input: [4],
+    nodes: [{ name: "fc", op: "linear", inputs: ["input"], out: 2, bias: true }],
+    output: "fc",
+  };
   const bad: [unknown, RegExp][] = [
-    [{ ...base, nodes: [{ name: "fc", op: "linear", inputs: ["nope"], out: 2 }] }, /input "nope" is not an earlier node/],
+    [
+      { ...base, nodes: [{ name: "fc", op: "linear", inputs: ["nope"], out: 2 }] },
+      /input "nope" is not an earlier node/,
+    ],
     [{ ...base, nodes: [...base.nodes, { name: "fc", op: "relu", inputs: ["fc"] }] }, /the name "fc" is used twice/],
     [{ ...base, output: "missing" }, /output "missing" is not a node/],
-    [{ ...base, nodes: [{ name: "c", op: "conv2d", inputs: ["input"], out: 2, kernel: [3, 3] }] }, /needs an image input/],
-    [{ kind: "graph", input: [1, 4, 4], nodes: [{ name: "c", op: "conv2d", inputs: ["input"], out: 2, kernel: [5, 5] }], output: "c" }, /does not fit/],
+    [
+      { ...base, nodes: [{ name: "c", op: "conv2d", inputs: ["input"], out: 2, kernel: [3, 3] }] },
+      /needs an image input/,
+    ],
+    [
+      {
+        kind: "graph",
+        input: [1, 4, 4],
+        nodes: [{ name: "c", op: "conv2d", inputs: ["input"], out: 2, kernel: [5, 5] }],
+        output: "c",
+      },
+      /does not fit/,
+    ],
   ];
   for (const [spec, pattern] of bad) {
     const r = parseModelSpec(spec);
     assert.ok(r.ok, JSON.stringify(r));
-    assert.throws(() => compileNetwork(r.spec), (e: unknown) => e instanceof UserError && pattern.test(e.message) && !e.message.includes("\n"));
+    assert.throws(
+      () => compileNetwork(r.spec),
+      (e: unknown) => e instanceof UserError && pattern.test(e.message) && !e.message.includes("\n"),
+    );
   }
 });
 
@@ -90,19 +131,40 @@ test("a graph MLP computes the same GC as the mlp chain with the same weights", 
   const gparams: Params = {};
   for (let i = 0; i < 3; i++) for (const s of ["weight", "bias"]) gparams[`l${i}.${s}`] = params[`layers.${i}.${s}`];
   const ds = loadDataset("spirals", { split: "test", seed: 0, limit: 64 });
-  const a = exactGC(chain, params, ds).gc, b = exactGC(gnet, gparams, ds).gc;
+  const a = exactGC(chain, params, ds).gc,
+    b = exactGC(gnet, gparams, ds).gc;
   assert.ok(Math.abs(a - b) < 1e-6 * a, `${a} vs ${b}`); // the chain takes its closed-form path on float32 inputs
   assert.equal(weightNorms(gnet, gparams).prod_frobenius_sq, null, "bounds are not reported for graph models");
 });
 
 test("a graph CNN with padding 1 equals the cnn chain's 'same' convolution (stride 1) after reordering the flatten", () => {
-  const cnn = compileNetwork({ kind: "cnn", input: [6, 6, 1], layers: [{ type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" }, { type: "relu" }, { type: "flatten" }, { type: "dense", units: 4 }] });
+  const cnn = compileNetwork({
+    kind: "cnn",
+    input: [6, 6, 1],
+    layers: [
+      { type: "conv", filters: 3, kernel: 3, stride: 1, padding: "same" },
+      { type: "relu" },
+      { type: "flatten" },
+      { type: "dense", units: 4 },
+    ],
+  });
   const params = initParams(cnn, f64);
   const graph: GraphSpec = {
     kind: "graph",
     input: [1, 6, 6],
     nodes: [
-      { name: "conv", op: "conv2d", inputs: ["input"], out: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1], groups: 1, bias: true },
+      {
+        name: "conv",
+        op: "conv2d",
+        inputs: ["input"],
+        out: 3,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1, 1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        bias: true,
+      },
       { name: "relu", op: "relu", inputs: ["conv"] },
       { name: "flat", op: "flatten", inputs: ["relu"] },
       { name: "fc", op: "linear", inputs: ["flat"], out: 4, bias: true },
@@ -111,14 +173,26 @@ test("a graph CNN with padding 1 equals the cnn chain's 'same' convolution (stri
   };
   const gnet = compileNetwork(graph);
   // The chain flattens (h, w, c); the graph (c, h, w): move the dense weight's columns accordingly.
-  const w = params["layers.1.weight"].data, moved = new Float64Array(w.length);
-  for (let o = 0; o < 4; o++) for (let c = 0; c < 3; c++) for (let p = 0; p < 36; p++) moved[o * 108 + c * 36 + p] = w[o * 108 + p * 3 + c];
-  const gparams: Params = { "conv.weight": params["layers.0.weight"], "conv.bias": params["layers.0.bias"], "fc.weight": new Tensor(moved, [4, 108]), "fc.bias": params["layers.1.bias"] };
+  const w = params["layers.1.weight"].data,
+    moved = new Float64Array(w.length);
+  for (let o = 0; o < 4; o++)
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 36; p++) moved[o * 108 + c * 36 + p] = w[o * 108 + p * 3 + c];
+  const gparams: Params = {
+    "conv.weight": params["layers.0.weight"],
+    "conv.bias": params["layers.0.bias"],
+    "fc.weight": new Tensor(moved, [4, 108]),
+    "fc.bias": params["layers.1.bias"],
+  };
   const rng = new Rng(5);
-  const x = new Tensor(Float64Array.from({ length: 3 * 36 }, () => rng.normal()), [3, 36]);
-  const y1 = noGrad(() => forward(cnn, params, x)), y2 = noGrad(() => forward(gnet, gparams, x));
+  const x = new Tensor(
+    Float64Array.from({ length: 3 * 36 }, () => rng.normal()),
+    [3, 36],
+  );
+  const y1 = noGrad(() => forward(cnn, params, x)),
+    y2 = noGrad(() => forward(gnet, gparams, x));
   assert.ok(relativeError(y2.data, y1.data) < 1e-12);
-  const j1 = jacobianSqNormsReverse(cnn, params, x).data, j2 = jacobianSqNormsReverse(gnet, gparams, x).data;
+  const j1 = jacobianSqNormsReverse(cnn, params, x).data,
+    j2 = jacobianSqNormsReverse(gnet, gparams, x).data;
   assert.ok(relativeError(j2, j1) < 1e-12);
 });
 
@@ -128,7 +202,8 @@ test("a residual net with BatchNorm (inference mode): Jacobian norms match float
   const params = initParams(net, f64);
   randomizeNorms(spec, params, 7);
   const rng = new Rng(11);
-  const n = 2, d = 72;
+  const n = 2,
+    d = 72;
   const x = Float64Array.from({ length: n * d }, () => rng.normal());
   const got = jacobianSqNormsReverse(net, params, new Tensor(x, [n, d])).data;
   const f = (v: Float64Array) => noGrad(() => forward(net, params, new Tensor(v, [n, d]))).data;
@@ -157,15 +232,24 @@ test("graph models save with PyTorch names and layouts and load back to the same
   saveModel(dir, spec, params);
   const loaded = loadModel(dir);
   const ds = loadDataset("mnist", { split: "test", seed: 0, limit: 16 });
-  const a = exactGC(net, params, ds).gc, b = exactGC(loaded.net, loaded.params, ds).gc;
+  const a = exactGC(net, params, ds).gc,
+    b = exactGC(loaded.net, loaded.params, ds).gc;
   assert.equal(a, b);
   assert.ok(Number.isFinite(a) && a > 0);
 });
 
 test("dropout: PyTorch's inverted dropout in training mode (with a mask stream), the identity at inference", () => {
-  const spec: GraphSpec = { kind: "graph", input: [4000], nodes: [{ name: "drop", op: "dropout", inputs: ["input"], p: 0.3 }], output: "drop" };
+  const spec: GraphSpec = {
+    kind: "graph",
+    input: [4000],
+    nodes: [{ name: "drop", op: "dropout", inputs: ["input"], p: 0.3 }],
+    output: "drop",
+  };
   const net = compileNetwork(spec);
-  const x = new Tensor(Float64Array.from({ length: 4000 }, (_, i) => 1 + (i % 7)), [1, 4000]);
+  const x = new Tensor(
+    Float64Array.from({ length: 4000 }, (_, i) => 1 + (i % 7)),
+    [1, 4000],
+  );
   assert.deepEqual(Array.from(forward(net, {}, x).data), Array.from(x.data), "inference: identity");
   const y = forward(net, {}, x, undefined, { training: true, dropoutRng: new Rng(4) });
   let zeros = 0;
@@ -175,5 +259,9 @@ test("dropout: PyTorch's inverted dropout in training mode (with a mask stream),
   });
   const sd = Math.sqrt((0.3 * 0.7) / 4000);
   assert.ok(Math.abs(zeros / 4000 - 0.3) < 4 * sd, `dropped fraction ${zeros / 4000}`);
-  assert.deepEqual(Array.from(forward(net, {}, x, undefined, { training: true }).data), Array.from(x.data), "no mask stream: identity");
+  assert.deepEqual(
+    Array.from(forward(net, {}, x, undefined, { training: true }).data),
+    Array.from(x.data),
+    "no mask stream: identity",
+  );
 });

@@ -29,7 +29,8 @@ export function finiteDifferenceGrad(f: (x: Float64Array) => number, x: Float64A
 
 /** max |a−b| / (max |b| + tiny): one relative error for a whole array. */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num = Math.max(num, Math.abs(a[i] - b[i]));
     den = Math.max(den, Math.abs(b[i]));
@@ -49,7 +50,9 @@ export function checkGrad(name: string, f: (x: Tensor) => Tensor, x: Tensor, tol
 /** A minimal RFC 4180 parser. */
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
-  let row: string[] = [], cell = "", quoted = false;
+  let row: string[] = [],
+    cell = "",
+    quoted = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
@@ -67,8 +70,7 @@ export function parseCsv(text: string): string[][] {
       rows.push(row);
       row = [];
       cell = "";
-    }
-    else cell += ch;
+    } else cell += ch;
   }
   assert.equal(cell + row.join(""), "", "CSV ends with a newline");
   return rows;

@@ -11,7 +11,9 @@ interface SvdCase {
   singular_values: number[];
 }
 
-const fixture = JSON.parse(readFileSync(new URL("../../test/fixtures/torch/svd/reference.json", import.meta.url), "utf8")) as { cases: SvdCase[] };
+const fixture = JSON.parse(
+  readFileSync(new URL("../../test/fixtures/torch/svd/reference.json", import.meta.url), "utf8"),
+) as { cases: SvdCase[] };
 
 test("certified spectral norm: never below torch's float64 SVD σ_max, and within 1e-9 of it", () => {
   assert.ok(fixture.cases.length >= 5);
@@ -48,10 +50,13 @@ test("power iteration to a tolerance converges on separated spectra; a fixed 50 
 test("Jacobi eigenvalues of a symmetric matrix match the closed form of a 2×2 and the trace of a random one", () => {
   const [a, b, d] = [2, 1.5, -1];
   const ev = [...symmetricEigenvalues(Float64Array.from([a, b, b, d]), 2)].sort((x, y) => x - y);
-  const m = (a + d) / 2, r = Math.sqrt(((a - d) / 2) ** 2 + b * b);
+  const m = (a + d) / 2,
+    r = Math.sqrt(((a - d) / 2) ** 2 + b * b);
   assert.ok(Math.abs(ev[0] - (m - r)) < 1e-14 && Math.abs(ev[1] - (m + r)) < 1e-14);
-  const n = 7, s = new Float64Array(n * n);
-  let trace = 0, fro = 0;
+  const n = 7,
+    s = new Float64Array(n * n);
+  let trace = 0,
+    fro = 0;
   for (let i = 0; i < n; i++)
     for (let j = 0; j <= i; j++) {
       const v = Math.sin(i * 3 + j * 5 + 1);

@@ -16,7 +16,9 @@ const RUNUSER = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].find(
 function pgBin(): string | undefined {
   const root = "/usr/lib/postgresql";
   if (existsSync(root)) {
-    const majors = readdirSync(root).filter((d) => existsSync(join(root, d, "bin", "pg_ctl"))).sort((a, b) => Number(b) - Number(a));
+    const majors = readdirSync(root)
+      .filter((d) => existsSync(join(root, d, "bin", "pg_ctl")))
+      .sort((a, b) => Number(b) - Number(a));
     if (majors.length) return join(root, majors[0], "bin");
   }
   return undefined;
@@ -31,7 +33,8 @@ function postgresUid(): { uid: number; gid: number } | undefined {
 
 /** Why no cluster can be started here (a skip message), or undefined when one can. */
 export function pgUnavailable(): string | undefined {
-  if (!pgBin()) return "PostgreSQL binaries are not installed (apt-get install postgresql); skipping the Postgres tests";
+  if (!pgBin())
+    return "PostgreSQL binaries are not installed (apt-get install postgresql); skipping the Postgres tests";
   if (!postgresUid()) return "there is no `postgres` user to run the server as; skipping the Postgres tests";
   if (process.getuid?.() === 0 && !RUNUSER) return "runuser is missing; skipping the Postgres tests";
   return undefined;
@@ -68,13 +71,26 @@ export class PgCluster {
     writeFileSync(pw, PG_PASSWORD + "\n");
     chownSync(pw, ids.uid, ids.gid);
     const c = new PgCluster(dir, await freePort());
-    c.run(join(bin, "initdb"), ["-D", join(dir, "data"), "-U", PG_USER, "--pwfile", pw, "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync"]);
+    c.run(join(bin, "initdb"), [
+      "-D",
+      join(dir, "data"),
+      "-U",
+      PG_USER,
+      "--pwfile",
+      pw,
+      "--auth",
+      "scram-sha-256",
+      "-E",
+      "UTF8",
+      "--no-sync",
+    ]);
     await c.startServer();
     return c;
   }
 
   private run(cmd: string, args: string[]): string {
-    const argv = process.getuid?.() === 0 ? [RUNUSER!, ["-u", "postgres", "--", cmd, ...args]] as const : [cmd, args] as const;
+    const argv =
+      process.getuid?.() === 0 ? ([RUNUSER!, ["-u", "postgres", "--", cmd, ...args]] as const) : ([cmd, args] as const);
     const r = spawnSync(argv[0], [...argv[1]], { encoding: "utf8", cwd: this.dir });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
     return r.stdout;
@@ -83,7 +99,18 @@ export class PgCluster {
   /** Starts the server and waits until it accepts connections. */
   async startServer(): Promise<void> {
     const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off -c max_connections=200`;
-    this.run(join(pgBin()!, "pg_ctl"), ["-D", join(this.dir, "data"), "-l", join(this.dir, "log"), "-o", opts, "-w", "-t", "60", "start"]);
+    this.run(join(pgBin()!, "pg_ctl"), [
+      "-D",
+      join(this.dir, "data"),
+      "-l",
+      join(this.dir, "log"),
+      "-o",
+      opts,
+      "-w",
+      "-t",
+      "60",
+      "start",
+    ]);
     return Promise.resolve();
   }
 

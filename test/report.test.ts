@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { concatCharts, errorBarChart, lineChart } from "../src/report/charts.js";
 import { fontSetup, renderSvg, svgToPng } from "../src/report/render.js";
-import { escapeHtml, formatNumber, inlineSvg, reportHtml, writeReport, type ReportDocument } from "../src/report/html.js";
+import {
+  escapeHtml,
+  formatNumber,
+  inlineSvg,
+  reportHtml,
+  writeReport,
+  type ReportDocument,
+} from "../src/report/html.js";
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -105,25 +112,36 @@ test("concatCharts places two charts side by side", async () => {
   assert.ok(svg.includes("A and B"));
 });
 
-test("text is drawn into PNGs when a font is available", { skip: fontSetup().files.length === 0 && "no font file found (install fonts-dejavu-core)" }, () => {
-  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="5" y="20" font-family="sans-serif" font-size="16">Hello GC</text></svg>';
-  const png = svgToPng(svg, 1);
-  // Compare with an image of the same size without text: the text must change the (compressed) pixels.
-  const blank = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"></svg>', 1);
-  assert.equal(pngSize(png).width, 120);
-  assert.ok(png.length > blank.length + 50, `text drew pixels (${png.length} vs ${blank.length} bytes)`);
-});
+test(
+  "text is drawn into PNGs when a font is available",
+  { skip: fontSetup().files.length === 0 && "no font file found (install fonts-dejavu-core)" },
+  () => {
+    const svg =
+      '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="5" y="20" font-family="sans-serif" font-size="16">Hello GC</text></svg>';
+    const png = svgToPng(svg, 1);
+    // Compare with an image of the same size without text: the text must change the (compressed) pixels.
+    const blank = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"></svg>', 1);
+    assert.equal(pngSize(png).width, 120);
+    assert.ok(png.length > blank.length + 50, `text drew pixels (${png.length} vs ${blank.length} bytes)`);
+  },
+);
 
 test("escaping, number formatting and SVG id scoping", () => {
-  assert.equal(escapeHtml(`<script>alert("x") & 'y'</script>`), "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;");
+  assert.equal(
+    escapeHtml(`<script>alert("x") & 'y'</script>`),
+    "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;",
+  );
   assert.equal(formatNumber(null), "—");
   assert.equal(formatNumber(3), "3");
   assert.equal(formatNumber(0.123456), "0.1235");
   assert.equal(formatNumber(1.5e-6), "1.500e-6");
-  const svg = '<?xml version="1.0"?><svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"><use href="#clip1"/></g></svg>';
+  const svg =
+    '<?xml version="1.0"?><svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"><use href="#clip1"/></g></svg>';
   const out = inlineSvg(svg, "fig-a");
   assert.ok(out.startsWith("<svg"));
-  assert.ok(out.includes('id="fig-a-clip1"') && out.includes("url(#fig-a-clip1)") && out.includes('href="#fig-a-clip1"'));
+  assert.ok(
+    out.includes('id="fig-a-clip1"') && out.includes("url(#fig-a-clip1)") && out.includes('href="#fig-a-clip1"'),
+  );
   assert.ok(!out.includes('"clip1"'));
 });
 
@@ -136,10 +154,47 @@ test("writeReport writes index.html with claims, inline SVG, escaped text and PN
         "The paper used ResNet-18 on CIFAR-10, which cannot be installed here; these results use MNIST, Fashion-MNIST and synthetic data.\n\nSecond paragraph with <script>bad()</script> & friends.",
       generatedAt: "2025-01-01T00:00:00Z",
       claims: [
-        { id: "C1", claim: "Weight decay lowers GC", expected: "ρ < 0", knob: "weight decay", rho: -0.83, ciLow: -0.95, ciHigh: -0.6, verdict: "agrees" },
-        { id: "C2", claim: "Larger batches raise GC", expected: "ρ > 0", knob: "batch size", rho: 0.1, ciLow: -0.3, ciHigh: 0.5, verdict: "inconclusive", note: "few seeds" },
-        { id: "C3", claim: "Label noise lowers GC", expected: "ρ < 0", knob: "label noise", rho: 0.4, ciLow: 0.2, ciHigh: 0.6, verdict: "disagrees" },
-        { id: "C4", claim: "No data", expected: "ρ < 0", knob: "x", rho: null, ciLow: null, ciHigh: null, verdict: "inconclusive" },
+        {
+          id: "C1",
+          claim: "Weight decay lowers GC",
+          expected: "ρ < 0",
+          knob: "weight decay",
+          rho: -0.83,
+          ciLow: -0.95,
+          ciHigh: -0.6,
+          verdict: "agrees",
+        },
+        {
+          id: "C2",
+          claim: "Larger batches raise GC",
+          expected: "ρ > 0",
+          knob: "batch size",
+          rho: 0.1,
+          ciLow: -0.3,
+          ciHigh: 0.5,
+          verdict: "inconclusive",
+          note: "few seeds",
+        },
+        {
+          id: "C3",
+          claim: "Label noise lowers GC",
+          expected: "ρ < 0",
+          knob: "label noise",
+          rho: 0.4,
+          ciLow: 0.2,
+          ciHigh: 0.6,
+          verdict: "disagrees",
+        },
+        {
+          id: "C4",
+          claim: "No data",
+          expected: "ρ < 0",
+          knob: "x",
+          rho: null,
+          ciLow: null,
+          ciHigh: null,
+          verdict: "inconclusive",
+        },
       ],
       sections: [
         {
@@ -147,10 +202,40 @@ test("writeReport writes index.html with claims, inline SVG, escaped text and PN
           title: "Weight decay",
           description: "Final GC against weight decay.",
           figures: [
-            { name: "wd-final", caption: "Final GC, mean and 95% CI over seeds.", spec: errorBarChart({ title: "Final GC vs weight decay", values: knobValues(), x: "wd", y: "gc", lower: "lo", upper: "hi", color: "data", logX: true }) },
-            { name: "wd-curves", caption: "GC during training.", spec: lineChart({ title: "GC curves", values: curveValues(), x: "step", y: "gc", color: "lr", errorBand: { lower: "lo", upper: "hi" } }) },
+            {
+              name: "wd-final",
+              caption: "Final GC, mean and 95% CI over seeds.",
+              spec: errorBarChart({
+                title: "Final GC vs weight decay",
+                values: knobValues(),
+                x: "wd",
+                y: "gc",
+                lower: "lo",
+                upper: "hi",
+                color: "data",
+                logX: true,
+              }),
+            },
+            {
+              name: "wd-curves",
+              caption: "GC during training.",
+              spec: lineChart({
+                title: "GC curves",
+                values: curveValues(),
+                x: "step",
+                y: "gc",
+                color: "lr",
+                errorBand: { lower: "lo", upper: "hi" },
+              }),
+            },
           ],
-          table: { columns: ["wd", "GC", "note"], rows: [[0.001, 3.14159, "<b>ok</b>"], [0.01, 2, "fine"]] },
+          table: {
+            columns: ["wd", "GC", "note"],
+            rows: [
+              [0.001, 3.14159, "<b>ok</b>"],
+              [0.01, 2, "fine"],
+            ],
+          },
         },
       ],
       footer: "Made by gcx.",
@@ -176,7 +261,8 @@ test("writeReport writes index.html with claims, inline SVG, escaped text and PN
     assert.ok(html.includes("Final GC vs weight decay") && html.includes("GC curves"));
     assert.ok(html.includes('href="figures/wd-final.png"'));
     for (const name of ["wd-final", "wd-curves"]) {
-      for (const ext of ["svg", "png", "vl.json"]) assert.ok(existsSync(join(dir, "figures", `${name}.${ext}`)), `${name}.${ext}`);
+      for (const ext of ["svg", "png", "vl.json"])
+        assert.ok(existsSync(join(dir, "figures", `${name}.${ext}`)), `${name}.${ext}`);
       assert.ok(pngSize(new Uint8Array(readFileSync(join(dir, "figures", `${name}.png`)))).width > 0);
     }
     console.log(`writeReport with 2 figures: ${ms.toFixed(0)} ms`);

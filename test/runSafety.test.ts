@@ -6,7 +6,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertOneLineError, assertUnchanged, gcx, gcxShell, GCX_MAIN, snapshot } from "./cliRun.js";
@@ -14,7 +24,21 @@ import { parseMetrics } from "../src/training/metricsFile.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-safety-"));
 /** A small, fast run: moons, MLP 2-16-2, logs every 20 steps, checkpoints every 100. */
-const RUN = ["--data", "moons", "--model", "mlp:2-16-2", "--log-every", "20", "--checkpoint-every", "100", "--eval-size", "200", "--gc-size", "64", "--no-progress"];
+const RUN = [
+  "--data",
+  "moons",
+  "--model",
+  "mlp:2-16-2",
+  "--log-every",
+  "20",
+  "--checkpoint-every",
+  "100",
+  "--eval-size",
+  "200",
+  "--gc-size",
+  "64",
+  "--no-progress",
+];
 
 function trainRun(dir: string, steps = 300): void {
   const r = gcx(["train", ...RUN, "--steps", String(steps), "--out", dir]);
@@ -64,12 +88,16 @@ test("an empty --out directory is accepted, and a finished run resumed says it i
 
 test("a full disk (ulimit -f) tears metrics.jsonl: one line naming the file, and --resume finishes byte-identically", () => {
   const root = tmp();
-  const cut = join(root, "cut"), whole = join(root, "whole");
+  const cut = join(root, "cut"),
+    whole = join(root, "whole");
   const r = gcxShell("ulimit -f 6;", ["train", ...RUN, "--steps", "600", "--out", cut]);
   assertOneLineError(r, /cannot write .*metrics\.jsonl: file too large .*EFBIG/, "ulimit -f");
   const text = readFileSync(join(cut, "metrics.jsonl"), "utf8");
   assert.ok(!text.endsWith("\n"), "the last line was torn (the test needs the limit to cut a line)");
-  assert.ok(readdirSync(cut).every((f) => !f.includes(".tmp-")), "no temporary files left");
+  assert.ok(
+    readdirSync(cut).every((f) => !f.includes(".tmp-")),
+    "no temporary files left",
+  );
   const resumed = gcx(["train", "--resume", cut]);
   assert.equal(resumed.status, 0, resumed.stderr);
   trainRun(whole, 600);
@@ -92,7 +120,10 @@ test("no space left on device (a small tmpfs): one line naming the file, and the
     const resumed = gcx(["train", "--resume", moved]);
     assert.equal(resumed.status, 0, resumed.stderr);
     const records = parseMetrics(readFileSync(join(moved, "metrics.jsonl"), "utf8"), "m").records;
-    assert.deepEqual(records.map((x) => x.step), Array.from({ length: 101 }, (_, i) => i * 20));
+    assert.deepEqual(
+      records.map((x) => x.step),
+      Array.from({ length: 101 }, (_, i) => i * 20),
+    );
   } finally {
     spawnSync("umount", [mnt]);
   }
@@ -117,12 +148,17 @@ test("--resume refuses an edited config.json, naming the changed keys, and chang
   }
   writeFileSync(cfgFile, original);
   // Other training flags cannot ride along with --resume.
-  assertOneLineError(gcx(["train", "--resume", dir, "--lr", "0.1"]), /--lr cannot be combined with it/, "--resume --lr");
+  assertOneLineError(
+    gcx(["train", "--resume", dir, "--lr", "0.1"]),
+    /--lr cannot be combined with it/,
+    "--resume --lr",
+  );
 });
 
 test("--resume DIR --steps N extends a run exactly as if it had been asked for N steps from the start", () => {
   const root = tmp();
-  const ext = join(root, "ext"), fresh = join(root, "fresh");
+  const ext = join(root, "ext"),
+    fresh = join(root, "fresh");
   trainRun(ext, 200);
   const r = gcx(["train", "--resume", ext, "--steps", "400"]);
   assert.equal(r.status, 0, r.stderr);
@@ -130,7 +166,11 @@ test("--resume DIR --steps N extends a run exactly as if it had been asked for N
   for (const f of ["metrics.jsonl", "config.json", "model/weights.safetensors"]) {
     assert.deepEqual(readFileSync(join(ext, f)), readFileSync(join(fresh, f)), f);
   }
-  assertOneLineError(gcx(["train", "--resume", ext, "--steps", "100"]), /fewer than the 400 steps .* can only be extended/, "shrink");
+  assertOneLineError(
+    gcx(["train", "--resume", ext, "--steps", "100"]),
+    /fewer than the 400 steps .* can only be extended/,
+    "shrink",
+  );
 });
 
 test("damaged run files are one line naming the file on --resume, and nothing changes", () => {
@@ -138,14 +178,54 @@ test("damaged run files are one line naming the file on --resume, and nothing ch
   trainRun(base, 250); // checkpoint at 200, finished at 250 (checkpoint 250)
   const cases: [string, (dir: string) => void, RegExp][] = [
     ["config.json garbage", (d) => writeFileSync(join(d, "config.json"), "{not json"), /config\.json: malformed JSON/],
-    ["config.json a directory", (d) => (rmSync(join(d, "config.json")), mkdirSync(join(d, "config.json"))), /config\.json: it is a directory/],
-    ["latest.json garbage", (d) => writeFileSync(join(d, "latest.json"), "\u0000\u0001garbage"), /latest\.json: malformed JSON/],
-    ["latest.json path escape", (d) => writeFileSync(join(d, "latest.json"), JSON.stringify({ step: 250, dir: "../../etc" })), /latest\.json: names "\.\.\/\.\.\/etc"/],
-    ["latest.json fractional step", (d) => writeFileSync(join(d, "latest.json"), JSON.stringify({ step: 2.5, dir: "x" })), /latest\.json: not a valid checkpoint pointer/],
-    ["state.json garbage", (d) => writeFileSync(join(d, "checkpoints", "step-00000250", "state.json"), "[1,2"), /state\.json: malformed JSON/],
-    ["state.json wrong fields", (d) => writeFileSync(join(d, "checkpoints", "step-00000250", "state.json"), JSON.stringify({ step: 250, optScalars: {}, regs: "x" })), /state\.json: not a valid checkpoint state/],
-    ["state.safetensors truncated", (d) => writeFileSync(join(d, "checkpoints", "step-00000250", "state.safetensors"), Buffer.alloc(5)), /state\.safetensors: not a valid safetensors file/],
-    ["weights a directory", (d) => { const w = join(d, "checkpoints", "step-00000250", "weights.safetensors"); rmSync(w); mkdirSync(w); }, /weights\.safetensors.*directory/],
+    [
+      "config.json a directory",
+      (d) => (rmSync(join(d, "config.json")), mkdirSync(join(d, "config.json"))),
+      /config\.json: it is a directory/,
+    ],
+    [
+      "latest.json garbage",
+      (d) => writeFileSync(join(d, "latest.json"), "\u0000\u0001garbage"),
+      /latest\.json: malformed JSON/,
+    ],
+    [
+      "latest.json path escape",
+      (d) => writeFileSync(join(d, "latest.json"), JSON.stringify({ step: 250, dir: "../../etc" })),
+      /latest\.json: names "\.\.\/\.\.\/etc"/,
+    ],
+    [
+      "latest.json fractional step",
+      (d) => writeFileSync(join(d, "latest.json"), JSON.stringify({ step: 2.5, dir: "x" })),
+      /latest\.json: not a valid checkpoint pointer/,
+    ],
+    [
+      "state.json garbage",
+      (d) => writeFileSync(join(d, "checkpoints", "step-00000250", "state.json"), "[1,2"),
+      /state\.json: malformed JSON/,
+    ],
+    [
+      "state.json wrong fields",
+      (d) =>
+        writeFileSync(
+          join(d, "checkpoints", "step-00000250", "state.json"),
+          JSON.stringify({ step: 250, optScalars: {}, regs: "x" }),
+        ),
+      /state\.json: not a valid checkpoint state/,
+    ],
+    [
+      "state.safetensors truncated",
+      (d) => writeFileSync(join(d, "checkpoints", "step-00000250", "state.safetensors"), Buffer.alloc(5)),
+      /state\.safetensors: not a valid safetensors file/,
+    ],
+    [
+      "weights a directory",
+      (d) => {
+        const w = join(d, "checkpoints", "step-00000250", "weights.safetensors");
+        rmSync(w);
+        mkdirSync(w);
+      },
+      /weights\.safetensors.*directory/,
+    ],
   ];
   for (const [what, damage, pattern] of cases) {
     const dir = join(tmp(), "run");
@@ -163,7 +243,11 @@ test("damaged run files are one line naming the file on --resume, and nothing ch
   lines[2] = "{garbage";
   writeFileSync(join(mid, "metrics.jsonl"), lines.join("\n"));
   const m = snapshot(mid);
-  assertOneLineError(gcx(["train", "--resume", mid, "--steps", "300"]), /metrics\.jsonl: line 3 is not valid JSON/, "metrics middle line");
+  assertOneLineError(
+    gcx(["train", "--resume", mid, "--steps", "300"]),
+    /metrics\.jsonl: line 3 is not valid JSON/,
+    "metrics middle line",
+  );
   assertUnchanged(m, mid, "metrics middle line");
 });
 
@@ -212,33 +296,81 @@ test("two gcx processes cannot train the same run at once; a lock left by a kill
 test("a write refused by permissions (EACCES) ends the run with one line naming the path, and the run stays resumable", (t) => {
   const root = tmp();
   chmodSync(root, 0o755);
-  const probe = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "--version"], { encoding: "utf8" });
-  if (probe.status !== 0) return t.skip(`cannot run gcx as an unprivileged user here (${(probe.stderr || probe.error?.message || "").trim().split("\n")[0]})`);
-  const run = join(root, "run"), fresh = join(root, "fresh");
+  const probe = spawnSync(
+    "setpriv",
+    ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "--version"],
+    { encoding: "utf8" },
+  );
+  if (probe.status !== 0)
+    return t.skip(
+      `cannot run gcx as an unprivileged user here (${(probe.stderr || probe.error?.message || "").trim().split("\n")[0]})`,
+    );
+  const run = join(root, "run"),
+    fresh = join(root, "fresh");
   // --out inside a directory this user cannot write to.
-  const denied = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "train", ...RUN, "--steps", "5", "--out", join(root, "x")], { encoding: "utf8" });
+  const denied = spawnSync(
+    "setpriv",
+    [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      GCX_MAIN,
+      "train",
+      ...RUN,
+      "--steps",
+      "5",
+      "--out",
+      join(root, "x"),
+    ],
+    { encoding: "utf8" },
+  );
   assertOneLineError(denied, /cannot create .*x: permission denied \(EACCES\)/, "--out in a read-only directory");
   trainRun(run, 100);
   spawnSync("chown", ["-R", "65534:65534", run]);
   chmodSync(join(run, "checkpoints"), 0o555); // the next checkpoint cannot be created
-  const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, GCX_MAIN, "train", "--resume", run, "--steps", "300"], { encoding: "utf8" });
+  const r = spawnSync(
+    "setpriv",
+    [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      GCX_MAIN,
+      "train",
+      "--resume",
+      run,
+      "--steps",
+      "300",
+    ],
+    { encoding: "utf8" },
+  );
   assertOneLineError(r, /cannot write .*checkpoints.*permission denied \(EACCES\)/, "EACCES");
   chmodSync(join(run, "checkpoints"), 0o755);
   const resumed = gcx(["train", "--resume", run]);
   assert.equal(resumed.status, 0, resumed.stderr);
   trainRun(fresh, 300);
-  for (const f of ["metrics.jsonl", "model/weights.safetensors"]) assert.deepEqual(readFileSync(join(run, f)), readFileSync(join(fresh, f)), f);
+  for (const f of ["metrics.jsonl", "model/weights.safetensors"])
+    assert.deepEqual(readFileSync(join(run, f)), readFileSync(join(fresh, f)), f);
 });
 
 test("non-finite GC during training (huge --init-scale) is an error, not a null in metrics.jsonl", () => {
   const dir = join(tmp(), "run");
-  assertOneLineError(gcx(["train", ...RUN, "--steps", "10", "--init-scale", "1e20", "--out", dir]), /(gc_train is not finite|diverged)/, "init-scale 1e20");
+  assertOneLineError(
+    gcx(["train", ...RUN, "--steps", "10", "--init-scale", "1e20", "--out", dir]),
+    /(gc_train is not finite|diverged)/,
+    "init-scale 1e20",
+  );
 });
 
 test("an extension must fit the time budget too", () => {
   const dir = tmp();
   trainRun(dir, 100);
   const before = snapshot(dir);
-  assertOneLineError(gcx(["train", "--resume", dir, "--steps", "1000000000000000"]), /would take at least/, "huge extension");
+  assertOneLineError(
+    gcx(["train", "--resume", dir, "--steps", "1000000000000000"]),
+    /would take at least/,
+    "huge extension",
+  );
   assertUnchanged(before, dir, "huge extension");
 });

@@ -30,11 +30,18 @@ function child(code: string, db: string): ChildProcess {
   });
 }
 
-function collect(p: ChildProcess): { out: () => string; err: () => string; exit: Promise<{ code: number | null; signal: string | null }> } {
-  let out = "", err = "";
+function collect(p: ChildProcess): {
+  out: () => string;
+  err: () => string;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+} {
+  let out = "",
+    err = "";
   p.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
   p.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((res) => p.on("close", (code, signal) => res({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((res) =>
+    p.on("close", (code, signal) => res({ code, signal })),
+  );
   return { out: () => out, err: () => err, exit };
 }
 
@@ -86,7 +93,13 @@ test("ensureTrials is idempotent and leaves existing rows untouched", () => {
   // Ordered by family, knob value, seed.
   assert.deepEqual(
     store.list().map((t) => [t.family, t.knobValue, t.seed]),
-    [["E2", 1, 0], ["E5", 0.01, 0], ["E5", 0.01, 1], ["E5", 0.1, 0], ["E5", 0.5, 0]],
+    [
+      ["E2", 1, 0],
+      ["E5", 0.01, 0],
+      ["E5", 0.01, 1],
+      ["E5", 0.1, 0],
+      ["E5", 0.5, 0],
+    ],
   );
   assert.deepEqual(store.list({ family: "E5", status: "pending" }).length, 3);
   assert.deepEqual(store.get(specs[1].id)!.config, specs[1].config);
@@ -108,14 +121,21 @@ test("claim / finish / fail transitions, and metrics come back in step order", (
   assert.equal(running.status, "running");
   assert.ok(running.startedAt);
   assert.equal(store.claim(a.id), false, "running under a live claim (this process)");
-  const metrics = [{ step: 200, gc_train: 3, spectral_norms: [1, 2] }, { step: 0, gc_train: 1 }, { step: 100, gc_train: 2 }];
+  const metrics = [
+    { step: 200, gc_train: 3, spectral_norms: [1, 2] },
+    { step: 0, gc_train: 1 },
+    { step: 100, gc_train: 2 },
+  ];
   store.finish(a.id, { gc_train: 3, test_acc: 0.9 }, metrics, 12.5);
   const done = store.get(a.id)!;
   assert.equal(done.status, "done");
   assert.equal(done.seconds, 12.5);
   assert.ok(done.finishedAt);
   assert.deepEqual(done.summary, { gc_train: 3, test_acc: 0.9 });
-  assert.deepEqual(store.metrics(a.id).map((m) => m.step), [0, 100, 200]);
+  assert.deepEqual(
+    store.metrics(a.id).map((m) => m.step),
+    [0, 100, 200],
+  );
   assert.deepEqual(store.metrics(a.id)[2], { step: 200, gc_train: 3, spectral_norms: [1, 2] });
   assert.equal(store.claim(a.id), false, "done is never claimable");
 
@@ -132,19 +152,29 @@ test("claim / finish / fail transitions, and metrics come back in step order", (
   assert.throws(() => store.finish(a.id, {}, [{ step: 1 }, { step: 1 }], 1), /duplicate/);
   assert.throws(() => store.finish(a.id, {}, [{ gc: 1 }], 1), /step/);
   assert.throws(() => store.claim("unknown"), /unknown trial/);
-  assert.deepEqual(store.metrics(a.id).map((m) => m.step), [0, 100, 200], "a rejected finish changes nothing");
+  assert.deepEqual(
+    store.metrics(a.id).map((m) => m.step),
+    [0, 100, 200],
+    "a rejected finish changes nothing",
+  );
   store.close();
 });
 
 test("opening a file that is not a SQLite database is a UserError", () => {
   const file = join(mkdtempSync(join(tmpdir(), "gcx-store-")), "notes.sqlite");
   writeFileSync(file, "this is not a database, just some text that is long enough to have a header ".repeat(20));
-  assert.throws(() => RunStore.open(file), (e: unknown) => e instanceof UserError && e.message.includes('not a SQLite database'));
+  assert.throws(
+    () => RunStore.open(file),
+    (e: unknown) => e instanceof UserError && e.message.includes("not a SQLite database"),
+  );
   const other = join(dirname(file), "other.sqlite");
   const raw = new Database(other);
   raw.exec("CREATE TABLE trials (x INTEGER)");
   raw.close();
-  assert.throws(() => RunStore.open(other), (e: unknown) => e instanceof UserError && e.message.includes('not a gcx run store'));
+  assert.throws(
+    () => RunStore.open(other),
+    (e: unknown) => e instanceof UserError && e.message.includes("not a gcx run store"),
+  );
 });
 
 test("a process killed while running a trial loses no finished trial, and its trial becomes claimable again", async () => {
@@ -176,7 +206,10 @@ test("a process killed while running a trial loses no finished trial, and its tr
   const again = RunStore.open(db);
   assert.equal(again.get(a.id)!.status, "done");
   assert.deepEqual(again.get(a.id)!.summary, { gc_train: 1.5 });
-  assert.deepEqual(again.metrics(a.id), [{ step: 0, x: 1 }, { step: 10, x: 2 }]);
+  assert.deepEqual(again.metrics(a.id), [
+    { step: 0, x: 1 },
+    { step: 10, x: 2 },
+  ]);
   assert.equal(again.get(b.id)!.status, "running");
   assert.equal(again.claim(b.id), true, "the killed process's claim is stale");
   assert.equal(again.claim(b.id), false);
@@ -214,9 +247,15 @@ test("SIGKILL at random moments of finish loops: every reported trial is done wi
     }
     const { signal } = await c.exit;
     assert.equal(signal, "SIGKILL", "the child was still running when killed");
-    const mine = c.out().split("\n").filter((l) => /^[0-9a-f]{16}$/.test(l));
+    const mine = c
+      .out()
+      .split("\n")
+      .filter((l) => /^[0-9a-f]{16}$/.test(l));
     assert.ok(mine.length >= 10);
-    assert.ok(mine.every((id) => !reported.includes(id)), "a done trial is never run twice");
+    assert.ok(
+      mine.every((id) => !reported.includes(id)),
+      "a done trial is never run twice",
+    );
     reported.push(...mine);
 
     const raw = new Database(db, { readonly: true });
@@ -234,7 +273,8 @@ test("SIGKILL at random moments of finish loops: every reported trial is done wi
     }
     assert.ok(again.counts().running <= 1);
     assert.ok(again.counts().done >= reported.length);
-    if (round === 2) for (const t of again.list({ status: "running" })) assert.equal(again.claim(t.id), true, "stale claim");
+    if (round === 2)
+      for (const t of again.list({ status: "running" })) assert.equal(again.claim(t.id), true, "stale claim");
     again.close();
   }
 });
@@ -282,7 +322,11 @@ test("two processes writing the same (new) store at once finish all 100 trials w
   assert.ok(r0.t0 <= r1.t1 && r1.t0 <= r0.t1, `the two processes raced: ${JSON.stringify([r0, r1])}`);
   const store = RunStore.open(db);
   assert.deepEqual(store.counts(), { pending: 0, running: 0, done: 100, failed: 0 });
-  for (const id of ids) assert.deepEqual(store.metrics(id).map((m) => m.step), [0, 1, 2, 3, 4]);
+  for (const id of ids)
+    assert.deepEqual(
+      store.metrics(id).map((m) => m.step),
+      [0, 1, 2, 3, 4],
+    );
   assert.equal(new Set(store.list().map((t) => t.summary!.pid)).size, 2, "both processes wrote");
   store.close();
 });
@@ -299,9 +343,11 @@ function runs(...args: string[]): { status: number | null; stdout: string; stder
       if (e.code && String(e.code).startsWith("commander.")) process.exit(e.exitCode === 0 ? 0 : 2);
       throw e;
     }`;
-  return spawnSync(process.execPath, ["--input-type=module", "-e", src], { env: { ...process.env, ARGS: JSON.stringify(args) }, encoding: "utf8" });
+  return spawnSync(process.execPath, ["--input-type=module", "-e", src], {
+    env: { ...process.env, ARGS: JSON.stringify(args) },
+    encoding: "utf8",
+  });
 }
-
 
 function exampleStore(): { db: string; a: TrialSpec; b: TrialSpec; c: TrialSpec } {
   const db = tmpDb();
@@ -312,7 +358,10 @@ function exampleStore(): { db: string; a: TrialSpec; b: TrialSpec; c: TrialSpec 
   store.finish(
     a.id,
     { gc_train: 0.123456789, test_acc: 0.97, note: 'lr 0.1, "warm" start', spectral_norms: [1.5, 2] },
-    [{ step: 100, gc_train: 0.2, spectral_norms: [1, 2] }, { step: 0, gc_train: 0.5, tag: "a,b" }],
+    [
+      { step: 100, gc_train: 0.2, spectral_norms: [1, 2] },
+      { step: 0, gc_train: 0.5, tag: "a,b" },
+    ],
     42.25,
   );
   store.claim(c.id);
@@ -329,8 +378,14 @@ test("gcx runs list: a table of trials with knob=value, status, seconds and fina
   assert.match(out[0], /^id\s+family\s+knob\s+seed\s+status\s+seconds\s+gc_train/);
   const rowA = out.find((l) => l.startsWith(a.id))!;
   assert.match(rowA, /E5 v1\s+lr=0\.1\s+0\s+done\s+42\.3\s+0\.12346\s+-\s+-\s+0\.97$/);
-  assert.match(out.find((l) => l.startsWith(b.id))!, /lr=0\.01\s+0\s+pending\s+-/);
-  assert.match(out.find((l) => l.startsWith(c.id))!, /failed/);
+  assert.match(
+    out.find((l) => l.startsWith(b.id))!,
+    /lr=0\.01\s+0\s+pending\s+-/,
+  );
+  assert.match(
+    out.find((l) => l.startsWith(c.id))!,
+    /failed/,
+  );
   assert.ok(out.findIndex((l) => l.startsWith(c.id)) < out.findIndex((l) => l.startsWith(b.id)), "E2 before E5");
   assert.ok(out.findIndex((l) => l.startsWith(b.id)) < out.findIndex((l) => l.startsWith(a.id)), "lr 0.01 before 0.1");
   assert.match(r.stdout, /3 trials: 1 pending, 1 done, 1 failed/);
@@ -364,22 +419,64 @@ test("gcx runs export: CSV properly quoted with summary fields, JSONL, --metrics
   const r = runs("export", "--format", "csv", "--db", db);
   assert.equal(r.status, 0, r.stderr);
   const rows = parseCsv(r.stdout);
-  assert.deepEqual(rows[0], ["id", "family", "version", "knob", "knob_value", "seed", "status", "seconds", "gc_train", "test_acc", "note", "spectral_norms"]);
+  assert.deepEqual(rows[0], [
+    "id",
+    "family",
+    "version",
+    "knob",
+    "knob_value",
+    "seed",
+    "status",
+    "seconds",
+    "gc_train",
+    "test_acc",
+    "note",
+    "spectral_norms",
+  ]);
   assert.equal(rows.length, 4);
   assert.deepEqual(rows.map((x) => x[0]).slice(1), [c.id, b.id, a.id]);
   const rowA = rows.find((x) => x[0] === a.id)!;
-  assert.deepEqual(rowA, [a.id, "E5", "1", "lr", "0.1", "0", "done", "42.25", "0.123456789", "0.97", 'lr 0.1, "warm" start', "[1.5,2]"]);
+  assert.deepEqual(rowA, [
+    a.id,
+    "E5",
+    "1",
+    "lr",
+    "0.1",
+    "0",
+    "done",
+    "42.25",
+    "0.123456789",
+    "0.97",
+    'lr 0.1, "warm" start',
+    "[1.5,2]",
+  ]);
   assert.ok(r.stdout.includes('"lr 0.1, ""warm"" start"'), "quotes doubled inside a quoted cell");
   assert.ok(r.stdout.includes('"[1.5,2]"'));
-  assert.deepEqual(rows.find((x) => x[0] === b.id), [b.id, "E5", "1", "lr", "0.01", "0", "pending", "", "", "", "", ""]);
+  assert.deepEqual(
+    rows.find((x) => x[0] === b.id),
+    [b.id, "E5", "1", "lr", "0.01", "0", "pending", "", "", "", "", ""],
+  );
 
   const j = runs("export", "--format", "jsonl", "--family", "E5", "--db", db);
   assert.equal(j.status, 0, j.stderr);
-  const recs = j.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  const recs = j.stdout
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(recs.length, 2);
   assert.deepEqual(recs[1], {
-    id: a.id, family: "E5", version: 1, knob: "lr", knob_value: 0.1, seed: 0, status: "done", seconds: 42.25,
-    gc_train: 0.123456789, test_acc: 0.97, note: 'lr 0.1, "warm" start', spectral_norms: [1.5, 2],
+    id: a.id,
+    family: "E5",
+    version: 1,
+    knob: "lr",
+    knob_value: 0.1,
+    seed: 0,
+    status: "done",
+    seconds: 42.25,
+    gc_train: 0.123456789,
+    test_acc: 0.97,
+    note: 'lr 0.1, "warm" start',
+    spectral_norms: [1.5, 2],
   });
   assert.equal(recs[0].status, "pending");
 
@@ -391,7 +488,13 @@ test("gcx runs export: CSV properly quoted with summary fields, JSONL, --metrics
     [a.id, "E5", "1", "lr", "0.1", "0", "100", "0.2", "", "[1,2]"],
   ]);
   const mj = runs("export", "--format", "jsonl", "--metrics", "--db", db);
-  assert.deepEqual(mj.stdout.trimEnd().split("\n").map((l) => JSON.parse(l))[1].spectral_norms, [1, 2]);
+  assert.deepEqual(
+    mj.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l))[1].spectral_norms,
+    [1, 2],
+  );
 
   const outFile = join(dirname(db), "exports", "trials.csv");
   const o = runs("export", "--db", db, "--out", outFile);
@@ -417,7 +520,10 @@ test("fail() stores a one-line message: newlines joined, stack frames dropped", 
   const a = spec("E1", 1, 0);
   store.ensureTrials([a]);
   store.claim(a.id);
-  store.fail(a.id, "Error: shape mismatch\n  expected 3\r\n    at forward (/x/network.js:10:5)\n    at train (/x/trainer.js:3:1)\n");
+  store.fail(
+    a.id,
+    "Error: shape mismatch\n  expected 3\r\n    at forward (/x/network.js:10:5)\n    at train (/x/trainer.js:3:1)\n",
+  );
   assert.equal(store.get(a.id)!.error, "Error: shape mismatch; expected 3");
   store.claim(a.id);
   store.fail(a.id, "");
@@ -429,12 +535,28 @@ test("fail() stores a one-line message: newlines joined, stack frames dropped", 
 test("storeError maps SQLite's environment errors to one-line UserErrors naming the store; bugs pass through", () => {
   const err = (code: string, message: string) => storeError("runs/x.sqlite", new Database.SqliteError(message, code));
   const cases: [string, string, RegExp][] = [
-    ["SQLITE_CORRUPT", "database disk image is malformed", /^run store runs\/x\.sqlite is corrupt \(database disk image is malformed, SQLITE_CORRUPT\); restore it from a backup or move it away and rerun$/],
+    [
+      "SQLITE_CORRUPT",
+      "database disk image is malformed",
+      /^run store runs\/x\.sqlite is corrupt \(database disk image is malformed, SQLITE_CORRUPT\); restore it from a backup or move it away and rerun$/,
+    ],
     ["SQLITE_CORRUPT_INDEX", "database disk image is malformed", /is corrupt/],
     ["SQLITE_NOTADB", "file is not a database", /^run store runs\/x\.sqlite is not a SQLite database or is corrupt/],
-    ["SQLITE_FULL", "database or disk is full", /^run store runs\/x\.sqlite: the disk is full \(database or disk is full, SQLITE_FULL\); free some space and rerun$/],
-    ["SQLITE_IOERR_WRITE", "disk I/O error", /^run store runs\/x\.sqlite: input\/output error \(disk I\/O error, SQLITE_IOERR_WRITE\)/],
-    ["SQLITE_BUSY", "database is locked", /^run store runs\/x\.sqlite is locked by another process \(waited 10 s: database is locked, SQLITE_BUSY\); rerun once it has finished$/],
+    [
+      "SQLITE_FULL",
+      "database or disk is full",
+      /^run store runs\/x\.sqlite: the disk is full \(database or disk is full, SQLITE_FULL\); free some space and rerun$/,
+    ],
+    [
+      "SQLITE_IOERR_WRITE",
+      "disk I/O error",
+      /^run store runs\/x\.sqlite: input\/output error \(disk I\/O error, SQLITE_IOERR_WRITE\)/,
+    ],
+    [
+      "SQLITE_BUSY",
+      "database is locked",
+      /^run store runs\/x\.sqlite is locked by another process \(waited 10 s: database is locked, SQLITE_BUSY\); rerun once it has finished$/,
+    ],
     ["SQLITE_BUSY_SNAPSHOT", "database is locked", /is locked by another process/],
     ["SQLITE_READONLY", "attempt to write a readonly database", /^run store runs\/x\.sqlite is read-only: /],
     ["SQLITE_CANTOPEN", "unable to open database file", /^cannot use run store runs\/x\.sqlite: /],
@@ -461,10 +583,16 @@ test("openReadOnly reads without writing, refuses writes in one line, and never 
   const ro = RunStore.openReadOnly(db);
   assert.equal(ro.readonly, true);
   assert.equal(ro.get(a.id)!.status, "pending");
-  assert.throws(() => ro.claim(a.id), (e: unknown) => e instanceof UserError && e.message.includes('is read-only'));
+  assert.throws(
+    () => ro.claim(a.id),
+    (e: unknown) => e instanceof UserError && e.message.includes("is read-only"),
+  );
   ro.close();
   assert.deepEqual(readFileSync(db), before);
   const missing = join(dirname(db), "missing.sqlite");
-  assert.throws(() => RunStore.openReadOnly(missing), (e: unknown) => e instanceof UserError && e.message.includes('does not exist'));
+  assert.throws(
+    () => RunStore.openReadOnly(missing),
+    (e: unknown) => e instanceof UserError && e.message.includes("does not exist"),
+  );
   assert.equal(existsSync(missing), false);
 });

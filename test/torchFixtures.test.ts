@@ -42,7 +42,10 @@ for (const name of FIXTURES) {
     const ds = loadDataset("mnist", { split: "test", seed: 0, limit: ref.n });
     const x4 = new Tensor(ds.x.subarray(0, 4 * 784), [4, 784]);
     const logits = forward(model.net, model.params, x4);
-    assert.ok(relativeError(logits.data, ref.logits.flat()) < 1e-5, `logits: ${relativeError(logits.data, ref.logits.flat())}`);
+    assert.ok(
+      relativeError(logits.data, ref.logits.flat()) < 1e-5,
+      `logits: ${relativeError(logits.data, ref.logits.flat())}`,
+    );
     // Jacobian of image 0, row by row.
     const [k, d] = ref.jacobian0_shape;
     const x0 = new Tensor(ds.x.slice(0, d), [1, d]).variable();
@@ -54,10 +57,16 @@ for (const name of FIXTURES) {
       const [g] = grad(y, [x0], { cotangent: new Tensor(cot, [1, k]) });
       jac.set(g.data, c * d);
     }
-    assert.ok(relativeError(jac, ref.jacobian0.flat()) < 1e-4, `jacobian0: ${relativeError(jac, ref.jacobian0.flat())}`);
+    assert.ok(
+      relativeError(jac, ref.jacobian0.flat()) < 1e-4,
+      `jacobian0: ${relativeError(jac, ref.jacobian0.flat())}`,
+    );
     const exact = exactGC(model.net, model.params, ds, { perClass: false });
     const perExample = exactGC(model.net, model.params, head1(ds), {}).gc;
-    assert.ok(Math.abs(perExample - ref.per_example_sq_norms[0]) < 1e-4 * ref.per_example_sq_norms[0], `example 0: ${perExample} vs ${ref.per_example_sq_norms[0]}`);
+    assert.ok(
+      Math.abs(perExample - ref.per_example_sq_norms[0]) < 1e-4 * ref.per_example_sq_norms[0],
+      `example 0: ${perExample} vs ${ref.per_example_sq_norms[0]}`,
+    );
     assert.ok(Math.abs(exact.gc - ref.gc) < 1e-4 * ref.gc, `gc ${exact.gc} vs torch ${ref.gc}`);
     const est = estimateGC(model.net, model.params, ds, { probes: 16, seed: 3 });
     assert.ok(Math.abs(est.gc - ref.gc) < 4 * est.stderr!, `estimate ${est.gc} ± ${est.stderr} vs torch ${ref.gc}`);
@@ -83,7 +92,10 @@ for (const [name, file] of ONNX_FILES) {
     const est = estimateGC(model.net, model.params, ds, { probes: 16, seed: 5 });
     assert.ok(Math.abs(est.gc - ref.gc) < 4 * est.stderr!, `estimate ${est.gc} ± ${est.stderr} vs torch ${ref.gc}`);
     const logits = forward(model.net, model.params, new Tensor(ds.x.subarray(0, 4 * 784), [4, 784]));
-    assert.ok(relativeError(logits.data, ref.logits.flat()) < 1e-5, `logits: ${relativeError(logits.data, ref.logits.flat())}`);
+    assert.ok(
+      relativeError(logits.data, ref.logits.flat()) < 1e-5,
+      `logits: ${relativeError(logits.data, ref.logits.flat())}`,
+    );
   });
 }
 
@@ -91,7 +103,8 @@ test("ONNX parameters keep PyTorch's names (from initializers or scopes)", () =>
   const train = loadOnnx(join(root, "cnn_bn", "model-train-bn.onnx"));
   for (const k of ["conv1.weight", "bn1.running_var", "bn2.weight", "fc.bias"]) assert.ok(k in train.params, k);
   const folded = loadOnnx(join(root, "resnet8_w8", "model.onnx"));
-  for (const k of ["conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "fc.weight"]) assert.ok(k in folded.params, k);
+  for (const k of ["conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "fc.weight"])
+    assert.ok(k in folded.params, k);
 });
 
 test("ONNX mistakes are one line, exit 2: unsupported op, damaged file, shape mismatch", () => {
@@ -101,12 +114,27 @@ test("ONNX mistakes are one line, exit 2: unsupported op, damaged file, shape mi
   writeFileSync(damaged, bytes.subarray(0, bytes.length >> 1));
   const onnxDir = join(root, "..", "onnx");
   const cases: [string[], RegExp][] = [
-    [["measure", "--model", join(onnxDir, "upsample.onnx"), "--data", "mnist", "--limit", "4"], /node "\/up\/Resize" \(Resize, opset 13\): op Resize is not supported/],
+    [
+      ["measure", "--model", join(onnxDir, "upsample.onnx"), "--data", "mnist", "--limit", "4"],
+      /node "\/up\/Resize" \(Resize, opset 13\): op Resize is not supported/,
+    ],
     [["measure", "--model", damaged, "--data", "mnist", "--limit", "4"], /damaged\.onnx: not a valid ONNX model/],
-    [["measure", "--model", join(root, "cnn_bn", "model.onnx"), "--data", "moons"], /shape mismatch: the model takes 784 inputs/],
+    [
+      ["measure", "--model", join(root, "cnn_bn", "model.onnx"), "--data", "moons"],
+      /shape mismatch: the model takes 784 inputs/,
+    ],
   ];
   for (const [args, pattern] of cases) assertOneLineError(gcx(args), pattern, args.join(" "));
-  const ok = gcx(["measure", "--model", join(root, "resnet8_w8", "model.onnx"), "--data", "mnist", "--limit", "8", "--all"]);
+  const ok = gcx([
+    "measure",
+    "--model",
+    join(root, "resnet8_w8", "model.onnx"),
+    "--data",
+    "mnist",
+    "--limit",
+    "8",
+    "--all",
+  ]);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /T1 bound .*not applicable/);
 });

@@ -31,14 +31,26 @@ const tmp = () => mkdtempSync(join(tmpdir(), "gcx-train-"));
 
 function tiny(activation: "tanh" | "relu" | "sigmoid" | "gelu" = "tanh") {
   const net = compileNetwork({ kind: "mlp", sizes: [3, 5, 4, 3], activation });
-  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 3, dtype: "float64" });
+  const params = initParams(net, {
+    scheme: "he",
+    distribution: "normal",
+    scale: 1,
+    bias: 0.1,
+    seed: 3,
+    dtype: "float64",
+  });
   const rng = new Rng(4);
   const batch: Batch = { x: randomTensor([6, 3], rng), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), numOutputs: 3 };
   return { net, params, batch };
 }
 
 /** Gradient of (data loss + penalty) through the engine vs float64 finite differences in every parameter. */
-function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6, activation: "tanh" | "relu" | "sigmoid" | "gelu" = "tanh"): void {
+function checkPenaltyGradient(
+  name: string,
+  make: () => Regularizer,
+  tol = 1e-6,
+  activation: "tanh" | "relu" | "sigmoid" | "gelu" = "tanh",
+): void {
   const { net, params, batch } = tiny(activation);
   const names = Object.keys(params);
   const total = (raw: Params) => {
@@ -49,9 +61,15 @@ function checkPenaltyGradient(name: string, make: () => Regularizer, tol = 1e-6,
     return op.add(loss, r.penalty!({ net, params: p, batch, loss, rng: new Rng(9) }, r.init(net, p)).value);
   };
   const vars: Params = Object.fromEntries(names.map((k) => [k, params[k].variable()]));
-  const grads = grad(total(vars), names.map((k) => vars[k]));
+  const grads = grad(
+    total(vars),
+    names.map((k) => vars[k]),
+  );
   names.forEach((k, i) => {
-    const fd = finiteDifferenceGrad((d) => total({ ...params, [k]: new Tensor(d, params[k].shape) }).item(), params[k].data as Float64Array);
+    const fd = finiteDifferenceGrad(
+      (d) => total({ ...params, [k]: new Tensor(d, params[k].shape) }).item(),
+      params[k].data as Float64Array,
+    );
     const err = relativeError(grads[i].data, fd);
     assert.ok(err < tol, `${name}: ${k} relative error ${err}`);
   });
@@ -77,10 +95,23 @@ test("closed-form GC penalty of a ReLU MLP equals the double-backprop one, value
   const reference = op.sum(jacobianSqNormsReverse(net, vars, batch.x, "logits", true));
   assert.ok(relativeError([closed.item()], [reference.item()]) < 1e-12);
   const names = Object.keys(vars);
-  const g1 = grad(closed, names.map((k) => vars[k])), g2 = grad(reference, names.map((k) => vars[k]));
-  names.forEach((k, i) => assert.ok(relativeError(g1[i].data, g2[i].data) < 1e-10 || op.sumSquares(g2[i]).item() === 0, k));
+  const g1 = grad(
+      closed,
+      names.map((k) => vars[k]),
+    ),
+    g2 = grad(
+      reference,
+      names.map((k) => vars[k]),
+    );
+  names.forEach((k, i) =>
+    assert.ok(relativeError(g1[i].data, g2[i].data) < 1e-10 || op.sumSquares(g2[i]).item() === 0, k),
+  );
   for (const act of ["tanh", "sigmoid", "gelu"] as const) {
-    assert.equal(denseJacobianSqNormsDifferentiable(tiny(act).net, vars, batch.x), null, `${act} needs double backprop`);
+    assert.equal(
+      denseJacobianSqNormsDifferentiable(tiny(act).net, vars, batch.x),
+      null,
+      `${act} needs double backprop`,
+    );
   }
 });
 
@@ -94,7 +125,9 @@ test("spectral penalty gradient matches finite differences of λ·Σσ_max² onc
   const w = params["layers.1.weight"];
   const fd = finiteDifferenceGrad((d) => 0.5 * spectralNorm(new Tensor(d, w.shape), 2000) ** 2, w.data as Float64Array);
   assert.ok(relativeError(g.data, fd) < 1e-5, `relative error ${relativeError(g.data, fd)}`);
-  const exact = Object.keys(params).filter((k) => k.endsWith("weight")).reduce((s, k) => s + spectralNorm(params[k], 2000) ** 2, 0);
+  const exact = Object.keys(params)
+    .filter((k) => k.endsWith("weight"))
+    .reduce((s, k) => s + spectralNorm(params[k], 2000) ** 2, 0);
   assert.ok(Math.abs(pen.value.item() / (0.5 * exact) - 1) < 1e-6);
 });
 
@@ -107,25 +140,37 @@ test("Hutchinson trace and power-iteration top eigenvalue agree with the exact H
   const n = sizes.reduce((a, b) => a + b, 0);
   const flat = new Float64Array(n);
   let o = 0;
-  for (const k of names) { flat.set(params[k].data, o); o += params[k].size; }
+  for (const k of names) {
+    flat.set(params[k].data, o);
+    o += params[k].size;
+  }
   const unflat = (v: Float64Array): Params => {
     const p: Params = {};
     let at = 0;
-    names.forEach((k, i) => { p[k] = new Tensor(v.slice(at, at + sizes[i]), params[k].shape); at += sizes[i]; });
+    names.forEach((k, i) => {
+      p[k] = new Tensor(v.slice(at, at + sizes[i]), params[k].shape);
+      at += sizes[i];
+    });
     return p;
   };
   const gradAt = (v: Float64Array) => {
     const p = unflat(v);
     const vars = Object.fromEntries(names.map((k) => [k, p[k].variable()]));
-    const gs = grad(lossOf(vars), names.map((k) => vars[k]));
+    const gs = grad(
+      lossOf(vars),
+      names.map((k) => vars[k]),
+    );
     return Float64Array.from(gs.flatMap((g) => Array.from(g.data)));
   };
   const H: number[][] = [];
   const eps = 1e-5;
   for (let j = 0; j < n; j++) {
-    const a = Float64Array.from(flat), b = Float64Array.from(flat);
-    a[j] += eps; b[j] -= eps;
-    const ga = gradAt(a), gb = gradAt(b);
+    const a = Float64Array.from(flat),
+      b = Float64Array.from(flat);
+    a[j] += eps;
+    b[j] -= eps;
+    const ga = gradAt(a),
+      gb = gradAt(b);
     H.push(Array.from(ga, (v, i) => (v - gb[i]) / (2 * eps)));
   }
   const trace = H.reduce((s, row, i) => s + row[i], 0);
@@ -140,9 +185,27 @@ test("Hutchinson trace and power-iteration top eigenvalue agree with the exact H
   }
   // HVP against the explicit matrix on a random vector
   const r = randomTensor([n], new Rng(5));
-  const hvp = hessianVectorProduct(params, lossOf, names.map((k, i) => new Tensor(r.data.slice(sizes.slice(0, i).reduce((a, b) => a + b, 0), sizes.slice(0, i + 1).reduce((a, b) => a + b, 0)), params[k].shape)));
+  const hvp = hessianVectorProduct(
+    params,
+    lossOf,
+    names.map(
+      (k, i) =>
+        new Tensor(
+          r.data.slice(
+            sizes.slice(0, i).reduce((a, b) => a + b, 0),
+            sizes.slice(0, i + 1).reduce((a, b) => a + b, 0),
+          ),
+          params[k].shape,
+        ),
+    ),
+  );
   const hvpFlat = hvp.flatMap((t) => Array.from(t.data));
-  assert.ok(relativeError(hvpFlat, H.map((row) => row.reduce((s, h, j) => s + h * r.data[j], 0))) < 1e-5);
+  assert.ok(
+    relativeError(
+      hvpFlat,
+      H.map((row) => row.reduce((s, h, j) => s + h * r.data[j], 0)),
+    ) < 1e-5,
+  );
   const eig = hessianTopEigenvalue(params, lossOf, 300, 1);
   assert.ok(Math.abs(eig / lambda - 1) < 1e-3, `power iteration ${eig} vs ${lambda}`);
   const draws = Array.from({ length: 40 }, (_, s) => hessianTrace(params, lossOf, 10, 100 + s).trace);
@@ -182,7 +245,10 @@ const quick = { data: "moons", model: "mlp:2-16-16-2", size: 200, evalSize: 200,
 test("T1, T2 and T3 bounds hold at every logged step of a training run", () => {
   const dir = tmp();
   train(parseTrainConfig({ ...quick, steps: 200, logEvery: 20, l2: 1e-3 }), dir);
-  const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 11);
   for (const r of lines) {
     assert.ok(r.gc_train <= r.prod_frobenius_sq, `T1 at step ${r.step}`);
@@ -194,34 +260,65 @@ test("T1, T2 and T3 bounds hold at every logged step of a training run", () => {
 });
 
 test("resume after a crash gives the same weights and metrics as an uninterrupted run", () => {
-  const cfg = parseTrainConfig({ ...quick, steps: 60, logEvery: 10, checkpointEvery: 20, spectral: 0.01, inputNoise: 0.1, labelNoise: 0.1, optimizer: "adam", lr: 0.01 });
-  const a = tmp(), b = tmp();
+  const cfg = parseTrainConfig({
+    ...quick,
+    steps: 60,
+    logEvery: 10,
+    checkpointEvery: 20,
+    spectral: 0.01,
+    inputNoise: 0.1,
+    labelNoise: 0.1,
+    optimizer: "adam",
+    lr: 0.01,
+  });
+  const a = tmp(),
+    b = tmp();
   train(cfg, a);
   train(cfg, b, { stopAfter: 33 }); // dies between checkpoints 20 and 40
   train(null, b);
   assert.equal(readFileSync(join(b, "metrics.jsonl"), "utf8"), readFileSync(join(a, "metrics.jsonl"), "utf8"));
-  const wa = loadModel(join(a, "model")).params, wb = loadModel(join(b, "model")).params;
+  const wa = loadModel(join(a, "model")).params,
+    wb = loadModel(join(b, "model")).params;
   for (const k of Object.keys(wa)) assert.deepEqual(wb[k].data, wa[k].data, k);
-  assert.throws(() => train(cfg, a), (e) => e instanceof UserError && e.message.includes('already holds a run'));
+  assert.throws(
+    () => train(cfg, a),
+    (e) => e instanceof UserError && e.message.includes("already holds a run"),
+  );
 });
 
 function finalGC(over: Record<string, unknown>, seeds: number[]): number {
   let s = 0;
   for (const seed of seeds) {
     const dir = tmp();
-    s += train(parseTrainConfig({ measures: [], checkpointEvery: 100000, ...over, seed }), dir).final.gc_train as number;
+    s += train(parseTrainConfig({ measures: [], checkpointEvery: 100000, ...over, seed }), dir).final
+      .gc_train as number;
     rmSync(dir, { recursive: true, force: true });
   }
   return s / seeds.length;
 }
 
 test("each regularizer at a strong setting ends with lower GC than the unregularized baseline", () => {
-  const base = { data: "spirals", model: "mlp:2-32-32-3", size: 300, evalSize: 300, gcSize: 300, steps: 400, logEvery: 400, lr: 0.1, batchSize: 32 };
+  const base = {
+    data: "spirals",
+    model: "mlp:2-32-32-3",
+    size: 300,
+    evalSize: 300,
+    gcSize: 300,
+    steps: 400,
+    logEvery: 400,
+    lr: 0.1,
+    batchSize: 32,
+  };
   const seeds = [0, 1];
   const baseline = finalGC(base, seeds);
   const strong: Record<string, Record<string, number>> = {
-    l2: { l2: 0.01 }, spectral: { spectral: 0.05 }, flatness: { flatness: 0.5 }, gc: { gc: 0.01 },
-    "gc (probes)": { gc: 0.01, gcProbes: 2 }, "input-noise": { inputNoise: 0.3 }, "label-noise": { labelNoise: 0.5 },
+    l2: { l2: 0.01 },
+    spectral: { spectral: 0.05 },
+    flatness: { flatness: 0.5 },
+    gc: { gc: 0.01 },
+    "gc (probes)": { gc: 0.01, gcProbes: 2 },
+    "input-noise": { inputNoise: 0.3 },
+    "label-noise": { labelNoise: 0.5 },
   };
   for (const [name, v] of Object.entries(strong)) {
     const gc = finalGC({ ...base, ...v }, seeds);
@@ -229,55 +326,80 @@ test("each regularizer at a strong setting ends with lower GC than the unregular
   }
 });
 
-test("implicit regularization: larger learning rate (same lr·steps) and smaller batch end with lower GC", SLOW_TEST, () => {
-  const base = { data: "circles", model: "mlp:2-64-64-2", size: 200, evalSize: 200, gcSize: 200 };
-  const seeds = [0, 1, 2];
-  const smallLr = finalGC({ ...base, lr: 0.02, steps: 3000, logEvery: 3000, batchSize: 200 }, seeds);
-  const bigLr = finalGC({ ...base, lr: 0.5, steps: 120, logEvery: 120, batchSize: 200 }, seeds);
-  assert.ok(bigLr < smallLr, `lr 0.5: ${bigLr} vs lr 0.02: ${smallLr}`);
-  const bigBatch = finalGC({ ...base, lr: 0.1, steps: 1000, logEvery: 1000, batchSize: 200 }, seeds);
-  const smallBatch = finalGC({ ...base, lr: 0.1, steps: 1000, logEvery: 1000, batchSize: 4 }, seeds);
-  assert.ok(smallBatch < bigBatch, `batch 4: ${smallBatch} vs batch 200: ${bigBatch}`);
-});
+test(
+  "implicit regularization: larger learning rate (same lr·steps) and smaller batch end with lower GC",
+  SLOW_TEST,
+  () => {
+    const base = { data: "circles", model: "mlp:2-64-64-2", size: 200, evalSize: 200, gcSize: 200 };
+    const seeds = [0, 1, 2];
+    const smallLr = finalGC({ ...base, lr: 0.02, steps: 3000, logEvery: 3000, batchSize: 200 }, seeds);
+    const bigLr = finalGC({ ...base, lr: 0.5, steps: 120, logEvery: 120, batchSize: 200 }, seeds);
+    assert.ok(bigLr < smallLr, `lr 0.5: ${bigLr} vs lr 0.02: ${smallLr}`);
+    const bigBatch = finalGC({ ...base, lr: 0.1, steps: 1000, logEvery: 1000, batchSize: 200 }, seeds);
+    const smallBatch = finalGC({ ...base, lr: 0.1, steps: 1000, logEvery: 1000, batchSize: 4 }, seeds);
+    assert.ok(smallBatch < bigBatch, `batch 4: ${smallBatch} vs batch 200: ${bigBatch}`);
+  },
+);
 
 test("an invalid config lists one line per problem and the CLI exits 2", () => {
-  assert.throws(() => parseTrainConfig({ lr: -1, batchSize: 0, bogus: 1 }), (e) => e instanceof UserError && e.message.split("\n").length === 3);
+  assert.throws(
+    () => parseTrainConfig({ lr: -1, batchSize: 0, bogus: 1 }),
+    (e) => e instanceof UserError && e.message.split("\n").length === 3,
+  );
   const main = join(fileURLToPath(new URL(".", import.meta.url)), "..", "src", "cli", "main.js");
   const dir = tmp();
   const cfgFile = join(dir, "c.yaml");
   writeFileSync(cfgFile, "lr: -1\nbatchSize: 0\n");
-  const r = spawnSync(process.execPath, [main, "train", "--config", cfgFile, "--out", join(dir, "run")], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [main, "train", "--config", cfgFile, "--out", join(dir, "run")], {
+    encoding: "utf8",
+  });
   assert.equal(r.status, 2);
   assert.equal(r.stderr.trim().split("\n").length, 2, r.stderr);
   assert.match(r.stderr, /lr/);
   assert.match(r.stderr, /batchSize/);
 });
 
-
-
-test("no leak: hundreds of training steps with every penalty do not grow the heap", { skip: typeof globalThis.gc !== "function" && "needs --expose-gc" }, async () => {
-  const { trainStep } = await import("../src/training/step.js");
-  const { buildRegularizers } = await import("../src/regularizers/index.js");
-  const net = compileNetwork({ kind: "mlp", sizes: [20, 32, 32, 5], activation: "relu" });
-  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
-  const regs = buildRegularizers({ l2: 1e-3, spectral: 1e-3, flatness: 1e-2, gc: 1e-3, inputNoise: 0.1, labelNoise: 0.1 });
-  const opt = adam(1e-3);
-  const rng = new Rng(2);
-  const batch: Batch = { x: new Tensor(Float32Array.from({ length: 64 * 20 }, () => rng.normal()), [64, 20]), labels: Int32Array.from({ length: 64 }, () => rng.int(5)), numOutputs: 5 };
-  let state = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
-  const run = (n: number) => {
-    for (let i = 0; i < n; i++) state = trainStep(net, state, batch, regs, opt, Rng.derive(0, i)).state;
-  };
-  const heap = () => {
-    // Twice: the first full collection can leave weak-map entries (transpose and Gram caches) for the second.
-    globalThis.gc!();
-    globalThis.gc!();
-    return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-  };
-  run(20);
-  const before = heap();
-  run(300);
-  const grown = heap() - before;
-  // One step's graph is ~0.5 MB; keeping even a tenth of 300 of them would exceed this.
-  assert.ok(grown < 4e6, `heap grew by ${grown} bytes over 300 steps`);
-});
+test(
+  "no leak: hundreds of training steps with every penalty do not grow the heap",
+  { skip: typeof globalThis.gc !== "function" && "needs --expose-gc" },
+  async () => {
+    const { trainStep } = await import("../src/training/step.js");
+    const { buildRegularizers } = await import("../src/regularizers/index.js");
+    const net = compileNetwork({ kind: "mlp", sizes: [20, 32, 32, 5], activation: "relu" });
+    const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
+    const regs = buildRegularizers({
+      l2: 1e-3,
+      spectral: 1e-3,
+      flatness: 1e-2,
+      gc: 1e-3,
+      inputNoise: 0.1,
+      labelNoise: 0.1,
+    });
+    const opt = adam(1e-3);
+    const rng = new Rng(2);
+    const batch: Batch = {
+      x: new Tensor(
+        Float32Array.from({ length: 64 * 20 }, () => rng.normal()),
+        [64, 20],
+      ),
+      labels: Int32Array.from({ length: 64 }, () => rng.int(5)),
+      numOutputs: 5,
+    };
+    let state = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) state = trainStep(net, state, batch, regs, opt, Rng.derive(0, i)).state;
+    };
+    const heap = () => {
+      // Twice: the first full collection can leave weak-map entries (transpose and Gram caches) for the second.
+      globalThis.gc!();
+      globalThis.gc!();
+      return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    };
+    run(20);
+    const before = heap();
+    run(300);
+    const grown = heap() - before;
+    // One step's graph is ~0.5 MB; keeping even a tenth of 300 of them would exceed this.
+    assert.ok(grown < 4e6, `heap grew by ${grown} bytes over 300 steps`);
+  },
+);

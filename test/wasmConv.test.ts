@@ -18,8 +18,19 @@ function rng(seed: number): () => number {
 }
 
 interface ConvCase {
-  n: number; h: number; w: number; c: number; cout: number; kh: number; kw: number; sh: number; sw: number;
-  dh: number; dw: number; pad: [number, number, number, number]; groups: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  pad: [number, number, number, number];
+  groups: number;
 }
 
 function geometry(k: ConvCase): ConvGeometry {
@@ -27,23 +38,32 @@ function geometry(k: ConvCase): ConvGeometry {
 }
 
 /** Calls f(b, oy, ox, ky, kx, iy, ix) for every in-image tap of every output pixel. */
-function eachTap(g: ConvGeometry, f: (b: number, oy: number, ox: number, ky: number, kx: number, iy: number, ix: number) => void): void {
+function eachTap(
+  g: ConvGeometry,
+  f: (b: number, oy: number, ox: number, ky: number, kx: number, iy: number, ix: number) => void,
+): void {
   for (let b = 0; b < g.n; b++)
     for (let oy = 0; oy < g.outH; oy++)
       for (let ox = 0; ox < g.outW; ox++)
         for (let ky = 0; ky < g.kh; ky++)
           for (let kx = 0; kx < g.kw; kx++) {
-            const iy = oy * g.sh + ky * g.dh - g.padTop, ix = ox * g.sw + kx * g.dw - g.padLeft;
+            const iy = oy * g.sh + ky * g.dh - g.padTop,
+              ix = ox * g.sw + kx * g.dw - g.padLeft;
             if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) f(b, oy, ox, ky, kx, iy, ix);
           }
 }
 
 /** float64 forward, input gradient and filter gradient, plus per-element magnitudes for the tolerances. */
 function reference(k: ConvCase, g: ConvGeometry, x: Float32Array, wt: Float32Array, dy: Float32Array) {
-  const cg = k.c / k.groups, og = k.cout / k.groups, P = k.n * g.outH * g.outW;
-  const y = new Float64Array(P * k.cout), yMag = new Float64Array(P * k.cout);
-  const dx = new Float64Array(x.length), dxMag = new Float64Array(x.length);
-  const dw = new Float64Array(wt.length), dwMag = new Float64Array(wt.length);
+  const cg = k.c / k.groups,
+    og = k.cout / k.groups,
+    P = k.n * g.outH * g.outW;
+  const y = new Float64Array(P * k.cout),
+    yMag = new Float64Array(P * k.cout);
+  const dx = new Float64Array(x.length),
+    dxMag = new Float64Array(x.length);
+  const dw = new Float64Array(wt.length),
+    dwMag = new Float64Array(wt.length);
   eachTap(g, (b, oy, ox, ky, kx, iy, ix) => {
     const p = (b * g.outH + oy) * g.outW + ox;
     for (let co = 0; co < k.cout; co++) {
@@ -80,9 +100,19 @@ function randomCase(r: () => number): ConvCase {
     const c = groups * pick([1, 2, 3, 4, 5, 8, 9]);
     const cout = groups * pick([1, 3, 8, 9, 12]);
     const k: ConvCase = {
-      n: pick([1, 2]), h: pick([1, 3, 5, 8]), w: pick([1, 2, 6, 7]), c, cout, kh: pick([1, 2, 3]), kw: pick([1, 3]),
-      sh: pick([1, 2]), sw: pick([1, 2, 3]), dh: pick([1, 2]), dw: pick([1, 2]),
-      pad: [pick([0, 1, 2]), pick([0, 1]), pick([0, 1, 2]), pick([0, 2])], groups,
+      n: pick([1, 2]),
+      h: pick([1, 3, 5, 8]),
+      w: pick([1, 2, 6, 7]),
+      c,
+      cout,
+      kh: pick([1, 2, 3]),
+      kw: pick([1, 3]),
+      sh: pick([1, 2]),
+      sw: pick([1, 2, 3]),
+      dh: pick([1, 2]),
+      dw: pick([1, 2]),
+      pad: [pick([0, 1, 2]), pick([0, 1]), pick([0, 1, 2]), pick([0, 2])],
+      groups,
     };
     try {
       geometry(k);
@@ -95,13 +125,43 @@ function randomCase(r: () => number): ConvCase {
 
 type Fn = (...a: number[]) => number | void;
 
-function runConv(h: WasmHarness, k: ConvCase, g: ConvGeometry, x: Float32Array, wt: Float32Array, dy: Float32Array,
-  bias: Float32Array | null, act: number) {
+function runConv(
+  h: WasmHarness,
+  k: ConvCase,
+  g: ConvGeometry,
+  x: Float32Array,
+  wt: Float32Array,
+  dy: Float32Array,
+  bias: Float32Array | null,
+  act: number,
+) {
   h.reset();
-  const xp = h.put(x), wp = h.put(wt), dyp = h.put(dy), bp = bias ? h.put(bias) : 0;
+  const xp = h.put(x),
+    wp = h.put(wt),
+    dyp = h.put(dy),
+    bp = bias ? h.put(bias) : 0;
   const P = k.n * g.outH * g.outW;
-  const yp = h.alloc(P * k.cout), dxp = h.alloc(x.length), dwp = h.alloc(wt.length);
-  const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, k.groups];
+  const yp = h.alloc(P * k.cout),
+    dxp = h.alloc(x.length),
+    dwp = h.alloc(wt.length);
+  const geo = [
+    k.n,
+    k.h,
+    k.w,
+    k.c,
+    k.cout,
+    k.kh,
+    k.kw,
+    k.sh,
+    k.sw,
+    k.dh,
+    k.dw,
+    g.padTop,
+    g.padLeft,
+    g.outH,
+    g.outW,
+    k.groups,
+  ];
   h.exports.conv2dForward(xp, wp, yp, bp, ...geo, act, 0, 0, P);
   h.exports.conv2dBackwardInput(dyp, wp, dxp, ...geo, 0, 0, k.n * k.h * k.w);
   h.exports.conv2dBackwardFilter(xp, dyp, dwp, ...geo, 0, 0, k.cout);
@@ -114,7 +174,8 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
     if (!h) return t.skip(`dist/wasm/${build} not built`);
     const r = rng(build.length);
     for (let trial = 0; trial < 60; trial++) {
-      const k = randomCase(r), g = geometry(k);
+      const k = randomCase(r),
+        g = geometry(k);
       const P = k.n * g.outH * g.outW;
       const x = Float32Array.from({ length: k.n * k.h * k.w * k.c }, r);
       const wt = Float32Array.from({ length: k.cout * k.kh * k.kw * (k.c / k.groups) }, r);
@@ -150,26 +211,57 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       const bias = Float32Array.from({ length: k.cout }, r);
       const got = runConv(h, k, g, x, wt, dy, bias, 1);
       const ref = reference(k, g, x, wt, dy);
-      close(got.y, ref.y.map((v, i) => Math.max(v + bias[i % k.cout], 0)), ref.yMag, "y");
+      close(
+        got.y,
+        ref.y.map((v, i) => Math.max(v + bias[i % k.cout], 0)),
+        ref.yMag,
+        "y",
+      );
       close(got.dx, ref.dx, ref.dxMag, "dx");
       close(got.dw, ref.dw, ref.dwMag, "dw");
       // Split every kernel's rows in two: the same bits.
       const { xp, wp, dyp, bp, geo } = got;
-      const splitRun = (name: string, args: number[], out: number, len: number, rows: number, s: number): Float32Array => {
+      const splitRun = (
+        name: string,
+        args: number[],
+        out: number,
+        len: number,
+        rows: number,
+        s: number,
+      ): Float32Array => {
         const fn = h.exports[name];
         fn(...args, 0, s);
         fn(...args, s, rows);
         return h.get(out, len);
       };
-      const yp = h.alloc(P * k.cout), dxp = h.alloc(x.length), dwp = h.alloc(wt.length);
+      const yp = h.alloc(P * k.cout),
+        dxp = h.alloc(x.length),
+        dwp = h.alloc(wt.length);
       for (const s of [1, 5, 67]) {
-        assert.deepEqual(splitRun("conv2dForward", [xp, wp, yp, bp, ...geo, 1, 0], yp, P * k.cout, P, s), got.y, `forward split ${s}`);
-        assert.deepEqual(splitRun("conv2dBackwardInput", [dyp, wp, dxp, ...geo, 0], dxp, x.length, k.n * k.h * k.w, s), got.dx, `input split ${s}`);
-        assert.deepEqual(splitRun("conv2dBackwardFilter", [xp, dyp, dwp, ...geo, 0], dwp, wt.length, k.cout, Math.min(s, k.cout - 1)), got.dw, `filter split ${s}`);
+        assert.deepEqual(
+          splitRun("conv2dForward", [xp, wp, yp, bp, ...geo, 1, 0], yp, P * k.cout, P, s),
+          got.y,
+          `forward split ${s}`,
+        );
+        assert.deepEqual(
+          splitRun("conv2dBackwardInput", [dyp, wp, dxp, ...geo, 0], dxp, x.length, k.n * k.h * k.w, s),
+          got.dx,
+          `input split ${s}`,
+        );
+        assert.deepEqual(
+          splitRun("conv2dBackwardFilter", [xp, dyp, dwp, ...geo, 0], dwp, wt.length, k.cout, Math.min(s, k.cout - 1)),
+          got.dw,
+          `filter split ${s}`,
+        );
       }
       // accumulate = 1 adds to what is there: dw + dw = 2 dw.
       h.exports.conv2dBackwardFilter(xp, dyp, dwp, ...geo, 1, 0, k.cout);
-      close(h.get(dwp, wt.length), ref.dw.map((v) => 2 * v), ref.dwMag.map((v) => 2 * v), "accumulated dw");
+      close(
+        h.get(dwp, wt.length),
+        ref.dw.map((v) => 2 * v),
+        ref.dwMag.map((v) => 2 * v),
+        "accumulated dw",
+      );
     }
   });
 
@@ -180,7 +272,12 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
     for (let trial = 0; trial < 60; trial++) {
       const k = randomCase(r);
       k.c = [1, 3, 4, 7, 8][trial % 5];
-      k.pad = [Math.min(k.pad[0], k.kh >> 1), Math.min(k.pad[1], k.kw >> 1), Math.min(k.pad[2], k.kh >> 1), Math.min(k.pad[3], k.kw >> 1)];
+      k.pad = [
+        Math.min(k.pad[0], k.kh >> 1),
+        Math.min(k.pad[1], k.kw >> 1),
+        Math.min(k.pad[2], k.kh >> 1),
+        Math.min(k.pad[3], k.kw >> 1),
+      ];
       let g: ConvGeometry;
       try {
         g = geometry(k);
@@ -192,7 +289,11 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       const outs = k.n * g.outH * g.outW * k.c;
       const dy = Float32Array.from({ length: outs }, r);
       h.reset();
-      const xp = h.put(x), dyp = h.put(dy), yp = h.alloc(outs), ip = h.alloc(outs), dxp = h.alloc(x.length);
+      const xp = h.put(x),
+        dyp = h.put(dy),
+        yp = h.alloc(outs),
+        ip = h.alloc(outs),
+        dxp = h.alloc(x.length);
       const geo = [k.n, k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW];
       let want: Int32Array | null = null;
       try {
@@ -207,7 +308,8 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
         const y = h.get(yp, outs);
         for (let o = 0; o < outs; o++) assert.ok(Object.is(y[o], x[want[o]]), `max value ${o}`);
         h.exports.maxPoolBackward(dyp, ip, dxp, k.n, k.h, k.w, k.c, g.outH, g.outW, 0, 0, k.n);
-        const dx = new Float64Array(x.length), mag = new Float64Array(x.length);
+        const dx = new Float64Array(x.length),
+          mag = new Float64Array(x.length);
         for (let o = 0; o < outs; o++) {
           dx[want[o]] += dy[o];
           mag[want[o]] += Math.abs(dy[o]);
@@ -226,8 +328,10 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
         const e2 = h.exports.avgPoolForward(xp, yp, ...geo, includePad ? 1 : 0, 0, k.n * g.outH * g.outW) as number;
         assert.equal(e2, 0);
         const kk = k.kh * k.kw;
-        const y = new Float64Array(outs), ymag = new Float64Array(outs);
-        const dx = new Float64Array(x.length), dmag = new Float64Array(x.length);
+        const y = new Float64Array(outs),
+          ymag = new Float64Array(outs);
+        const dx = new Float64Array(x.length),
+          dmag = new Float64Array(x.length);
         for (let o = 0; o < outs; o++) {
           for (let j = 0; j < kk; j++) {
             const at = win.idx[o * kk + j];
@@ -254,8 +358,23 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
     for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(rt.helperReady(), "the helper thread started");
   }
-  const k: ConvCase = { n: 16, h: 14, w: 14, c: 16, cout: 32, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 };
-  const g = geometry(k), P = k.n * g.outH * g.outW;
+  const k: ConvCase = {
+    n: 16,
+    h: 14,
+    w: 14,
+    c: 16,
+    cout: 32,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pad: [1, 1, 1, 1],
+    groups: 1,
+  };
+  const g = geometry(k),
+    P = k.n * g.outH * g.outW;
   const r = rng(21);
   let top = rt.heapBase;
   const need = top + 4 * (20 * P * k.cout) + (1 << 20);
@@ -268,19 +387,25 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
     top = (top + len * 4 + 15) & ~15;
     return p;
   };
-  const x = alloc(k.n * k.h * k.w * k.c, r), w = alloc(k.cout * 9 * k.c, r), dy = alloc(P * k.cout, r), bias = alloc(k.cout, r);
+  const x = alloc(k.n * k.h * k.w * k.c, r),
+    w = alloc(k.cout * 9 * k.c, r),
+    dy = alloc(P * k.cout, r),
+    bias = alloc(k.cout, r);
   const bytes = (p: number, len: number) => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
   const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, 1];
   const direct = rt.exports as unknown as Record<string, Fn>;
-  const y1 = alloc(P * k.cout), y2 = alloc(P * k.cout);
+  const y1 = alloc(P * k.cout),
+    y2 = alloc(P * k.cout);
   K.wasmConv2dForward(rt, x, w, y1, g, k.cout, 1, { bias, relu: true });
   direct.conv2dForward(x, w, y2, bias, ...geo, 1, 0, 0, P);
   assert.deepEqual(bytes(y1, P * k.cout), bytes(y2, P * k.cout));
-  const dx1 = alloc(k.n * k.h * k.w * k.c), dx2 = alloc(k.n * k.h * k.w * k.c);
+  const dx1 = alloc(k.n * k.h * k.w * k.c),
+    dx2 = alloc(k.n * k.h * k.w * k.c);
   K.wasmConv2dBackwardInput(rt, dy, w, dx1, g, k.cout);
   direct.conv2dBackwardInput(dy, w, dx2, ...geo, 0, 0, k.n * k.h * k.w);
   assert.deepEqual(bytes(dx1, k.n * k.h * k.w * k.c), bytes(dx2, k.n * k.h * k.w * k.c));
-  const dw1 = alloc(k.cout * 9 * k.c), dw2 = alloc(k.cout * 9 * k.c);
+  const dw1 = alloc(k.cout * 9 * k.c),
+    dw2 = alloc(k.cout * 9 * k.c);
   K.wasmConv2dBackwardFilter(rt, x, dy, dw1, g, k.cout);
   direct.conv2dBackwardFilter(x, dy, dw2, ...geo, 0, 0, k.cout);
   assert.deepEqual(bytes(dw1, k.cout * 9 * k.c), bytes(dw2, k.cout * 9 * k.c));
@@ -288,9 +413,16 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
   const pg = convGeometry([k.n, g.outH, g.outW, k.cout], [2, 2], [1, 1], [0, 0, 0, 0]);
   assert.equal(K.emptyPoolWindow(pg), null);
   const outs = pg.n * pg.outH * pg.outW * pg.c;
-  const py = alloc(outs), pi = alloc(outs), pdy = alloc(outs, r), pdx1 = alloc(P * k.cout), pdx2 = alloc(P * k.cout);
+  const py = alloc(outs),
+    pi = alloc(outs),
+    pdy = alloc(outs, r),
+    pdx1 = alloc(P * k.cout),
+    pdx2 = alloc(P * k.cout);
   K.wasmMaxPoolForward(rt, y1, py, pi, pg);
-  assert.deepEqual(new Int32Array(rt.memory.buffer.slice(pi, pi + outs * 4)), maxPoolArgmaxGeneral(bytes(y1, P * k.cout), pg));
+  assert.deepEqual(
+    new Int32Array(rt.memory.buffer.slice(pi, pi + outs * 4)),
+    maxPoolArgmaxGeneral(bytes(y1, P * k.cout), pg),
+  );
   K.wasmMaxPoolBackward(rt, pdy, pi, pdx1, pg);
   direct.maxPoolBackward(pdy, pi, pdx2, pg.n, pg.h, pg.w, pg.c, pg.outH, pg.outW, 0, 0, pg.n);
   assert.deepEqual(bytes(pdx1, P * k.cout), bytes(pdx2, P * k.cout));

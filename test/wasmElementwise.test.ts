@@ -56,7 +56,8 @@ function maxUlps(got: ArrayLike<number>, want: ArrayLike<number>): number {
 function assertBitEqual(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   for (let i = 0; i < want.length; i++) {
-    const g = got[i], w = Math.fround(want[i]);
+    const g = got[i],
+      w = Math.fround(want[i]);
     assert.ok(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${what}[${i}]: ${g} vs ${w}`);
   }
 }
@@ -70,8 +71,31 @@ function harness(t: { skip(msg: string): void }): WasmHarness | null {
 /** Inputs with the special values every unary kernel must handle. */
 function unaryInputs(n: number, rng: Rng, std: number): Float32Array {
   const d = randF32(n, rng, std);
-  const special = [0, -0, 1e-8, -1e-8, 0.6249, 0.6251, -0.625, 20, -20, 88.5, -88.5, -95, -103, 89, 200, -200,
-    1e20, -1e20, 3e38, -3e38, Infinity, -Infinity, NaN];
+  const special = [
+    0,
+    -0,
+    1e-8,
+    -1e-8,
+    0.6249,
+    0.6251,
+    -0.625,
+    20,
+    -20,
+    88.5,
+    -88.5,
+    -95,
+    -103,
+    89,
+    200,
+    -200,
+    1e20,
+    -1e20,
+    3e38,
+    -3e38,
+    Infinity,
+    -Infinity,
+    NaN,
+  ];
   for (let i = 0; i < special.length && i < n; i++) d[(i * 7919) % n] = special[i];
   return d;
 }
@@ -83,8 +107,11 @@ test("wasm binary ops, row-vector and general broadcasting equal the JS ops bit 
   const x = h.exports;
   for (const n of SIZES) {
     h.reset();
-    const A = randF32(n, rng), B = randF32(n, rng, 2);
-    const a = h.put(A), b = h.put(B), o = h.alloc(n);
+    const A = randF32(n, rng),
+      B = randF32(n, rng, 2);
+    const a = h.put(A),
+      b = h.put(B),
+      o = h.alloc(n);
     x.ew_add(a, b, o, n);
     assertBitEqual(h.get(o, n), op.add(t32(A), t32(B)).data, `add n=${n}`);
     x.ew_sub(a, b, o, n);
@@ -97,10 +124,18 @@ test("wasm binary ops, row-vector and general broadcasting equal the JS ops bit 
     x.ew_add(a, b, a, n); // in place
     assertBitEqual(h.get(a, n), op.add(t32(A), t32(B)).data, `add in place n=${n}`);
   }
-  for (const [rows, cols] of [[1, 1], [3, 5], [17, 4], [128, 257]]) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 5],
+    [17, 4],
+    [128, 257],
+  ]) {
     h.reset();
-    const X = randF32(rows * cols, rng), V = randF32(cols, rng);
-    const xp = h.put(X), vp = h.put(V), o = h.alloc(rows * cols);
+    const X = randF32(rows * cols, rng),
+      V = randF32(cols, rng);
+    const xp = h.put(X),
+      vp = h.put(V),
+      o = h.alloc(rows * cols);
     const split = rows >> 1; // two row ranges, as two threads would run them
     x.add_row_vector(xp, vp, o, cols, 0, split);
     x.add_row_vector(xp, vp, o, cols, split, rows);
@@ -109,13 +144,26 @@ test("wasm binary ops, row-vector and general broadcasting equal the JS ops bit 
     assertBitEqual(h.get(o, rows * cols), E.mulB(t32(X, [rows, cols]), t32(V)).data, `row scale ${rows}x${cols}`);
   }
   const shapes: [number[], number[]][] = [
-    [[2, 1, 5], [3, 1]], [[4, 3], [3]], [[1], [2, 3, 7]], [[6, 1, 1, 3], [1, 5, 2, 1]], [[5], [5]],
+    [
+      [2, 1, 5],
+      [3, 1],
+    ],
+    [[4, 3], [3]],
+    [[1], [2, 3, 7]],
+    [
+      [6, 1, 1, 3],
+      [1, 5, 2, 1],
+    ],
+    [[5], [5]],
   ];
   const ops = [E.addB, E.subB, E.mulB, E.divB];
   for (const [sa, sb] of shapes) {
     const out = E.broadcastShapes(sa, sb);
-    const na = sa.reduce((p, q) => p * q, 1), nb = sb.reduce((p, q) => p * q, 1), no = out.reduce((p, q) => p * q, 1);
-    const A = randF32(na, rng), B = randF32(nb, rng);
+    const na = sa.reduce((p, q) => p * q, 1),
+      nb = sb.reduce((p, q) => p * q, 1),
+      no = out.reduce((p, q) => p * q, 1);
+    const A = randF32(na, rng),
+      B = randF32(nb, rng);
     for (let code = 0; code < 4; code++) {
       h.reset();
       const ints = (v: number[]): number => {
@@ -124,8 +172,17 @@ test("wasm binary ops, row-vector and general broadcasting equal the JS ops bit 
         return p;
       };
       const o = h.alloc(no);
-      x.broadcast_binary(code, h.put(A), ints(K.broadcastStrides(sa, out)), h.put(B), ints(K.broadcastStrides(sb, out)), o,
-        ints(out), out.length, h.alloc(out.length));
+      x.broadcast_binary(
+        code,
+        h.put(A),
+        ints(K.broadcastStrides(sa, out)),
+        h.put(B),
+        ints(K.broadcastStrides(sb, out)),
+        o,
+        ints(out),
+        out.length,
+        h.alloc(out.length),
+      );
       assertBitEqual(h.get(o, no), ops[code](t32(A, sa), t32(B, sb)).data, `broadcast op ${code} [${sa}]∘[${sb}]`);
     }
   }
@@ -139,8 +196,15 @@ test("wasm affine, scalar products, relu family equal the JS ops bit for bit", (
   for (const n of SIZES) {
     h.reset();
     const A = unaryInputs(n, rng, 3);
-    const a = h.put(A), o = h.alloc(n), m = h.alloc(n);
-    for (const [alpha, beta] of [[0.1, -0.3], [-1, 0], [1 / 128, 0], [-0.01, 1e-5]]) {
+    const a = h.put(A),
+      o = h.alloc(n),
+      m = h.alloc(n);
+    for (const [alpha, beta] of [
+      [0.1, -0.3],
+      [-1, 0],
+      [1 / 128, 0],
+      [-0.01, 1e-5],
+    ]) {
       x.ew_affine(a, o, n, alpha, beta);
       assertBitEqual(h.get(o, n), op.affine(t32(A), alpha, beta).data, `affine(${alpha}, ${beta}) n=${n}`);
     }
@@ -157,16 +221,30 @@ test("wasm affine, scalar products, relu family equal the JS ops bit for bit", (
     assertBitEqual(h.get(m, n), op.reluMask(t32(A)), `reluMask n=${n}`);
     x.ew_leaky_relu(a, o, m, n, 0.01);
     assertBitEqual(h.get(o, n), E.leakyRelu(t32(A), 0.01).data, `leakyRelu n=${n}`);
-    assertBitEqual(h.get(m, n), Array.from(A, (v) => (v > 0 ? 1 : 0.01)), `leakyRelu mask n=${n}`);
+    assertBitEqual(
+      h.get(m, n),
+      Array.from(A, (v) => (v > 0 ? 1 : 0.01)),
+      `leakyRelu mask n=${n}`,
+    );
     const G = unaryInputs(n, rng, 1);
-    const Y = Float32Array.from(A, (v) => Math.tanh(v)), S = Float32Array.from(A, (v) => 1 / (1 + Math.exp(-v)));
-    const gp = h.put(G), yp = h.put(Y), sp = h.put(S);
+    const Y = Float32Array.from(A, (v) => Math.tanh(v)),
+      S = Float32Array.from(A, (v) => 1 / (1 + Math.exp(-v)));
+    const gp = h.put(G),
+      yp = h.put(Y),
+      sp = h.put(S);
     x.ew_tanh_backward(gp, yp, o, n);
     assertBitEqual(h.get(o, n), op.mul(t32(G), op.tanhDerivativeOf(t32(Y))).data, `tanh backward n=${n}`);
     x.ew_sigmoid_backward(gp, sp, o, n);
-    assertBitEqual(h.get(o, n), E.mulB(t32(G), E.mulB(t32(S), op.affine(t32(S), -1, 1))).data, `sigmoid backward n=${n}`);
+    assertBitEqual(
+      h.get(o, n),
+      E.mulB(t32(G), E.mulB(t32(S), op.affine(t32(S), -1, 1))).data,
+      `sigmoid backward n=${n}`,
+    );
     x.ew_fill(o, n, -2.5);
-    assert.ok(h.get(o, n).every((v) => v === -2.5), "fill");
+    assert.ok(
+      h.get(o, n).every((v) => v === -2.5),
+      "fill",
+    );
   }
 });
 
@@ -194,7 +272,8 @@ test("wasm transcendentals are within a few float32 ulps of float64 Math (and of
     for (const n of SIZES) {
       h.reset();
       const A = unaryInputs(n, rng, std);
-      const a = h.put(A), o = h.alloc(n);
+      const a = h.put(A),
+        o = h.alloc(n);
       x[name](a, o, n);
       const got = h.get(o, n);
       const want = Array.from(A, ref);
@@ -204,13 +283,19 @@ test("wasm transcendentals are within a few float32 ulps of float64 Math (and of
     }
   }
   // A dense sweep over each function's whole float32 range, for the measured maximum.
-  const sweeps: [string, number, number][] = [["ew_exp", -104, 89], ["ew_tanh", -10, 10], ["ew_sigmoid", -104, 30],
-    ["ew_silu", -87, 30], ["ew_gelu_tanh", -12, 12]];
+  const sweeps: [string, number, number][] = [
+    ["ew_exp", -104, 89],
+    ["ew_tanh", -10, 10],
+    ["ew_sigmoid", -104, 30],
+    ["ew_silu", -87, 30],
+    ["ew_gelu_tanh", -12, 12],
+  ];
   for (const [name, lo, hi] of sweeps) {
     h.reset();
     const n = 200003;
     const A = new Float32Array(n).map((_, i) => lo + ((hi - lo) * i) / (n - 1));
-    const a = h.put(A), o = h.alloc(n);
+    const a = h.put(A),
+      o = h.alloc(n);
     x[name](a, o, n);
     const ref = cases.find((c) => c[0] === name)!;
     const u = maxUlps(h.get(o, n), Array.from(A, ref[1]));
@@ -220,11 +305,17 @@ test("wasm transcendentals are within a few float32 ulps of float64 Math (and of
   // The derivative pair and the JS ops themselves.
   h.reset();
   const A = unaryInputs(1027, rng, 2);
-  const a = h.put(A), o = h.alloc(A.length), d = h.alloc(A.length);
+  const a = h.put(A),
+    o = h.alloc(A.length),
+    d = h.alloc(A.length);
   x.ew_tanh_with_derivative(a, o, d, A.length);
   const T = h.get(o, A.length);
   assert.ok(maxUlps(T, op.tanh(t32(A)).data) <= 4, "tanh vs op.tanh");
-  assertBitEqual(h.get(d, A.length), Array.from(T, (v) => Math.fround(1 - Math.fround(v * v))), "tanh derivative");
+  assertBitEqual(
+    h.get(d, A.length),
+    Array.from(T, (v) => Math.fround(1 - Math.fround(v * v))),
+    "tanh derivative",
+  );
   x.ew_exp(a, o, A.length);
   assert.ok(maxUlps(h.get(o, A.length), op.exp(t32(A)).data) <= 4, "exp vs op.exp");
   x.ew_sigmoid(a, o, A.length);
@@ -232,10 +323,14 @@ test("wasm transcendentals are within a few float32 ulps of float64 Math (and of
   x.ew_gelu_erf(a, o, A.length);
   assert.ok(maxUlps(h.get(o, A.length), E.gelu(t32(A)).data) <= 1, "gelu vs E.gelu");
   x.ew_gelu_tanh(a, o, A.length);
-  const gt = h.get(o, A.length), jt = E.gelu(t32(A), "tanh").data;
+  const gt = h.get(o, A.length),
+    jt = E.gelu(t32(A), "tanh").data;
   for (let i = 0; i < A.length; i++) {
     if (!Number.isFinite(A[i])) continue;
-    assert.ok(Math.abs(gt[i] - jt[i]) <= 1e-6 * Math.max(1, Math.abs(A[i])), `gelu tanh at ${A[i]}: ${gt[i]} vs ${jt[i]}`);
+    assert.ok(
+      Math.abs(gt[i] - jt[i]) <= 1e-6 * Math.max(1, Math.abs(A[i])),
+      `gelu tanh at ${A[i]}: ${gt[i]} vs ${jt[i]}`,
+    );
   }
   t.diagnostic(`max ulps vs float64 reference: ${JSON.stringify(worst)}`);
 });
@@ -245,12 +340,18 @@ test("wasm softplus equals the JS kernel (f64 path) including the mask", (t) => 
   if (!h) return;
   const rng = new Rng(4);
   for (const n of SIZES) {
-    for (const [beta, threshold] of [[1, 20], [2.5, 10]]) {
+    for (const [beta, threshold] of [
+      [1, 20],
+      [2.5, 10],
+    ]) {
       h.reset();
       const A = unaryInputs(n, rng, 8);
-      const a = h.put(A), o = h.alloc(n), m = h.alloc(n);
+      const a = h.put(A),
+        o = h.alloc(n),
+        m = h.alloc(n);
       h.exports.ew_softplus(a, o, m, n, beta, threshold);
-      const out = new Float32Array(n), mask = new Float32Array(n);
+      const out = new Float32Array(n),
+        mask = new Float32Array(n);
       K.softplus(A, out, mask, beta, threshold);
       assert.ok(maxUlps(h.get(o, n), out) <= 1, `softplus n=${n}`);
       assertBitEqual(h.get(m, n), mask, `softplus mask n=${n}`);
@@ -267,7 +368,8 @@ test("wasm sums: whole, sequential, squares, rows, columns and channel moments",
     h.reset();
     const A = randF32(n, rng, 3);
     const a = h.put(A);
-    let s = 0, sq = 0;
+    let s = 0,
+      sq = 0;
     for (const v of A) {
       s += v;
       sq += Math.fround(v * v);
@@ -280,10 +382,21 @@ test("wasm sums: whole, sequential, squares, rows, columns and channel moments",
     assert.ok(Math.abs((x.sum_squares(a, n) as number) - sq) <= 1e-15 * sq * 8, `sum_squares n=${n}`);
     assert.equal(Math.fround(x.sum_squares(a, n) as number), op.sumSquares(t32(A)).data[0], `sum_squares vs op n=${n}`);
   }
-  for (const [rows, cols] of [[1, 1], [5, 3], [9, 17], [130, 33], [64, 100]]) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [5, 3],
+    [9, 17],
+    [130, 33],
+    [64, 100],
+  ]) {
     h.reset();
-    const X = randF32(rows * cols, rng, 2), xp = h.put(X), T = t32(X, [rows, cols]);
-    const o = h.alloc(rows), oc = h.alloc(cols), om = h.alloc(cols), ov = h.alloc(cols);
+    const X = randF32(rows * cols, rng, 2),
+      xp = h.put(X),
+      T = t32(X, [rows, cols]);
+    const o = h.alloc(rows),
+      oc = h.alloc(cols),
+      om = h.alloc(cols),
+      ov = h.alloc(cols);
     x.sum_rows(xp, o, cols, 0, 1);
     x.sum_rows(xp, o, cols, 1, rows);
     assertBitEqual(h.get(o, rows), op.sumRows(T).data, `sumRows ${rows}x${cols}`);
@@ -306,13 +419,25 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
   if (!h) return;
   const rng = new Rng(6);
   const x = h.exports;
-  let worstSoftmax = 0, worstLse = 0, worstLoss = 0, worstGrad = 0;
-  for (const [rows, cols] of [[1, 1], [1, 10], [7, 3], [128, 10], [33, 257]]) {
+  let worstSoftmax = 0,
+    worstLse = 0,
+    worstLoss = 0,
+    worstGrad = 0;
+  for (const [rows, cols] of [
+    [1, 1],
+    [1, 10],
+    [7, 3],
+    [128, 10],
+    [33, 257],
+  ]) {
     h.reset();
     const Z = randF32(rows * cols, rng, 4);
     Z[0] = 30; // a large logit
     const labels = new Int32Array(rows).map(() => Math.floor(rng.uniform() * cols));
-    const zp = h.put(Z), lp = h.alloc(rows), o = h.alloc(rows * cols), ol = h.alloc(rows);
+    const zp = h.put(Z),
+      lp = h.alloc(rows),
+      o = h.alloc(rows * cols),
+      ol = h.alloc(rows);
     new Int32Array(h.memory.buffer, lp, rows).set(labels);
     const T = t32(Z, [rows, cols]);
     const split = rows >> 1;
@@ -344,9 +469,18 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
     assertBitEqual(h.get(zp, rows * cols), G, "softmax_ce_grad in place");
   }
   // Huge finite logits (weights at init scale 1e10): exact zeros, ones and no NaN, as in the JS engine.
-  for (const row of [[1e20, -1e20, 0, 5], [3e38, -3e38, 1e30, 2], [-1e25, -1e25 * 1.5, -2e25, -1e25], [1, 2, 3, -Infinity]]) {
+  for (const row of [
+    [1e20, -1e20, 0, 5],
+    [3e38, -3e38, 1e30, 2],
+    [-1e25, -1e25 * 1.5, -2e25, -1e25],
+    [1, 2, 3, -Infinity],
+  ]) {
     h.reset();
-    const Z = Float32Array.from(row), zp = h.put(Z), o = h.alloc(4), lp = h.alloc(1), ol = h.alloc(1);
+    const Z = Float32Array.from(row),
+      zp = h.put(Z),
+      o = h.alloc(4),
+      lp = h.alloc(1),
+      ol = h.alloc(1);
     x.softmax_rows(zp, o, 4, 0, 1);
     assertBitEqual(h.get(o, 4), op.softmax(t32(Z, [1, 4])).data, `softmax of [${row}]`);
     x.logsumexp_rows(zp, ol, 4, 0, 1);
@@ -355,8 +489,10 @@ test("wasm softmax, logsumexp and softmax cross-entropy (loss and gradient) agai
     const p = op.softmax(t32(Z, [1, 4])).data;
     assertBitEqual(h.get(o, 4), [p[0] - 1, p[1], p[2], p[3]], `CE gradient of [${row}]`);
   }
-  t.diagnostic(`softmax ${worstSoftmax} ulps, logsumexp ${worstLse} ulps, mean loss rel ${worstLoss.toExponential(2)}, ` +
-    `grad·m abs ${worstGrad.toExponential(2)}`);
+  t.diagnostic(
+    `softmax ${worstSoftmax} ulps, logsumexp ${worstLse} ulps, mean loss rel ${worstLoss.toExponential(2)}, ` +
+      `grad·m abs ${worstGrad.toExponential(2)}`,
+  );
   assert.ok(worstSoftmax <= 6, `softmax: ${worstSoftmax} ulps`);
   assert.ok(worstLse <= 2, `logsumexp: ${worstLse} ulps`);
   assert.ok(worstLoss <= 2e-6, `loss: ${worstLoss}`);
@@ -368,19 +504,32 @@ test("wasm pieces of the closed-form Jacobian: row squares, per-example row grou
   if (!h) return;
   const rng = new Rng(7);
   const x = h.exports;
-  for (const [batch, k, cols] of [[1, 1, 1], [3, 2, 5], [17, 10, 33], [8, 3, 256]]) {
+  for (const [batch, k, cols] of [
+    [1, 1, 1],
+    [3, 2, 5],
+    [17, 10, 33],
+    [8, 3, 256],
+  ]) {
     h.reset();
     const rows = batch * k;
-    const X = randF32(rows * cols, rng), Y = randF32(rows * cols, rng), Mk = randF32(batch * cols, rng);
-    const xp = h.put(X), yp = h.put(Y), mp = h.put(Mk), o = h.alloc(rows * cols), o64 = h.alloc(2 * batch);
+    const X = randF32(rows * cols, rng),
+      Y = randF32(rows * cols, rng),
+      Mk = randF32(batch * cols, rng);
+    const xp = h.put(X),
+      yp = h.put(Y),
+      mp = h.put(Mk),
+      o = h.alloc(rows * cols),
+      o64 = h.alloc(2 * batch);
     x.sum_rows_squares(xp, o, cols, 0, rows >> 1);
     x.sum_rows_squares(xp, o, cols, rows >> 1, rows);
     const T = new Tensor(X, [rows, cols]);
     assertBitEqual(h.get(o, rows), op.sumRows(op.mul(T, T)).data, `row squares ${rows}x${cols}`);
     // the JS loops of denseJacobianSqNorms
-    const want = new Float64Array(batch), wantDot = new Float64Array(batch);
+    const want = new Float64Array(batch),
+      wantDot = new Float64Array(batch);
     for (let r = 0; r < rows; r++) {
-      let s = 0, sd = 0;
+      let s = 0,
+        sd = 0;
       for (let j = 0; j < cols; j++) {
         s += X[r * cols + j] ** 2;
         sd += X[r * cols + j] * Y[r * cols + j];

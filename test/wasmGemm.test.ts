@@ -32,10 +32,15 @@ interface Case {
 function check(h: WasmHarness, c: Case, seed: number): void {
   const { M, K, N, transA, transB, act, accumulate, r0, r1 } = c;
   const r = rng(seed);
-  const A = Float32Array.from({ length: M * K }, r), B = Float32Array.from({ length: K * N }, r);
-  const C0 = Float32Array.from({ length: M * N }, r), bias = Float32Array.from({ length: N }, r);
+  const A = Float32Array.from({ length: M * K }, r),
+    B = Float32Array.from({ length: K * N }, r);
+  const C0 = Float32Array.from({ length: M * N }, r),
+    bias = Float32Array.from({ length: N }, r);
   h.reset();
-  const a = h.put(A), b = h.put(B), cp = h.put(C0), bp = c.bias ? h.put(bias) : 0;
+  const a = h.put(A),
+    b = h.put(B),
+    cp = h.put(C0),
+    bp = c.bias ? h.put(bias) : 0;
   h.exports.gemm(a, b, cp, bp, M, K, N, transA, transB, act, accumulate, r0, r1);
   const C = h.get(cp, M * N);
   for (let i = 0; i < M; i++) {
@@ -45,7 +50,8 @@ function check(h: WasmHarness, c: Case, seed: number): void {
         assert.equal(got, C0[i * N + j], `row ${i} outside [${r0}, ${r1}) was written (${JSON.stringify(c)})`);
         continue;
       }
-      let s = accumulate ? C0[i * N + j] : 0, mag = Math.abs(s);
+      let s = accumulate ? C0[i * N + j] : 0,
+        mag = Math.abs(s);
       for (let k = 0; k < K; k++) {
         const p = (transA ? A[k * M + i] : A[i * K + k]) * (transB ? B[j * K + k] : B[k * N + j]);
         s += p;
@@ -67,16 +73,31 @@ for (const build of BUILDS) {
     if (!h) return t.skip(`dist/wasm/${build} not built`);
     // Sizes straddle the 4-row and 8-column blocks and the 256-deep / 256-wide packing blocks.
     const sizes: [number, number, number][] = [
-      [1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 9, 17], [13, 1, 9], [8, 257, 24], [9, 31, 263], [17, 300, 5], [6, 0, 10],
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 8, 8],
+      [5, 9, 17],
+      [13, 1, 9],
+      [8, 257, 24],
+      [9, 31, 263],
+      [17, 300, 5],
+      [6, 0, 10],
     ];
     let seed = 1;
     for (const [M, K, N] of sizes) {
       for (let v = 0; v < 16; v++) {
-        const transA = v & 1, transB = (v >> 1) & 1, act = (v >> 2) & 1, accumulate = (v >> 3) & 1;
+        const transA = v & 1,
+          transB = (v >> 1) & 1,
+          act = (v >> 2) & 1,
+          accumulate = (v >> 3) & 1;
         check(h, { M, K, N, transA, transB, act, accumulate, bias: (v + M) % 3 !== 0, r0: 0, r1: M }, seed++);
       }
       // Row ranges: a part in the middle, an empty one, and a range running past M (clamped).
-      check(h, { M, K, N, transA: 1, transB: 0, act: 0, accumulate: 0, bias: true, r0: M >> 1, r1: M - (M >> 2) }, seed++);
+      check(
+        h,
+        { M, K, N, transA: 1, transB: 0, act: 0, accumulate: 0, bias: true, r0: M >> 1, r1: M - (M >> 2) },
+        seed++,
+      );
       check(h, { M, K, N, transA: 0, transB: 1, act: 1, accumulate: 1, bias: false, r0: M, r1: M }, seed++);
       check(h, { M, K, N, transA: 0, transB: 0, act: 0, accumulate: 0, bias: false, r0: 0, r1: M + 5 }, seed++);
     }
@@ -85,13 +106,22 @@ for (const build of BUILDS) {
   test(`gemm (${build}): rows split at any point give the same bits as one call`, (t) => {
     const h = loadHarness(build);
     if (!h) return t.skip(`dist/wasm/${build} not built`);
-    const M = 23, K = 300, N = 19;
+    const M = 23,
+      K = 300,
+      N = 19;
     const r = rng(7);
-    for (const [transA, transB] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+    for (const [transA, transB] of [
+      [0, 0],
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]) {
       h.reset();
-      const a = h.put(Float32Array.from({ length: M * K }, r)), b = h.put(Float32Array.from({ length: K * N }, r));
+      const a = h.put(Float32Array.from({ length: M * K }, r)),
+        b = h.put(Float32Array.from({ length: K * N }, r));
       const bias = h.put(Float32Array.from({ length: N }, r));
-      const whole = h.alloc(M * N), parts = h.alloc(M * N);
+      const whole = h.alloc(M * N),
+        parts = h.alloc(M * N);
       h.exports.gemm(a, b, whole, bias, M, K, N, transA, transB, 1, 0, 0, M);
       const ref = h.get(whole, M * N);
       for (const split of [1, 3, 5, 11, 22]) {
@@ -104,20 +134,26 @@ for (const build of BUILDS) {
 }
 
 test("gemm: the relaxed-SIMD build agrees with the SIMD128 build to float32 rounding", (t) => {
-  const plain = loadHarness("kernels.wasm"), relaxed = loadHarness("kernels-relaxed.wasm");
+  const plain = loadHarness("kernels.wasm"),
+    relaxed = loadHarness("kernels-relaxed.wasm");
   if (!plain || !relaxed) return t.skip("relaxed build not built");
-  const M = 37, K = 513, N = 45;
+  const M = 37,
+    K = 513,
+    N = 45;
   const r = rng(3);
-  const A = Float32Array.from({ length: M * K }, r), B = Float32Array.from({ length: K * N }, r);
+  const A = Float32Array.from({ length: M * K }, r),
+    B = Float32Array.from({ length: K * N }, r);
   const out = [plain, relaxed].map((h) => {
     const c = h.alloc(M * N);
     h.exports.gemm(h.put(A), h.put(B), c, 0, M, K, N, 0, 0, 0, 0, 0, M);
     return h.get(c, M * N);
   });
-  const flag = (h: WasmHarness) => (h.exports as unknown as { KERNEL_RELAXED: WebAssembly.Global }).KERNEL_RELAXED.value;
+  const flag = (h: WasmHarness) =>
+    (h.exports as unknown as { KERNEL_RELAXED: WebAssembly.Global }).KERNEL_RELAXED.value;
   assert.equal(flag(plain), 0);
   assert.equal(flag(relaxed), 1);
-  for (let i = 0; i < M * N; i++) assert.ok(Math.abs(out[0][i] - out[1][i]) < 1e-4, `element ${i}: ${out[0][i]} vs ${out[1][i]}`);
+  for (let i = 0; i < M * N; i++)
+    assert.ok(Math.abs(out[0][i] - out[1][i]) < 1e-4, `element ${i}: ${out[0][i]} vs ${out[1][i]}`);
 });
 
 test("wasm runtime: two-thread gemm equals one thread bit for bit, and wasmMatmul still works", async (t) => {
@@ -129,9 +165,12 @@ test("wasm runtime: two-thread gemm equals one thread bit for bit, and wasmMatmu
     for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(rt.helperReady(), "the helper thread started");
   }
-  const M = 203, K = 301, N = 77; // above the parallel threshold
+  const M = 203,
+    K = 301,
+    N = 77; // above the parallel threshold
   const r = rng(11);
-  const A = Float32Array.from({ length: M * K }, r), B = Float32Array.from({ length: K * N }, r);
+  const A = Float32Array.from({ length: M * K }, r),
+    B = Float32Array.from({ length: K * N }, r);
   const bias = Float32Array.from({ length: N }, r);
   const need = rt.heapBase + 4 * (M * K + K * N + N + 2 * M * N) + 64;
   if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
@@ -142,8 +181,16 @@ test("wasm runtime: two-thread gemm equals one thread bit for bit, and wasmMatmu
     top = (top + x.length * 4 + 15) & ~15;
     return p;
   };
-  const a = put(A), b = put(B), bp = put(bias), c1 = put(new Float32Array(M * N)), c2 = put(new Float32Array(M * N));
-  for (const [transA, transB] of [[false, false], [true, false], [false, true]]) {
+  const a = put(A),
+    b = put(B),
+    bp = put(bias),
+    c1 = put(new Float32Array(M * N)),
+    c2 = put(new Float32Array(M * N));
+  for (const [transA, transB] of [
+    [false, false],
+    [true, false],
+    [false, true],
+  ]) {
     wasmGemm(rt, a, b, c1, M, K, N, { transA, transB, bias: bp, relu: true });
     (rt.exports.gemm as (...x: number[]) => void)(a, b, c2, bp, M, K, N, transA ? 1 : 0, transB ? 1 : 0, 1, 0, 0, M);
     assert.deepEqual(new Float32Array(rt.memory.buffer, c1, M * N), new Float32Array(rt.memory.buffer, c2, M * N));
@@ -166,7 +213,11 @@ test("wasm loader: environment switches pick the build (GCX_THREADS=1, GCX_KERNE
   const script = `import("node:v8").then((v8) => { v8.setFlagsFromString("--experimental-wasm-relaxed-simd"); return import(${JSON.stringify(mod)}); })
     .then((K) => { const rt = K.wasmRuntime(); console.log(JSON.stringify(rt ? [rt.variant, rt.threads] : null)); process.exit(0); });`;
   const run = (env: Record<string, string>): unknown =>
-    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, GCX_THREADS: "", GCX_KERNELS: "", GCX_NO_WASM: "", ...env } }).toString());
+    JSON.parse(
+      execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+        env: { ...process.env, GCX_THREADS: "", GCX_KERNELS: "", GCX_NO_WASM: "", ...env },
+      }).toString(),
+    );
   const twoCores = (await import("node:os")).cpus().length >= 2;
   assert.deepEqual(run({}), ["wasm-relaxed-fma", twoCores ? 2 : 1]);
   assert.deepEqual(run({ GCX_THREADS: "1" }), ["wasm-relaxed-fma", 1]);

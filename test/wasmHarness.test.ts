@@ -5,10 +5,14 @@ import { loadHarness } from "./wasmHarness.js";
 test("wasm harness: matmul kernel on harness memory equals a float64 product", (t) => {
   const h = loadHarness();
   if (!h) return t.skip("dist/wasm/kernels.wasm not built");
-  const M = 5, K = 7, N = 9;
+  const M = 5,
+    K = 7,
+    N = 9;
   const A = Array.from({ length: M * K }, (_, i) => Math.sin(i + 1));
   const B = Array.from({ length: K * N }, (_, i) => Math.cos(2 * i + 1));
-  const a = h.put(A), b = h.put(B), c = h.alloc(M * N);
+  const a = h.put(A),
+    b = h.put(B),
+    c = h.alloc(M * N);
   h.exports.matmul(a, b, c, M, K, N);
   const C = h.get(c, M * N);
   for (let i = 0; i < M; i++)

@@ -27,7 +27,14 @@ export function loadHarness(name = "kernels.wasm"): WasmHarness | null {
   if (!existsSync(url)) return null;
   const shared = name.includes("shared");
   const memory = shared ? new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true }) : undefined;
-  const imports = { env: { abort: () => { throw new Error("wasm kernel abort"); }, ...(memory ? { memory } : {}) } };
+  const imports = {
+    env: {
+      abort: () => {
+        throw new Error("wasm kernel abort");
+      },
+      ...(memory ? { memory } : {}),
+    },
+  };
   const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(url)), imports);
   const exps = instance.exports as Record<string, unknown>;
   const mem = (memory ?? exps.memory) as WebAssembly.Memory;

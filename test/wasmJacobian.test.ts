@@ -25,7 +25,8 @@ function putLayers(h: WasmHarness, net: Network, params: Params): { table: numbe
   const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
   const rows: number[] = [];
   for (const l of dense) {
-    const w = h.put(params[`layers.${l.index}.weight`].data), b = h.put(params[`layers.${l.index}.bias`].data);
+    const w = h.put(params[`layers.${l.index}.weight`].data),
+      b = h.put(params[`layers.${l.index}.bias`].data);
     rows.push(w, b, l.inSize, l.outSize);
   }
   const table = h.alloc(rows.length);
@@ -34,9 +35,16 @@ function putLayers(h: WasmHarness, net: Network, params: Params): { table: numbe
 }
 
 function wasmSqNorms(
-  h: WasmHarness, net: Network, params: Params, x: Float32Array, act: number, splits: number[], output = 0,
+  h: WasmHarness,
+  net: Network,
+  params: Params,
+  x: Float32Array,
+  act: number,
+  splits: number[],
+  output = 0,
 ): Float64Array {
-  const n = x.length / net.inputSize, d = net.inputSize;
+  const n = x.length / net.inputSize,
+    d = net.inputSize;
   const { table, count } = putLayers(h, net, params);
   const xp = h.put(x);
   const scratchBytes = h.exports.jacobian_mlp_scratch_bytes(d, table, count) as number;
@@ -65,12 +73,20 @@ for (const [name, spec] of specs) {
     const h = loadHarness();
     if (!h) return t.skip("dist/wasm/kernels.wasm not built");
     const net = compileNetwork(spec);
-    const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 21, dtype: "float32" });
+    const params = initParams(net, {
+      scheme: "he",
+      distribution: "normal",
+      scale: 1,
+      bias: 0.1,
+      seed: 21,
+      dtype: "float32",
+    });
     const params64: Params = Object.fromEntries(
       Object.entries(params).map(([k, v]) => [k, new Tensor(Float64Array.from(v.data), v.shape)]),
     );
     const rng = new Rng(22);
-    const n = 37, d = net.inputSize;
+    const n = 37,
+      d = net.inputSize;
     const x = Float32Array.from({ length: n * d }, () => rng.normal());
     const act = ACT[spec.activation as keyof typeof ACT];
     const got = wasmSqNorms(h, net, params, x, act, []);
@@ -108,14 +124,22 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
   const h = loadHarness("kernels-shared.wasm");
   if (!h) return t.skip("dist/wasm/kernels-shared.wasm not built");
   const net = compileNetwork({ kind: "mlp", sizes: [2, 64, 64, 2], activation: "relu" });
-  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 31, dtype: "float32" });
+  const params = initParams(net, {
+    scheme: "he",
+    distribution: "normal",
+    scale: 1,
+    bias: 0.1,
+    seed: 31,
+    dtype: "float32",
+  });
   const rng = new Rng(32);
   const n = 301;
   const x = Float32Array.from({ length: n * 2 }, () => rng.normal());
   const single = wasmSqNorms(h, net, params, x, ACT.relu, []);
   h.reset();
   const { table, count } = putLayers(h, net, params);
-  const xp = h.put(x), out = h.alloc(2 * n);
+  const xp = h.put(x),
+    out = h.alloc(2 * n);
   const bytes = h.exports.jacobian_mlp_scratch_bytes(2, table, count) as number;
   const scratches = [h.alloc(bytes / 4), h.alloc(bytes / 4)];
   const module = new WebAssembly.Module(readFileSync(new URL("../wasm/kernels-shared.wasm", import.meta.url)));
@@ -125,12 +149,20 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
     inst.exports.jacobian_mlp_sqnorms(w.xp, 2, w.table, w.count, 1, w.scratch, w.out, w.r0, w.r1);
     parentPort.postMessage("done");`;
   const split = 150;
-  await Promise.all([[0, split], [split, n]].map(([r0, r1], i) => new Promise<void>((resolve, reject) => {
-    const workerData = { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 };
-    const worker = new Worker(code, { eval: true, workerData });
-    worker.once("message", () => void worker.terminate().then(() => resolve(), reject));
-    worker.once("error", reject);
-  })));
+  await Promise.all(
+    [
+      [0, split],
+      [split, n],
+    ].map(
+      ([r0, r1], i) =>
+        new Promise<void>((resolve, reject) => {
+          const workerData = { module, memory: h.memory, xp, table, count, scratch: scratches[i], out, r0, r1 };
+          const worker = new Worker(code, { eval: true, workerData });
+          worker.once("message", () => void worker.terminate().then(() => resolve(), reject));
+          worker.once("error", reject);
+        }),
+    ),
+  );
   const threaded = new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
   assert.deepEqual(Array.from(threaded), Array.from(single));
 });

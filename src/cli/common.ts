@@ -37,7 +37,9 @@ export function addDataOptions(cmd: Command, defaultData = "mnist", defaultSplit
 export function addInitOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--init <scheme>", "initialization of a fresh model").choices(INIT_SCHEMES).default("he"))
-    .addOption(new Option("--init-dist <dist>", "initialization distribution").choices(INIT_DISTRIBUTIONS).default("normal"))
+    .addOption(
+      new Option("--init-dist <dist>", "initialization distribution").choices(INIT_DISTRIBUTIONS).default("normal"),
+    )
     .option("--init-scale <x>", "multiplier on the initial weight standard deviation", nonNegativeNumber, 1)
     .option("--bias <x>", "initial value of every bias", finiteNumber, 0);
 }
@@ -54,5 +56,11 @@ export function datasetFrom(flags: DataFlags): Dataset {
 }
 
 export function initFrom(flags: InitFlags): InitOptions {
-  return { scheme: flags.init, distribution: flags.initDist, scale: flags.initScale, bias: flags.bias, seed: flags.seed };
+  return {
+    scheme: flags.init,
+    distribution: flags.initDist,
+    scale: flags.initScale,
+    bias: flags.bias,
+    seed: flags.seed,
+  };
 }

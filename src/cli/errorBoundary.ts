@@ -18,7 +18,10 @@ function isSqliteError(e: unknown): e is Error & { code: string } {
 function isOutOfMemory(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   return (
-    (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer allocation|Invalid array length|out of memory/i.test(e.message)) ||
+    (e instanceof RangeError &&
+      /allocation failed|Invalid typed array length|Array buffer allocation|Invalid array length|out of memory/i.test(
+        e.message,
+      )) ||
     (e.name === "RangeError" && /WebAssembly\.Memory/i.test(e.message))
   );
 }
@@ -33,9 +36,16 @@ export function classify(e: unknown): Outcome {
     return { lines: [`cannot ${op}${where}: ${systemReason(e)}`], exitCode: 2 };
   }
   if (isSqliteError(e)) return { lines: [`run store: ${e.message} (${e.code})`], exitCode: 2 };
-  if (isOutOfMemory(e)) return { lines: [`out of memory (${(e as Error).message}); use smaller --batch-size, --limit or model sizes`], exitCode: 2 };
+  if (isOutOfMemory(e))
+    return {
+      lines: [`out of memory (${(e as Error).message}); use smaller --batch-size, --limit or model sizes`],
+      exitCode: 2,
+    };
   const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return { lines: [`internal error, this is a bug in gcx (${msg.split("\n")[0]}); rerun with --debug for the stack trace`], exitCode: 1 };
+  return {
+    lines: [`internal error, this is a bug in gcx (${msg.split("\n")[0]}); rerun with --debug for the stack trace`],
+    exitCode: 1,
+  };
 }
 
 /** Prints the outcome of `e` on stderr and exits. */

@@ -20,7 +20,8 @@ import { UserError } from "../util/errors.js";
 // it on, here, before any WebAssembly compiles (the library never changes a host's flags); GCX_KERNELS=plain keeps
 // the plain SIMD kernels. Runs record which variant computed them.
 // Newer Node validates relaxed SIMD without it, and is then left alone.
-if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported()) setFlagsFromString("--experimental-wasm-relaxed-simd");
+if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported())
+  setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 // --debug may appear anywhere; it only changes how bugs are reported.
 const debug = process.argv.includes("--debug") || process.env.GCX_DEBUG === "1";

@@ -9,7 +9,12 @@ export interface Progress {
 export function progressBar(label: string, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true, etaBuffer: 20 },
+    {
+      format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 20,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;

@@ -14,14 +14,19 @@ export interface StoreFlags {
 /** Adds `--store <url|file>` and its alias `--db <file>`. */
 export function addStoreOption(cmd: Command): Command {
   return cmd
-    .option("--store <url|file>", `run store: a SQLite file or postgres://user:password@host:port/database (default ${DEFAULT_STORE})`)
+    .option(
+      "--store <url|file>",
+      `run store: a SQLite file or postgres://user:password@host:port/database (default ${DEFAULT_STORE})`,
+    )
     .option("--db <file>", "same as --store, for a SQLite file");
 }
 
 /** The store the flags name (`--store`, else `--db`, else the default); naming two different ones is a user error. */
 export function storeOf(flags: StoreFlags): string {
   if (flags.store !== undefined && flags.db !== undefined && flags.store !== flags.db)
-    throw new UserError(`--store ${redactStore(flags.store)} and --db ${redactStore(flags.db)} name different stores; pass one of them`);
+    throw new UserError(
+      `--store ${redactStore(flags.store)} and --db ${redactStore(flags.db)} name different stores; pass one of them`,
+    );
   return flags.store ?? flags.db ?? DEFAULT_STORE;
 }
 

@@ -16,7 +16,9 @@ export function fashionMnistDir(): string {
 
 function readGzIdx(path: string): IdxFile {
   if (!existsSync(path)) {
-    throw new UserError(`fashion-mnist is not installed: run "apt-get install -y dataset-fashion-mnist" (missing ${path})`);
+    throw new UserError(
+      `fashion-mnist is not installed: run "apt-get install -y dataset-fashion-mnist" (missing ${path})`,
+    );
   }
   try {
     return { name: path, bytes: gunzipSync(readFileSync(path)) };

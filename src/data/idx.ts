@@ -16,7 +16,9 @@ export function parseIdx(buf: Uint8Array, fileName: string): IdxArray {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = view.getUint32(0, false);
   if (!(magic in KNOWN_MAGICS)) {
-    throw new UserError(`${fileName}: bad IDX magic 0x${magic.toString(16).padStart(8, "0")} (expected 0x00000801 or 0x00000803)`);
+    throw new UserError(
+      `${fileName}: bad IDX magic 0x${magic.toString(16).padStart(8, "0")} (expected 0x00000801 or 0x00000803)`,
+    );
   }
   const ndims = magic & 0xff;
   const headerLength = 4 + 4 * ndims;
@@ -29,7 +31,9 @@ export function parseIdx(buf: Uint8Array, fileName: string): IdxArray {
   }
   const expected = headerLength + dims.reduce((a, b) => a * b, 1);
   if (buf.length !== expected) {
-    throw new UserError(`${fileName}: IDX size mismatch: dims [${dims.join(", ")}] need ${expected} bytes, file has ${buf.length}`);
+    throw new UserError(
+      `${fileName}: IDX size mismatch: dims [${dims.join(", ")}] need ${expected} bytes, file has ${buf.length}`,
+    );
   }
   return { dims, data: buf.subarray(headerLength) };
 }

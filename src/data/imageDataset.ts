@@ -17,11 +17,19 @@ const CLASSES = 10;
  * Check the files hold exactly `expectedN` 28×28 images with labels 0..9, then convert the first
  * `limit` examples (all when absent) to pixel/255 floats, so a small limit avoids a large float copy.
  */
-export function idxImageDataset(name: string, images: IdxFile, labels: IdxFile, expectedN: number, limit?: number): Dataset {
+export function idxImageDataset(
+  name: string,
+  images: IdxFile,
+  labels: IdxFile,
+  expectedN: number,
+  limit?: number,
+): Dataset {
   const img = parseIdx(images.bytes, images.name);
   const lab = parseIdx(labels.bytes, labels.name);
   if (img.dims.length !== 3 || img.dims[0] !== expectedN || img.dims[1] !== SIDE || img.dims[2] !== SIDE) {
-    throw new UserError(`${images.name}: expected ${expectedN} images of ${SIDE}x${SIDE}, found dims [${img.dims.join(", ")}]`);
+    throw new UserError(
+      `${images.name}: expected ${expectedN} images of ${SIDE}x${SIDE}, found dims [${img.dims.join(", ")}]`,
+    );
   }
   if (lab.dims.length !== 1 || lab.dims[0] !== expectedN) {
     throw new UserError(`${labels.name}: expected ${expectedN} labels, found dims [${lab.dims.join(", ")}]`);

@@ -7,4 +7,11 @@ export { parseIdx, type IdxArray } from "./idx.js";
 export { idxImageDataset } from "./imageDataset.js";
 export { loadMnist, mnistDataDir } from "./mnist.js";
 export { loadFashionMnist, fashionMnistDir, FASHION_MNIST_DEFAULT_DIR } from "./fashionMnist.js";
-export { makeSynthetic, SYNTHETIC_NAMES, DEFAULT_NOISE, DEFAULT_SIZE, DEFAULT_SPIRAL_CLASSES, type SyntheticName } from "./synthetic.js";
+export {
+  makeSynthetic,
+  SYNTHETIC_NAMES,
+  DEFAULT_NOISE,
+  DEFAULT_SIZE,
+  DEFAULT_SPIRAL_CLASSES,
+  type SyntheticName,
+} from "./synthetic.js";

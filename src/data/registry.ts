@@ -19,7 +19,8 @@ function isSynthetic(name: string): name is SyntheticName {
 }
 
 function checkPositiveInt(what: string, v: number | undefined): void {
-  if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new UserError(`${what} must be a positive integer, got ${v}`);
+  if (v !== undefined && !(Number.isInteger(v) && v > 0))
+    throw new UserError(`${what} must be a positive integer, got ${v}`);
 }
 
 function validate(name: DatasetName, opts: LoadOptions): void {
@@ -40,9 +41,15 @@ function validate(name: DatasetName, opts: LoadOptions): void {
     throw new UserError(`classes does not apply to sine (a regression data set)`);
   } else if (!MULTICLASS_NAMES.includes(name) && opts.classes !== undefined && opts.classes !== 2) {
     throw new UserError(`${name} always has 2 classes (classes applies to ${MULTICLASS_NAMES.join(" and ")})`);
-  } else if (MULTICLASS_NAMES.includes(name) && opts.classes !== undefined && opts.classes > (opts.size ?? DEFAULT_SIZE)) {
+  } else if (
+    MULTICLASS_NAMES.includes(name) &&
+    opts.classes !== undefined &&
+    opts.classes > (opts.size ?? DEFAULT_SIZE)
+  ) {
     // Each class needs an example; more classes than examples is a degenerate data set (and a model with as many outputs).
-    throw new UserError(`${name}: classes (${opts.classes}) cannot exceed the examples per split (size ${opts.size ?? DEFAULT_SIZE}); lower --classes or raise --size`);
+    throw new UserError(
+      `${name}: classes (${opts.classes}) cannot exceed the examples per split (size ${opts.size ?? DEFAULT_SIZE}); lower --classes or raise --size`,
+    );
   }
 }
 
@@ -55,7 +62,8 @@ export function loadDataset(name: string, opts: LoadOptions): Dataset {
   validate(known, opts);
   if (isSynthetic(known)) {
     // Inputs (1 or 2 numbers an example), labels or targets, and the shuffling permutation: 4 bytes each.
-    const n = opts.size ?? DEFAULT_SIZE, d = known === "sine" ? 1 : 2;
+    const n = opts.size ?? DEFAULT_SIZE,
+      d = known === "sine" ? 1 : 2;
     checkAllocation(`${known} with ${n} examples`, n * (d + 2) * 4, n * d, "use a smaller --size");
   }
   let ds: Dataset;

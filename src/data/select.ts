@@ -12,7 +12,8 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   const targets = ds.targets ? new Float32Array(m * t) : undefined;
   for (let j = 0; j < m; j++) {
     const i = indices[j];
-    if (!Number.isInteger(i) || i < 0 || i >= ds.n) throw new RangeError(`subset index ${i} out of range 0..${ds.n - 1}`);
+    if (!Number.isInteger(i) || i < 0 || i >= ds.n)
+      throw new RangeError(`subset index ${i} out of range 0..${ds.n - 1}`);
     x.set(ds.x.subarray(i * d, (i + 1) * d), j * d);
     if (labels) labels[j] = ds.labels![i];
     if (targets) targets.set(ds.targets!.subarray(i * t, (i + 1) * t), j * t);
@@ -35,6 +36,7 @@ export function head(ds: Dataset, limit: number): Dataset {
 
 /** Consecutive [start, end) example ranges of at most `batchSize` examples covering the data set. */
 export function* batches(ds: Dataset, batchSize: number): Iterable<{ start: number; end: number }> {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
   for (let start = 0; start < ds.n; start += batchSize) yield { start, end: Math.min(ds.n, start + batchSize) };
 }

@@ -10,7 +10,14 @@ export type SyntheticName = (typeof SYNTHETIC_NAMES)[number];
 /** Examples per split of a synthetic data set unless `size` says otherwise. */
 export const DEFAULT_SIZE = 1000;
 /** Default noise level of each synthetic data set. */
-export const DEFAULT_NOISE: Record<SyntheticName, number> = { sine: 0.1, moons: 0.1, circles: 0.05, spirals: 0.1, xor: 0.05, blobs: 0.25 };
+export const DEFAULT_NOISE: Record<SyntheticName, number> = {
+  sine: 0.1,
+  moons: 0.1,
+  circles: 0.05,
+  spirals: 0.1,
+  xor: 0.05,
+  blobs: 0.25,
+};
 /** Classes of spirals and blobs when not given (the others have 2). */
 export const DEFAULT_SPIRAL_CLASSES = 3;
 /** Data sets whose number of classes is an option. */

@@ -150,11 +150,16 @@ export class Arena {
    * in (inputs, inouts) and back out (outputs, inouts). Returns their offsets and a function that copies staged outputs back and releases the staging memory;
    * null when the memory cannot hold them.
    */
-  stage(inputs: readonly Staged[], outputs: readonly Staged[], inouts: readonly Staged[] = []): { ptrs: number[]; done: () => void } | null {
+  stage(
+    inputs: readonly Staged[],
+    outputs: readonly Staged[],
+    inouts: readonly Staged[] = [],
+  ): { ptrs: number[]; done: () => void } | null {
     const mark = this.mark();
     const ptrs: number[] = [];
     const copies: [Staged, number][] = [];
-    const nIn = inputs.length, nOut = outputs.length;
+    const nIn = inputs.length,
+      nOut = outputs.length;
     // Order of ptrs: inputs, outputs, inouts (read and written in place).
     for (const [i, a] of [...inputs, ...outputs, ...inouts].entries()) {
       if (!(a instanceof Float32Array || a instanceof Int32Array)) {

@@ -60,7 +60,11 @@ export function setBackend(name: string): Backend {
   const b = make?.() ?? null;
   if (!b) {
     const have = availableBackends().join(", ");
-    throw new RangeError(make ? `backend "${name}" is not available here (available: ${have})` : `unknown backend "${name}" (choose auto, ${have})`);
+    throw new RangeError(
+      make
+        ? `backend "${name}" is not available here (available: ${have})`
+        : `unknown backend "${name}" (choose auto, ${have})`,
+    );
   }
   defaultName = name;
   active = b;
@@ -76,7 +80,8 @@ export function getBackend(): Backend {
 
 /** Runs fn on another backend, then restores the previous one. */
 export function withBackend<T>(name: string, fn: () => T): T {
-  const prevActive = active, prevName = defaultName;
+  const prevActive = active,
+    prevName = defaultName;
   setBackend(name);
   try {
     return fn();

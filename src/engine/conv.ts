@@ -29,7 +29,8 @@ export function conv(x: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
   const { rows, k } = cols(g);
   const y = allocLike(x.data, rows * cout);
   if (!kernels().conv?.("forward", x.data, w.data, y, g, cout)) {
-    const c = allocLike(x.data, rows * k), wt = allocLike(x.data, k * cout);
+    const c = allocLike(x.data, rows * k),
+      wt = allocLike(x.data, k * cout);
     K.im2colGeneral(x.data, c, g);
     K.transpose(w.data, wt, cout, k);
     K.matmul(c, wt, y, rows, k, cout);
@@ -63,7 +64,8 @@ export function convFilter(x: Tensor, dy: Tensor, g: K.ConvGeometry, wShape: rea
   const { rows, k } = cols(g);
   const dw = allocLike(x.data, sizeOf(wShape));
   if (!kernels().conv?.("filter", x.data, dy.data, dw, g, cout)) {
-    const c = allocLike(x.data, rows * k), dyt = allocLike(x.data, rows * cout);
+    const c = allocLike(x.data, rows * k),
+      dyt = allocLike(x.data, rows * cout);
     K.im2colGeneral(x.data, c, g);
     K.transpose(dy.data, dyt, rows, cout);
     K.matmul(dyt, c, dw, cout, rows, k);

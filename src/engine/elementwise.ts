@@ -30,7 +30,9 @@ export function broadcastShapes(a: readonly number[], b: readonly number[], op =
     const da = i <= a.length ? a[a.length - i] : 1;
     const db = i <= b.length ? b[b.length - i] : 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new RangeError(`${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast together (axis -${i}: ${da} vs ${db})`);
+      throw new RangeError(
+        `${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast together (axis -${i}: ${da} vs ${db})`,
+      );
     }
     out[r - i] = da === 1 ? db : da;
   }
@@ -53,7 +55,9 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   const target = [...shape];
   if (target.length > x.shape.length || !sameShape(broadcastShapes(target, x.shape, "sumTo"), x.shape)) {
-    throw new RangeError(`sumTo: ${fmt(target)} does not broadcast to ${fmt(x.shape)}, so ${fmt(x.shape)} cannot be summed to it`);
+    throw new RangeError(
+      `sumTo: ${fmt(target)} does not broadcast to ${fmt(x.shape)}, so ${fmt(x.shape)} cannot be summed to it`,
+    );
   }
   if (sameShape(x.shape, target)) return x;
   const out = allocLike(x.data, sizeOf(target));
@@ -68,7 +72,15 @@ function binary(code: number, name: string, a: Tensor, b: Tensor): Data {
     // Same shapes: one flat loop.
     K.broadcastBinary(code, a.data, [1], b.data, [1], out, [out.length]);
   } else {
-    K.broadcastBinary(code, a.data, K.broadcastStrides(a.shape, shape), b.data, K.broadcastStrides(b.shape, shape), out, shape);
+    K.broadcastBinary(
+      code,
+      a.data,
+      K.broadcastStrides(a.shape, shape),
+      b.data,
+      K.broadcastStrides(b.shape, shape),
+      out,
+      shape,
+    );
   }
   return out;
 }
@@ -153,14 +165,19 @@ export function stopGradient(x: Tensor): Tensor {
 /** Axes normalized to 0..rank−1 (negative axes count from the end), sorted; RangeError when out of range or repeated. */
 function normalizeAxes(axes: readonly number[], rank: number, op: string): number[] {
   const out = axes.map((a) => {
-    if (!Number.isInteger(a) || a < -rank || a >= rank) throw new RangeError(`${op}: axis ${a} is out of range for a rank-${rank} tensor`);
+    if (!Number.isInteger(a) || a < -rank || a >= rank)
+      throw new RangeError(`${op}: axis ${a} is out of range for a rank-${rank} tensor`);
     return a < 0 ? a + rank : a;
   });
   if (new Set(out).size !== out.length) throw new RangeError(`${op}: repeated axis in [${axes.join(",")}]`);
   return out.sort((a, b) => a - b);
 }
 
-function reduceShapes(x: Tensor, axes: readonly number[], op: string): { kept: number[]; dropped: number[]; count: number } {
+function reduceShapes(
+  x: Tensor,
+  axes: readonly number[],
+  op: string,
+): { kept: number[]; dropped: number[]; count: number } {
   // ONNX semantics: an empty axes list reduces over every axis.
   const ax = axes.length === 0 ? x.shape.map((_, i) => i) : normalizeAxes(axes, x.shape.length, op);
   const kept = x.shape.map((s, i) => (ax.includes(i) ? 1 : s));
@@ -184,12 +201,14 @@ export function reduceMean(x: Tensor, axes: readonly number[], keepdims: boolean
 }
 
 function channelCount(x: Tensor, op: string): number {
-  if (x.shape.length < 2) throw new RangeError(`${op}: needs a tensor of rank ≥ 2 with channels last, got ${fmt(x.shape)}`);
+  if (x.shape.length < 2)
+    throw new RangeError(`${op}: needs a tensor of rank ≥ 2 with channels last, got ${fmt(x.shape)}`);
   return x.shape[x.shape.length - 1];
 }
 
 function checkVector(t: Tensor, n: number, what: string, op: string): void {
-  if (t.shape.length !== 1 || t.shape[0] !== n) throw new RangeError(`${op}: ${what} must have shape [${n}], got ${fmt(t.shape)}`);
+  if (t.shape.length !== 1 || t.shape[0] !== n)
+    throw new RangeError(`${op}: ${what} must have shape [${n}], got ${fmt(t.shape)}`);
 }
 
 function checkEps(eps: number, op: string): void {
@@ -255,7 +274,9 @@ function unary(x: Tensor, out: Data, derivative: (y: Tensor) => Tensor): Tensor 
 /** x where x > 0, else alpha·x (PyTorch's derivative convention at 0: alpha). */
 export function leakyRelu(x: Tensor, alpha: number): Tensor {
   if (!Number.isFinite(alpha)) throw new RangeError(`leakyRelu: alpha must be a finite number, got ${alpha}`);
-  const d = x.data, out = allocLike(d, d.length), mask = allocLike(d, d.length);
+  const d = x.data,
+    out = allocLike(d, d.length),
+    mask = allocLike(d, d.length);
   for (let i = 0; i < d.length; i++) {
     const m = d[i] > 0 ? 1 : alpha;
     mask[i] = m;
@@ -282,8 +303,10 @@ export function silu(x: Tensor): Tensor {
 
 /** PyTorch Softplus: log(1 + e^{βx})/β, reverting to x where βx > threshold (derivative 1 there). */
 export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
-  if (!(beta > 0) || !Number.isFinite(beta)) throw new RangeError(`softplus: beta must be a positive number, got ${beta}`);
-  const out = allocLike(x.data, x.size), mask = allocLike(x.data, x.size);
+  if (!(beta > 0) || !Number.isFinite(beta))
+    throw new RangeError(`softplus: beta must be a positive number, got ${beta}`);
+  const out = allocLike(x.data, x.size),
+    mask = allocLike(x.data, x.size);
   K.softplus(x.data, out, mask, beta, threshold);
   // derivative: σ(βx) on the log branch, 1 on the linear branch = mask⊙(σ(βx) − 1) + 1
   return unary(x, out, () => affine(mulConst(affine(sigmoid(scale(x, beta)), 1, -1), mask), 1, 1));
@@ -294,7 +317,8 @@ const GELU_C = 0.044715;
 
 /** GELU: x·Φ(x) with erf ("none") or PyTorch's tanh approximation ("tanh"). */
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
-  if (approximate !== "none" && approximate !== "tanh") throw new RangeError(`gelu: approximate must be "none" or "tanh", got ${String(approximate)}`);
+  if (approximate !== "none" && approximate !== "tanh")
+    throw new RangeError(`gelu: approximate must be "none" or "tanh", got ${String(approximate)}`);
   const out = allocLike(x.data, x.size);
   K.gelu(x.data, out, approximate);
   if (approximate === "none") {

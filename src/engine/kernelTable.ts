@@ -29,7 +29,15 @@ export interface KernelTable {
   /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
   addRowVector?: (x: Data, v: Data, out: Data, rows: number, cols: number) => boolean;
   /** out = a ∘ b over outShape with numpy broadcasting (strides in elements, 0 on broadcast axes); op 0 add, 1 sub, 2 mul, 3 div. */
-  broadcastBinary?: (op: number, a: Data, aStrides: readonly number[], b: Data, bStrides: readonly number[], out: Data, outShape: readonly number[]) => boolean;
+  broadcastBinary?: (
+    op: number,
+    a: Data,
+    aStrides: readonly number[],
+    b: Data,
+    bStrides: readonly number[],
+    out: Data,
+    outShape: readonly number[],
+  ) => boolean;
   /** out[j] = Σ_i x[i, j] accumulated in float64 in row order (x [rows, cols]): sumTo over leading axes. */
   sumColumns64?: (x: Data, out: Data, rows: number, cols: number) => boolean;
   /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
@@ -45,12 +53,31 @@ export interface KernelTable {
   /** out = c·a + b·d (d null: c·a). */
   axpby?: (c: number, a: Data, b: number, d: Data | null, out: Data) => boolean;
   /** Adam's moments and update (updates.ts `adamMoments`), written to m2, v2, u. */
-  adam?: (g: Data, m: Data, v: Data, m2: Data, v2: Data, u: Data, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number) => boolean;
+  adam?: (
+    g: Data,
+    m: Data,
+    v: Data,
+    m2: Data,
+    v2: Data,
+    u: Data,
+    lr: number,
+    b1: number,
+    b2: number,
+    c1: number,
+    c2: number,
+    eps: number,
+  ) => boolean;
   /**
    * out[e] = ‖∂g(x_e)/∂x_e‖_F² for a small MLP g (x [n, d]; layers with W [out, in] and b [out]; hidden activation
    * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
    */
-  mlpJacobianSqNorms?: (x: Data, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array) => boolean;
+  mlpJacobianSqNorms?: (
+    x: Data,
+    d: number,
+    layers: readonly DenseLayer[],
+    act: 0 | 1 | 2,
+    out: Float64Array,
+  ) => boolean;
   /**
    * Convolution of NHWC images with weights [cout, kh, kw, c] (one group), geometry as kernels.ts `convGeometry`:
    * "forward" y = conv(a = x, b = w); "input" out = dx from (a = dy, b = w); "filter" out = dw from (a = x, b = dy).
@@ -106,4 +133,3 @@ export interface Backend {
   /** Runs fn with its allocations outside any scope (long-lived caches built while a scope is open). */
   unscoped<T>(fn: () => T): T;
 }
-

@@ -22,10 +22,19 @@ export function matmulJs(A: Data, B: Data, C: Data, M: number, K: number, N: num
   C.fill(0);
   let i = 0;
   for (; i + 3 < M; i += 4) {
-    const c0 = i * N, c1 = c0 + N, c2 = c1 + N, c3 = c2 + N;
-    const a0o = i * K, a1o = a0o + K, a2o = a1o + K, a3o = a2o + K;
+    const c0 = i * N,
+      c1 = c0 + N,
+      c2 = c1 + N,
+      c3 = c2 + N;
+    const a0o = i * K,
+      a1o = a0o + K,
+      a2o = a1o + K,
+      a3o = a2o + K;
     for (let k = 0; k < K; k++) {
-      const a0 = A[a0o + k], a1 = A[a1o + k], a2 = A[a2o + k], a3 = A[a3o + k];
+      const a0 = A[a0o + k],
+        a1 = A[a1o + k],
+        a2 = A[a2o + k],
+        a3 = A[a3o + k];
       if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
       const bk = k * N;
       for (let j = 0; j < N; j++) {
@@ -38,7 +47,8 @@ export function matmulJs(A: Data, B: Data, C: Data, M: number, K: number, N: num
     }
   }
   for (; i < M; i++) {
-    const ci = i * N, ao = i * K;
+    const ci = i * N,
+      ao = i * K;
     for (let k = 0; k < K; k++) {
       const a = A[ao + k];
       if (a === 0) continue;
@@ -83,7 +93,10 @@ export function windowGeometry(
   padding: "same" | "valid",
 ): WindowGeometry {
   const [n, h, w, c] = shape;
-  let outH: number, outW: number, padTop = 0, padLeft = 0;
+  let outH: number,
+    outW: number,
+    padTop = 0,
+    padLeft = 0;
   if (padding === "same") {
     outH = Math.ceil(h / stride);
     outW = Math.ceil(w / stride);
@@ -157,13 +170,32 @@ export function col2im(cols: Data, x: Data, g: WindowGeometry): void {
 export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
   const { n, h, w, c, kh, kw, stride, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
-  if (nativeMaxPool(x, idx, { n, h, w, c, kh, kw, sh: stride, sw: stride, dh: 1, dw: 1, padTop: 0, padLeft: 0, outH, outW })) return idx;
+  if (
+    nativeMaxPool(x, idx, {
+      n,
+      h,
+      w,
+      c,
+      kh,
+      kw,
+      sh: stride,
+      sw: stride,
+      dh: 1,
+      dw: 1,
+      padTop: 0,
+      padLeft: 0,
+      outH,
+      outW,
+    })
+  )
+    return idx;
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
       for (let ox = 0; ox < outW; ox++) {
         for (let ch = 0; ch < c; ch++, o++) {
-          let best = -Infinity, bestAt = -1;
+          let best = -Infinity,
+            bestAt = -1;
           for (let ky = 0; ky < kh; ky++) {
             const iy = oy * stride + ky;
             for (let kx = 0; kx < kw; kx++) {
@@ -248,25 +280,36 @@ export function convGeometry(
   c0 = 0,
   cg = shape[3],
 ): ConvGeometry {
-  if (shape.length !== 4) throw new RangeError(`expected an NHWC image tensor [N,H,W,C], got shape [${shape.join(",")}]`);
+  if (shape.length !== 4)
+    throw new RangeError(`expected an NHWC image tensor [N,H,W,C], got shape [${shape.join(",")}]`);
   const [n, h, w, c] = shape;
   const positive = (v: number) => Number.isInteger(v) && v >= 1;
-  const [kh, kw] = kernel, [sh, sw] = stride, [dh, dw] = dilation;
+  const [kh, kw] = kernel,
+    [sh, sw] = stride,
+    [dh, dw] = dilation;
   const [padTop, padLeft, padBottom, padRight] = padding;
-  if (!positive(kh) || !positive(kw)) throw new RangeError(`kernel must be positive integers, got [${kernel.join(",")}]`);
-  if (!positive(sh) || !positive(sw)) throw new RangeError(`stride must be positive integers, got [${stride.join(",")}]`);
-  if (!positive(dh) || !positive(dw)) throw new RangeError(`dilation must be positive integers, got [${dilation.join(",")}]`);
+  if (!positive(kh) || !positive(kw))
+    throw new RangeError(`kernel must be positive integers, got [${kernel.join(",")}]`);
+  if (!positive(sh) || !positive(sw))
+    throw new RangeError(`stride must be positive integers, got [${stride.join(",")}]`);
+  if (!positive(dh) || !positive(dw))
+    throw new RangeError(`dilation must be positive integers, got [${dilation.join(",")}]`);
   if (padding.length !== 4 || padding.some((p) => !Number.isInteger(p) || p < 0)) {
-    throw new RangeError(`padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`);
+    throw new RangeError(
+      `padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`,
+    );
   }
   if (!Number.isInteger(c0) || !Number.isInteger(cg) || c0 < 0 || cg < 1 || c0 + cg > c) {
     throw new RangeError(`channel range [${c0}, ${c0 + cg}) is outside the input's ${c} channels`);
   }
-  const effH = dh * (kh - 1) + 1, effW = dw * (kw - 1) + 1;
-  const padH = h + padTop + padBottom, padW = w + padLeft + padRight;
+  const effH = dh * (kh - 1) + 1,
+    effW = dw * (kw - 1) + 1;
+  const padH = h + padTop + padBottom,
+    padW = w + padLeft + padRight;
   if (effH > padH || effW > padW) {
     throw new RangeError(
-      `kernel ${kh}x${kw}` + (dh > 1 || dw > 1 ? ` (dilation ${dh}x${dw}, spans ${effH}x${effW})` : "") +
+      `kernel ${kh}x${kw}` +
+        (dh > 1 || dw > 1 ? ` (dilation ${dh}x${dw}, spans ${effH}x${effW})` : "") +
         ` is larger than the padded input ${padH}x${padW} (input ${h}x${w}, padding [${padding.join(",")}])`,
     );
   }
@@ -340,7 +383,8 @@ export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
     for (let oy = 0; oy < outH; oy++) {
       for (let ox = 0; ox < outW; ox++) {
         for (let ch = 0; ch < c; ch++, o++) {
-          let best = -Infinity, bestAt = -1;
+          let best = -Infinity,
+            bestAt = -1;
           for (let ky = 0; ky < kh; ky++) {
             const iy = oy * sh + ky * dh - padTop;
             if (iy < 0 || iy >= h) continue;
@@ -371,14 +415,17 @@ export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
  */
 export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx: Int32Array; scale: Float64Array } {
   const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
-  const k = kh * kw, outs = n * outH * outW * c;
-  const idx = new Int32Array(outs * k), scale = new Float64Array(outs);
+  const k = kh * kw,
+    outs = n * outH * outW * c;
+  const idx = new Int32Array(outs * k),
+    scale = new Float64Array(outs);
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
       for (let ox = 0; ox < outW; ox++) {
         for (let ch = 0; ch < c; ch++, o++) {
-          let p = o * k, inside = 0;
+          let p = o * k,
+            inside = 0;
           for (let ky = 0; ky < kh; ky++) {
             const iy = oy * sh + ky * dh - padTop;
             for (let kx = 0; kx < kw; kx++, p++) {
@@ -391,7 +438,8 @@ export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx
               }
             }
           }
-          if (inside === 0 && !countIncludePad) throw new RangeError(`average pooling window at (${oy}, ${ox}) lies wholly in the padding`);
+          if (inside === 0 && !countIncludePad)
+            throw new RangeError(`average pooling window at (${oy}, ${ox}) lies wholly in the padding`);
           scale[o] = 1 / (countIncludePad ? k : inside);
         }
       }
@@ -403,7 +451,10 @@ export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx
 // ---- Broadcasting, reductions and special functions (used by elementwise.ts) ----
 
 /** Codes for broadcastBinary's operation (a switch outside the inner loop instead of a per-element closure). */
-export const BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3;
+export const BIN_ADD = 0,
+  BIN_SUB = 1,
+  BIN_MUL = 2,
+  BIN_DIV = 3;
 const ZERO = new Float32Array(4);
 
 /**
@@ -411,7 +462,8 @@ const ZERO = new Float32Array(4);
  * broadcasting (right-aligned): 0 on axes where `shape` has size 1 or no axis. Shapes must already be compatible.
  */
 export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
-  const r = outShape.length, off = r - shape.length;
+  const r = outShape.length,
+    off = r - shape.length;
   const strides = new Array<number>(r).fill(0);
   let s = 1;
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -422,7 +474,13 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
 }
 
 /** Moves an odometer over all axes but the last one step; returns the offset change for each of two operands. */
-function step(idx: number[], shape: readonly number[], sa: readonly number[], sb: readonly number[], off: number[]): void {
+function step(
+  idx: number[],
+  shape: readonly number[],
+  sa: readonly number[],
+  sb: readonly number[],
+  off: number[],
+): void {
   for (let d = shape.length - 2; d >= 0; d--) {
     idx[d]++;
     off[0] += sa[d];
@@ -448,11 +506,13 @@ export function broadcastBinary(
   if (kernels().broadcastBinary?.(op, a, aStrides, b, bStrides, out, outShape)) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1];
-  const sa = r === 0 ? 0 : aStrides[r - 1], sb = r === 0 ? 0 : bStrides[r - 1];
+  const sa = r === 0 ? 0 : aStrides[r - 1],
+    sb = r === 0 ? 0 : bStrides[r - 1];
   const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
   const off = [0, 0];
   for (let o = 0; o < out.length; o += n) {
-    const ao = off[0], bo = off[1];
+    const ao = off[0],
+      bo = off[1];
     switch (op) {
       case BIN_ADD:
         for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa] + b[bo + j * sb];
@@ -477,9 +537,22 @@ export function broadcastBinary(
 export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, outShape: readonly number[]): void {
   if (out.length === 0) return;
   // Natively as x + 0 with the zero broadcast everywhere (x + 0 is x for every float but −0, which becomes +0).
-  if (x instanceof Float32Array && kernels().broadcastBinary?.(BIN_ADD, x, xStrides, ZERO, outShape.map(() => 0), out, outShape)) return;
+  if (
+    x instanceof Float32Array &&
+    kernels().broadcastBinary?.(
+      BIN_ADD,
+      x,
+      xStrides,
+      ZERO,
+      outShape.map(() => 0),
+      out,
+      outShape,
+    )
+  )
+    return;
   const r = outShape.length;
-  const n = r === 0 ? 1 : outShape[r - 1], sx = r === 0 ? 0 : xStrides[r - 1];
+  const n = r === 0 ? 1 : outShape[r - 1],
+    sx = r === 0 ? 0 : xStrides[r - 1];
   const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
   const off = [0, 0];
   for (let o = 0; o < out.length; o += n) {
@@ -503,7 +576,8 @@ export function sumToShape(x: Data, xShape: readonly number[], out: Data, outStr
   const acc = new Float64Array(out.length);
   if (x.length > 0) {
     const r = xShape.length;
-    const n = r === 0 ? 1 : xShape[r - 1], so = r === 0 ? 0 : outStrides[r - 1];
+    const n = r === 0 ? 1 : xShape[r - 1],
+      so = r === 0 ? 0 : outStrides[r - 1];
     const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
     const off = [0, 0];
     for (let o = 0; o < x.length; o += n) {
@@ -534,7 +608,8 @@ export function erfScalar(x: number): number {
   const ax = Math.abs(x);
   if (ax < 2.5) {
     const x2 = ax * ax;
-    let term = ax, s = ax;
+    let term = ax,
+      s = ax;
     for (let n = 1; n < 200; n++) {
       term *= (2 * x2) / (2 * n + 1);
       s += term;

@@ -15,7 +15,8 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
 }
 
 function mapTanh(a: Tensor): Data {
-  const out = allocLike(a.data, a.size), d = a.data;
+  const out = allocLike(a.data, a.size),
+    d = a.data;
   if (kernels().unary?.("tanh", d, out)) return out;
   for (let i = 0; i < d.length; i++) out[i] = Math.tanh(d[i]);
   return out;
@@ -36,15 +37,18 @@ export function onesLike(a: Tensor): Tensor {
 /** a + b, where b has a's shape or is a vector broadcast along a's last axis (a bias). */
 export function add(a: Tensor, b: Tensor): Tensor {
   const out = allocLike(a.data, a.size);
-  const ad = a.data, bd = b.data;
+  const ad = a.data,
+    bd = b.data;
   if (b.shape.length === a.shape.length) {
     sameShape(a, b, "add");
     if (!kernels().binary?.("add", ad, bd, out)) for (let i = 0; i < out.length; i++) out[i] = ad[i] + bd[i];
     return record(out, a.shape, [a, b], (g) => [g, g]);
   }
   const n = a.shape[a.shape.length - 1];
-  if (b.shape.length !== 1 || b.shape[0] !== n) throw new RangeError(`add: cannot broadcast [${b.shape}] to [${a.shape}]`);
-  if (!kernels().addRowVector?.(ad, bd, out, out.length / n, n)) for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
+  if (b.shape.length !== 1 || b.shape[0] !== n)
+    throw new RangeError(`add: cannot broadcast [${b.shape}] to [${a.shape}]`);
+  if (!kernels().addRowVector?.(ad, bd, out, out.length / n, n))
+    for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? sumToLastAxis(g) : null]);
 }
 
@@ -52,7 +56,8 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "sub");
   const out = allocLike(a.data, a.size);
-  if (!kernels().binary?.("sub", a.data, b.data, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
+  if (!kernels().binary?.("sub", a.data, b.data, out))
+    for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
 }
 
@@ -60,14 +65,16 @@ export function sub(a: Tensor, b: Tensor): Tensor {
 export function mul(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "mul");
   const out = allocLike(a.data, a.size);
-  if (!kernels().binary?.("mul", a.data, b.data, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
+  if (!kernels().binary?.("mul", a.data, b.data, out))
+    for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
   return record(out, a.shape, [a, b], (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
 }
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
   // Plain loops rather than a per-element callback: these run on every activation of every batch.
-  const out = allocLike(a.data, a.size), d = a.data;
+  const out = allocLike(a.data, a.size),
+    d = a.data;
   if (!kernels().affine?.(d, out, alpha, beta)) for (let i = 0; i < d.length; i++) out[i] = alpha * d[i] + beta;
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
@@ -80,7 +87,8 @@ export function scale(a: Tensor, alpha: number): Tensor {
 /** a · s where s is a one-element tensor (differentiable in both). */
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
   const v = s.item();
-  const out = allocLike(a.data, a.size), d = a.data;
+  const out = allocLike(a.data, a.size),
+    d = a.data;
   if (!kernels().scale?.(d, out, v)) for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
   return record(out, a.shape, [a, s], (g) => [
     a.requiresGrad ? mulScalar(g, s) : null,
@@ -112,7 +120,8 @@ export function sumToLastAxis(a: Tensor): Tensor {
   const n = a.shape[a.shape.length - 1];
   const out = allocLike(a.data, n);
   const d = a.data;
-  if (!kernels().sumColumns?.(d, out, d.length / n, n)) for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
+  if (!kernels().sumColumns?.(d, out, d.length / n, n))
+    for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
   return record(out, [n], [a], (g) => [broadcastRows(g, a.shape)]);
 }
 
@@ -148,7 +157,8 @@ export function broadcastCols(v: Tensor, n: number): Tensor {
 
 /** The same values with another shape of the same size (a view: no copy). */
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
-  if (sizeOf(shape) !== a.size) throw new RangeError(`reshape: [${a.shape}] has ${a.size} values, [${shape}] needs ${sizeOf(shape)}`);
+  if (sizeOf(shape) !== a.size)
+    throw new RangeError(`reshape: [${a.shape}] has ${a.size} values, [${shape}] needs ${sizeOf(shape)}`);
   return record(a.data, shape, [a], (g) => [reshape(g, a.shape)]);
 }
 
@@ -157,10 +167,14 @@ export function reshape(a: Tensor, shape: readonly number[]): Tensor {
  * Backward rules for each transpose combination are again matmuls.
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
-  if (a.shape.length !== 2 || b.shape.length !== 2) throw new RangeError(`matmul needs 2-D tensors, got [${a.shape}] and [${b.shape}]`);
+  if (a.shape.length !== 2 || b.shape.length !== 2)
+    throw new RangeError(`matmul needs 2-D tensors, got [${a.shape}] and [${b.shape}]`);
   const [M, Ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [Kb, N] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-  if (Ka !== Kb) throw new RangeError(`matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`);
+  if (Ka !== Kb)
+    throw new RangeError(
+      `matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`,
+    );
   const out = allocLike(a.data, M * N);
   // Backends with transposed-operand kernels read op(A), op(B) in place; else transpose (leaf transposes are cached).
   const gemm = M * Ka * N >= 4096 ? kernels().gemm : undefined;
@@ -168,7 +182,8 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     K.matmul(transA ? transposedOf(a) : a.data, transB ? transposedOf(b) : b.data, out, M, Ka, N);
   }
   return record(out, [M, N], [a, b], (g) => {
-    let ga: Tensor | null = null, gb: Tensor | null = null;
+    let ga: Tensor | null = null,
+      gb: Tensor | null = null;
     if (!transA && !transB) {
       if (a.requiresGrad) ga = matmul(g, b, false, true);
       if (b.requiresGrad) gb = matmul(a, g, true, false);
@@ -216,7 +231,8 @@ function transposed(d: Data, m: number, n: number): Data {
  * again exactly as the composite is.
  */
 export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): Tensor {
-  const [M, K] = x.shape, N = W.shape[0];
+  const [M, K] = x.shape,
+    N = W.shape[0];
   if (x.shape.length !== 2 || W.shape.length !== 2 || W.shape[1] !== K || b.size !== N) {
     throw new RangeError(`linear: x [${x.shape}], W [${W.shape}] and b [${b.shape}] do not make a dense layer`);
   }
@@ -228,7 +244,11 @@ export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): T
   }
   const y: Tensor = record(out, [M, N], [x, W, b], (g) => {
     const gz = act === "relu" ? mulConst(g, reluMask(y)) : g; // y > 0 exactly where x·Wᵀ + b > 0
-    return [x.requiresGrad ? matmul(gz, W) : null, W.requiresGrad ? matmul(gz, x, true, false) : null, b.requiresGrad ? sumToLastAxis(gz) : null];
+    return [
+      x.requiresGrad ? matmul(gz, W) : null,
+      W.requiresGrad ? matmul(gz, x, true, false) : null,
+      b.requiresGrad ? sumToLastAxis(gz) : null,
+    ];
   });
   return y;
 }
@@ -242,7 +262,9 @@ export function mulConst(a: Tensor, c: Data): Tensor {
 
 /** max(a, 0), i.e. a ⊙ mask with a constant mask, so its backward (and every higher derivative) is mulConst. */
 export function relu(a: Tensor): Tensor {
-  const d = a.data, out = allocLike(d, d.length), mask = allocLike(d, d.length);
+  const d = a.data,
+    out = allocLike(d, d.length),
+    mask = allocLike(d, d.length);
   if (!kernels().relu?.(d, out, mask)) {
     for (let i = 0; i < d.length; i++) {
       if (d[i] > 0) {
@@ -256,7 +278,8 @@ export function relu(a: Tensor): Tensor {
 
 /** ReLU's derivative at each element of a: 1 where a > 0, else 0 (PyTorch's convention at 0). */
 export function reluMask(a: Tensor): Data {
-  const d = a.data, mask = allocLike(d, d.length);
+  const d = a.data,
+    mask = allocLike(d, d.length);
   if (kernels().reluMask?.(d, mask)) return mask;
   for (let i = 0; i < d.length; i++) if (d[i] > 0) mask[i] = 1;
   return mask;
@@ -357,7 +380,10 @@ export function col2im(cols: Tensor, geom: K.WindowGeometry, shape: readonly num
  */
 export function conv2d(x: Tensor, weight: Tensor, stride: number, padding: "same" | "valid"): Tensor {
   const [cout, kh, kw, cin] = weight.shape;
-  if (x.shape.length !== 4 || x.shape[3] !== cin) throw new RangeError(`conv2d: input [${x.shape}] does not match weight [${weight.shape}] (NHWC input, [out,kh,kw,in] weight)`);
+  if (x.shape.length !== 4 || x.shape[3] !== cin)
+    throw new RangeError(
+      `conv2d: input [${x.shape}] does not match weight [${weight.shape}] (NHWC input, [out,kh,kw,in] weight)`,
+    );
   const geom = K.windowGeometry(x.shape, kh, kw, stride, padding);
   if (directConvAvailable(x, 1)) {
     const pad: [number, number, number, number] = [geom.padTop, geom.padLeft, 0, 0];
@@ -383,7 +409,10 @@ export function avgPool2d(x: Tensor, size: number, stride: number): Tensor {
   const geom = K.windowGeometry(x.shape, size, size, stride, "valid");
   const shape = [geom.n, geom.outH, geom.outW, geom.c];
   const parts = K.poolWindowIndices(geom).map((idx) => gather(x, idx, shape));
-  return scale(parts.reduce((s, p) => add(s, p)), 1 / (size * size));
+  return scale(
+    parts.reduce((s, p) => add(s, p)),
+    1 / (size * size),
+  );
 }
 
 /** Σ a², as a scalar. */

@@ -30,12 +30,15 @@ export interface Pool2dOptions {
 }
 
 function checkImage(x: Tensor, op: string): void {
-  if (x.shape.length !== 4) throw new RangeError(`${op}: expected an NHWC image tensor [N,H,W,C], got shape [${x.shape.join(",")}]`);
+  if (x.shape.length !== 4)
+    throw new RangeError(`${op}: expected an NHWC image tensor [N,H,W,C], got shape [${x.shape.join(",")}]`);
 }
 
 function checkPad(padding: readonly number[], op: string): void {
   if (padding.length !== 4 || padding.some((p) => !Number.isInteger(p) || p < 0)) {
-    throw new RangeError(`${op}: padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`);
+    throw new RangeError(
+      `${op}: padding must be four non-negative integers [top, left, bottom, right], got [${padding.join(",")}]`,
+    );
   }
 }
 
@@ -66,15 +69,20 @@ function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): 
  */
 export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
   checkImage(x, "conv2d");
-  if (w.shape.length !== 4) throw new RangeError(`conv2d: weight must be [out, kh, kw, in/groups], got shape [${w.shape.join(",")}]`);
+  if (w.shape.length !== 4)
+    throw new RangeError(`conv2d: weight must be [out, kh, kw, in/groups], got shape [${w.shape.join(",")}]`);
   const [cout, kh, kw, cg] = w.shape;
   const cin = x.shape[3];
   const groups = o.groups;
-  if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`conv2d: groups must be a positive integer, got ${groups}`);
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new RangeError(`conv2d: groups must be a positive integer, got ${groups}`);
   if (cin % groups !== 0) throw new RangeError(`conv2d: input channels ${cin} are not divisible by groups ${groups}`);
-  if (cout % groups !== 0) throw new RangeError(`conv2d: output channels ${cout} are not divisible by groups ${groups}`);
+  if (cout % groups !== 0)
+    throw new RangeError(`conv2d: output channels ${cout} are not divisible by groups ${groups}`);
   if (cg !== cin / groups) {
-    throw new RangeError(`conv2d: weight [${w.shape.join(",")}] expects ${cg} input channels per group, input has ${cin} channels in ${groups} group(s)`);
+    throw new RangeError(
+      `conv2d: weight [${w.shape.join(",")}] expects ${cg} input channels per group, input has ${cin} channels in ${groups} group(s)`,
+    );
   }
   if (x.dtype !== w.dtype) throw new RangeError(`conv2d: input is ${x.dtype} but weight is ${w.dtype}`);
   const og = cout / groups;
@@ -83,7 +91,10 @@ export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
   const cols = im2colG(x, geom);
   // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
   // so the whole convolution stays one im2col and one matmul.
-  const wFull = groups === 1 ? reshape(w, [cout, kh * kw * cin]) : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
+  const wFull =
+    groups === 1
+      ? reshape(w, [cout, kh * kw * cin])
+      : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
   const y = matmul(cols, wFull, false, true);
   return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
 }
@@ -109,10 +120,12 @@ export function pad2d(x: Tensor, padding: Pad4, value = 0): Tensor {
   checkPad(padding, "pad2d");
   const [n, h, w, c] = x.shape;
   const [t, l, b, r] = padding;
-  const H = h + t + b, W = w + l + r;
+  const H = h + t + b,
+    W = w + l + r;
   const out = allocLike(x.data, n * H * W * c);
   if (value !== 0) out.fill(value);
-  const src = x.data, rowLen = w * c;
+  const src = x.data,
+    rowLen = w * c;
   for (let bi = 0; bi < n; bi++) {
     for (let y = 0; y < h; y++) {
       const s = (bi * h + y) * rowLen;
@@ -126,9 +139,11 @@ export function pad2d(x: Tensor, padding: Pad4, value = 0): Tensor {
 function crop2d(x: Tensor, padding: Pad4): Tensor {
   const [n, H, W, c] = x.shape;
   const [t, l, b, r] = padding;
-  const h = H - t - b, w = W - l - r;
+  const h = H - t - b,
+    w = W - l - r;
   const out = allocLike(x.data, n * h * w * c);
-  const src = x.data, rowLen = w * c;
+  const src = x.data,
+    rowLen = w * c;
   for (let bi = 0; bi < n; bi++) {
     for (let y = 0; y < h; y++) {
       const s = ((bi * H + y + t) * W + l) * c;
@@ -162,7 +177,8 @@ export function avgPool2dGeneral(x: Tensor, o: Pool2dOptions & { countIncludePad
 
 /** out[o] = scale[o] · Σ_j x[idx[o·k + j]] (idx −1 skipped): a fixed linear map, differentiable through its adjoint. */
 function windowMean(x: Tensor, idx: Int32Array, scale: Float64Array, k: number, shape: readonly number[]): Tensor {
-  const out = allocLike(x.data, scale.length), d = x.data;
+  const out = allocLike(x.data, scale.length),
+    d = x.data;
   for (let o = 0, p = 0; o < scale.length; o++) {
     let s = 0;
     for (let j = 0; j < k; j++, p++) {
@@ -175,8 +191,15 @@ function windowMean(x: Tensor, idx: Int32Array, scale: Float64Array, k: number, 
 }
 
 /** Adjoint of windowMean: spreads scale[o]·g[o] over the window o. */
-function windowMeanAdjoint(g: Tensor, idx: Int32Array, scale: Float64Array, k: number, shape: readonly number[]): Tensor {
-  const out = allocLike(g.data, sizeOf(shape)), d = g.data;
+function windowMeanAdjoint(
+  g: Tensor,
+  idx: Int32Array,
+  scale: Float64Array,
+  k: number,
+  shape: readonly number[],
+): Tensor {
+  const out = allocLike(g.data, sizeOf(shape)),
+    d = g.data;
   for (let o = 0, p = 0; o < scale.length; o++) {
     const v = d[o] * scale[o];
     for (let j = 0; j < k; j++, p++) {
@@ -193,7 +216,8 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, h, w, c] = x.shape;
   const hw = h * w;
   if (hw === 0) throw new RangeError(`global_avgpool: input [${x.shape.join(",")}] has no spatial positions`);
-  const out = allocLike(x.data, n * c), d = x.data;
+  const out = allocLike(x.data, n * c),
+    d = x.data;
   for (let b = 0; b < n; b++) {
     for (let p = 0; p < hw; p++) {
       const s = (b * hw + p) * c;
@@ -208,7 +232,8 @@ export function globalAvgPool(x: Tensor): Tensor {
 function spreadMean(g: Tensor, h: number, w: number): Tensor {
   const [n, , , c] = g.shape;
   const hw = h * w;
-  const out = allocLike(g.data, n * hw * c), d = g.data;
+  const out = allocLike(g.data, n * hw * c),
+    d = g.data;
   for (let b = 0; b < n; b++) {
     for (let p = 0; p < hw; p++) {
       const s = (b * hw + p) * c;
@@ -230,7 +255,9 @@ export function concatChannels(xs: Tensor[]): Tensor {
   const lead = first.shape.slice(0, -1);
   for (const t of xs) {
     if (t.shape.length !== rank || t.shape.some((s, i) => i < rank - 1 && s !== lead[i])) {
-      throw new RangeError(`concat: shapes [${first.shape.join(",")}] and [${t.shape.join(",")}] differ outside the last axis`);
+      throw new RangeError(
+        `concat: shapes [${first.shape.join(",")}] and [${t.shape.join(",")}] differ outside the last axis`,
+      );
     }
     if (t.dtype !== first.dtype) throw new RangeError(`concat: mixes ${first.dtype} and ${t.dtype}`);
   }
@@ -241,7 +268,8 @@ export function concatChannels(xs: Tensor[]): Tensor {
   const out = allocLike(first.data, rows * total);
   let off = 0;
   xs.forEach((t, k) => {
-    const cw = widths[k], d = t.data;
+    const cw = widths[k],
+      d = t.data;
     for (let r = 0; r < rows; r++) out.set(d.subarray(r * cw, r * cw + cw), r * total + off);
     off += cw;
   });
@@ -257,7 +285,14 @@ export function concatChannels(xs: Tensor[]): Tensor {
 }
 
 /** Entries [start, start+width) of the last axis of g (viewed as [rows, total]), as a gather. */
-function lastAxisSlice(g: Tensor, start: number, width: number, rows: number, total: number, shape: readonly number[]): Tensor {
+function lastAxisSlice(
+  g: Tensor,
+  start: number,
+  width: number,
+  rows: number,
+  total: number,
+  shape: readonly number[],
+): Tensor {
   const idx = new Int32Array(rows * width);
   for (let r = 0, p = 0; r < rows; r++) for (let j = 0; j < width; j++, p++) idx[p] = r * total + start + j;
   return gather(g, idx, shape);
@@ -268,7 +303,9 @@ export function permute(x: Tensor, perm: number[]): Tensor {
   const rank = x.shape.length;
   const seen = new Set(perm);
   if (perm.length !== rank || seen.size !== rank || perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)) {
-    throw new RangeError(`permute: [${perm.join(",")}] is not a permutation of the ${rank} axes of [${x.shape.join(",")}]`);
+    throw new RangeError(
+      `permute: [${perm.join(",")}] is not a permutation of the ${rank} axes of [${x.shape.join(",")}]`,
+    );
   }
   if (perm.every((p, i) => p === i)) return x;
   const inStrides = new Array<number>(rank);
@@ -278,7 +315,8 @@ export function permute(x: Tensor, perm: number[]): Tensor {
   }
   const outShape = perm.map((p) => x.shape[p]);
   const strides = perm.map((p) => inStrides[p]); // input stride of each output axis
-  const out = allocLike(x.data, x.size), d = x.data;
+  const out = allocLike(x.data, x.size),
+    d = x.data;
   if (x.size > 0) {
     const counter = new Array<number>(rank).fill(0);
     let src = 0;

@@ -24,8 +24,20 @@ export function axpby(c: number, a: Data, b = 0, d?: Data): Data {
  * One Adam step on flat arrays: m' = b1·m + (1−b1)·g, v' = b2·v + (1−b2)·g², update = −lr·(m'/c1)/(√(v'/c2) + eps)
  * with c1 = 1 − b1^t, c2 = 1 − b2^t (Kingma & Ba, bias-corrected).
  */
-export function adamMoments(g: Data, m: Data, v: Data, lr: number, b1: number, b2: number, c1: number, c2: number, eps: number): { m: Data; v: Data; update: Data } {
-  const m2 = like(m), v2 = like(v), u = like(g);
+export function adamMoments(
+  g: Data,
+  m: Data,
+  v: Data,
+  lr: number,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  eps: number,
+): { m: Data; v: Data; update: Data } {
+  const m2 = like(m),
+    v2 = like(v),
+    u = like(g);
   if (kernels().adam?.(g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps)) return { m: m2, v: v2, update: u };
   for (let i = 0; i < u.length; i++) {
     const gi = g[i];

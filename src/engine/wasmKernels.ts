@@ -25,8 +25,21 @@ export type KernelVariant = "wasm-simd128" | "wasm-relaxed-fma";
 export interface KernelExports {
   memory?: WebAssembly.Memory;
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void;
-  gemm?(a: number, b: number, c: number, bias: number, M: number, K: number, N: number, transA: number, transB: number,
-    act: number, accumulate: number, r0: number, r1: number): void;
+  gemm?(
+    a: number,
+    b: number,
+    c: number,
+    bias: number,
+    M: number,
+    K: number,
+    N: number,
+    transA: number,
+    transB: number,
+    act: number,
+    accumulate: number,
+    r0: number,
+    r1: number,
+  ): void;
   heapBase?(): number;
   [name: string]: unknown;
 }
@@ -86,7 +99,9 @@ const WASM_DIR_FROM_HERE = "../../wasm/";
 
 const nodeFs: NodeFs | null = isNode ? ((await import(/* @vite-ignore */ NODE_FS)) as NodeFs) : null;
 const nodeRequire: ((id: string) => unknown) | null = isNode
-  ? ((await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire(url: string): (id: string) => unknown }).createRequire(import.meta.url)
+  ? (
+      (await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire(url: string): (id: string) => unknown }
+    ).createRequire(import.meta.url)
   : null;
 
 /**
@@ -96,10 +111,37 @@ const nodeRequire: ((id: string) => unknown) | null = isNode
 export function relaxedSimdSupported(): boolean {
   const zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)]; // v128.const 0
   const bytes = new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () → v128
-    0x03, 0x02, 0x01, 0x00, // one function of type 0
-    0x0a, 0x3d, 0x01, 0x3b, 0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b, // f32x4.relaxed_madd; end
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // magic, version
+    0x01,
+    0x05,
+    0x01,
+    0x60,
+    0x00,
+    0x01,
+    0x7b, // type: () → v128
+    0x03,
+    0x02,
+    0x01,
+    0x00, // one function of type 0
+    0x0a,
+    0x3d,
+    0x01,
+    0x3b,
+    0x00,
+    ...zero,
+    ...zero,
+    ...zero,
+    0xfd,
+    0x85,
+    0x02,
+    0x0b, // f32x4.relaxed_madd; end
   ]);
   try {
     return WebAssembly.validate(bytes);
@@ -146,11 +188,18 @@ function heapBaseOf(exps: KernelExports): number {
 /** A one-thread runtime over a module that owns its memory. */
 function singleRuntime(bytes: BufferSource): WasmRuntime {
   const module = new WebAssembly.Module(bytes);
-  const instance = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error("wasm kernel abort"); } } });
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      abort: () => {
+        throw new Error("wasm kernel abort");
+      },
+    },
+  });
   const exps = instance.exports as unknown as KernelExports;
   const heapBase = heapBaseOf(exps);
   // The kernels' scratch lies below heapBase; the builds start with room for it, but make sure.
-  if (exps.memory && exps.memory.buffer.byteLength < heapBase) exps.memory.grow(Math.ceil((heapBase - exps.memory.buffer.byteLength) / 65536));
+  if (exps.memory && exps.memory.buffer.byteLength < heapBase)
+    exps.memory.grow(Math.ceil((heapBase - exps.memory.buffer.byteLength) / 65536));
   return {
     memory: exps.memory!,
     exports: exps,
@@ -224,7 +273,8 @@ function load(): WasmRuntime | null {
     failure = e;
     runtimeCache = null;
   }
-  if (!runtimeCache && failure) note("load", `WebAssembly kernels unavailable (${reason(failure)}); using the slower JavaScript kernels`);
+  if (!runtimeCache && failure)
+    note("load", `WebAssembly kernels unavailable (${reason(failure)}); using the slower JavaScript kernels`);
   return runtimeCache;
 }
 
@@ -263,7 +313,10 @@ function ensureBytes(mem: WebAssembly.Memory, bytes: number): boolean {
     mem.grow(Math.ceil((bytes - have) / 65536));
     return true;
   } catch (e) {
-    note("grow", `WebAssembly memory could not grow to ${(bytes / 2 ** 30).toFixed(2)} GiB (${reason(e)}); large products use the slower JavaScript kernels`);
+    note(
+      "grow",
+      `WebAssembly memory could not grow to ${(bytes / 2 ** 30).toFixed(2)} GiB (${reason(e)}); large products use the slower JavaScript kernels`,
+    );
     return false;
   }
 }
@@ -273,16 +326,38 @@ function ensureBytes(mem: WebAssembly.Memory, bytes: number): boolean {
  * threads when large. op(A) is M×K (A stored [K, M] when transA), op(B) K×N (B stored [N, K] when transB); bias 0 =
  * none, else N floats; act "relu" clamps at zero after the bias.
  */
-export function wasmGemm(rt: WasmRuntime, a: number, b: number, c: number, M: number, K: number, N: number,
-  o: { transA?: boolean; transB?: boolean; bias?: number; relu?: boolean; accumulate?: boolean } = {}): void {
-  rt.parallel("gemm", [a, b, c, o.bias ?? 0, M, K, N, o.transA ? 1 : 0, o.transB ? 1 : 0, o.relu ? 1 : 0, o.accumulate ? 1 : 0], M, M * K * N);
+export function wasmGemm(
+  rt: WasmRuntime,
+  a: number,
+  b: number,
+  c: number,
+  M: number,
+  K: number,
+  N: number,
+  o: { transA?: boolean; transB?: boolean; bias?: number; relu?: boolean; accumulate?: boolean } = {},
+): void {
+  rt.parallel(
+    "gemm",
+    [a, b, c, o.bias ?? 0, M, K, N, o.transA ? 1 : 0, o.transB ? 1 : 0, o.relu ? 1 : 0, o.accumulate ? 1 : 0],
+    M,
+    M * K * N,
+  );
 }
 
 /** C = A·B for float32 row-major matrices; returns false when wasm is unavailable or the product does not fit its memory. */
-export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, M: number, K: number, N: number): boolean {
+export function wasmMatmul(
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  M: number,
+  K: number,
+  N: number,
+): boolean {
   const w = load();
   if (!w) return false;
-  const aOff = w.heapBase, bOff = aOff + ((M * K * 4 + 15) & ~15), cOff = bOff + ((K * N * 4 + 15) & ~15);
+  const aOff = w.heapBase,
+    bOff = aOff + ((M * K * 4 + 15) & ~15),
+    cOff = bOff + ((K * N * 4 + 15) & ~15);
   if (!ensureBytes(w.memory, cOff + M * N * 4)) return false;
   const heap = new Float32Array(w.memory.buffer);
   heap.set(A.subarray(0, M * K), aOff >> 2);
@@ -326,30 +401,67 @@ function poolArgs(g: WasmWindow): number[] {
  * y [n, outH, outW, cout] = act(conv(x, w) + bias) without an im2col matrix; w [cout, kh, kw, c/groups]; byte
  * offsets into the runtime's memory; split across threads by output pixels when large.
  */
-export function wasmConv2dForward(rt: WasmRuntime, x: number, w: number, y: number, g: WasmWindow, cout: number,
-  groups = 1, o: { bias?: number; relu?: boolean; accumulate?: boolean } = {}): void {
+export function wasmConv2dForward(
+  rt: WasmRuntime,
+  x: number,
+  w: number,
+  y: number,
+  g: WasmWindow,
+  cout: number,
+  groups = 1,
+  o: { bias?: number; relu?: boolean; accumulate?: boolean } = {},
+): void {
   const rows = g.n * g.outH * g.outW;
-  rt.parallel("conv2dForward", [x, w, y, o.bias ?? 0, ...convArgs(g, cout, groups), o.relu ? 1 : 0, o.accumulate ? 1 : 0], rows,
-    (rows * cout * g.kh * g.kw * g.c) / groups);
+  rt.parallel(
+    "conv2dForward",
+    [x, w, y, o.bias ?? 0, ...convArgs(g, cout, groups), o.relu ? 1 : 0, o.accumulate ? 1 : 0],
+    rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups,
+  );
 }
 
 /** dx [n, h, w, c] = the input gradient of wasmConv2dForward for dy [n, outH, outW, cout]; split by input pixels. */
-export function wasmConv2dBackwardInput(rt: WasmRuntime, dy: number, w: number, dx: number, g: WasmWindow, cout: number,
-  groups = 1, o: { accumulate?: boolean } = {}): void {
+export function wasmConv2dBackwardInput(
+  rt: WasmRuntime,
+  dy: number,
+  w: number,
+  dx: number,
+  g: WasmWindow,
+  cout: number,
+  groups = 1,
+  o: { accumulate?: boolean } = {},
+): void {
   const rows = g.n * g.h * g.w;
-  rt.parallel("conv2dBackwardInput", [dy, w, dx, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], rows,
-    (rows * cout * g.kh * g.kw * g.c) / groups);
+  rt.parallel(
+    "conv2dBackwardInput",
+    [dy, w, dx, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0],
+    rows,
+    (rows * cout * g.kh * g.kw * g.c) / groups,
+  );
 }
 
 /**
  * dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split by output channels (each thread
  * gathers the patches itself, so only wide layers gain from the second thread).
  */
-export function wasmConv2dBackwardFilter(rt: WasmRuntime, x: number, dy: number, dw: number, g: WasmWindow, cout: number,
-  groups = 1, o: { accumulate?: boolean } = {}): void {
+export function wasmConv2dBackwardFilter(
+  rt: WasmRuntime,
+  x: number,
+  dy: number,
+  dw: number,
+  g: WasmWindow,
+  cout: number,
+  groups = 1,
+  o: { accumulate?: boolean } = {},
+): void {
   const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
-  rt.parallel("conv2dBackwardFilter", [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0], cout,
-    cout >= 16 ? work : 0, 2);
+  rt.parallel(
+    "conv2dBackwardFilter",
+    [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0],
+    cout,
+    cout >= 16 ? work : 0,
+    2,
+  );
 }
 
 /**
@@ -368,7 +480,8 @@ export function emptyPoolWindow(g: WasmWindow): [number, number] | null {
     }
     return -1;
   };
-  const oy = emptyAt(g.h, g.kh, g.sh, g.dh, g.padTop, g.outH), ox = emptyAt(g.w, g.kw, g.sw, g.dw, g.padLeft, g.outW);
+  const oy = emptyAt(g.h, g.kh, g.sh, g.dh, g.padTop, g.outH),
+    ox = emptyAt(g.w, g.kw, g.sw, g.dw, g.padLeft, g.outW);
   if (oy < 0 && ox < 0) return null;
   return [Math.max(oy, 0), Math.max(ox, 0)];
 }
@@ -380,21 +493,47 @@ export function wasmMaxPoolForward(rt: WasmRuntime, x: number, y: number, idx: n
 }
 
 /** dx = scatter-add of dy at idx (overwrites dx unless accumulate); split by images. */
-export function wasmMaxPoolBackward(rt: WasmRuntime, dy: number, idx: number, dx: number, g: WasmWindow,
-  o: { accumulate?: boolean } = {}): void {
-  rt.parallel("maxPoolBackward", [dy, idx, dx, g.n, g.h, g.w, g.c, g.outH, g.outW, o.accumulate ? 1 : 0], g.n,
-    g.n * g.outH * g.outW * g.c);
+export function wasmMaxPoolBackward(
+  rt: WasmRuntime,
+  dy: number,
+  idx: number,
+  dx: number,
+  g: WasmWindow,
+  o: { accumulate?: boolean } = {},
+): void {
+  rt.parallel(
+    "maxPoolBackward",
+    [dy, idx, dx, g.n, g.h, g.w, g.c, g.outH, g.outW, o.accumulate ? 1 : 0],
+    g.n,
+    g.n * g.outH * g.outW * g.c,
+  );
 }
 
 /** Average pooling (divisor kh·kw when countIncludePad, else the elements inside the window); split by output pixels. */
-export function wasmAvgPoolForward(rt: WasmRuntime, x: number, y: number, g: WasmWindow, countIncludePad: boolean): void {
+export function wasmAvgPoolForward(
+  rt: WasmRuntime,
+  x: number,
+  y: number,
+  g: WasmWindow,
+  countIncludePad: boolean,
+): void {
   const rows = g.n * g.outH * g.outW;
   rt.parallel("avgPoolForward", [x, y, ...poolArgs(g), countIncludePad ? 1 : 0], rows, rows * g.c * g.kh * g.kw);
 }
 
 /** The adjoint of wasmAvgPoolForward (overwrites dx unless accumulate); split by images. */
-export function wasmAvgPoolBackward(rt: WasmRuntime, dy: number, dx: number, g: WasmWindow, countIncludePad: boolean,
-  o: { accumulate?: boolean } = {}): void {
-  rt.parallel("avgPoolBackward", [dy, dx, ...poolArgs(g), countIncludePad ? 1 : 0, o.accumulate ? 1 : 0], g.n,
-    g.n * g.outH * g.outW * g.c * g.kh * g.kw);
+export function wasmAvgPoolBackward(
+  rt: WasmRuntime,
+  dy: number,
+  dx: number,
+  g: WasmWindow,
+  countIncludePad: boolean,
+  o: { accumulate?: boolean } = {},
+): void {
+  rt.parallel(
+    "avgPoolBackward",
+    [dy, dx, ...poolArgs(g), countIncludePad ? 1 : 0, o.accumulate ? 1 : 0],
+    g.n,
+    g.n * g.outH * g.outW * g.c * g.kh * g.kw,
+  );
 }

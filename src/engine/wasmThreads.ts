@@ -108,7 +108,9 @@ export function startThreadedKernels(bytes: Uint8Array, nodeRequire: (id: string
     throw new Error("wasm kernel abort");
   };
   const kernels = new WebAssembly.Instance(module, { env: { memory, abort } }).exports as Record<string, unknown>;
-  const names = WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name);
+  const names = WebAssembly.Module.exports(module)
+    .filter((e) => e.kind === "function")
+    .map((e) => e.name);
   const index = new Map(names.map((n, i) => [n, i]));
   const ctrl = new SharedArrayBuffer(ARGS_BYTE + MAX_ARGS * 8);
   const c = new Int32Array(ctrl, 0, CTRL_INTS);

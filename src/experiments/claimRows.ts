@@ -3,7 +3,20 @@
  * verdict, accuracy cost and flags, then one summary row per claim; sanity checks (E1s, the T1-T3 bounds) apart.
  */
 import type { ClaimRow, Verdict as RowVerdict } from "../report/html.js";
-import { bandVerdict, commonLossLevel, effectRatio, expectationText, monotoneVerdict, peakVerdict, perLayerFactor, summaryVerdict, valueAtLoss, type Point, type ProgressPoint, type Verdict } from "./claims.js";
+import {
+  bandVerdict,
+  commonLossLevel,
+  effectRatio,
+  expectationText,
+  monotoneVerdict,
+  peakVerdict,
+  perLayerFactor,
+  summaryVerdict,
+  valueAtLoss,
+  type Point,
+  type ProgressPoint,
+  type Verdict,
+} from "./claims.js";
 import type { ClaimDef, FamilyDef, Setup } from "./families.js";
 import type { TrialRow } from "../store/runStore.js";
 import { setupName, setupsOf } from "./trials.js";
@@ -20,7 +33,12 @@ export interface TrialData {
 export const ACCURACY_COST_FLAG = 0.05;
 
 export const num = (v: unknown): number => (typeof v === "number" ? v : NaN);
-export const fmt = (v: number) => (Number.isFinite(v) ? (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? Number(v.toPrecision(3)).toString() : v.toExponential(2)) : "n/a");
+export const fmt = (v: number) =>
+  Number.isFinite(v)
+    ? Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5
+      ? Number(v.toPrecision(3)).toString()
+      : v.toExponential(2)
+    : "n/a";
 
 export function finalPoints(trials: TrialData[], metric: string): Point[] {
   return trials.map((t) => ({ knob: t.row.knobValue, seed: t.row.seed, value: num(t.row.summary?.[metric]) }));
@@ -58,10 +76,14 @@ export function analyzeSetup(fam: FamilyDef, setup: Setup, trials: TrialData[]):
   const strongestKnob = fam.knob.strongest ?? values[values.length - 1];
   const acc = meanByKnob(trials, "test_acc");
   const baselineAcc = acc.get(baselineKnob) ?? NaN;
-  const flaggedKnobs = [...acc].filter(([, a]) => a < baselineAcc - ACCURACY_COST_FLAG).map(([k]) => k).sort((a, b) => a - b);
+  const flaggedKnobs = [...acc]
+    .filter(([, a]) => a < baselineAcc - ACCURACY_COST_FLAG)
+    .map(([k]) => k)
+    .sort((a, b) => a - b);
   let matched: SetupAnalysis["matched"] = null;
   if (fam.kind === "train" && fam.knob.key !== "width") {
-    const curve = (t: TrialData): ProgressPoint[] => t.metrics.map((m) => ({ step: num(m.step), loss: num(m.train_loss), value: num(m.gc_train) }));
+    const curve = (t: TrialData): ProgressPoint[] =>
+      t.metrics.map((m) => ({ step: num(m.step), loss: num(m.train_loss), value: num(m.gc_train) }));
     const level = commonLossLevel(trials.filter((t) => !flaggedKnobs.includes(t.row.knobValue)).map(curve));
     if (Number.isFinite(level)) {
       const points: Point[] = [];
@@ -74,7 +96,16 @@ export function analyzeSetup(fam: FamilyDef, setup: Setup, trials: TrialData[]):
       matched = { level, points, unreached };
     }
   }
-  return { setup, trials, baselineKnob, strongestKnob, baselineAcc, flaggedKnobs, undertrained: baselineAcc < setup.accFloor, matched };
+  return {
+    setup,
+    trials,
+    baselineKnob,
+    strongestKnob,
+    baselineAcc,
+    flaggedKnobs,
+    undertrained: baselineAcc < setup.accFloor,
+    matched,
+  };
 }
 
 const distinctKnobs = (ps: Point[]) => new Set(ps.filter((p) => Number.isFinite(p.value)).map((p) => p.knob)).size;
@@ -90,8 +121,10 @@ function monotoneRow(c: ClaimDef, a: SetupAnalysis): Partial<ClaimRow> {
   const acc = meanByKnob(a.trials, "test_acc");
   const worstDrop = Math.max(0, ...[...acc.values()].map((v) => a.baselineAcc - v));
   const flags: string[] = [];
-  if (a.undertrained) flags.push(`undertrained: baseline test accuracy ${fmt(a.baselineAcc)} < floor ${a.setup.accFloor}`);
-  if (a.flaggedKnobs.length) flags.push(`accuracy cost > ${100 * ACCURACY_COST_FLAG} pts at ${a.flaggedKnobs.join(", ")}`);
+  if (a.undertrained)
+    flags.push(`undertrained: baseline test accuracy ${fmt(a.baselineAcc)} < floor ${a.setup.accFloor}`);
+  if (a.flaggedKnobs.length)
+    flags.push(`accuracy cost > ${100 * ACCURACY_COST_FLAG} pts at ${a.flaggedKnobs.join(", ")}`);
   if (a.matched?.unreached) flags.push(`${a.matched.unreached} run(s) never reach the matched loss`);
   return {
     rho: r.rho,
@@ -99,8 +132,19 @@ function monotoneRow(c: ClaimDef, a: SetupAnalysis): Partial<ClaimRow> {
     ciHigh: r.ciHigh,
     verdict: r.verdict,
     effect: { label: `GC(${a.strongestKnob})/GC(${a.baselineKnob})`, ...e },
-    unflagged: u ? { verdict: u.verdict, rho: u.rho, ciLow: u.ciLow, ciHigh: u.ciHigh } : { verdict: "inconclusive", rho: null, ciLow: null, ciHigh: null },
-    matched: m ? { verdict: m.verdict, level: a.matched!.level, rho: m.rho, ciLow: m.ciLow, ciHigh: m.ciHigh, unreached: a.matched!.unreached } : null,
+    unflagged: u
+      ? { verdict: u.verdict, rho: u.rho, ciLow: u.ciLow, ciHigh: u.ciHigh }
+      : { verdict: "inconclusive", rho: null, ciLow: null, ciHigh: null },
+    matched: m
+      ? {
+          verdict: m.verdict,
+          level: a.matched!.level,
+          rho: m.rho,
+          ciLow: m.ciLow,
+          ciHigh: m.ciHigh,
+          unreached: a.matched!.unreached,
+        }
+      : null,
     accuracy: { baseline: a.baselineAcc, worstDrop, flaggedKnobs: a.flaggedKnobs },
     flags,
     note: a.matched ? `matched at clean-label train loss ${fmt(a.matched.level)}` : undefined,
@@ -110,7 +154,8 @@ function monotoneRow(c: ClaimDef, a: SetupAnalysis): Partial<ClaimRow> {
 /** E1: the per-layer factor of the mean GC (median shown beside it) against the band around the prediction. */
 function depthRow(c: ClaimDef, a: SetupAnalysis): Partial<ClaimRow> {
   const pts = finalPoints(a.trials, c.metric ?? "gc_test");
-  const mean = perLayerFactor(pts, "mean"), median = perLayerFactor(pts, "median");
+  const mean = perLayerFactor(pts, "mean"),
+    median = perLayerFactor(pts, "median");
   const r = monotoneVerdict(pts, "decreasing");
   const band = c.band ?? [0.75, 1.33];
   const contains = c.predicted !== undefined && mean.ciLow <= c.predicted && c.predicted <= mean.ciHigh;
@@ -150,7 +195,8 @@ function peakRow(a: SetupAnalysis): Partial<ClaimRow> {
 
 /** Rows for every claim of a family on every setup, and one summary row per claim. */
 export function familyClaimRows(fam: FamilyDef, trials: TrialData[]): { rows: ClaimRow[]; sanity: ClaimRow[] } {
-  const rows: ClaimRow[] = [], sanity: ClaimRow[] = [];
+  const rows: ClaimRow[] = [],
+    sanity: ClaimRow[] = [];
   for (const c of fam.claims) {
     const perSetup: ClaimRow[] = [];
     for (const setup of setupsOf(fam)) {
@@ -158,7 +204,10 @@ export function familyClaimRows(fam: FamilyDef, trials: TrialData[]): { rows: Cl
       const base: ClaimRow = {
         id: c.id,
         claim: c.claim,
-        expected: c.expected === "flat" || c.band ? `per-layer factor in [${(c.band ?? [0.75, 1.33]).join(", ")}]` : expectationText(c.expected),
+        expected:
+          c.expected === "flat" || c.band
+            ? `per-layer factor in [${(c.band ?? [0.75, 1.33]).join(", ")}]`
+            : expectationText(c.expected),
         knob: fam.knob.label,
         rho: null,
         ciLow: null,
@@ -205,8 +254,19 @@ export function familyClaimRows(fam: FamilyDef, trials: TrialData[]): { rows: Cl
       kind: "summary",
       extension: c.extension,
       verdict: sv(counted.map((r) => r.verdict)),
-      matched: counted.some((r) => r.matched) ? { verdict: sv(counted.map((r) => r.matched?.verdict)), level: null, rho: null, ciLow: null, ciHigh: null, unreached: counted.reduce((s, r) => s + (r.matched?.unreached ?? 0), 0) } : null,
-      unflagged: counted.some((r) => r.unflagged) ? { verdict: sv(counted.map((r) => r.unflagged?.verdict)), rho: null, ciLow: null, ciHigh: null } : null,
+      matched: counted.some((r) => r.matched)
+        ? {
+            verdict: sv(counted.map((r) => r.matched?.verdict)),
+            level: null,
+            rho: null,
+            ciLow: null,
+            ciHigh: null,
+            unreached: counted.reduce((s, r) => s + (r.matched?.unreached ?? 0), 0),
+          }
+        : null,
+      unflagged: counted.some((r) => r.unflagged)
+        ? { verdict: sv(counted.map((r) => r.unflagged?.verdict)), rho: null, ciLow: null, ciHigh: null }
+        : null,
       note: `${counted.length} of ${perSetup.length} rows counted: ${perSetup.map((r) => `${r.dataset}/${r.model} ${r.verdict}${r.counted === false ? " (not counted)" : ""}`).join(", ")}`,
     });
   }
@@ -215,15 +275,20 @@ export function familyClaimRows(fam: FamilyDef, trials: TrialData[]): { rows: Cl
 
 /** E1s: at zero bias GC(s)/GC(1) = s^(2L) exactly for each network (L weight layers). */
 function scaleSanity(trials: TrialData[]): Partial<ClaimRow> {
-  let worst = 0, n = 0;
+  let worst = 0,
+    n = 0;
   for (const t of trials) {
     const ref = trials.find((u) => u.row.seed === t.row.seed && u.row.knobValue === 1);
     const model = String(t.row.config.model ?? "");
     const layers = model.startsWith("mlp:") ? model.split(":")[1].split("-").length - 1 : NaN;
-    const gc = num(t.row.summary?.gc_test), g1 = num(ref?.row.summary?.gc_test);
+    const gc = num(t.row.summary?.gc_test),
+      g1 = num(ref?.row.summary?.gc_test);
     if (!ref || !Number.isFinite(layers) || !(g1 > 0)) continue;
     worst = Math.max(worst, Math.abs(gc / g1 / t.row.knobValue ** (2 * layers) - 1));
     n++;
   }
-  return { verdict: n > 0 && worst < 1e-3 ? "agrees" : n === 0 ? "inconclusive" : "disagrees", note: `GC(s)/GC(1) vs s^(2L) over ${n} networks: largest relative deviation ${worst.toExponential(1)}` };
+  return {
+    verdict: n > 0 && worst < 1e-3 ? "agrees" : n === 0 ? "inconclusive" : "disagrees",
+    note: `GC(s)/GC(1) vs s^(2L) over ${n} networks: largest relative deviation ${worst.toExponential(1)}`,
+  };
 }

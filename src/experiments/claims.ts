@@ -20,7 +20,7 @@ export interface Point {
 function ranks(xs: number[]): number[] {
   const idx = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
   const r = new Array<number>(xs.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
     for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2 + 1; // average rank for ties
@@ -30,10 +30,14 @@ function ranks(xs: number[]): number[] {
 }
 
 export function spearman(x: number[], y: number[]): number {
-  const rx = ranks(x), ry = ranks(y);
+  const rx = ranks(x),
+    ry = ranks(y);
   const n = x.length;
-  const mx = rx.reduce((a, b) => a + b, 0) / n, my = ry.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  const mx = rx.reduce((a, b) => a + b, 0) / n,
+    my = ry.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
     sxy += (rx[i] - mx) * (ry[i] - my);
     sxx += (rx[i] - mx) ** 2;
@@ -58,17 +62,31 @@ export interface CorrelationResult {
   verdict: Verdict;
 }
 
-export function monotoneVerdict(points: Point[], expected: "decreasing" | "increasing", resamples = 2000, seed = 0): CorrelationResult {
+export function monotoneVerdict(
+  points: Point[],
+  expected: "decreasing" | "increasing",
+  resamples = 2000,
+  seed = 0,
+): CorrelationResult {
   const finite = points.filter((p) => Number.isFinite(p.value));
-  const rho = spearman(finite.map((p) => p.knob), finite.map((p) => p.value));
+  const rho = spearman(
+    finite.map((p) => p.knob),
+    finite.map((p) => p.value),
+  );
   const rng = new Rng(seed);
   const boots: number[] = [];
   for (let b = 0; b < resamples; b++) {
     const s = resample(finite, rng);
-    boots.push(spearman(s.map((p) => p.knob), s.map((p) => p.value)));
+    boots.push(
+      spearman(
+        s.map((p) => p.knob),
+        s.map((p) => p.value),
+      ),
+    );
   }
   boots.sort((a, b) => a - b);
-  const ciLow = boots[Math.floor(0.025 * resamples)], ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
+  const ciLow = boots[Math.floor(0.025 * resamples)],
+    ciHigh = boots[Math.ceil(0.975 * resamples) - 1];
   // Orient the interval so that positive means "as expected"; agreement needs all of it above zero.
   const [lo, hi] = expected === "decreasing" ? [-ciHigh, -ciLow] : [ciLow, ciHigh];
   const verdict: Verdict = lo > 0 ? "agrees" : hi < 0 ? "disagrees" : "inconclusive";
@@ -85,24 +103,40 @@ function meansByKnob(points: Point[]): { knob: number; mean: number }[] {
  * test-loss peak is interior but the GC peak is elsewhere in at least 95 %, inconclusive otherwise (including a
  * sweep whose test loss has no interior peak, i.e. it missed the interpolation threshold).
  */
-export function peakVerdict(gc: Point[], testLoss: Point[], resamples = 2000, seed = 0): { gcPeak: number; lossPeak: number; support: number; verdict: Verdict } {
+export function peakVerdict(
+  gc: Point[],
+  testLoss: Point[],
+  resamples = 2000,
+  seed = 0,
+): { gcPeak: number; lossPeak: number; support: number; verdict: Verdict } {
   const argmax = (m: { mean: number }[]) => m.reduce((best, v, i) => (v.mean > m[best].mean ? i : best), 0);
   const outcome = (g: Point[], l: Point[]): "together" | "apart" | "no-peak" => {
-    const gm = meansByKnob(g), lm = meansByKnob(l);
-    const gi = argmax(gm), li = argmax(lm);
+    const gm = meansByKnob(g),
+      lm = meansByKnob(l);
+    const gi = argmax(gm),
+      li = argmax(lm);
     if (li === 0 || li === lm.length - 1) return "no-peak";
     return gi > 0 && gi < gm.length - 1 && Math.abs(gi - li) <= 1 ? "together" : "apart";
   };
-  const g = meansByKnob(gc), l = meansByKnob(testLoss);
+  const g = meansByKnob(gc),
+    l = meansByKnob(testLoss);
   const rng = new Rng(seed);
-  let together = 0, apart = 0;
+  let together = 0,
+    apart = 0;
   for (let b = 0; b < resamples; b++) {
     // Resample whole seeds per knob value, the same seeds for both curves (they come from the same runs).
     const picks = new Map<number, number[]>();
     for (const p of gc) picks.set(p.knob, [...(picks.get(p.knob) ?? []), p.seed]);
     const chosen = new Map<number, number[]>();
-    for (const [k, seeds] of picks) chosen.set(k, seeds.map(() => seeds[rng.int(seeds.length)]));
-    const pick = (pts: Point[]) => [...chosen].flatMap(([k, seeds]) => seeds.map((s) => pts.find((p) => p.knob === k && p.seed === s)!).filter(Boolean));
+    for (const [k, seeds] of picks)
+      chosen.set(
+        k,
+        seeds.map(() => seeds[rng.int(seeds.length)]),
+      );
+    const pick = (pts: Point[]) =>
+      [...chosen].flatMap(([k, seeds]) =>
+        seeds.map((s) => pts.find((p) => p.knob === k && p.seed === s)!).filter(Boolean),
+      );
     const o = outcome(pick(gc), pick(testLoss));
     if (o === "together") together++;
     else if (o === "apart") apart++;
@@ -129,23 +163,33 @@ export interface Estimate {
 function centersByKnob(points: Point[], center: "mean" | "median"): { knob: number; c: number }[] {
   const groups = new Map<number, number[]>();
   for (const p of points) if (Number.isFinite(p.value)) groups.set(p.knob, [...(groups.get(p.knob) ?? []), p.value]);
-  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([knob, v]) => {
-    if (center === "mean") return { knob, c: v.reduce((a, b) => a + b, 0) / v.length };
-    const s = [...v].sort((a, b) => a - b), m = s.length >> 1;
-    return { knob, c: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 };
-  });
+  return [...groups.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([knob, v]) => {
+      if (center === "mean") return { knob, c: v.reduce((a, b) => a + b, 0) / v.length };
+      const s = [...v].sort((a, b) => a - b),
+        m = s.length >> 1;
+      return { knob, c: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 };
+    });
 }
 
 /**
  * Per-layer factor of GC in depth: exp of the least-squares slope of log(center GC) on depth, where center is the
  * mean (or median) over networks at each depth; 95 % bootstrap interval resampling networks within each depth.
  */
-export function perLayerFactor(points: Point[], center: "mean" | "median" = "mean", resamples = 2000, seed = 0): Estimate {
+export function perLayerFactor(
+  points: Point[],
+  center: "mean" | "median" = "mean",
+  resamples = 2000,
+  seed = 0,
+): Estimate {
   const fit = (ps: Point[]) => {
     const c = centersByKnob(ps, center).filter((x) => x.c > 0);
     if (c.length < 2) return NaN;
-    const mx = c.reduce((a, x) => a + x.knob, 0) / c.length, my = c.reduce((a, x) => a + Math.log(x.c), 0) / c.length;
-    let sxy = 0, sxx = 0;
+    const mx = c.reduce((a, x) => a + x.knob, 0) / c.length,
+      my = c.reduce((a, x) => a + Math.log(x.c), 0) / c.length;
+    let sxy = 0,
+      sxx = 0;
     for (const x of c) {
       sxy += (x.knob - mx) * (Math.log(x.c) - my);
       sxx += (x.knob - mx) ** 2;
@@ -168,10 +212,17 @@ export function bandVerdict(e: Estimate, band: [number, number]): Verdict {
  * Effect size: mean value at knob `strongest` over mean value at knob `baseline` (e.g. GC(strongest λ)/GC(λ = 0)),
  * with a 95 % bootstrap interval resampling seeds within each knob value.
  */
-export function effectRatio(points: Point[], baseline: number, strongest: number, resamples = 2000, seed = 0): Estimate {
+export function effectRatio(
+  points: Point[],
+  baseline: number,
+  strongest: number,
+  resamples = 2000,
+  seed = 0,
+): Estimate {
   const ratio = (ps: Point[]) => {
     const m = centersByKnob(ps, "mean");
-    const b = m.find((x) => x.knob === baseline)?.c, s = m.find((x) => x.knob === strongest)?.c;
+    const b = m.find((x) => x.knob === baseline)?.c,
+      s = m.find((x) => x.knob === strongest)?.c;
     return b === undefined || s === undefined || b === 0 ? NaN : s / b;
   };
   const rng = new Rng(seed);
@@ -195,7 +246,8 @@ export function valueAtLoss(curve: ProgressPoint[], level: number): number | nul
   for (let i = 0; i < pts.length; i++) {
     if (pts[i].loss > level) continue;
     if (i === 0) return pts[0].value;
-    const a = pts[i - 1], b = pts[i];
+    const a = pts[i - 1],
+      b = pts[i];
     const t = (a.loss - level) / (a.loss - b.loss);
     return a.value + t * (b.value - a.value);
   }
@@ -224,5 +276,10 @@ export function summaryVerdict(verdicts: Verdict[]): SummaryVerdict {
 }
 
 export function expectationText(e: Expectation): string {
-  return { decreasing: "knob ↑ → GC ↓ (ρ < 0)", increasing: "knob ↑ → GC ↑ (ρ > 0)", peak: "GC peaks with test loss", flat: "GC flat in depth (ratio per layer ≈ 1)" }[e];
+  return {
+    decreasing: "knob ↑ → GC ↓ (ρ < 0)",
+    increasing: "knob ↑ → GC ↑ (ρ > 0)",
+    peak: "GC peaks with test loss",
+    flat: "GC flat in depth (ratio per layer ≈ 1)",
+  }[e];
 }

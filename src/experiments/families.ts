@@ -95,10 +95,20 @@ const FLOOR = { mnist: 0.85, "fashion-mnist": 0.75 } as const;
 
 const mlpSetups = (model: string): Setup[] => [
   { dataset: "mnist", model: "mlp", config: { data: "mnist", model }, accFloor: FLOOR.mnist },
-  { dataset: "fashion-mnist", model: "mlp", config: { data: "fashion-mnist", model }, accFloor: FLOOR["fashion-mnist"] },
+  {
+    dataset: "fashion-mnist",
+    model: "mlp",
+    config: { data: "fashion-mnist", model },
+    accFloor: FLOOR["fashion-mnist"],
+  },
 ];
 const cnnSetups = (datasets: ("mnist" | "fashion-mnist")[]): Setup[] =>
-  datasets.map((d) => ({ dataset: d, model: "cnn", config: { data: d, model: SMALL_CNN, measures: ["norms"] }, accFloor: FLOOR[d] }));
+  datasets.map((d) => ({
+    dataset: d,
+    model: "cnn",
+    config: { data: d, model: SMALL_CNN, measures: ["norms"] },
+    accFloor: FLOOR[d],
+  }));
 
 /** Shared base for the quick profile: a 4,000-image subset, a small MLP, short training, 21 logged points. */
 const quickBase: Partial<TrainConfig> = {
@@ -144,10 +154,22 @@ export function families(profile: Profile): FamilyDef[] {
   const q = profile === "quick";
   const conv = profile === "conv";
   const base = conv ? convBase : q ? quickBase : fullBase;
-  const setups = conv ? cnnSetups(["fashion-mnist"]) : q ? mlpSetups("mlp:784-64-64-10") : [...mlpSetups("mlp:784-256-256-10"), ...cnnSetups(["mnist", "fashion-mnist"])];
+  const setups = conv
+    ? cnnSetups(["fashion-mnist"])
+    : q
+      ? mlpSetups("mlp:784-64-64-10")
+      : [...mlpSetups("mlp:784-256-256-10"), ...cnnSetups(["mnist", "fashion-mnist"])];
   const seeds = q || conv ? [0, 1, 2] : [0, 1, 2, 3, 4];
   const version = 2;
-  const sweep = (id: string, title: string, knob: KnobGrid, claim: string, expected: Expectation, extra: Partial<TrainConfig> = {}, more: Partial<ClaimDef> = {}): FamilyDef => ({
+  const sweep = (
+    id: string,
+    title: string,
+    knob: KnobGrid,
+    claim: string,
+    expected: Expectation,
+    extra: Partial<TrainConfig> = {},
+    more: Partial<ClaimDef> = {},
+  ): FamilyDef => ({
     id,
     version,
     title,
@@ -162,34 +184,116 @@ export function families(profile: Profile): FamilyDef[] {
   });
   const withHessian = { measures: [...(base.measures ?? []), "hessian-trace" as const] };
   const trained: FamilyDef[] = [
-    sweep("E2", "L2 / weight decay", { key: "l2", label: "λ (L2)", values: [0, 1e-4, 1e-3, 1e-2], log: true }, "Larger L2 penalty → lower GC (T1)", "decreasing"),
-    sweep("E3", "Spectral-norm penalty", { key: "spectral", label: "λ (spectral)", values: [0, 1e-3, 1e-2, 1e-1], log: true }, "Stronger spectral penalty → lower GC (T2)", "decreasing"),
+    sweep(
+      "E2",
+      "L2 / weight decay",
+      { key: "l2", label: "λ (L2)", values: [0, 1e-4, 1e-3, 1e-2], log: true },
+      "Larger L2 penalty → lower GC (T1)",
+      "decreasing",
+    ),
+    sweep(
+      "E3",
+      "Spectral-norm penalty",
+      { key: "spectral", label: "λ (spectral)", values: [0, 1e-3, 1e-2, 1e-1], log: true },
+      "Stronger spectral penalty → lower GC (T2)",
+      "decreasing",
+    ),
     {
-      ...sweep("E4", "Flatness penalty", { key: "flatness", label: "λ on ‖∇θL‖²", values: [0, 1e-2, 1e-1, 0.3], log: true }, "Stronger flatness penalty → lower GC (T3/T4)", "decreasing", withHessian),
+      ...sweep(
+        "E4",
+        "Flatness penalty",
+        { key: "flatness", label: "λ on ‖∇θL‖²", values: [0, 1e-2, 1e-1, 0.3], log: true },
+        "Stronger flatness penalty → lower GC (T3/T4)",
+        "decreasing",
+        withHessian,
+      ),
       mechanisms: [{ metric: "hessian_trace", label: "Hessian trace Tr(∇²θL)", expected: "decreasing" }],
     },
     {
-      ...sweep("E5", "Learning rate", { key: "lr", label: "learning rate h", values: q || conv ? [0.02, 0.05, 0.1, 0.2] : [0.01, 0.02, 0.05, 0.1, 0.2], log: true, baseline: 0.05, strongest: 0.2 }, "Larger learning rate → lower GC (T4)", "decreasing", withHessian),
+      ...sweep(
+        "E5",
+        "Learning rate",
+        {
+          key: "lr",
+          label: "learning rate h",
+          values: q || conv ? [0.02, 0.05, 0.1, 0.2] : [0.01, 0.02, 0.05, 0.1, 0.2],
+          log: true,
+          baseline: 0.05,
+          strongest: 0.2,
+        },
+        "Larger learning rate → lower GC (T4)",
+        "decreasing",
+        withHessian,
+      ),
       // Runs are compared at equal gradient-flow time h·steps, which isolates the implicit regularizer (h/4)‖∇L‖².
       description:
         "Larger learning rate → lower GC (T4). Each run trains for the same gradient-flow time h·steps (h = 0.05 for the base number of steps), so the only difference is the implicit regularizer (h/4)‖∇θL‖² of the modified loss. Baseline: the default h = 0.05.",
       mechanisms: [{ metric: "hessian_trace", label: "Hessian trace Tr(∇²θL)", expected: "decreasing" }],
     },
     {
-      ...sweep("E6", "Batch size", { key: "batchSize", label: "batch size B", values: q ? [8, 16, 64, 256] : [8, 16, 32, 64, 128, 512], log: true, baseline: 64, strongest: 8 }, "Smaller batch (fixed h) → lower GC (T4)", "increasing", { ...withHessian, steps: undefined, epochs: q ? 9.6 : 10 }),
+      ...sweep(
+        "E6",
+        "Batch size",
+        {
+          key: "batchSize",
+          label: "batch size B",
+          values: q ? [8, 16, 64, 256] : [8, 16, 32, 64, 128, 512],
+          log: true,
+          baseline: 64,
+          strongest: 8,
+        },
+        "Smaller batch (fixed h) → lower GC (T4)",
+        "increasing",
+        { ...withHessian, steps: undefined, epochs: q ? 9.6 : 10 },
+      ),
       description: `Smaller batch (fixed h = 0.05) → lower GC (T4). Every batch size trains for the same number of epochs (${q ? 9.6 : 10}, i.e. the same number of examples seen), not the same number of steps. Baseline: the default batch 64.`,
       mechanisms: [{ metric: "hessian_trace", label: "Hessian trace Tr(∇²θL)", expected: "increasing" }],
     },
     {
-      ...sweep("E7", "Label noise", { key: "labelNoise", label: "label-noise probability p", values: [0, 0.1, 0.2, 0.4] }, "More label noise → lower GC (T5)", "decreasing"),
-      description: "More label noise (labels resampled uniformly with probability p, fresh at every step) → lower GC (T5). Training loss and accuracy are measured on the clean labels.",
+      ...sweep(
+        "E7",
+        "Label noise",
+        { key: "labelNoise", label: "label-noise probability p", values: [0, 0.1, 0.2, 0.4] },
+        "More label noise → lower GC (T5)",
+        "decreasing",
+      ),
+      description:
+        "More label noise (labels resampled uniformly with probability p, fresh at every step) → lower GC (T5). Training loss and accuracy are measured on the clean labels.",
       mechanisms: [{ metric: "param_grad_sq", label: "mean ‖∇θ g‖²", expected: "decreasing" }],
     },
-    sweep("E8", "Input noise (extension)", { key: "inputNoise", label: "input-noise σ", values: [0, 0.1, 0.3, 1], log: true }, "More input noise → lower GC (T5; extension of the 2022 paper)", "decreasing", {}, { extension: true }),
-    sweep("E9", "Explicit GC penalty (extension)", { key: "gc", label: "α (GC penalty)", values: q || conv ? [0, 1e-3, 1e-2, 1e-1] : [0, 1e-4, 1e-3, 1e-2, 1e-1], log: true }, "Larger α → lower GC (claim X, from the 2024 follow-up; extension of the 2022 paper)", "decreasing", q || conv ? { gcProbes: 2 } : {}, { extension: true }),
+    sweep(
+      "E8",
+      "Input noise (extension)",
+      { key: "inputNoise", label: "input-noise σ", values: [0, 0.1, 0.3, 1], log: true },
+      "More input noise → lower GC (T5; extension of the 2022 paper)",
+      "decreasing",
+      {},
+      { extension: true },
+    ),
+    sweep(
+      "E9",
+      "Explicit GC penalty (extension)",
+      {
+        key: "gc",
+        label: "α (GC penalty)",
+        values: q || conv ? [0, 1e-3, 1e-2, 1e-1] : [0, 1e-4, 1e-3, 1e-2, 1e-1],
+        log: true,
+      },
+      "Larger α → lower GC (claim X, from the 2024 follow-up; extension of the 2022 paper)",
+      "decreasing",
+      q || conv ? { gcProbes: 2 } : {},
+      { extension: true },
+    ),
   ];
   if (conv) return trained.filter((f) => ["E2", "E5", "E7", "E9"].includes(f.id));
-  const initBase = { data: "mnist", limit: 500, bias: 0, gcSize: q ? 200 : 1000, evalSize: 200, measures: ["norms" as const] };
+  const initBase = {
+    data: "mnist",
+    limit: 500,
+    bias: 0,
+    gcSize: q ? 200 : 1000,
+    evalSize: 200,
+    measures: ["norms" as const],
+  };
   return [
     {
       id: "E1",
@@ -208,21 +312,50 @@ export function families(profile: Profile): FamilyDef[] {
       base: { ...initBase, model: `width:${q ? 128 : 256}` },
       seeds: Array.from({ length: q ? 10 : 20 }, (_, i) => i),
       claims: [
-        { id: "E1 glorot", claim: "Glorot init: mean GC falls with depth, factor ≈ 2^-1 per layer", expected: "decreasing", variant: "glorot", predicted: 0.5, band: [0.4, 0.6] },
-        { id: "E1 lecun", claim: "LeCun init: mean GC falls with depth, factor ≈ 2^-1 per layer", expected: "decreasing", variant: "lecun", predicted: 0.5, band: [0.4, 0.6] },
-        { id: "E1 he", claim: "He init: mean GC flat in depth (factor per layer in [0.9, 1.1])", expected: "flat", variant: "he", predicted: 1, band: [0.9, 1.1] },
+        {
+          id: "E1 glorot",
+          claim: "Glorot init: mean GC falls with depth, factor ≈ 2^-1 per layer",
+          expected: "decreasing",
+          variant: "glorot",
+          predicted: 0.5,
+          band: [0.4, 0.6],
+        },
+        {
+          id: "E1 lecun",
+          claim: "LeCun init: mean GC falls with depth, factor ≈ 2^-1 per layer",
+          expected: "decreasing",
+          variant: "lecun",
+          predicted: 0.5,
+          band: [0.4, 0.6],
+        },
+        {
+          id: "E1 he",
+          claim: "He init: mean GC flat in depth (factor per layer in [0.9, 1.1])",
+          expected: "flat",
+          variant: "he",
+          predicted: 1,
+          band: [0.9, 1.1],
+        },
       ],
     },
     {
       id: "E1s",
       version,
       title: "Initialization scale (sanity check)",
-      description: "GC at initialization of a zero-bias He-initialized MLP as the weight scale multiplier s grows: GC scales exactly as s^(2L), an identity for zero-bias ReLU nets, so this is a sanity check, not a claim.",
+      description:
+        "GC at initialization of a zero-bias He-initialized MLP as the weight scale multiplier s grows: GC scales exactly as s^(2L), an identity for zero-bias ReLU nets, so this is a sanity check, not a claim.",
       kind: "init",
       knob: { key: "initScale", label: "init scale", values: [0.25, 0.5, 1, 2, 4], log: true },
       base: { ...initBase, model: q ? "mlp:784-128-128-10" : "mlp:784-256-256-10", init: "he" },
       seeds: q ? [0, 1, 2] : [0, 1, 2, 3, 4],
-      claims: [{ id: "E1s", claim: "Larger initialization scale → higher GC (exactly s^(2L))", expected: "increasing", sanity: true }],
+      claims: [
+        {
+          id: "E1s",
+          claim: "Larger initialization scale → higher GC (exactly s^(2L))",
+          expected: "increasing",
+          sanity: true,
+        },
+      ],
     },
     ...trained,
     {
@@ -245,15 +378,33 @@ export function families(profile: Profile): FamilyDef[] {
       description:
         "One-hidden-layer ReLU MLPs of growing width trained with Adam to (near) interpolation on a 500-image subset with 20% fixed label corruption (cross-entropy): test loss and GC should peak together near the interpolation threshold (T7). The threshold is where the train accuracy on the corrupted labels first reaches about 100%; widths run 16× past it. Dead networks (constant output, GC 0) are dropped with a note.",
       kind: "train",
-      knob: { key: "width", label: "hidden width", values: q ? [2, 3, 4, 6, 8, 12, 16, 32, 64, 128] : [2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512], log: true },
-      base: { limit: q ? 500 : 2000, labelCorruption: 0.2, optimizer: "adam", lr: 0.003, steps: q ? 2500 : 8000, batchSize: 100, checkpointEvery: q ? 1250 : 2000, evalSize: q ? 1000 : 2000, gcSize: q ? 200 : 500, measures: ["norms", "output-grad"] },
+      knob: {
+        key: "width",
+        label: "hidden width",
+        values: q ? [2, 3, 4, 6, 8, 12, 16, 32, 64, 128] : [2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512],
+        log: true,
+      },
+      base: {
+        limit: q ? 500 : 2000,
+        labelCorruption: 0.2,
+        optimizer: "adam",
+        lr: 0.003,
+        steps: q ? 2500 : 8000,
+        batchSize: 100,
+        checkpointEvery: q ? 1250 : 2000,
+        evalSize: q ? 1000 : 2000,
+        gcSize: q ? 200 : 500,
+        measures: ["norms", "output-grad"],
+      },
       setups: [
         { dataset: "mnist", model: "mlp", config: { data: "mnist" }, accFloor: 0 },
         { dataset: "fashion-mnist", model: "mlp", config: { data: "fashion-mnist" }, accFloor: 0 },
       ],
       seeds: q ? [0, 1, 2] : [0, 1, 2, 3, 4, 5],
       logPoints: LOG_POINTS[profile],
-      claims: [{ id: "E10", claim: "GC and test loss peak together as width grows (double descent, T7)", expected: "peak" }],
+      claims: [
+        { id: "E10", claim: "GC and test loss peak together as width grows (double descent, T7)", expected: "peak" },
+      ],
     },
   ];
 }

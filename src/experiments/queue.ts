@@ -72,7 +72,8 @@ export class TrialQueue {
           boss = make();
           throw e;
         }
-        if (!(await boss.getQueue(QUEUE_NAME))) await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, policy: "standard" });
+        if (!(await boss.getQueue(QUEUE_NAME)))
+          await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, policy: "standard" });
       }),
     );
     return new TrialQueue(boss, store, opts);
@@ -84,27 +85,24 @@ export class TrialQueue {
    */
   async enqueue(plans: TrialPlan[]): Promise<{ inserted: number; queued: number }> {
     const planOf = new Map(plans.map((p) => [p.id, p]));
-    return this.store.enqueue(
-      plans.map(specOf),
-      async (trials, db) => {
-        const out = new Map<string, string>();
-        for (const t of trials) {
-          if (t.jobId) {
-            const job = await this.boss.getJobById(QUEUE_NAME, t.jobId, { db, includeArchive: false });
-            if (job && ["created", "retry", "active"].includes(job.state)) continue;
-          }
-          const id = await this.boss.send(QUEUE_NAME, { plan: planOf.get(t.id) } as object, {
-            singletonKey: t.id,
-            retryLimit: this.opts.retries ?? DEFAULT_RETRIES,
-            retryDelay: this.opts.retryDelaySeconds ?? 10,
-            expireInSeconds: this.opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
-            db,
-          });
-          if (id) out.set(t.id, id);
+    return this.store.enqueue(plans.map(specOf), async (trials, db) => {
+      const out = new Map<string, string>();
+      for (const t of trials) {
+        if (t.jobId) {
+          const job = await this.boss.getJobById(QUEUE_NAME, t.jobId, { db, includeArchive: false });
+          if (job && ["created", "retry", "active"].includes(job.state)) continue;
         }
-        return out;
-      },
-    );
+        const id = await this.boss.send(QUEUE_NAME, { plan: planOf.get(t.id) } as object, {
+          singletonKey: t.id,
+          retryLimit: this.opts.retries ?? DEFAULT_RETRIES,
+          retryDelay: this.opts.retryDelaySeconds ?? 10,
+          expireInSeconds: this.opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+          db,
+        });
+        if (id) out.set(t.id, id);
+      }
+      return out;
+    });
   }
 
   /**
@@ -112,7 +110,9 @@ export class TrialQueue {
    * empty answer is confirmed by a query that does fail (and is retried with backoff) when the server is away.
    */
   async take(): Promise<TrialJob | null> {
-    const jobs = await this.store.retrying(() => this.boss.fetch<{ plan: TrialPlan }>(QUEUE_NAME, { batchSize: 1, includeMetadata: true }));
+    const jobs = await this.store.retrying(() =>
+      this.boss.fetch<{ plan: TrialPlan }>(QUEUE_NAME, { batchSize: 1, includeMetadata: true }),
+    );
     if (jobs.length === 0) {
       await this.waiting();
       return null;

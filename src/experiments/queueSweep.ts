@@ -25,7 +25,11 @@ export interface QueueSweepResult {
   failures: { id: string; error: string }[];
 }
 
-export async function runQueueSweep(store: PostgresStore, plans: TrialPlan[], opts: QueueSweepOptions): Promise<QueueSweepResult> {
+export async function runQueueSweep(
+  store: PostgresStore,
+  plans: TrialPlan[],
+  opts: QueueSweepOptions,
+): Promise<QueueSweepResult> {
   const queue = await TrialQueue.open(store, { ...opts, onError: () => {} });
   try {
     const { queued } = await queue.enqueue(plans);
@@ -33,20 +37,32 @@ export async function runQueueSweep(store: PostgresStore, plans: TrialPlan[], op
     const mine = async () => (await store.list()).filter((r) => ids.has(r.id));
     const open = async () => (await mine()).filter((r) => r.status !== "done" && r.status !== "failed").length;
     let remaining = await open();
-    opts.log?.(`queued ${queued} trial${queued === 1 ? "" : "s"} on ${store.shown}; ${remaining} of ${plans.length} not finished yet`);
+    opts.log?.(
+      `queued ${queued} trial${queued === 1 ? "" : "s"} on ${store.shown}; ${remaining} of ${plans.length} not finished yet`,
+    );
     if (opts.workers > 0 && remaining > 0) {
       const total = remaining;
       let done = 0;
       const onEvent = (e: WorkerEvent) => {
         if (!ids.has(e.plan.id)) return;
-        if (e.type === "done" || e.type === "failed") opts.onTrialDone?.(e.plan, e.type === "done", ++done, total, e.type === "failed" ? e.error : undefined);
-        if (e.type === "retry") opts.log?.(`trial ${e.plan.id} attempt ${e.attempt} failed, queued again: ${oneLine(e.error, 200)}`);
+        if (e.type === "done" || e.type === "failed")
+          opts.onTrialDone?.(e.plan, e.type === "done", ++done, total, e.type === "failed" ? e.error : undefined);
+        if (e.type === "retry")
+          opts.log?.(`trial ${e.plan.id} attempt ${e.attempt} failed, queued again: ${oneLine(e.error, 200)}`);
       };
-      const worker = new QueueWorker(store, queue, { concurrency: opts.workers, runsDir: opts.runsDir, idle: async () => (await queue.reapLost(), await open()) === 0, stopAfterEach: true, onEvent });
+      const worker = new QueueWorker(store, queue, {
+        concurrency: opts.workers,
+        runsDir: opts.runsDir,
+        idle: async () => (await queue.reapLost(), await open()) === 0,
+        stopAfterEach: true,
+        onEvent,
+      });
       await worker.result;
       remaining = await open();
     }
-    const failures = (await mine()).filter((r) => r.status === "failed").map((r) => ({ id: r.id, error: r.error ?? "unknown error" }));
+    const failures = (await mine())
+      .filter((r) => r.status === "failed")
+      .map((r) => ({ id: r.id, error: r.error ?? "unknown error" }));
     return { queued, remaining, failures };
   } finally {
     await queue.close();

@@ -107,7 +107,11 @@ export class QueueWorker {
   }
 
   /** One job: start, run (with heartbeats), record, complete. */
-  private async work(thread: Worker, job: TrialJob, t0: number): Promise<{ result: "done" | "failed" | "retry" | "skip"; queueMs: number }> {
+  private async work(
+    thread: Worker,
+    job: TrialJob,
+    t0: number,
+  ): Promise<{ result: "done" | "failed" | "retry" | "skip"; queueMs: number }> {
     const { plan } = job;
     if (!(await this.store.start(plan.id, this.name, job.jobId))) {
       await this.queue.complete(job.jobId);
@@ -119,7 +123,10 @@ export class QueueWorker {
     this.opts.onEvent?.({ type: "start", plan, attempt: job.attempt, resume });
     this.inFlight.set(plan.id, job);
     let queueMs = performance.now() - t0;
-    const beat = setInterval(() => void this.store.heartbeat(plan.id, this.name).catch(() => {}), (this.opts.heartbeatSeconds ?? 5) * 1000);
+    const beat = setInterval(
+      () => void this.store.heartbeat(plan.id, this.name).catch(() => {}),
+      (this.opts.heartbeatSeconds ?? 5) * 1000,
+    );
     let r: { ok: true; outcome: TrialOutcome } | { ok: false; error: string };
     try {
       r = await runOn(thread, plan, runDir);
@@ -150,13 +157,23 @@ export class QueueWorker {
     this.inFlight.delete(plan.id);
     queueMs += performance.now() - t1;
     if (r.ok) this.opts.onEvent?.({ type: "done", plan, seconds: r.outcome.seconds, queueMs });
-    else this.opts.onEvent?.({ type: result === "failed" ? "failed" : "retry", plan, attempt: job.attempt, error: r.error });
+    else
+      this.opts.onEvent?.({
+        type: result === "failed" ? "failed" : "retry",
+        plan,
+        attempt: job.attempt,
+        error: r.error,
+      });
     return { result, queueMs };
   }
 }
 
 /** Runs one trial on a worker thread (see worker.ts); a thread that dies counts as a failed attempt. */
-function runOn(thread: Worker, plan: TrialPlan, runDir: string): Promise<{ ok: true; outcome: TrialOutcome } | { ok: false; error: string }> {
+function runOn(
+  thread: Worker,
+  plan: TrialPlan,
+  runDir: string,
+): Promise<{ ok: true; outcome: TrialOutcome } | { ok: false; error: string }> {
   return new Promise((resolve) => {
     const done = (v: { ok: true; outcome: TrialOutcome } | { ok: false; error: string }) => {
       thread.off("message", onMessage);
@@ -165,7 +182,11 @@ function runOn(thread: Worker, plan: TrialPlan, runDir: string): Promise<{ ok: t
       resolve(v);
     };
     const onMessage = (m: { id: string; ok: boolean; outcome?: TrialOutcome; error?: string }) =>
-      done(m.ok && m.outcome ? { ok: true, outcome: m.outcome } : { ok: false, error: oneLine(m.error ?? "unknown error") });
+      done(
+        m.ok && m.outcome
+          ? { ok: true, outcome: m.outcome }
+          : { ok: false, error: oneLine(m.error ?? "unknown error") },
+      );
     const onError = (e: Error) => done({ ok: false, error: oneLine(e.message) });
     const onExit = (code: number) => done({ ok: false, error: `trial thread exited (code ${code})` });
     thread.on("message", onMessage);

@@ -37,7 +37,11 @@ export function runTrial(plan: TrialPlan, runDir: string): TrialOutcome {
     const cfg = parseTrainConfig({ ...plan.config, steps: 1 });
     const run = setupRun(cfg);
     const rec = { step: 0, ...evaluate(run.net, run.initial.params, run.sets, cfg, 0) };
-    return { summary: { ...rec, line: outputAlongLine(run) }, metrics: [rec], seconds: (performance.now() - t0) / 1000 };
+    return {
+      summary: { ...rec, line: outputAlongLine(run) },
+      metrics: [rec],
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
   const resume = existsSync(join(runDir, "config.json"));
   train(resume ? null : parseTrainConfig(plan.config), runDir);
@@ -49,7 +53,8 @@ export function runTrial(plan: TrialPlan, runDir: string): TrialOutcome {
 /** First logit along the segment between the first two test inputs, at 64 points. */
 function outputAlongLine(run: ReturnType<typeof setupRun>): number[] {
   const ds = run.sets.testEval;
-  const d = inputSize(ds), points = 64;
+  const d = inputSize(ds),
+    points = 64;
   const x = new Float32Array(points * d);
   for (let p = 0; p < points; p++) {
     const t = p / (points - 1);

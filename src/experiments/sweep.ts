@@ -18,12 +18,18 @@ export interface SweepOptions {
   onTrialDone?(plan: TrialPlan, ok: boolean, done: number, total: number, error?: string): void;
 }
 
-export async function runSweep(store: Store, plans: TrialPlan[], opts: SweepOptions): Promise<{ ran: number; failed: number }> {
+export async function runSweep(
+  store: Store,
+  plans: TrialPlan[],
+  opts: SweepOptions,
+): Promise<{ ran: number; failed: number }> {
   await store.ensureTrials(plans.map(specOf));
   const status = new Map((await store.list()).map((r) => [r.id, r.status]));
   const todo = plans.filter((p) => status.get(p.id) !== "done");
   const total = todo.length;
-  let done = 0, failed = 0, next = 0;
+  let done = 0,
+    failed = 0,
+    next = 0;
   if (total === 0) return { ran: 0, failed: 0 };
   const workerUrl = new URL("./worker.js", import.meta.url);
   const jobs = Math.max(1, Math.min(opts.jobs, total));

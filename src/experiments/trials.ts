@@ -29,7 +29,13 @@ export const setupName = (s: Setup): string => `${s.dataset}/${s.model}`;
 const trainSize = (cfg: Partial<TrainConfig>) => cfg.limit ?? 60000;
 
 /** The config of one grid point; pseudo-knobs (depth, width), time matching and the logging cadence are resolved here. */
-function configFor(fam: FamilyDef, setup: Setup, value: number, variant: Partial<TrainConfig>, seed: number): Partial<TrainConfig> {
+function configFor(
+  fam: FamilyDef,
+  setup: Setup,
+  value: number,
+  variant: Partial<TrainConfig>,
+  seed: number,
+): Partial<TrainConfig> {
   const cfg: Partial<TrainConfig> & Record<string, unknown> = { ...fam.base, ...setup.config, ...variant, seed };
   for (const k of Object.keys(cfg)) if (cfg[k] === undefined) delete cfg[k];
   const model = typeof cfg.model === "string" ? cfg.model : "";
@@ -86,5 +92,13 @@ export function expandTrials(fam: FamilyDef): TrialPlan[] {
 
 /** The store's record of a plan: its config carries the variant and kind that the report and the runner need. */
 export function specOf(p: TrialPlan): TrialSpec {
-  return { id: p.id, family: p.family, version: p.version, knob: p.knob, knobValue: p.knobValue, seed: p.seed, config: { ...p.config, variant: p.variant, kind: p.kind, engine: p.engine } };
+  return {
+    id: p.id,
+    family: p.family,
+    version: p.version,
+    knob: p.knob,
+    knobValue: p.knobValue,
+    seed: p.seed,
+    config: { ...p.config, variant: p.variant, kind: p.kind, engine: p.engine },
+  };
 }

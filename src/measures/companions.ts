@@ -40,7 +40,8 @@ export interface OutputGradientReport {
  */
 export function outputGradients(net: Network, params: Params, x: Tensor): OutputGradientReport | null {
   if (net.spec.kind !== "mlp") return null;
-  const inputs: Tensor[] = [], outputs: Tensor[] = [];
+  const inputs: Tensor[] = [],
+    outputs: Tensor[] = [];
   const y = forward(net, params, x.variable(), (layer, input, output) => {
     if (layer.type === "dense") {
       inputs.push(input);
@@ -49,7 +50,8 @@ export function outputGradients(net: Network, params: Params, x: Tensor): Output
   });
   const [b, k] = y.shape;
   const inSq = inputs.map((a) => rowSqNorms(a).map((v) => v + 1));
-  const paramSq = new Float64Array(b), firstSq = new Float64Array(b);
+  const paramSq = new Float64Array(b),
+    firstSq = new Float64Array(b);
   for (let c = 0; c < k; c++) {
     const onehot = alloc(y.dtype, b * k);
     for (let i = 0; i < b; i++) onehot[i * k + c] = 1;
@@ -84,12 +86,23 @@ export function hessianVectorProduct(params: Params, loss: LossOf, v: Tensor[]):
 }
 
 /** Hutchinson's estimate of Tr(∇²_θ L) with Rademacher probes: mean of vᵀHv; returns the estimate and its standard error. */
-export function hessianTrace(params: Params, loss: LossOf, probes: number, seed: number): { trace: number; stderr: number } {
+export function hessianTrace(
+  params: Params,
+  loss: LossOf,
+  probes: number,
+  seed: number,
+): { trace: number; stderr: number } {
   const rng = new Rng(seed);
   const shapes = Object.values(params);
   const draws: number[] = [];
   for (let p = 0; p < probes; p++) {
-    const v = shapes.map((t) => new Tensor(Float32Array.from({ length: t.size }, () => rng.rademacher()), t.shape));
+    const v = shapes.map(
+      (t) =>
+        new Tensor(
+          Float32Array.from({ length: t.size }, () => rng.rademacher()),
+          t.shape,
+        ),
+    );
     const hv = hessianVectorProduct(params, loss, v);
     draws.push(hv.reduce((s, h, i) => s + op.sum(op.mul(h, v[i])).item(), 0));
   }
@@ -101,11 +114,23 @@ export function hessianTrace(params: Params, loss: LossOf, probes: number, seed:
 /** Largest-magnitude Hessian eigenvalue by power iteration on Hessian-vector products. */
 export function hessianTopEigenvalue(params: Params, loss: LossOf, iterations: number, seed: number): number {
   const rng = new Rng(seed);
-  let v = Object.values(params).map((t) => new Tensor(Float64Array.from({ length: t.size }, () => rng.normal()), t.shape));
+  let v = Object.values(params).map(
+    (t) =>
+      new Tensor(
+        Float64Array.from({ length: t.size }, () => rng.normal()),
+        t.shape,
+      ),
+  );
   let lambda = 0;
   for (let it = 0; it < iterations; it++) {
     const norm = Math.sqrt(v.reduce((s, t) => s + op.sumSquares(t).item(), 0));
-    v = v.map((t) => new Tensor(Float32Array.from(t.data, (x) => x / norm), t.shape));
+    v = v.map(
+      (t) =>
+        new Tensor(
+          Float32Array.from(t.data, (x) => x / norm),
+          t.shape,
+        ),
+    );
     const hv = hessianVectorProduct(params, loss, v);
     lambda = hv.reduce((s, h, i) => s + op.sum(op.mul(h, v[i])).item(), 0);
     v = hv;

@@ -17,15 +17,18 @@ const gramCache = new WeakMap<Tensor, Data>();
 
 /** W Wᵀ for W [out, in] (cached: tensors are immutable). */
 function gram(w: Tensor): Data {
-  return (gramCache.get(w) ?? unscoped(() => {
-    const [out, inp] = w.shape;
-    const wt = allocLike(w.data, out * inp);
-    K.transpose(w.data, wt, out, inp);
-    const gg = allocLike(w.data, out * out);
-    K.matmul(w.data, wt, gg, out, inp, out);
-    gramCache.set(w, gg);
-    return gg;
-  }));
+  return (
+    gramCache.get(w) ??
+    unscoped(() => {
+      const [out, inp] = w.shape;
+      const wt = allocLike(w.data, out * inp);
+      K.transpose(w.data, wt, out, inp);
+      const gg = allocLike(w.data, out * out);
+      K.matmul(w.data, wt, gg, out, inp, out);
+      gramCache.set(w, gg);
+      return gg;
+    })
+  );
 }
 
 export function supportsDenseJacobian(net: Network): boolean {
@@ -33,7 +36,12 @@ export function supportsDenseJacobian(net: Network): boolean {
 }
 
 /** ‖∂g(x_b)/∂x_b‖_F² per row of x for an MLP. */
-export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, output: GCOutput = "logits"): Float64Array {
+export function denseJacobianSqNorms(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  output: GCOutput = "logits",
+): Float64Array {
   if (net.spec.kind !== "mlp") throw new Error("denseJacobianSqNorms needs an MLP");
   const act = net.spec.activation;
   const [batch] = x.shape;
@@ -89,7 +97,8 @@ export function denseJacobianSqNorms(net: Network, params: Params, x: Tensor, ou
       for (const v of logits) mx = Math.max(mx, v);
       const p = Array.from(logits, (v) => Math.exp(v - mx));
       const s = p.reduce((a, v) => a + v, 0);
-      for (let c = 0; c < k; c++) for (let j = 0; j < k; j++) delta[(b * k + c) * k + j] = (c === j ? p[c] / s : 0) - (p[c] / s) * (p[j] / s);
+      for (let c = 0; c < k; c++)
+        for (let j = 0; j < k; j++) delta[(b * k + c) * k + j] = (c === j ? p[c] / s : 0) - (p[c] / s) * (p[j] / s);
     } else {
       for (let c = 0; c < k; c++) delta[(b * k + c) * k + c] = 1;
     }
@@ -155,7 +164,10 @@ export function denseJacobianSqNormsDifferentiable(net: Network, params: Params,
     const out: Data[] = [];
     let h = x;
     for (let l = 0; l < dense.length - 1; l++) {
-      const z = op.add(op.matmul(h, weights[l].detach(), false, true), params[`layers.${dense[l].index}.bias`].detach());
+      const z = op.add(
+        op.matmul(h, weights[l].detach(), false, true),
+        params[`layers.${dense[l].index}.bias`].detach(),
+      );
       out.push(relu ? op.reluMask(z) : new Float32Array(0));
       h = relu ? op.relu(z) : z;
     }

@@ -75,11 +75,17 @@ export function checkCompatible(net: Network, ds: Dataset): void {
   const d = inputSize(ds);
   if (net.inputSize !== d) {
     const modelShape = net.graph ? ` (shape [${net.graph.inputShape}])` : "";
-    const dataShape = ds.imageShape ? ` (images ${ds.imageShape[0]}x${ds.imageShape[1]}x${ds.imageShape[2]})` : ` (shape [${ds.inputShape}])`;
-    throw new UserError(`shape mismatch: the model takes ${net.inputSize} inputs${modelShape}, data set "${ds.name}" has ${d} per example${dataShape}`);
+    const dataShape = ds.imageShape
+      ? ` (images ${ds.imageShape[0]}x${ds.imageShape[1]}x${ds.imageShape[2]})`
+      : ` (shape [${ds.inputShape}])`;
+    throw new UserError(
+      `shape mismatch: the model takes ${net.inputSize} inputs${modelShape}, data set "${ds.name}" has ${d} per example${dataShape}`,
+    );
   }
   if (ds.task === "classification" && net.outputSize !== ds.numOutputs) {
-    throw new UserError(`shape mismatch: the model has ${net.outputSize} outputs, data set "${ds.name}" has ${ds.numOutputs} classes`);
+    throw new UserError(
+      `shape mismatch: the model has ${net.outputSize} outputs, data set "${ds.name}" has ${ds.numOutputs} classes`,
+    );
   }
 }
 
@@ -95,7 +101,10 @@ class Accumulator {
   private count = 0;
   private readonly classSum: Float64Array;
   private readonly classCount: Float64Array;
-  constructor(private readonly labels: Int32Array | undefined, classes: number) {
+  constructor(
+    private readonly labels: Int32Array | undefined,
+    classes: number,
+  ) {
     this.classSum = new Float64Array(classes);
     this.classCount = new Float64Array(classes);
   }
@@ -114,7 +123,11 @@ class Accumulator {
     return this.sum / this.count;
   }
   perClass(): ClassGC[] {
-    return Array.from(this.classSum, (s, c) => ({ class: c, n: this.classCount[c], gc: this.classCount[c] ? s / this.classCount[c] : NaN }));
+    return Array.from(this.classSum, (s, c) => ({
+      class: c,
+      n: this.classCount[c],
+      gc: this.classCount[c] ? s / this.classCount[c] : NaN,
+    }));
   }
 }
 
@@ -152,13 +165,16 @@ export function nonFiniteError(what: string, value: number, params: Params, ds?:
 /** Throws a UserError when GC, its standard error, or the GC of a class with examples is NaN or infinite. */
 export function checkFiniteGC(r: GCResult, params: Params, ds?: Dataset): void {
   if (!Number.isFinite(r.gc)) throw nonFiniteError("GC", r.gc, params, ds);
-  if (r.stderr !== undefined && !Number.isFinite(r.stderr)) throw nonFiniteError("the standard error of GC", r.stderr, params, ds);
-  for (const c of r.per_class ?? []) if (c.n > 0 && !Number.isFinite(c.gc)) throw nonFiniteError(`GC of class ${c.class}`, c.gc, params, ds);
+  if (r.stderr !== undefined && !Number.isFinite(r.stderr))
+    throw nonFiniteError("the standard error of GC", r.stderr, params, ds);
+  for (const c of r.per_class ?? [])
+    if (c.n > 0 && !Number.isFinite(c.gc)) throw nonFiniteError(`GC of class ${c.class}`, c.gc, params, ds);
 }
 
 function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
   if (!opts.perClass) return undefined;
-  if (ds.task !== "classification" || !ds.labels) throw new UserError(`--per-class needs a classification data set; "${ds.name}" is ${ds.task}`);
+  if (ds.task !== "classification" || !ds.labels)
+    throw new UserError(`--per-class needs a classification data set; "${ds.name}" is ${ds.task}`);
   return ds.labels;
 }
 
@@ -166,11 +182,19 @@ function perClassLabels(ds: Dataset, opts: GCOptions): Int32Array | undefined {
  * ‖∂g(x_b)/∂x_b‖_F² for each row of x by the fastest exact method: forward mode when asked (or cheaper), else the
  * closed-form propagation for MLPs, else k reverse-mode passes.
  */
-export function batchJacobianSqNorms(net: Network, params: Params, x: Tensor, output: GCOutput = "logits", mode: JacobianMode = cheaperMode(net)): ArrayLike<number> {
+export function batchJacobianSqNorms(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  output: GCOutput = "logits",
+  mode: JacobianMode = cheaperMode(net),
+): ArrayLike<number> {
   const fused = output === "logits" ? fusedSmallMlp(net, params, x) : null;
   if (fused) return fused;
   if (mode === "forward") return jacobianSqNormsForward(net, params, x, output);
-  return supportsDenseJacobian(net) ? denseJacobianSqNorms(net, params, x, output) : jacobianSqNormsReverse(net, params, x, output).data;
+  return supportsDenseJacobian(net)
+    ? denseJacobianSqNorms(net, params, x, output)
+    : jacobianSqNormsReverse(net, params, x, output).data;
 }
 
 /** Activation codes of the fused small-MLP Jacobian kernel. */
@@ -185,7 +209,16 @@ function fusedSmallMlp(net: Network, params: Params, x: Tensor): Float64Array | 
   const kernel = kernels().mlpJacobianSqNorms;
   if (!kernel || spec.kind !== "mlp" || !(spec.activation in FUSED_ACT) || net.inputSize > 8) return null;
   const layers = net.layers.flatMap((l) =>
-    l.type === "dense" ? [{ w: params[`layers.${l.index}.weight`].data, b: params[`layers.${l.index}.bias`].data, inSize: l.inSize, outSize: l.outSize }] : [],
+    l.type === "dense"
+      ? [
+          {
+            w: params[`layers.${l.index}.weight`].data,
+            b: params[`layers.${l.index}.bias`].data,
+            inSize: l.inSize,
+            outSize: l.outSize,
+          },
+        ]
+      : [],
   );
   const out = new Float64Array(x.shape[0]);
   return kernel(x.data, net.inputSize, layers, FUSED_ACT[spec.activation as keyof typeof FUSED_ACT], out) ? out : null;
@@ -202,7 +235,10 @@ export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOp
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
     // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are copied out).
-    acc.add(start, scope(() => Float64Array.from(batchJacobianSqNorms(net, params, inputBatch(ds, start, end), output, mode))));
+    acc.add(
+      start,
+      scope(() => Float64Array.from(batchJacobianSqNorms(net, params, inputBatch(ds, start, end), output, mode))),
+    );
     opts.onProgress?.(end, ds.n);
   }
   return {
@@ -227,7 +263,8 @@ export function estimateGC(net: Network, params: Params, ds: Dataset, opts: Esti
   const output = opts.output ?? "logits";
   const probes = opts.probes ?? 4;
   const probe = opts.probe ?? "gaussian";
-  if (!Number.isInteger(probes) || probes < 2) throw new UserError(`--probes must be an integer ≥ 2 (the standard error needs two draws), got ${probes}`);
+  if (!Number.isInteger(probes) || probes < 2)
+    throw new UserError(`--probes must be an integer ≥ 2 (the standard error needs two draws), got ${probes}`);
   const rng = new Rng(opts.seed ?? 0);
   const perProbe = new Float64Array(probes);
   const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);

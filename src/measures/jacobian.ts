@@ -60,7 +60,12 @@ export function jacobianSqNormsReverse(
 }
 
 /** The same norms by forward mode: the d unit tangents of every example pushed through the network. */
-export function jacobianSqNormsForward(net: Network, params: Params, x: Tensor, output: GCOutput = "logits"): Float64Array {
+export function jacobianSqNormsForward(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  output: GCOutput = "logits",
+): Float64Array {
   const [batch, d] = x.shape;
   const tangents = alloc(x.dtype, batch * d * d);
   for (let b = 0; b < batch; b++) for (let j = 0; j < d; j++) tangents[(b * d + j) * d + j] = 1;

@@ -46,7 +46,8 @@ export function matTVec(w: ArrayLike<number>, u: Float64Array, out: Float64Array
  * `init` (length cols) warm-starts the iteration and is updated in place, so repeated calls converge fast.
  */
 export function spectralNorm(w: Tensor, iterations = 1000, init?: Float64Array, seed = 0, tol = 1e-9): number {
-  const rows = w.shape[0], cols = w.size / rows;
+  const rows = w.shape[0],
+    cols = w.size / rows;
   const v = init ? Float64Array.from(init) : new Float64Array(cols);
   if (!init) {
     const rng = new Rng(seed);
@@ -99,7 +100,8 @@ function smallGram(w: ArrayLike<number>, rows: number, cols: number): { g: Float
  */
 export function symmetricEigenvalues(a: Float64Array, n: number, maxSweeps = 60): Float64Array {
   for (let sweep = 0; sweep < maxSweeps; sweep++) {
-    let off = 0, total = 0;
+    let off = 0,
+      total = 0;
     for (let i = 0; i < n; i++)
       for (let j = 0; j < n; j++) {
         const x = a[i * n + j] * a[i * n + j];
@@ -111,17 +113,21 @@ export function symmetricEigenvalues(a: Float64Array, n: number, maxSweeps = 60)
       for (let q = p + 1; q < n; q++) {
         const apq = a[p * n + q];
         if (apq === 0) continue;
-        const app = a[p * n + p], aqq = a[q * n + q];
+        const app = a[p * n + p],
+          aqq = a[q * n + q];
         const theta = (aqq - app) / (2 * apq);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
         for (let k = 0; k < n; k++) {
-          const akp = a[k * n + p], akq = a[k * n + q];
+          const akp = a[k * n + p],
+            akq = a[k * n + q];
           a[k * n + p] = c * akp - s * akq;
           a[k * n + q] = s * akp + c * akq;
         }
         for (let k = 0; k < n; k++) {
-          const apk = a[p * n + k], aqk = a[q * n + k];
+          const apk = a[p * n + k],
+            aqk = a[q * n + k];
           a[p * n + k] = c * apk - s * aqk;
           a[q * n + k] = s * apk + c * aqk;
         }
@@ -137,7 +143,8 @@ export function symmetricEigenvalues(a: Float64Array, n: number, maxSweeps = 60)
  * The relative slack is about 1e-12, so this is σ_max for every practical purpose, and it never falls below it.
  */
 export function spectralNormUpper(w: Tensor): number {
-  const rows = w.shape[0], cols = w.size / rows;
+  const rows = w.shape[0],
+    cols = w.size / rows;
   if (w.size === 0) return 0;
   const { g, n } = smallGram(w.data, rows, cols);
   let fro = 0;

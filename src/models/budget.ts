@@ -81,7 +81,8 @@ const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, m: 2 ** 20
 export function parseMemorySize(text: string, what = "GCX_MEMORY_LIMIT"): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()] : NaN;
-  if (!Number.isFinite(bytes) || bytes <= 0) throw new UserError(`${what}="${text}" is not a memory size (e.g. 8G, 512M, 2.5GiB)`);
+  if (!Number.isFinite(bytes) || bytes <= 0)
+    throw new UserError(`${what}="${text}" is not a memory size (e.g. 8G, 512M, 2.5GiB)`);
   return bytes;
 }
 
@@ -91,7 +92,8 @@ const TIME_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 
 export function parseDuration(text: string, what = "GCX_TIME_LIMIT"): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhdwy]?)\s*$/i.exec(text);
   const s = m ? Number(m[1]) * TIME_UNITS[(m[2] || "s").toLowerCase()] : NaN;
-  if (!Number.isFinite(s) || s <= 0) throw new UserError(`${what}="${text}" is not a duration (e.g. 3600, 12h, 30d, 1y)`);
+  if (!Number.isFinite(s) || s <= 0)
+    throw new UserError(`${what}="${text}" is not a duration (e.g. 3600, 12h, 30d, 1y)`);
   return s;
 }
 
@@ -103,7 +105,8 @@ export interface MemoryBudget {
 
 export function memoryBudget(env: Record<string, string | undefined> = process.env): MemoryBudget {
   const set = env.GCX_MEMORY_LIMIT;
-  if (set !== undefined && set.trim() !== "") return { bytes: parseMemorySize(set), describe: `GCX_MEMORY_LIMIT=${set.trim()}` };
+  if (set !== undefined && set.trim() !== "")
+    return { bytes: parseMemorySize(set), describe: `GCX_MEMORY_LIMIT=${set.trim()}` };
   let total = totalmem();
   let free = freemem();
   const constrained = typeof process.constrainedMemory === "function" ? process.constrainedMemory() : 0;
@@ -114,9 +117,13 @@ export function memoryBudget(env: Record<string, string | undefined> = process.e
   return { bytes: free, describe: `this machine has ${formatBytes(total)}; ${formatBytes(free)} free` };
 }
 
-export function timeLimit(env: Record<string, string | undefined> = process.env): { seconds: number; describe: string } {
+export function timeLimit(env: Record<string, string | undefined> = process.env): {
+  seconds: number;
+  describe: string;
+} {
   const set = env.GCX_TIME_LIMIT;
-  if (set !== undefined && set.trim() !== "") return { seconds: parseDuration(set), describe: `GCX_TIME_LIMIT=${set.trim()}` };
+  if (set !== undefined && set.trim() !== "")
+    return { seconds: parseDuration(set), describe: `GCX_TIME_LIMIT=${set.trim()}` };
   return { seconds: DEFAULT_TIME_LIMIT_S, describe: "the limit is 30 days; GCX_TIME_LIMIT changes it" };
 }
 
@@ -143,7 +150,8 @@ export interface NetworkCost {
 }
 
 export function networkCost(net: Network): NetworkCost {
-  let params = 0, maxParam = 0;
+  let params = 0,
+    maxParam = 0;
   for (const p of net.params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
     params += n;
@@ -151,9 +159,25 @@ export function networkCost(net: Network): NetworkCost {
   }
   if (net.graph) {
     const g = net.graph.cost;
-    return { params, maxParam, inputSize: net.inputSize, outputSize: net.outputSize, actFloats: g.actFloats, maxLayerFloats: g.maxLayerFloats, sumWidths: 0, maxWidth: 0, denseMacs: 0, flops: g.flops };
+    return {
+      params,
+      maxParam,
+      inputSize: net.inputSize,
+      outputSize: net.outputSize,
+      actFloats: g.actFloats,
+      maxLayerFloats: g.maxLayerFloats,
+      sumWidths: 0,
+      maxWidth: 0,
+      denseMacs: 0,
+      flops: g.flops,
+    };
   }
-  let act = 0, maxLayer = net.inputSize, flops = 0, sumWidths = 0, maxWidth = 0, denseMacs = 0;
+  let act = 0,
+    maxLayer = net.inputSize,
+    flops = 0,
+    sumWidths = 0,
+    maxWidth = 0,
+    denseMacs = 0;
   let size = net.inputSize;
   for (const l of net.layers) {
     switch (l.type) {
@@ -182,7 +206,8 @@ export function networkCost(net: Network): NetworkCost {
       case "maxpool":
       case "avgpool": {
         const [h, w, c] = l.inShape;
-        const oh = Math.floor((h - l.size) / l.stride) + 1, ow = Math.floor((w - l.size) / l.stride) + 1;
+        const oh = Math.floor((h - l.size) / l.stride) + 1,
+          ow = Math.floor((w - l.size) / l.stride) + 1;
         size = oh * ow * c;
         const windows = l.size * l.size;
         act += l.type === "maxpool" ? 2 * size : (windows + 1) * size;
@@ -193,7 +218,18 @@ export function networkCost(net: Network): NetworkCost {
         break;
     }
   }
-  return { params, maxParam, inputSize: net.inputSize, outputSize: net.outputSize, actFloats: act, maxLayerFloats: maxLayer, sumWidths, maxWidth, denseMacs, flops };
+  return {
+    params,
+    maxParam,
+    inputSize: net.inputSize,
+    outputSize: net.outputSize,
+    actFloats: act,
+    maxLayerFloats: maxLayer,
+    sumWidths,
+    maxWidth,
+    denseMacs,
+    flops,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -214,15 +250,20 @@ export interface Estimate {
   work?: string;
 }
 
-function estimate(context: string, parts: { what: string; bytes: number }[], arrays: { what: string; elements: number }[], flops: number, passes: number): Estimate {
+function estimate(
+  context: string,
+  parts: { what: string; bytes: number }[],
+  arrays: { what: string; elements: number }[],
+  flops: number,
+  passes: number,
+): Estimate {
   const bytes = parts.reduce((s, p) => s + p.bytes, 0);
   const largest = arrays.reduce((a, b) => (b.elements > a.elements ? b : a), { what: "", elements: 0 });
   return { context, bytes, parts, largest, flops, passes };
 }
 
 export type GCMethod =
-  | { method: "exact"; mode: "forward" | "reverse" | "auto" }
-  | { method: "estimate"; probes: number };
+  { method: "exact"; mode: "forward" | "reverse" | "auto" } | { method: "estimate"; probes: number };
 
 export interface MeasureWork {
   /** Examples measured and the batch size. */
@@ -243,19 +284,29 @@ function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMetho
     return estimate(
       label,
       [graph, { what: `${p} probes' results`, bytes: p * (8 + b * F32 + 160) }],
-      [{ what: `per-probe sums`, elements: p }, { what: `one layer of a batch`, elements: b * c.maxLayerFloats }],
+      [
+        { what: `per-probe sums`, elements: p },
+        { what: `one layer of a batch`, elements: b * c.maxLayerFloats },
+      ],
       batches * fwd * (1 + 2 * p),
       batches * (1 + p),
     );
   }
-  const k = c.outputSize, d = c.inputSize;
+  const k = c.outputSize,
+    d = c.inputSize;
   // auto picks forward mode when there are fewer inputs than outputs (measures/jacobian.ts cheaperMode).
   if (gc.mode === "forward" || (gc.mode === "auto" && d < k)) {
     const tangents = b * d * (d + 2 * c.maxLayerFloats);
     return estimate(
       label,
-      [{ what: `forward-mode tangents, batch × ${d} inputs`, bytes: tangents * F32 }, { what: `the forward pass`, bytes: b * c.actFloats * F32 }],
-      [{ what: `forward-mode tangents of one layer`, elements: b * d * c.maxLayerFloats }, { what: `tangent seeds`, elements: b * d * d }],
+      [
+        { what: `forward-mode tangents, batch × ${d} inputs`, bytes: tangents * F32 },
+        { what: `the forward pass`, bytes: b * c.actFloats * F32 },
+      ],
+      [
+        { what: `forward-mode tangents of one layer`, elements: b * d * c.maxLayerFloats },
+        { what: `tangent seeds`, elements: b * d * d },
+      ],
       batches * fwd * (1 + d),
       batches * 2,
     );
@@ -270,12 +321,21 @@ function gcParts(c: NetworkCost, net: Network, b: number, n: number, gc: GCMetho
         { what: `Jacobians, batch × ${k} outputs × width ${c.maxWidth}`, bytes: jac * F32 },
         { what: `the forward pass`, bytes: (2 * b * c.sumWidths + c.maxParam) * F32 },
       ],
-      [{ what: `Jacobians of one layer`, elements: rows * c.maxWidth }, { what: `output Jacobians`, elements: rows * k }],
+      [
+        { what: `Jacobians of one layer`, elements: rows * c.maxWidth },
+        { what: `output Jacobians`, elements: rows * k },
+      ],
       batches * (fwd + 2 * rows * c.denseMacs),
       batches * (1 + net.layers.length),
     );
   }
-  return estimate(label, [graph], [{ what: `one layer of a batch`, elements: b * c.maxLayerFloats }], batches * fwd * (1 + 2 * k), batches * (1 + k));
+  return estimate(
+    label,
+    [graph],
+    [{ what: `one layer of a batch`, elements: b * c.maxLayerFloats }],
+    batches * fwd * (1 + 2 * k),
+    batches * (1 + k),
+  );
 }
 
 function companionsParts(c: NetworkCost, m: number, label: string): Estimate {
@@ -332,7 +392,8 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   // The step: a recorded forward pass and its gradients, plus what the penalties record for double backprop.
   // (Calibrated against peak RSS: a recorded graph and its gradients take about 2 forward passes' outputs; each
   // recorded backward pass of the penalties about one more.)
-  let graphs = 2, stepFactor = 3;
+  let graphs = 2,
+    stepFactor = 3;
   if (w.gc > 0) {
     const passes = w.gcProbes > 0 ? w.gcProbes : k;
     graphs += passes;
@@ -346,9 +407,22 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
   // Each log: loss and accuracy on the evaluation sets, exact GC on the GC sets, the companion measures.
   const evalN = Math.min(w.evalSize, trainN) + Math.min(w.evalSize, testN);
   const gcN = Math.min(w.gcSize, trainN);
-  const gcEval = gcParts(c, net, Math.min(256, gcN), gcN, { method: "exact", mode: "auto" }, `GC logging on ${gcN} examples`);
-  const comp = w.measures.includes("hessian") || w.measures.includes("hessian-trace") ? companionsParts(c, gcN, `companion measures on ${gcN} examples`) : null;
-  const lossEval = { what: `the loss of ${Math.min(w.evalSize, Math.max(trainN, testN))} examples at once`, bytes: 3 * Math.min(w.evalSize, Math.max(trainN, testN)) * c.maxLayerFloats * F32 };
+  const gcEval = gcParts(
+    c,
+    net,
+    Math.min(256, gcN),
+    gcN,
+    { method: "exact", mode: "auto" },
+    `GC logging on ${gcN} examples`,
+  );
+  const comp =
+    w.measures.includes("hessian") || w.measures.includes("hessian-trace")
+      ? companionsParts(c, gcN, `companion measures on ${gcN} examples`)
+      : null;
+  const lossEval = {
+    what: `the loss of ${Math.min(w.evalSize, Math.max(trainN, testN))} examples at once`,
+    bytes: 3 * Math.min(w.evalSize, Math.max(trainN, testN)) * c.maxLayerFloats * F32,
+  };
   const sum = (p: { bytes: number }[]) => p.reduce((s, q) => s + q.bytes, 0);
   const evals: [string, { what: string; bytes: number }[]][] = [
     [gcEval.context, gcEval.parts],
@@ -356,19 +430,34 @@ export function estimateTraining(net: Network, w: TrainWork, trainN: number, tes
     [`loss logging on ${evalN} examples`, [lossEval]],
   ];
   const [evalContext, evalParts] = evals.reduce((a, p) => (sum(p[1]) > sum(a[1]) ? p : a));
-  const stepPart = { what: `the recorded forward pass and its gradients${w.gc > 0 || w.flatness > 0 ? ", with double backprop for the penalties" : ""}`, bytes: stepBytes };
+  const stepPart = {
+    what: `the recorded forward pass and its gradients${w.gc > 0 || w.flatness > 0 ? ", with double backprop for the penalties" : ""}`,
+    bytes: stepBytes,
+  };
   const evalBytes = evalParts.reduce((s, q) => s + q.bytes, 0);
   const logs = Math.floor(steps / w.logEvery) + 2;
-  const measureFactor = (w.measures.includes("output-grad") ? 1 + 2 * k : 0) + (w.measures.includes("loss-grad") ? 3 : 0);
+  const measureFactor =
+    (w.measures.includes("output-grad") ? 1 + 2 * k : 0) + (w.measures.includes("loss-grad") ? 3 : 0);
   const evalFlops = 2 * gcEval.flops + evalN * c.flops + gcN * c.flops * measureFactor + (comp?.flops ?? 0);
   const stepFlops = steps * b * c.flops * stepFactor;
   const e = estimate(
-    stepBytes >= evalBytes ? `its parameters and one training step on a batch of ${b}` : `its parameters and ${evalContext}`,
+    stepBytes >= evalBytes
+      ? `its parameters and one training step on a batch of ${b}`
+      : `its parameters and ${evalContext}`,
     [
-      ...modelParts(c, 4 + optCopies, `parameters, gradients and updates${optCopies ? ` and ${w.optimizer} state` : ""}`),
+      ...modelParts(
+        c,
+        4 + optCopies,
+        `parameters, gradients and updates${optCopies ? ` and ${w.optimizer} state` : ""}`,
+      ),
       ...(stepBytes >= evalBytes ? [stepPart] : evalParts),
     ],
-    [...paramArrays(c), { what: `one layer of a batch of ${b}`, elements: b * c.maxLayerFloats }, gcEval.largest, ...(comp ? [comp.largest] : [])],
+    [
+      ...paramArrays(c),
+      { what: `one layer of a batch of ${b}`, elements: b * c.maxLayerFloats },
+      gcEval.largest,
+      ...(comp ? [comp.largest] : []),
+    ],
     stepFlops + logs * evalFlops,
     steps * 2 + logs * (gcEval.passes + 4),
   );
@@ -399,10 +488,15 @@ export function checkBudget(net: Network, name: string, e: Estimate, opts: Check
   const budget = memoryBudget(opts.env);
   if (!(e.bytes <= budget.bytes)) {
     // The two largest parts, and the parameters (the first part) always: they are what "a smaller model" changes.
-    const top = [...e.parts].sort((a, b) => b.bytes - a.bytes).filter((p) => p.bytes > 0).slice(0, 2);
+    const top = [...e.parts]
+      .sort((a, b) => b.bytes - a.bytes)
+      .filter((p) => p.bytes > 0)
+      .slice(0, 2);
     if (e.parts[0] && !top.includes(e.parts[0])) top.push(e.parts[0]);
     const what = top.map((p) => `${p.what}: ${formatBytes(p.bytes)}`).join("; ");
-    throw new UserError(`${name} needs about ${formatBytes(e.bytes)} for ${e.context} (${what}; ${budget.describe}); ${opts.memoryAdvice}`);
+    throw new UserError(
+      `${name} needs about ${formatBytes(e.bytes)} for ${e.context} (${what}; ${budget.describe}); ${opts.memoryAdvice}`,
+    );
   }
   if (!(e.largest.elements <= MAX_ARRAY_ELEMENTS)) {
     throw new UserError(
@@ -427,11 +521,20 @@ export function checkBudget(net: Network, name: string, e: Estimate, opts: Check
  * Refuses one plain allocation (e.g. generating a synthetic data set) that exceeds the memory budget or the
  * typed-array length limit: `what` names it in the message ("moons with --size 1e10").
  */
-export function checkAllocation(what: string, bytes: number, largestElements: number, advice: string, env?: Record<string, string | undefined>): void {
+export function checkAllocation(
+  what: string,
+  bytes: number,
+  largestElements: number,
+  advice: string,
+  env?: Record<string, string | undefined>,
+): void {
   const budget = memoryBudget(env);
-  if (!(bytes <= budget.bytes)) throw new UserError(`${what} needs about ${formatBytes(bytes)} (${budget.describe}); ${advice}`);
+  if (!(bytes <= budget.bytes))
+    throw new UserError(`${what} needs about ${formatBytes(bytes)} (${budget.describe}); ${advice}`);
   if (!(largestElements <= MAX_ARRAY_ELEMENTS)) {
-    throw new UserError(`${what} needs one array of ${largestElements.toExponential(2)} numbers, more than JavaScript allows (${MAX_ARRAY_ELEMENTS.toExponential(2)}); ${advice}`);
+    throw new UserError(
+      `${what} needs one array of ${largestElements.toExponential(2)} numbers, more than JavaScript allows (${MAX_ARRAY_ELEMENTS.toExponential(2)}); ${advice}`,
+    );
   }
 }
 
@@ -450,7 +553,10 @@ export function secondsPerFlop(net: Network): number {
   const params: Params = {};
   for (const p of net.params) {
     const n = p.shape.reduce((a, v) => a * v, 1);
-    params[p.name] = new Tensor(new Float32Array(n).fill(p.kind === "bias" ? 0 : 1 / Math.sqrt(p.fanIn)), p.shape).variable();
+    params[p.name] = new Tensor(
+      new Float32Array(n).fill(p.kind === "bias" ? 0 : 1 / Math.sqrt(p.fanIn)),
+      p.shape,
+    ).variable();
   }
   const xData = new Float32Array(b * c.inputSize);
   for (let i = 0; i < xData.length; i++) xData[i] = ((i * 7919) % 101) / 101 - 0.5;
@@ -475,9 +581,19 @@ export function checkMeasureBudget(spec: ModelSpec, name: string, w: MeasureWork
   return e;
 }
 
-export function checkTrainingBudget(spec: ModelSpec, name: string, w: TrainWork, trainN: number, testN: number, steps: number, opts: CheckOptions): Estimate {
+export function checkTrainingBudget(
+  spec: ModelSpec,
+  name: string,
+  w: TrainWork,
+  trainN: number,
+  testN: number,
+  steps: number,
+  opts: CheckOptions,
+): Estimate {
   if (!Number.isSafeInteger(steps) || steps < 1) {
-    throw new UserError(`${name}: ${steps} training steps is beyond what can be counted exactly (${Number.MAX_SAFE_INTEGER}); use fewer --steps or --epochs`);
+    throw new UserError(
+      `${name}: ${steps} training steps is beyond what can be counted exactly (${Number.MAX_SAFE_INTEGER}); use fewer --steps or --epochs`,
+    );
   }
   const net = compileNetwork(spec);
   const e = estimateTraining(net, w, trainN, testN, steps);
@@ -496,7 +612,13 @@ export function modelName(spec: ModelSpec): string {
  * The training run's check, for the trainer's set-up: resolves the model argument to its architecture (nothing
  * allocated) and refuses a run that cannot fit or finish.
  */
-export function checkTrainingRun(model: string | Record<string, unknown> | undefined, w: TrainWork, train: Dataset, test: Dataset, steps: number): void {
+export function checkTrainingRun(
+  model: string | Record<string, unknown> | undefined,
+  w: TrainWork,
+  train: Dataset,
+  test: Dataset,
+  steps: number,
+): void {
   const spec = specForModelArg(model, train);
   checkTrainingBudget(spec, modelName(spec), w, train.n, test.n, steps, {
     memoryAdvice: "use a smaller model, --batch-size, --eval-size or --gc-size",

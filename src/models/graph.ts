@@ -45,12 +45,19 @@ export interface CompiledGraph {
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Compiles a graph spec; a structural mistake is a one-line UserError naming the node. */
-export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: ParamInfo[]; inputSize: number; outputSize: number } {
+export function compileGraph(spec: GraphSpec): {
+  graph: CompiledGraph;
+  params: ParamInfo[];
+  inputSize: number;
+  outputSize: number;
+} {
   const index = new Map<string, number>([["input", 0]]);
   const shapes: number[][] = [[...spec.input]];
   const nodes: CompiledNode[] = [];
   const params: ParamInfo[] = [];
-  let act = 0, flops = 0, maxLayer = prod(spec.input);
+  let act = 0,
+    flops = 0,
+    maxLayer = prod(spec.input);
   let hasNormalization = false;
   const uses = new Map<number, number>();
   for (const [pos, n] of spec.nodes.entries()) {
@@ -81,12 +88,18 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
     switch (n.op) {
       case "conv2d": {
         const [c, h, w] = image();
-        if (c % n.groups !== 0 || n.out % n.groups !== 0) fail(`groups ${n.groups} must divide the input channels ${c} and outputs ${n.out}`);
-        const [kh, kw] = n.kernel, [sh, sw] = n.stride, [dh, dw] = n.dilation, [t, l, b, r] = n.padding;
+        if (c % n.groups !== 0 || n.out % n.groups !== 0)
+          fail(`groups ${n.groups} must divide the input channels ${c} and outputs ${n.out}`);
+        const [kh, kw] = n.kernel,
+          [sh, sw] = n.stride,
+          [dh, dw] = n.dilation,
+          [t, l, b, r] = n.padding;
         const oh = Math.floor((h + t + b - dh * (kh - 1) - 1) / sh) + 1;
         const ow = Math.floor((w + l + r - dw * (kw - 1) - 1) / sw) + 1;
-        if (oh <= 0 || ow <= 0) fail(`kernel ${kh}x${kw} (dilation ${dh}x${dw}) does not fit the padded ${h}x${w} input`);
-        const cg = c / n.groups, k2 = kh * kw;
+        if (oh <= 0 || ow <= 0)
+          fail(`kernel ${kh}x${kw} (dilation ${dh}x${dw}) does not fit the padded ${h}x${w} input`);
+        const cg = c / n.groups,
+          k2 = kh * kw;
         weight("weight", [n.out, kh, kw, cg], cg * k2, n.out * k2, "weight");
         if (n.bias) weight("bias", [n.out], cg * k2, n.out * k2, "bias");
         out = [n.out, oh, ow];
@@ -134,8 +147,11 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
       case "maxpool2d":
       case "avgpool2d": {
         const [c, h, w] = image();
-        const [kh, kw] = n.kernel, [sh, sw] = n.stride ?? n.kernel, [t, l, b, r] = n.padding;
-        const oh = Math.floor((h + t + b - kh) / sh) + 1, ow = Math.floor((w + l + r - kw) / sw) + 1;
+        const [kh, kw] = n.kernel,
+          [sh, sw] = n.stride ?? n.kernel,
+          [t, l, b, r] = n.padding;
+        const oh = Math.floor((h + t + b - kh) / sh) + 1,
+          ow = Math.floor((w + l + r - kw) / sw) + 1;
         if (oh <= 0 || ow <= 0) fail(`window ${kh}x${kw} does not fit the padded ${h}x${w} input`);
         if (t >= kh || b >= kh || l >= kw || r >= kw) fail(`padding must be smaller than the window`);
         out = [c, oh, ow];
@@ -156,7 +172,8 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
         break;
       case "add": {
         if (ins.length < 2) fail(`adds two or more inputs, got ${ins.length}`);
-        for (const s of ins.slice(1)) if (s.join() !== ins[0].join()) fail(`input shapes differ: [${ins[0]}] and [${s}]`);
+        for (const s of ins.slice(1))
+          if (s.join() !== ins[0].join()) fail(`input shapes differ: [${ins[0]}] and [${s}]`);
         out = [...ins[0]];
         act += prod(out);
         flops += (ins.length - 1) * prod(out);
@@ -164,7 +181,9 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
       }
       case "concat": {
         if (ins.length < 2) fail(`concatenates two or more inputs, got ${ins.length}`);
-        for (const s of ins.slice(1)) if (s.length !== ins[0].length || s.slice(1).join() !== ins[0].slice(1).join()) fail(`inputs [${ins[0]}] and [${s}] differ outside the channel dimension`);
+        for (const s of ins.slice(1))
+          if (s.length !== ins[0].length || s.slice(1).join() !== ins[0].slice(1).join())
+            fail(`inputs [${ins[0]}] and [${s}] differ outside the channel dimension`);
         out = [ins.reduce((a, s) => a + s[0], 0), ...ins[0].slice(1)];
         act += prod(out);
         break;
@@ -185,9 +204,19 @@ export function compileGraph(spec: GraphSpec): { graph: CompiledGraph; params: P
   const output = index.get(spec.output);
   if (output === undefined || output === 0) throw new UserError(`model: output "${spec.output}" is not a node`);
   const outShape = shapes[output];
-  if (outShape.length !== 1) throw new UserError(`model: output "${spec.output}" has shape [${outShape}]; the logits must be a vector (add a flatten or linear node)`);
+  if (outShape.length !== 1)
+    throw new UserError(
+      `model: output "${spec.output}" has shape [${outShape}]; the logits must be a vector (add a flatten or linear node)`,
+    );
   const hasBranches = [...uses.values()].some((u) => u > 1) || nodes.some((n) => n.inputs.length > 1);
-  const graph: CompiledGraph = { inputShape: [...spec.input], nodes, output: output - 1, cost: { actFloats: act, maxLayerFloats: maxLayer, flops }, hasNormalization, hasBranches };
+  const graph: CompiledGraph = {
+    inputShape: [...spec.input],
+    nodes,
+    output: output - 1,
+    cost: { actFloats: act, maxLayerFloats: maxLayer, flops },
+    hasNormalization,
+    hasBranches,
+  };
   return { graph, params, inputSize: prod(spec.input), outputSize: outShape[0] };
 }
 
@@ -232,7 +261,12 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
     let y: Tensor;
     switch (n.op) {
       case "conv2d":
-        y = sp.conv2dGeneral(a, p(`${n.name}.weight`), { stride: n.stride, padding: n.padding, dilation: n.dilation, groups: n.groups });
+        y = sp.conv2dGeneral(a, p(`${n.name}.weight`), {
+          stride: n.stride,
+          padding: n.padding,
+          dilation: n.dilation,
+          groups: n.groups,
+        });
         if (n.bias) y = op.add(y, p(`${n.name}.bias`));
         break;
       case "linear":
@@ -260,7 +294,12 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
         y = sp.maxPool2dGeneral(a, { kernel: n.kernel, stride: n.stride ?? n.kernel, padding: n.padding });
         break;
       case "avgpool2d":
-        y = sp.avgPool2dGeneral(a, { kernel: n.kernel, stride: n.stride ?? n.kernel, padding: n.padding, countIncludePad: n.countIncludePad });
+        y = sp.avgPool2dGeneral(a, {
+          kernel: n.kernel,
+          stride: n.stride ?? n.kernel,
+          padding: n.padding,
+          countIncludePad: n.countIncludePad,
+        });
         break;
       case "global_avgpool":
         y = sp.globalAvgPool(a);
@@ -268,7 +307,8 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
       case "flatten": {
         const batch = a.shape[0];
         // PyTorch flattens (C, H, W); engine images are (H, W, C).
-        const nchw = a.shape.length === 4 && a.shape[3] > 1 && a.shape[1] * a.shape[2] > 1 ? sp.permute(a, [0, 3, 1, 2]) : a;
+        const nchw =
+          a.shape.length === 4 && a.shape[3] > 1 && a.shape[1] * a.shape[2] > 1 ? sp.permute(a, [0, 3, 1, 2]) : a;
         y = op.reshape(nchw, [batch, a.size / batch]);
         break;
       }

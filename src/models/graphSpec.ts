@@ -10,7 +10,11 @@ const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().min(0);
 const pair = z.tuple([posInt, posInt]);
 const pad4 = z.tuple([nonNegInt, nonNegInt, nonNegInt, nonNegInt]);
-const name = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:/-]+$/, "letters, digits and _ . : / - only");
+const name = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_.:/-]+$/, "letters, digits and _ . : / - only");
 const base = { name, inputs: z.array(name).min(1) };
 
 export const GRAPH_ACTIVATIONS = ["relu", "tanh", "sigmoid", "silu", "identity"] as const;
@@ -29,10 +33,28 @@ export const graphNodeSchema = z.discriminatedUnion("op", [
     bias: z.boolean().default(true),
   }),
   z.strictObject({ ...base, op: z.literal("linear"), out: posInt, bias: z.boolean().default(true) }),
-  z.strictObject({ ...base, op: z.literal("batchnorm"), eps: z.number().positive().max(1).default(1e-5), momentum: z.number().min(0).max(1).default(0.1) }),
+  z.strictObject({
+    ...base,
+    op: z.literal("batchnorm"),
+    eps: z.number().positive().max(1).default(1e-5),
+    momentum: z.number().min(0).max(1).default(0.1),
+  }),
   z.strictObject({ ...base, op: z.literal("layernorm"), eps: z.number().positive().max(1).default(1e-5) }),
-  z.strictObject({ ...base, op: z.literal("maxpool2d"), kernel: pair, stride: pair.optional(), padding: pad4.default([0, 0, 0, 0]) }),
-  z.strictObject({ ...base, op: z.literal("avgpool2d"), kernel: pair, stride: pair.optional(), padding: pad4.default([0, 0, 0, 0]), countIncludePad: z.boolean().default(true) }),
+  z.strictObject({
+    ...base,
+    op: z.literal("maxpool2d"),
+    kernel: pair,
+    stride: pair.optional(),
+    padding: pad4.default([0, 0, 0, 0]),
+  }),
+  z.strictObject({
+    ...base,
+    op: z.literal("avgpool2d"),
+    kernel: pair,
+    stride: pair.optional(),
+    padding: pad4.default([0, 0, 0, 0]),
+    countIncludePad: z.boolean().default(true),
+  }),
   z.strictObject({ ...base, op: z.literal("global_avgpool") }),
   z.strictObject({ ...base, op: z.literal("flatten") }),
   z.strictObject({ ...base, op: z.literal("add") }),
@@ -40,7 +62,12 @@ export const graphNodeSchema = z.discriminatedUnion("op", [
   z.strictObject({ ...base, op: z.enum(GRAPH_ACTIVATIONS) }),
   z.strictObject({ ...base, op: z.literal("leaky_relu"), alpha: z.number().finite().default(0.01) }),
   z.strictObject({ ...base, op: z.literal("gelu"), approximate: z.enum(["none", "tanh"]).default("none") }),
-  z.strictObject({ ...base, op: z.literal("softplus"), beta: z.number().positive().default(1), threshold: z.number().positive().default(20) }),
+  z.strictObject({
+    ...base,
+    op: z.literal("softplus"),
+    beta: z.number().positive().default(1),
+    threshold: z.number().positive().default(20),
+  }),
   z.strictObject({ ...base, op: z.literal("dropout"), p: z.number().min(0).max(1).default(0.5) }),
 ]);
 

@@ -25,7 +25,6 @@ export const WEIGHTS_FILE = "weights.safetensors";
  */
 export const MAX_WEIGHTS_BYTES = Math.min(bufferConstants.MAX_LENGTH, 16 * 1024 ** 3);
 
-
 /** A model ready to run: its description, compiled network and parameters. */
 export interface LoadedModel {
   spec: ModelSpec;
@@ -43,7 +42,9 @@ export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata
   for (const info of net.params) {
     const t = params[info.name];
     const isConv = info.shape.length === 4;
-    stored[info.name] = isConv ? { shape: ohwiToOihwShape(t.shape), data: ohwiToOihw(t) } : { shape: [...t.shape], data: t.data };
+    stored[info.name] = isConv
+      ? { shape: ohwiToOihwShape(t.shape), data: ohwiToOihw(t) }
+      : { shape: [...t.shape], data: t.data };
   }
   // Weights first, then the spec: a directory with a model.json always has matching weights beside it.
   writeFileAtomic(join(dir, WEIGHTS_FILE), encodeSafetensors(stored, metadata));
@@ -52,7 +53,8 @@ export function saveModel(dir: string, spec: ModelSpec, params: Params, metadata
 
 export function readModelSpec(dir: string): ModelSpec {
   const file = join(dir, MODEL_FILE);
-  if (pathKind(file) === "missing") throw new UserError(`${dir}: no ${MODEL_FILE} (a model directory holds ${MODEL_FILE} and ${WEIGHTS_FILE})`);
+  if (pathKind(file) === "missing")
+    throw new UserError(`${dir}: no ${MODEL_FILE} (a model directory holds ${MODEL_FILE} and ${WEIGHTS_FILE})`);
   const r = parseModelSpec(readJsonFile(file, "model description"));
   if (!r.ok) throw new UserError(`${file}: invalid model description: ${r.problems.join("; ")}`);
   return r.spec;
@@ -67,7 +69,8 @@ export function loadModel(dir: string): LoadedModel {
     net = compileNetwork(spec);
   } catch (e) {
     // "model: layers.2 (conv) kernel 5 does not fit a 3x3 input": say which file holds that model.
-    if (e instanceof UserError) throw new UserError(`${join(dir, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+    if (e instanceof UserError)
+      throw new UserError(`${join(dir, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
     throw e;
   }
   const file = join(dir, WEIGHTS_FILE);
@@ -83,7 +86,8 @@ export function loadModel(dir: string): LoadedModel {
       throw new UserError(`${file}: tensor "${info.name}" has shape [${s.shape}], ${MODEL_FILE} needs [${expected}]`);
     }
     const bad = s.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new UserError(`${file}: tensor "${info.name}" holds a non-finite value (${s.data[bad]}) at index ${bad}`);
+    if (bad >= 0)
+      throw new UserError(`${file}: tensor "${info.name}" holds a non-finite value (${s.data[bad]}) at index ${bad}`);
     const data = s.data instanceof Float32Array ? s.data : Float32Array.from(s.data);
     params[info.name] = isConv ? oihwToOhwi(data, expected) : new Tensor(data, info.shape);
   }

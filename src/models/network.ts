@@ -17,7 +17,6 @@ import type { ParamInfo, Params } from "./params.js";
 
 export type { ParamInfo, Params } from "./params.js";
 
-
 /** One step of a chain model (`mlp`, `cnn`) as compiled: dense, conv, activation, pooling or flatten. */
 export type Layer =
   | { type: "dense"; index: number; inSize: number; outSize: number }
@@ -33,7 +32,6 @@ export type Layer =
   | { type: "act"; fn: Activation }
   | { type: "maxpool" | "avgpool"; size: number; stride: number; inShape: [number, number, number] }
   | { type: "flatten" };
-
 
 /** A compiled model: its layers (chains) or graph, input and output sizes and the parameters it expects. */
 export interface Network {
@@ -57,7 +55,13 @@ export function compileNetwork(spec: ModelSpec): Network {
   let index = 0;
   const addDense = (inSize: number, outSize: number) => {
     layers.push({ type: "dense", index, inSize, outSize });
-    params.push({ name: `layers.${index}.weight`, shape: [outSize, inSize], fanIn: inSize, fanOut: outSize, kind: "weight" });
+    params.push({
+      name: `layers.${index}.weight`,
+      shape: [outSize, inSize],
+      fanIn: inSize,
+      fanOut: outSize,
+      kind: "weight",
+    });
     params.push({ name: `layers.${index}.bias`, shape: [outSize], fanIn: inSize, fanOut: outSize, kind: "bias" });
     index++;
   };
@@ -80,12 +84,33 @@ export function compileNetwork(spec: ModelSpec): Network {
         const [h, w, c] = image;
         const outH = l.padding === "same" ? Math.ceil(h / l.stride) : Math.floor((h - l.kernel) / l.stride) + 1;
         const outW = l.padding === "same" ? Math.ceil(w / l.stride) : Math.floor((w - l.kernel) / l.stride) + 1;
-        if (outH <= 0 || outW <= 0) throw new UserError(`model: ${where} kernel ${l.kernel} does not fit a ${h}x${w} input`);
+        if (outH <= 0 || outW <= 0)
+          throw new UserError(`model: ${where} kernel ${l.kernel} does not fit a ${h}x${w} input`);
         const outShape: [number, number, number] = [outH, outW, l.filters];
-        layers.push({ type: "conv", index, inShape: image, outShape, kernel: l.kernel, stride: l.stride, padding: l.padding });
+        layers.push({
+          type: "conv",
+          index,
+          inShape: image,
+          outShape,
+          kernel: l.kernel,
+          stride: l.stride,
+          padding: l.padding,
+        });
         const k2 = l.kernel * l.kernel;
-        params.push({ name: `layers.${index}.weight`, shape: [l.filters, l.kernel, l.kernel, c], fanIn: c * k2, fanOut: l.filters * k2, kind: "weight" });
-        params.push({ name: `layers.${index}.bias`, shape: [l.filters], fanIn: c * k2, fanOut: l.filters * k2, kind: "bias" });
+        params.push({
+          name: `layers.${index}.weight`,
+          shape: [l.filters, l.kernel, l.kernel, c],
+          fanIn: c * k2,
+          fanOut: l.filters * k2,
+          kind: "weight",
+        });
+        params.push({
+          name: `layers.${index}.bias`,
+          shape: [l.filters],
+          fanIn: c * k2,
+          fanOut: l.filters * k2,
+          kind: "bias",
+        });
         index++;
         image = outShape;
         break;
@@ -97,7 +122,8 @@ export function compileNetwork(spec: ModelSpec): Network {
         const [h, w, c]: [number, number, number] = image;
         const outH: number = Math.floor((h - l.size) / stride) + 1;
         const outW: number = Math.floor((w - l.size) / stride) + 1;
-        if (outH <= 0 || outW <= 0) throw new UserError(`model: ${where} window ${l.size} does not fit a ${h}x${w} input`);
+        if (outH <= 0 || outW <= 0)
+          throw new UserError(`model: ${where} window ${l.size} does not fit a ${h}x${w} input`);
         layers.push({ type: l.type, size: l.size, stride, inShape: image });
         image = [outH, outW, c];
         break;
@@ -182,7 +208,13 @@ export function activationDerivative(fn: Activation, z: Data): Data {
  * Logits [batch, outputSize] for inputs x [batch, inputSize]. `capture`, if given, sees each layer's input and
  * output (companion measures use the dense layers' pre-activations).
  */
-export function forward(net: Network, params: Params, x: Tensor, capture?: (layer: Layer, input: Tensor, output: Tensor) => void, run?: GraphRunOptions): Tensor {
+export function forward(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  capture?: (layer: Layer, input: Tensor, output: Tensor) => void,
+  run?: GraphRunOptions,
+): Tensor {
   if (net.graph) return graphForward(net.graph, params, x, run);
   const batch = x.shape[0];
   let h = x;
@@ -194,13 +226,21 @@ export function forward(net: Network, params: Params, x: Tensor, capture?: (laye
         // A dense layer followed by ReLU runs as one fused op (the activation layer is then skipped).
         const next = net.layers[li + 1];
         const fuse = next?.type === "act" && next.fn === "relu" && !capture; // capture wants pre-activations
-        h = op.linear(h, params[`layers.${layer.index}.weight`], params[`layers.${layer.index}.bias`], fuse ? "relu" : "none");
+        h = op.linear(
+          h,
+          params[`layers.${layer.index}.weight`],
+          params[`layers.${layer.index}.bias`],
+          fuse ? "relu" : "none",
+        );
         if (fuse) li++;
         break;
       }
       case "conv":
         if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
-        h = op.add(op.conv2d(h, params[`layers.${layer.index}.weight`], layer.stride, layer.padding), params[`layers.${layer.index}.bias`]);
+        h = op.add(
+          op.conv2d(h, params[`layers.${layer.index}.weight`], layer.stride, layer.padding),
+          params[`layers.${layer.index}.bias`],
+        );
         break;
       case "act":
         h = activation(layer.fn, h);
@@ -208,7 +248,10 @@ export function forward(net: Network, params: Params, x: Tensor, capture?: (laye
       case "maxpool":
       case "avgpool":
         if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
-        h = layer.type === "maxpool" ? op.maxPool2d(h, layer.size, layer.stride) : op.avgPool2d(h, layer.size, layer.stride);
+        h =
+          layer.type === "maxpool"
+            ? op.maxPool2d(h, layer.size, layer.stride)
+            : op.avgPool2d(h, layer.size, layer.stride);
         break;
       case "flatten":
         h = op.reshape(h, [batch, h.size / batch]);
@@ -224,12 +267,19 @@ export function forward(net: Network, params: Params, x: Tensor, capture?: (laye
  * with respect to the input). tangents: [batch·t, inputSize], the t tangents of each example contiguous.
  * Returns the logits and the output tangents [batch·t, outputSize].
  */
-export function forwardWithTangents(net: Network, params: Params, x: Tensor, tangents: Tensor): { y: Tensor; ty: Tensor } {
+export function forwardWithTangents(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  tangents: Tensor,
+): { y: Tensor; ty: Tensor } {
   if (net.graph) throw new RangeError("forward-mode tangents are not implemented for graph models (use reverse mode)");
   const batch = x.shape[0];
   const t = tangents.shape[0] / batch;
-  let h = x, th = tangents;
-  const asImage = (a: Tensor, n: number, shape: [number, number, number]) => (a.shape.length === 4 ? a : op.reshape(a, [n, ...shape]));
+  let h = x,
+    th = tangents;
+  const asImage = (a: Tensor, n: number, shape: [number, number, number]) =>
+    a.shape.length === 4 ? a : op.reshape(a, [n, ...shape]);
   for (const layer of net.layers) {
     switch (layer.type) {
       case "dense": {
@@ -240,7 +290,10 @@ export function forwardWithTangents(net: Network, params: Params, x: Tensor, tan
       }
       case "conv": {
         const w = params[`layers.${layer.index}.weight`];
-        h = op.add(op.conv2d(asImage(h, batch, layer.inShape), w, layer.stride, layer.padding), params[`layers.${layer.index}.bias`]);
+        h = op.add(
+          op.conv2d(asImage(h, batch, layer.inShape), w, layer.stride, layer.padding),
+          params[`layers.${layer.index}.bias`],
+        );
         th = op.conv2d(asImage(th, batch * t, layer.inShape), w, layer.stride, layer.padding);
         break;
       }
@@ -286,13 +339,23 @@ function repeatPerTangent(d: Float32Array | Float64Array, batch: number, t: numb
   return out;
 }
 
-function maxPoolTangents(h: Tensor, pooled: Tensor, th: Tensor, batch: number, t: number, size: number, stride: number): Tensor {
+function maxPoolTangents(
+  h: Tensor,
+  pooled: Tensor,
+  th: Tensor,
+  batch: number,
+  t: number,
+  size: number,
+  stride: number,
+): Tensor {
   // Recover the primal argmax indices, then offset them into each tangent's copy of the example.
   const idx = maxPoolArgmax(h.data, windowGeometry(h.shape, size, size, stride, "valid"));
-  const inPer = h.size / batch, outPer = idx.length / batch;
+  const inPer = h.size / batch,
+    outPer = idx.length / batch;
   const tidx = new Int32Array(idx.length * t);
   for (let b = 0; b < batch; b++)
     for (let j = 0; j < t; j++)
-      for (let o = 0; o < outPer; o++) tidx[(b * t + j) * outPer + o] = idx[b * outPer + o] - b * inPer + (b * t + j) * inPer;
+      for (let o = 0; o < outPer; o++)
+        tidx[(b * t + j) * outPer + o] = idx[b * outPer + o] - b * inPer + (b * t + j) * inPer;
   return op.gather(th, tidx, [batch * t, ...pooled.shape.slice(1)]);
 }

@@ -57,10 +57,13 @@ export function parseModelArg(arg: string, ds: Dataset): ModelSpec {
     const sizes = m[1].split("-").map(Number);
     if (sizes.some((s) => s <= 0)) throw new UserError(`--model ${arg}: layer sizes must be positive`);
     const act = (m[2] ?? "relu") as Activation;
-    if (!ACTIVATIONS.includes(act)) throw new UserError(`--model ${arg}: unknown activation "${m[2]}"; choose one of: ${ACTIVATIONS.join(", ")}`);
+    if (!ACTIVATIONS.includes(act))
+      throw new UserError(`--model ${arg}: unknown activation "${m[2]}"; choose one of: ${ACTIVATIONS.join(", ")}`);
     return { kind: "mlp", sizes, activation: act };
   }
-  throw new UserError(`--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, resnet:8|18|20[:wN], an .onnx file, or JSON)`);
+  throw new UserError(
+    `--model "${arg}" is neither a model directory nor a model spec (mlp:784-256-10[:relu|tanh|identity], cnn, resnet:8|18|20[:wN], an .onnx file, or JSON)`,
+  );
 }
 
 /**
@@ -81,7 +84,10 @@ export function specForModelArg(arg: string | Record<string, unknown> | undefine
       compileNetwork(spec);
     } catch (e) {
       // As loadModel says it: name the file that holds the impossible architecture.
-      if (e instanceof UserError) throw new UserError(`${join(arg, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`);
+      if (e instanceof UserError)
+        throw new UserError(
+          `${join(arg, MODEL_FILE)}: invalid model description: ${e.message.replace(/^model: /, "")}`,
+        );
       throw e;
     }
     return spec;
@@ -99,6 +105,16 @@ export function resolveModel(arg: string | undefined, ds: Dataset, init: InitOpt
   const spec = arg === undefined ? defaultSpecFor(ds) : parseModelArg(arg, ds);
   const net = compileNetwork(spec);
   const params = initParams(net, init);
-  const desc = spec.kind === "mlp" ? `mlp:${spec.sizes.join("-")}:${spec.activation}` : spec.kind === "cnn" ? "cnn" : (arg ?? "graph");
-  return { spec, net, params, source: `init:${desc} (${init.scheme}-${init.distribution}, scale ${init.scale}, seed ${init.seed})` };
+  const desc =
+    spec.kind === "mlp"
+      ? `mlp:${spec.sizes.join("-")}:${spec.activation}`
+      : spec.kind === "cnn"
+        ? "cnn"
+        : (arg ?? "graph");
+  return {
+    spec,
+    net,
+    params,
+    source: `init:${desc} (${init.scheme}-${init.distribution}, scale ${init.scale}, seed ${init.seed})`,
+  };
 }

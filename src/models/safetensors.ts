@@ -32,8 +32,20 @@ const SUPPORTED: ReadonlyMap<string, number> = new Map([
 
 /** The other dtypes of the format: valid files, but not weights this tool can use. */
 const OTHER_DTYPES: ReadonlySet<string> = new Set([
-  "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
-  "I16", "U16", "U32", "U64", "C64",
+  "BOOL",
+  "U8",
+  "I8",
+  "F8_E5M2",
+  "F8_E4M3",
+  "F8_E8M0",
+  "F4",
+  "F6_E2M3",
+  "F6_E3M2",
+  "I16",
+  "U16",
+  "U32",
+  "U64",
+  "C64",
 ]);
 
 /** The reference implementation refuses headers over 100 MB (MAX_HEADER_SIZE): nothing real comes near it. */
@@ -41,7 +53,10 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = "__metadata__";
 
-export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, StoredTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   // No prototype: a tensor named "__proto__" is then an ordinary key, not the object's prototype.
   const header = Object.create(null) as Record<string, unknown>;
   if (metadata) header[METADATA_KEY] = metadata;
@@ -56,7 +71,11 @@ export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadat
       throw new Error(`safetensors: tensor "${name}" has shape [${t.shape}] but ${t.data.length} values`);
     }
     const bytes = t.data.byteLength;
-    header[name] = { dtype: t.data instanceof Float64Array ? "F64" : "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    header[name] = {
+      dtype: t.data instanceof Float64Array ? "F64" : "F32",
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes],
+    };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -87,7 +106,8 @@ function show(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * The keys of the top-level object of `text` (already known to be a valid JSON object), in order, duplicates included:
@@ -127,7 +147,8 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
   if (buf.length < 8) throw bad(`${buf.length} bytes, shorter than the 8-byte header length`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen64 = view.getBigUint64(0, true);
-  if (headerLen64 > BigInt(MAX_HEADER_BYTES)) throw bad(`header length ${headerLen64} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  if (headerLen64 > BigInt(MAX_HEADER_BYTES))
+    throw bad(`header length ${headerLen64} is over the ${MAX_HEADER_BYTES}-byte limit`);
   const headerLen = Number(headerLen64);
   if (headerLen > buf.length - 8) throw bad(`header length ${headerLen} exceeds the ${buf.length - 8} bytes after it`);
   let text: string;
@@ -165,15 +186,23 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
       continue;
     }
     const where = `tensor ${show(name)}`;
-    if (!isPlainObject(value)) throw bad(`${where} is ${show(value)}, not an object with dtype, shape and data_offsets`);
+    if (!isPlainObject(value))
+      throw bad(`${where} is ${show(value)}, not an object with dtype, shape and data_offsets`);
     const { dtype, shape, data_offsets: offsets } = value;
-    for (const [key, v] of [["dtype", dtype], ["shape", shape], ["data_offsets", offsets]] as const) {
+    for (const [key, v] of [
+      ["dtype", dtype],
+      ["shape", shape],
+      ["data_offsets", offsets],
+    ] as const) {
       if (v === undefined) throw bad(`${where} has no ${key}`);
     }
     if (typeof dtype !== "string") throw bad(`${where} has dtype ${show(dtype)}, not a string`);
     const width = SUPPORTED.get(dtype);
     if (width === undefined) {
-      if (OTHER_DTYPES.has(dtype)) throw new UserError(`${file}: tensor ${show(name)} has unsupported dtype ${dtype}; supported: F32, F64, F16, BF16, I64, I32`);
+      if (OTHER_DTYPES.has(dtype))
+        throw new UserError(
+          `${file}: tensor ${show(name)} has unsupported dtype ${dtype}; supported: F32, F64, F16, BF16, I64, I32`,
+        );
       throw bad(`${where} has unknown dtype ${show(dtype)}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -189,7 +218,9 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
     // Exact while under 2^53; past that the product is not an integer count of bytes any array could hold.
     if (!Number.isSafeInteger(count * width)) throw bad(`${where} shape ${show(shape)} has too many elements`);
     if (end - begin !== count * width) {
-      throw bad(`${where} data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} shape [${shape}] needs ${count * width}`);
+      throw bad(
+        `${where} data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} shape [${shape}] needs ${count * width}`,
+      );
     }
     entries.push({ name, dtype, width, shape: [...(shape as number[])], count, begin, end });
   }
@@ -200,9 +231,14 @@ export function decodeSafetensors(buf: Uint8Array, file: string): Record<string,
   let at = 0;
   for (const e of entries) {
     if (e.begin !== at) {
-      throw bad(`tensor ${show(e.name)} data_offsets [${e.begin}, ${e.end}] ${e.begin > at ? `leave a gap after byte ${at}` : `overlap the previous tensor, which ends at byte ${at}`}`);
+      throw bad(
+        `tensor ${show(e.name)} data_offsets [${e.begin}, ${e.end}] ${e.begin > at ? `leave a gap after byte ${at}` : `overlap the previous tensor, which ends at byte ${at}`}`,
+      );
     }
-    if (e.end > dataLen) throw bad(`tensor ${show(e.name)} data_offsets [${e.begin}, ${e.end}] run past the ${dataLen}-byte data buffer (truncated file?)`);
+    if (e.end > dataLen)
+      throw bad(
+        `tensor ${show(e.name)} data_offsets [${e.begin}, ${e.end}] run past the ${dataLen}-byte data buffer (truncated file?)`,
+      );
     at = e.end;
   }
   if (at !== dataLen) throw bad(`the tensors cover ${at} bytes of data but the file holds ${dataLen}`);
@@ -220,7 +256,8 @@ function readData(buf: Uint8Array, offset: number, e: Entry): Float32Array | Flo
   if (dtype === "I64" || dtype === "I32") {
     const dv = new DataView(buf.buffer, offset, count * e.width);
     const data = new Float64Array(count);
-    for (let i = 0; i < count; i++) data[i] = dtype === "I64" ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true);
+    for (let i = 0; i < count; i++)
+      data[i] = dtype === "I64" ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true);
     return data;
   }
   if (dtype === "F64") {
@@ -230,7 +267,8 @@ function readData(buf: Uint8Array, offset: number, e: Entry): Float32Array | Flo
     for (let i = 0; i < count; i++) data[i] = dv.getFloat64(i * 8, true);
     return data;
   }
-  if (dtype === "F32" && LITTLE_ENDIAN && offset % 4 === 0) return new Float32Array(buf.buffer.slice(offset, offset + count * 4));
+  if (dtype === "F32" && LITTLE_ENDIAN && offset % 4 === 0)
+    return new Float32Array(buf.buffer.slice(offset, offset + count * 4));
   const dv = new DataView(buf.buffer, offset, count * e.width);
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) {
@@ -246,4 +284,3 @@ function bf16ToFloat(h: number): number {
   f.setUint32(0, h << 16);
   return f.getFloat32(0);
 }
-

@@ -64,18 +64,24 @@ export function parseModelSpec(value: unknown): { ok: true; spec: ModelSpec } | 
   }
   return {
     ok: false,
-    problems: r.error.issues.map((i) => oneLine(`${i.path.length ? i.path.map(pathPart).join(".") : "(root)"}: ${i.message}`)),
+    problems: r.error.issues.map((i) =>
+      oneLine(`${i.path.length ? i.path.map(pathPart).join(".") : "(root)"}: ${i.message}`),
+    ),
   };
 }
 
 /** A path element as written in messages: plain names as they are, anything odd (newlines, dots) quoted. */
 function pathPart(p: PropertyKey): string {
-  return typeof p === "number" || (typeof p === "string" && /^[A-Za-z0-9_]+$/.test(p)) ? String(p) : JSON.stringify(String(p));
+  return typeof p === "number" || (typeof p === "string" && /^[A-Za-z0-9_]+$/.test(p))
+    ? String(p)
+    : JSON.stringify(String(p));
 }
 
 /** Problems are shown on one line each: zod quotes unknown keys verbatim, newlines included. */
 function oneLine(s: string): string {
-  const t = s.replace(/[\r\n\u2028\u2029]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16)}`));
+  const t = s.replace(/[\r\n\u2028\u2029]/g, (c) =>
+    c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16)}`,
+  );
   return t.length > 300 ? `${t.slice(0, 297)}...` : t;
 }
 
@@ -88,7 +94,8 @@ function sizeProblems(spec: ModelSpec): string[] {
   const problems: string[] = [];
   if (spec.kind === "mlp") {
     for (let l = 0; l + 1 < spec.sizes.length; l++) {
-      if (unsafe(spec.sizes[l], spec.sizes[l + 1])) problems.push(`sizes: layer ${l} has ${spec.sizes[l]}×${spec.sizes[l + 1]} weights, too many to count exactly`);
+      if (unsafe(spec.sizes[l], spec.sizes[l + 1]))
+        problems.push(`sizes: layer ${l} has ${spec.sizes[l]}×${spec.sizes[l + 1]} weights, too many to count exactly`);
     }
     return problems;
   }
@@ -98,7 +105,8 @@ function sizeProblems(spec: ModelSpec): string[] {
   if (unsafe(h, w, c)) problems.push(`input: ${h}×${w}×${c} values, too many to count exactly`);
   for (const [pos, l] of spec.layers.entries()) {
     if (l.type !== "conv") continue;
-    if (unsafe(l.filters, l.kernel, l.kernel, c)) problems.push(`layers.${pos}: ${l.filters}×${l.kernel}×${l.kernel}×${c} weights, too many to count exactly`);
+    if (unsafe(l.filters, l.kernel, l.kernel, c))
+      problems.push(`layers.${pos}: ${l.filters}×${l.kernel}×${l.kernel}×${c} weights, too many to count exactly`);
     c = l.filters;
   }
   return problems;
@@ -108,7 +116,11 @@ function sizeProblems(spec: ModelSpec): string[] {
  * The small CNN of the paper-reproduction benchmarks: conv3x3-32, relu, maxpool, conv3x3-64, relu, maxpool, dense;
  * `filters` narrows it (the experiments' conv profile uses [8, 16]).
  */
-export function defaultCnnSpec(input: [number, number, number] = [28, 28, 1], classes = 10, filters: [number, number] = [32, 64]): CnnSpec {
+export function defaultCnnSpec(
+  input: [number, number, number] = [28, 28, 1],
+  classes = 10,
+  filters: [number, number] = [32, 64],
+): CnnSpec {
   return {
     kind: "cnn",
     input,

@@ -22,8 +22,11 @@ export function gcPenalty(alpha: number, probes = 0): Regularizer {
       // Exact: closed-form propagation for ReLU/linear MLPs (first-order backprop suffices), else double backprop.
       const norms =
         probes > 0
-          ? probeSqNorms(net, params, batch.x, probes, "gaussian", rng, "logits", true, mode).reduce((a, t) => op.add(a, t))
-          : (denseJacobianSqNormsDifferentiable(net, params, batch.x) ?? jacobianSqNormsReverse(net, params, batch.x, "logits", true, mode));
+          ? probeSqNorms(net, params, batch.x, probes, "gaussian", rng, "logits", true, mode).reduce((a, t) =>
+              op.add(a, t),
+            )
+          : (denseJacobianSqNormsDifferentiable(net, params, batch.x) ??
+            jacobianSqNormsReverse(net, params, batch.x, "logits", true, mode));
       const scale = alpha / (b * (probes > 0 ? probes : 1));
       return { value: op.scale(op.sum(norms), scale), state };
     },

@@ -28,7 +28,8 @@ export function buildRegularizers(cfg: RegularizerConfig): Regularizer[] {
   const out: Regularizer[] = [];
   const check = (name: string, v: number | undefined, max = Infinity) => {
     if (v === undefined) return false;
-    if (!Number.isFinite(v) || v < 0 || v > max) throw new UserError(`--${name} must be a number in [0, ${max}], got ${v}`);
+    if (!Number.isFinite(v) || v < 0 || v > max)
+      throw new UserError(`--${name} must be a number in [0, ${max}], got ${v}`);
     return v > 0;
   };
   if (check("input-noise", cfg.inputNoise)) out.push(inputNoise(cfg.inputNoise!));

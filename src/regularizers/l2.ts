@@ -10,7 +10,13 @@ export function l2(lambda: number): Regularizer {
     init: () => ({}),
     penalty({ net, params }, state) {
       const terms = net.params.filter((p) => p.kind === "weight").map((p) => op.sumSquares(params[p.name]));
-      return { value: op.scale(terms.reduce((a, b) => op.add(a, b)), lambda), state };
+      return {
+        value: op.scale(
+          terms.reduce((a, b) => op.add(a, b)),
+          lambda,
+        ),
+        state,
+      };
     },
   };
 }

@@ -14,7 +14,8 @@ export function inputNoise(sigma: number): Regularizer {
     strength: sigma,
     init: () => ({}),
     transformBatch(batch, rng) {
-      const src = batch.x.data, x = new Float32Array(src.length);
+      const src = batch.x.data,
+        x = new Float32Array(src.length);
       for (let i = 0; i < x.length; i++) x[i] = src[i] + sigma * rng.normal();
       return { ...batch, x: new Tensor(x, batch.x.shape) };
     },

@@ -41,7 +41,9 @@ export interface PenaltyContext {
 /** The parameters a penalty differentiates: all but buffers (BatchNorm running statistics), in `params` order. */
 export function trainableTensors(net: Network, params: Params): Tensor[] {
   const buffers = new Set(net.params.filter((p) => p.kind === "buffer").map((p) => p.name));
-  return Object.entries(params).filter(([k]) => !buffers.has(k)).map(([, v]) => v);
+  return Object.entries(params)
+    .filter(([k]) => !buffers.has(k))
+    .map(([, v]) => v);
 }
 
 /** A regularizer: `init` once, then each step `transformBatch` (noise) and/or `penalty` (a term added to the loss). */

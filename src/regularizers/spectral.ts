@@ -28,7 +28,8 @@ export function spectral(lambda: number, iterations = 1): Regularizer {
       let total: Tensor | null = null;
       for (const p of net.params.filter((q) => q.kind === "weight")) {
         const w = params[p.name];
-        const rows = w.shape[0], cols = w.size / rows;
+        const rows = w.shape[0],
+          cols = w.size / rows;
         const v = Float64Array.from(state[`${p.name}.v`]);
         const u = new Float64Array(rows);
         for (let it = 0; it < iterations; it++) {

@@ -150,7 +150,7 @@ function colorDomain(values: Record<string, unknown>[], field: string): unknown[
     if (v !== undefined && v !== null) seen.add(v);
   }
   const domain = [...seen];
-  if (domain.every((v) => typeof v === "number")) (domain).sort((a, b) => a - b);
+  if (domain.every((v) => typeof v === "number")) domain.sort((a, b) => a - b);
   return domain;
 }
 
@@ -198,7 +198,13 @@ export function lineChart(opts: LineChartOptions): VegaLiteSpec {
   const yLog = opts.logY ? { values: opts.values, fields: yFields } : undefined;
   const y = axisChannel(opts.y, "quantitative", opts.yTitle, yLog);
   const color = opts.color
-    ? colorChannel(opts.color, opts.colorType ?? "nominal", opts.colorTitle, opts.values, opts.points ? "circle" : "stroke")
+    ? colorChannel(
+        opts.color,
+        opts.colorType ?? "nominal",
+        opts.colorTitle,
+        opts.values,
+        opts.points ? "circle" : "stroke",
+      )
     : undefined;
   const xFilter = logX ? [opts.x] : [];
 
@@ -225,7 +231,10 @@ export function lineChart(opts: LineChartOptions): VegaLiteSpec {
     encoding: lineEnc,
   });
 
-  return { ...topLevel(opts.title, opts.values, opts.width ?? CHART_WIDTH, opts.height ?? CHART_HEIGHT), layer: layers };
+  return {
+    ...topLevel(opts.title, opts.values, opts.width ?? CHART_WIDTH, opts.height ?? CHART_HEIGHT),
+    layer: layers,
+  };
 }
 
 /**
@@ -256,7 +265,11 @@ export function errorBarChart(opts: ErrorBarChartOptions): VegaLiteSpec {
   for (const end of [opts.lower, opts.upper]) {
     const tickEnc: Record<string, unknown> = { x, y: { field: fieldRef(end), type: "quantitative" } };
     if (color) tickEnc.color = color;
-    layers.push({ transform, mark: { type: "tick", orient: "horizontal", size: 8, thickness: 1.5 }, encoding: tickEnc });
+    layers.push({
+      transform,
+      mark: { type: "tick", orient: "horizontal", size: 8, thickness: 1.5 },
+      encoding: tickEnc,
+    });
   }
   if (opts.connect) {
     const lineEnc: Record<string, unknown> = { x, y: axisChannel(opts.y, "quantitative", yTitle, yLog) };
@@ -267,7 +280,10 @@ export function errorBarChart(opts: ErrorBarChartOptions): VegaLiteSpec {
   if (color) pointEnc.color = color;
   layers.push({ transform, mark: { type: "point", filled: true, size: 50, opacity: 1 }, encoding: pointEnc });
 
-  return { ...topLevel(opts.title, opts.values, opts.width ?? CHART_WIDTH, opts.height ?? CHART_HEIGHT), layer: layers };
+  return {
+    ...topLevel(opts.title, opts.values, opts.width ?? CHART_WIDTH, opts.height ?? CHART_HEIGHT),
+    layer: layers,
+  };
 }
 
 /**

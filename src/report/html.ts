@@ -39,7 +39,14 @@ export interface ClaimRow {
   /** Effect size, e.g. GC(strongest knob)/GC(baseline), or E1's per-layer factor. */
   effect?: (IntervalValue & { label: string }) | null;
   /** Verdict with GC read where every run first reaches a common clean-label training loss. */
-  matched?: { verdict: Verdict; level: number | null; rho: number | null; ciLow: number | null; ciHigh: number | null; unreached: number } | null;
+  matched?: {
+    verdict: Verdict;
+    level: number | null;
+    rho: number | null;
+    ciLow: number | null;
+    ciHigh: number | null;
+    unreached: number;
+  } | null;
   /** Verdict without the points flagged for an accuracy cost. */
   unflagged?: { verdict: Verdict; rho: number | null; ciLow: number | null; ciHigh: number | null } | null;
   /** Test accuracy of the baseline point and the largest drop below it (mean over seeds), with the flagged knob values. */
@@ -139,9 +146,13 @@ export function inlineSvg(svg: string, prefix: string): string {
   for (const m of out.matchAll(/\sid="([^"]+)"/g)) ids.add(m[1]);
   if (ids.size === 0) return out;
   const p = slug(prefix);
-  out = out.replace(/(\sid=")([^"]+)(")/g, (all, a: string, id: string, b: string) => (ids.has(id) ? `${a}${p}-${id}${b}` : all));
+  out = out.replace(/(\sid=")([^"]+)(")/g, (all, a: string, id: string, b: string) =>
+    ids.has(id) ? `${a}${p}-${id}${b}` : all,
+  );
   out = out.replace(/url\(#([^)]+)\)/g, (all, id: string) => (ids.has(id) ? `url(#${p}-${id})` : all));
-  out = out.replace(/(href=")#([^"]+)(")/g, (all, a: string, id: string, b: string) => (ids.has(id) ? `${a}#${p}-${id}${b}` : all));
+  out = out.replace(/(href=")#([^"]+)(")/g, (all, a: string, id: string, b: string) =>
+    ids.has(id) ? `${a}#${p}-${id}${b}` : all,
+  );
   return out;
 }
 
@@ -177,7 +188,9 @@ footer { max-width: 1100px; margin: 0 auto; padding: 16px 40px 40px; color: var(
 `;
 
 const ci = (lo: number | null | undefined, hi: number | null | undefined) =>
-  lo === null || lo === undefined || hi === null || hi === undefined ? "" : ` [${formatNumber(lo, 3)}, ${formatNumber(hi, 3)}]`;
+  lo === null || lo === undefined || hi === null || hi === undefined
+    ? ""
+    : ` [${formatNumber(lo, 3)}, ${formatNumber(hi, 3)}]`;
 
 const verdictCell = (v: Verdict | undefined | null, extra = "") =>
   v ? `<td class="verdict verdict-${escapeHtml(v)}">${escapeHtml(v)}${escapeHtml(extra)}</td>` : "<td>—</td>";
@@ -196,8 +209,12 @@ function claimsTable(claims: ClaimRow[]): string {
     `<span class="inconclusive">${counts.inconclusive} inconclusive</span></p>`;
   const rows = claims.map((c) => {
     const where = c.kind === "summary" ? "all" : [c.dataset, c.model].filter(Boolean).join(" / ");
-    const effect = c.effect ? `${escapeHtml(c.effect.label)} ${formatNumber(c.effect.value, 3)}${ci(c.effect.ciLow, c.effect.ciHigh)}` : "—";
-    const acc = c.accuracy ? `${formatNumber(c.accuracy.baseline, 3)}; worst −${formatNumber(100 * c.accuracy.worstDrop, 2)} pts${c.accuracy.flaggedKnobs.length ? `; flagged ${c.accuracy.flaggedKnobs.join(", ")}` : ""}` : "—";
+    const effect = c.effect
+      ? `${escapeHtml(c.effect.label)} ${formatNumber(c.effect.value, 3)}${ci(c.effect.ciLow, c.effect.ciHigh)}`
+      : "—";
+    const acc = c.accuracy
+      ? `${formatNumber(c.accuracy.baseline, 3)}; worst −${formatNumber(100 * c.accuracy.worstDrop, 2)} pts${c.accuracy.flaggedKnobs.length ? `; flagged ${c.accuracy.flaggedKnobs.join(", ")}` : ""}`
+      : "—";
     const flags = [...(c.flags ?? []), ...(c.counted === false ? ["not counted"] : [])].join("; ");
     return (
       `<tr id="claim-${escapeHtml(slug(`${c.id}-${where}`))}" class="${c.kind === "summary" ? "summary-row" : "row"}">` +
@@ -229,7 +246,10 @@ function claimsTable(claims: ClaimRow[]): string {
 
 function sanityTable(rows: ClaimRow[]): string {
   const body = rows
-    .map((c) => `<tr><td>${escapeHtml(c.id)}</td><td>${escapeHtml(c.claim)}</td>${verdictCell(c.verdict === "agrees" ? "agrees" : c.verdict)}<td>${escapeHtml(c.note ?? "")}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr><td>${escapeHtml(c.id)}</td><td>${escapeHtml(c.claim)}</td>${verdictCell(c.verdict === "agrees" ? "agrees" : c.verdict)}<td>${escapeHtml(c.note ?? "")}</td></tr>`,
+    )
     .join("\n");
   return `<table class="sanity">\n<thead><tr><th>Check</th><th>Statement</th><th>Holds</th><th>Detail</th></tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
@@ -240,7 +260,11 @@ function dataTable(table: NonNullable<ReportSection["table"]>): string {
     .map(
       (row) =>
         "<tr>" +
-        row.map((v) => (typeof v === "number" ? `<td class="num">${formatNumber(v)}</td>` : `<td>${escapeHtml(String(v))}</td>`)).join("") +
+        row
+          .map((v) =>
+            typeof v === "number" ? `<td class="num">${formatNumber(v)}</td>` : `<td>${escapeHtml(String(v))}</td>`,
+          )
+          .join("") +
         "</tr>",
     )
     .join("\n");
@@ -249,7 +273,10 @@ function dataTable(table: NonNullable<ReportSection["table"]>): string {
 
 function figureHtml(fig: ReportFigure, svg: string | undefined): string {
   const name = escapeHtml(fig.name);
-  const body = svg !== undefined ? inlineSvg(svg, `fig-${fig.name}`) : `<img src="figures/${name}.svg" alt="${escapeHtml(fig.caption)}">`;
+  const body =
+    svg !== undefined
+      ? inlineSvg(svg, `fig-${fig.name}`)
+      : `<img src="figures/${name}.svg" alt="${escapeHtml(fig.caption)}">`;
   return (
     `<figure id="fig-${escapeHtml(slug(fig.name))}">\n${body}\n<figcaption>${escapeHtml(fig.caption)} ` +
     `<span class="links">(<a href="figures/${name}.png">PNG</a> · <a href="figures/${name}.svg">SVG</a> · ` +
@@ -315,13 +342,17 @@ ${report.footer ? `<footer>${paragraphs(report.footer)}</footer>` : ""}
 export function checkReportDir(dir: string): void {
   const kind = pathKind(dir);
   if (kind === "file" || kind === "other")
-    throw new UserError(`cannot write the report to ${dir}: it is an existing file, not a directory (pass --out <directory>)`);
+    throw new UserError(
+      `cannot write the report to ${dir}: it is an existing file, not a directory (pass --out <directory>)`,
+    );
   if (kind === "directory") {
     for (const name of ["figures", "index.html"]) {
       const want = name === "figures" ? "directory" : "file";
       const got = pathKind(join(dir, name));
       if (got !== "missing" && got !== want)
-        throw new UserError(`cannot write the report to ${dir}: ${join(dir, name)} is ${got === "directory" ? "a directory" : "not a directory"}; move it away or pass another --out`);
+        throw new UserError(
+          `cannot write the report to ${dir}: ${join(dir, name)} is ${got === "directory" ? "a directory" : "not a directory"}; move it away or pass another --out`,
+        );
     }
     writable(dir, dir);
     if (pathKind(join(dir, "figures")) === "directory") writable(join(dir, "figures"), dir);
@@ -335,7 +366,8 @@ export function checkReportDir(dir: string): void {
     parent = up;
     const k = pathKind(parent);
     if (k === "missing") continue;
-    if (k !== "directory") throw new UserError(`cannot create the report directory ${dir}: ${parent} is not a directory`);
+    if (k !== "directory")
+      throw new UserError(`cannot create the report directory ${dir}: ${parent} is not a directory`);
     writable(parent, dir);
     return;
   }
@@ -348,7 +380,8 @@ function writable(path: string, dir: string): void {
   } catch (e) {
     const reason = systemReason(e);
     if (path === dir) throw new UserError(`cannot write the report to ${dir}: ${reason}`);
-    if (resolve(path) === resolve(dir, "figures")) throw new UserError(`cannot write the report to ${dir}: ${path}: ${reason}`);
+    if (resolve(path) === resolve(dir, "figures"))
+      throw new UserError(`cannot write the report to ${dir}: ${path}: ${reason}`);
     throw new UserError(`cannot create the report directory ${dir}: ${path}: ${reason}`);
   }
 }

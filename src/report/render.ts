@@ -15,7 +15,11 @@ import { compile, type TopLevelSpec } from "vega-lite";
 
 /** Font candidates, in order of preference: [family, regular file, bold file]. */
 const FONT_CANDIDATES: [string, string, string][] = [
-  ["DejaVu Sans", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"],
+  [
+    "DejaVu Sans",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+  ],
   [
     "Liberation Sans",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
@@ -68,7 +72,9 @@ export function fontSetup(): FontSetup {
 export function toVegaSpec(spec: object): vega.Spec {
   const s = spec as Record<string, unknown>;
   const isVega =
-    typeof s.$schema === "string" ? s.$schema.includes("/schema/vega/") : "marks" in s && !("mark" in s) && !("layer" in s);
+    typeof s.$schema === "string"
+      ? s.$schema.includes("/schema/vega/")
+      : "marks" in s && !("mark" in s) && !("layer" in s);
   if (isVega) return spec;
   return compile(spec as TopLevelSpec).spec;
 }
@@ -89,7 +95,8 @@ export async function renderSvg(spec: object): Promise<string> {
  * `fontSetup()`; should resvg fail with them, the PNG is rendered once more without any font (and so without text).
  */
 export function svgToPng(svg: string, scale = 2): Uint8Array {
-  if (!(scale > 0) || !Number.isFinite(scale)) throw new Error(`svgToPng: scale must be a positive number, got ${scale}`);
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new Error(`svgToPng: scale must be a positive number, got ${scale}`);
   const base: ResvgRenderOptions = { background: "white", fitTo: { mode: "zoom", value: scale } };
   let png: Buffer;
   try {

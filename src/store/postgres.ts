@@ -11,7 +11,16 @@
 import { hostname } from "node:os";
 import type pg from "pg";
 import { UserError } from "../util/errors.js";
-import { metricSteps, oneLine, parseStoredObject, trialFromColumns, type TrialColumns, type TrialRow, type TrialSpec, type TrialStatus } from "./runStore.js";
+import {
+  metricSteps,
+  oneLine,
+  parseStoredObject,
+  trialFromColumns,
+  type TrialColumns,
+  type TrialRow,
+  type TrialSpec,
+  type TrialStatus,
+} from "./runStore.js";
 import { redactStore, scrubSecret, type RunningTrial, type Store } from "./store.js";
 
 const SCHEMA_VERSION = 1;
@@ -88,8 +97,21 @@ export interface PostgresOptions {
 export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   if (typeof code === "string") {
-    if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOENT"].includes(code)) return true;
-    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300") return true;
+    if (
+      [
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "EPIPE",
+        "ETIMEDOUT",
+        "EHOSTUNREACH",
+        "ENETUNREACH",
+        "EAI_AGAIN",
+        "ENOENT",
+      ].includes(code)
+    )
+      return true;
+    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300")
+      return true;
   }
   const msg = String((e as Error)?.message ?? "");
   return /Connection terminated|connection (is )?(closed|ended)|Client has encountered a connection error|timeout exceeded when trying to connect|terminating connection|the database system is (starting up|shutting down|in recovery mode)|Client was closed|not queryable/i.test(
@@ -135,11 +157,17 @@ export class PostgresStore implements Store {
     } catch {
       throw new UserError(`run store ${redactStore(url)} is not a valid postgres:// URL`);
     }
-    if (!parsed.pathname || parsed.pathname === "/") throw new UserError(`run store ${redactStore(url)} names no database (postgres://user@host:port/DATABASE)`);
+    if (!parsed.pathname || parsed.pathname === "/")
+      throw new UserError(`run store ${redactStore(url)} names no database (postgres://user@host:port/DATABASE)`);
     // Loaded on first use: importing pg costs start-up time (and under a virtual-memory limit it cannot even load),
     // and most commands never touch Postgres.
     const { default: pgLib } = await import("pg");
-    const pool = new pgLib.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+    const pool = new pgLib.Pool({
+      connectionString: url,
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 10_000,
+    });
     // An idle connection dropped by a restarting server is reported here; the next query reconnects.
     pool.on("error", () => {});
     const store = new PostgresStore(pool, url, opts.readOnly === true, opts);
@@ -158,16 +186,25 @@ export class PostgresStore implements Store {
     await this.transaction(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
       await c.query(SCHEMA);
-      await c.query("INSERT INTO gcx.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING", [String(SCHEMA_VERSION)]);
+      await c.query("INSERT INTO gcx.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING", [
+        String(SCHEMA_VERSION),
+      ]);
       const { rows } = await c.query<{ value: string }>("SELECT value FROM gcx.meta WHERE key = 'schema_version'");
       if (Number(rows[0]?.value) > SCHEMA_VERSION)
-        throw new UserError(`run store ${this.shown} has schema version ${rows[0].value}; this gcx reads up to version ${SCHEMA_VERSION} (upgrade gcx)`);
+        throw new UserError(
+          `run store ${this.shown} has schema version ${rows[0].value}; this gcx reads up to version ${SCHEMA_VERSION} (upgrade gcx)`,
+        );
     });
   }
 
   private async checkSchema(): Promise<void> {
-    const { rows } = await this.query<{ t: string | null; m: string | null }>("SELECT to_regclass('gcx.trials') AS t, to_regclass('gcx.metrics') AS m");
-    if (rows[0].t === null || rows[0].m === null) throw new UserError(`run store ${this.shown} has no gcx tables yet (run a sweep first, or check the database name)`);
+    const { rows } = await this.query<{ t: string | null; m: string | null }>(
+      "SELECT to_regclass('gcx.trials') AS t, to_regclass('gcx.metrics') AS m",
+    );
+    if (rows[0].t === null || rows[0].m === null)
+      throw new UserError(
+        `run store ${this.shown} has no gcx tables yet (run a sweep first, or check the database name)`,
+      );
   }
 
   /**
@@ -182,7 +219,7 @@ export class PostgresStore implements Store {
       try {
         return await fn();
       } finally {
-        await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch((e: unknown) => (broken = true, e));
+        await c.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch((e: unknown) => ((broken = true), e));
       }
     } catch (e) {
       broken ||= isConnectionError(e);
@@ -203,20 +240,29 @@ export class PostgresStore implements Store {
    */
   async enqueue(
     specs: TrialSpec[],
-    makeJobs: (trials: { id: string; jobId: string | null; spec: TrialSpec }[], db: SqlExecutor) => Promise<Map<string, string>>,
+    makeJobs: (
+      trials: { id: string; jobId: string | null; spec: TrialSpec }[],
+      db: SqlExecutor,
+    ) => Promise<Map<string, string>>,
   ): Promise<{ inserted: number; queued: number }> {
     const byId = new Map(specs.map((s) => [s.id, s]));
     return this.transaction(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
       const inserted = await insertTrials(c, specs);
-      const { rows } = await c.query<JobRow>("SELECT id, job_id FROM gcx.trials WHERE id = ANY($1::text[]) AND status <> 'done'", [[...byId.keys()]]);
+      const { rows } = await c.query<JobRow>(
+        "SELECT id, job_id FROM gcx.trials WHERE id = ANY($1::text[]) AND status <> 'done'",
+        [[...byId.keys()]],
+      );
       const db: SqlExecutor = { executeSql: (text, values) => c.query(text, values) };
       const jobs = await makeJobs(
         rows.map((r) => ({ id: r.id, jobId: r.job_id ?? null, spec: byId.get(r.id)! })),
         db,
       );
       for (const [id, jobId] of jobs)
-        await c.query("UPDATE gcx.trials SET job_id = $2, status = 'pending', worker = NULL WHERE id = $1 AND status <> 'done'", [id, jobId]);
+        await c.query(
+          "UPDATE gcx.trials SET job_id = $2, status = 'pending', worker = NULL WHERE id = $1 AND status <> 'done'",
+          [id, jobId],
+        );
       return { inserted, queued: jobs.size };
     });
   }
@@ -251,15 +297,27 @@ export class PostgresStore implements Store {
 
   /** Records that `worker` is still running the trial (a failed beat is ignored: the next one will do). */
   async heartbeat(id: string, worker: string): Promise<void> {
-    await this.query("UPDATE gcx.trials SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND status = 'running'", [id, worker], 0);
+    await this.query(
+      "UPDATE gcx.trials SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND status = 'running'",
+      [id, worker],
+      0,
+    );
   }
 
   /** Puts a trial whose attempt failed back to `pending` (the queue retries it), keeping the error for display. */
   async requeue(id: string, error: string): Promise<void> {
-    await this.query("UPDATE gcx.trials SET status = 'pending', error = $2, worker = NULL WHERE id = $1 AND status <> 'done'", [id, oneLine(error)]);
+    await this.query(
+      "UPDATE gcx.trials SET status = 'pending', error = $2, worker = NULL WHERE id = $1 AND status <> 'done'",
+      [id, oneLine(error)],
+    );
   }
 
-  async finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): Promise<boolean> {
+  async finish(
+    id: string,
+    summary: Record<string, unknown>,
+    metrics: Record<string, unknown>[],
+    seconds: number,
+  ): Promise<boolean> {
     const steps = metricSteps(id, metrics);
     return this.transaction(async (c) => {
       const { rowCount } = await c.query(
@@ -274,7 +332,10 @@ export class PostgresStore implements Store {
       }
       await c.query("DELETE FROM gcx.metrics WHERE trial_id = $1", [id]);
       if (metrics.length)
-        await c.query("INSERT INTO gcx.metrics (trial_id, step, data) SELECT $1, * FROM unnest($2::int[], $3::text[])", [id, steps, metrics.map((m) => JSON.stringify(m))]);
+        await c.query(
+          "INSERT INTO gcx.metrics (trial_id, step, data) SELECT $1, * FROM unnest($2::int[], $3::text[])",
+          [id, steps, metrics.map((m) => JSON.stringify(m))],
+        );
       return true;
     });
   }
@@ -290,7 +351,12 @@ export class PostgresStore implements Store {
     const { id, family, version, knob, knobValue, seed, config } = row;
     await this.ensureTrials([{ id, family, version, knob, knobValue, seed, config }]);
     const wrote = await this.finish(id, row.summary ?? {}, metrics, row.seconds ?? NaN);
-    if (wrote) await this.query("UPDATE gcx.trials SET started_at = $2, finished_at = COALESCE($3, finished_at) WHERE id = $1", [id, row.startedAt, row.finishedAt]);
+    if (wrote)
+      await this.query("UPDATE gcx.trials SET started_at = $2, finished_at = COALESCE($3, finished_at) WHERE id = $1", [
+        id,
+        row.startedAt,
+        row.finishedAt,
+      ]);
     return wrote;
   }
 
@@ -310,12 +376,18 @@ export class PostgresStore implements Store {
       args.push(filter.status);
       where.push(`status = $${args.length}`);
     }
-    const { rows } = await this.query<TrialColumns>(`SELECT * FROM gcx.trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`, args);
+    const { rows } = await this.query<TrialColumns>(
+      `SELECT * FROM gcx.trials ${where.length ? "WHERE " + where.join(" AND ") : ""} ${ORDER}`,
+      args,
+    );
     return rows.map((r) => this.toRow(r));
   }
 
   async metrics(id: string): Promise<Record<string, unknown>[]> {
-    const { rows } = await this.query<{ step: number; data: string }>("SELECT step, data FROM gcx.metrics WHERE trial_id = $1 ORDER BY step", [id]);
+    const { rows } = await this.query<{ step: number; data: string }>(
+      "SELECT step, data FROM gcx.metrics WHERE trial_id = $1 ORDER BY step",
+      [id],
+    );
     return rows.map((r) => this.parseObject(r.data, id, `metric record (step ${String(r.step)})`));
   }
 
@@ -323,7 +395,9 @@ export class PostgresStore implements Store {
     const { rows } =
       family === undefined
         ? await this.query<CountRow>("SELECT status, COUNT(*) AS n FROM gcx.trials GROUP BY status")
-        : await this.query<CountRow>("SELECT status, COUNT(*) AS n FROM gcx.trials WHERE family = $1 GROUP BY status", [family]);
+        : await this.query<CountRow>("SELECT status, COUNT(*) AS n FROM gcx.trials WHERE family = $1 GROUP BY status", [
+            family,
+          ]);
     const out: Record<TrialStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
     for (const r of rows) if (Object.hasOwn(out, r.status)) out[r.status as TrialStatus] = Number(r.n);
     return out;
@@ -348,7 +422,11 @@ export class PostgresStore implements Store {
   }
 
   /** One statement, retried while the server is unreachable (for at most `reconnectSeconds`, or `wait` if given). */
-  private query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], wait?: number): Promise<pg.QueryResult<R>> {
+  private query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    values: unknown[] = [],
+    wait?: number,
+  ): Promise<pg.QueryResult<R>> {
     return this.retrying(() => this.pool.query<R>(text, values), wait);
   }
 
@@ -390,10 +468,14 @@ export class PostgresStore implements Store {
           pause *= 2;
           continue;
         }
-        if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed) throw this.userError(e, this.opened ? "use" : "open");
+        if (!isConnectionError(e) || Date.now() + pause > deadline || this.closed)
+          throw this.userError(e, this.opened ? "use" : "open");
         if (!this.outage) {
           this.outage = true;
-          this.opts.onReconnect?.("lost", `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`);
+          this.opts.onReconnect?.(
+            "lost",
+            `run store ${this.shown} unreachable (${this.message(e)}); retrying with backoff`,
+          );
         }
         await sleep(pause);
         pause = Math.min(10_000, pause * 2);
@@ -413,7 +495,8 @@ export class PostgresStore implements Store {
     if (isConnectionError(e)) return new UserError(`cannot reach run store ${this.shown}: ${this.message(e)}`);
     if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !/^(22|23|42)/.test(code))
       return new UserError(`cannot ${doing} run store ${this.shown}: ${this.message(e)} (${code})`);
-    if (typeof code === "string" && code.startsWith("28")) return new UserError(`cannot ${doing} run store ${this.shown}: ${this.message(e)}`);
+    if (typeof code === "string" && code.startsWith("28"))
+      return new UserError(`cannot ${doing} run store ${this.shown}: ${this.message(e)}`);
     if (e instanceof Error) e.message = scrubSecret(e.message, this.url);
     return e as Error;
   }

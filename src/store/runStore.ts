@@ -11,7 +11,16 @@
  */
 import Database from "better-sqlite3";
 import { createHash, randomUUID } from "node:crypto";
-import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, resolve } from "node:path";
 import { UserError } from "../util/errors.js";
@@ -73,8 +82,22 @@ CREATE TABLE IF NOT EXISTS metrics (
 `;
 
 const TRIAL_COLUMNS = [
-  "id", "family", "version", "knob", "knob_value", "seed", "config", "status", "error", "summary",
-  "started_at", "finished_at", "seconds", "claim_host", "claim_pid", "claim_token",
+  "id",
+  "family",
+  "version",
+  "knob",
+  "knob_value",
+  "seed",
+  "config",
+  "status",
+  "error",
+  "summary",
+  "started_at",
+  "finished_at",
+  "seconds",
+  "claim_host",
+  "claim_pid",
+  "claim_token",
 ];
 
 /** A trial's columns as both stores keep them (SQLite and Postgres). */
@@ -123,7 +146,8 @@ export class RunStore {
   static open(path: string): RunStore {
     const full = resolve(path);
     const kind = pathKind(full);
-    if (kind === "directory") throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
+    if (kind === "directory")
+      throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
     if (kind === "other") throw new UserError(`run store ${path} is not a regular file (pass --db <file>)`);
     if (kind === "missing") {
       try {
@@ -161,8 +185,10 @@ export class RunStore {
   static openReadOnly(path: string): RunStore {
     const full = resolve(path);
     const kind = pathKind(full);
-    if (kind === "missing") throw new UserError(`run store ${path} does not exist (run a sweep first, or pass --db <file>)`);
-    if (kind === "directory") throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
+    if (kind === "missing")
+      throw new UserError(`run store ${path} does not exist (run a sweep first, or pass --db <file>)`);
+    if (kind === "directory")
+      throw new UserError(`run store ${path} is a directory, not a SQLite file (pass --db <file>)`);
     if (kind === "other") throw new UserError(`run store ${path} is not a regular file (pass --db <file>)`);
     let db: Database.Database | undefined;
     try {
@@ -235,8 +261,7 @@ export class RunStore {
     return this.guard(() =>
       this.write(() => {
         const row = this.db.prepare("SELECT status, claim_host, claim_pid FROM trials WHERE id = ?").get(id) as
-          | Pick<DbTrial, "status" | "claim_host" | "claim_pid">
-          | undefined;
+          Pick<DbTrial, "status" | "claim_host" | "claim_pid"> | undefined;
         if (!row) throw new Error(`claim: unknown trial ${id}`);
         if (row.status === "done") return false;
         if (row.status === "running" && this.claimIsLive(row.claim_host, row.claim_pid)) return false;
@@ -312,7 +337,10 @@ export class RunStore {
   /** The trial's metric records, parsed, in step order. */
   metrics(id: string): Record<string, unknown>[] {
     return this.guard(() => {
-      const rows = this.db.prepare("SELECT step, data FROM metrics WHERE trial_id = ? ORDER BY step").all(id) as { step: unknown; data: unknown }[];
+      const rows = this.db.prepare("SELECT step, data FROM metrics WHERE trial_id = ? ORDER BY step").all(id) as {
+        step: unknown;
+        data: unknown;
+      }[];
       return rows.map((r) => this.parseObject(r.data, id, `metric record (step ${String(r.step)})`));
     });
   }
@@ -334,11 +362,14 @@ export class RunStore {
   /** The trials in status `running` with their claims: host:pid of the claiming process and when it started. */
   running(): { id: string; worker: string | null; startedAt: string | null }[] {
     return this.guard(() => {
-      const rows = this.db.prepare(`SELECT id, claim_host, claim_pid, started_at FROM trials WHERE status = 'running' ${ORDER}`).all() as Pick<
-        DbTrial,
-        "id" | "claim_host" | "claim_pid" | "started_at"
-      >[];
-      return rows.map((r) => ({ id: r.id, worker: r.claim_pid === null ? null : `${r.claim_host ?? "?"}:${r.claim_pid}`, startedAt: r.started_at }));
+      const rows = this.db
+        .prepare(`SELECT id, claim_host, claim_pid, started_at FROM trials WHERE status = 'running' ${ORDER}`)
+        .all() as Pick<DbTrial, "id" | "claim_host" | "claim_pid" | "started_at">[];
+      return rows.map((r) => ({
+        id: r.id,
+        worker: r.claim_pid === null ? null : `${r.claim_host ?? "?"}:${r.claim_pid}`,
+        startedAt: r.started_at,
+      }));
     });
   }
 
@@ -386,14 +417,18 @@ export class RunStore {
 export function trialFromColumns(r: TrialColumns, shown: string): TrialRow {
   const id = typeof r.id === "string" ? r.id : String(r.id);
   const bad = (column: string, what: string): never => {
-    throw new UserError(`run store ${shown}: trial ${id} has a malformed ${column} (${what}); fix or delete that row, or restore the store from a backup`);
+    throw new UserError(
+      `run store ${shown}: trial ${id} has a malformed ${column} (${what}); fix or delete that row, or restore the store from a backup`,
+    );
   };
   if (typeof r.id !== "string") bad("id", `not text: ${String(r.id)}`);
   for (const c of ["family", "knob"] as const) if (typeof r[c] !== "string") bad(c, "not text");
   for (const c of ["version", "seed"] as const) if (typeof r[c] !== "number") bad(c, "not a number");
-  for (const c of ["knob_value", "seconds"] as const) if (r[c] !== null && typeof r[c] !== "number") bad(c, "not a number");
+  for (const c of ["knob_value", "seconds"] as const)
+    if (r[c] !== null && typeof r[c] !== "number") bad(c, "not a number");
   if (!TRIAL_STATUSES.includes(r.status)) bad("status", "not one of " + TRIAL_STATUSES.join(", "));
-  for (const c of ["error", "started_at", "finished_at"] as const) if (r[c] !== null && typeof r[c] !== "string") bad(c, "not text");
+  for (const c of ["error", "started_at", "finished_at"] as const)
+    if (r[c] !== null && typeof r[c] !== "string") bad(c, "not text");
   return {
     id,
     family: r.family,
@@ -423,7 +458,9 @@ export function parseStoredObject(text: unknown, shown: string, id: string, what
     );
   }
   if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new UserError(`run store ${shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row, or restore the store from a backup`);
+    throw new UserError(
+      `run store ${shown}: trial ${id} has a malformed ${what} (not a JSON object); fix or delete that row, or restore the store from a backup`,
+    );
   return value as Record<string, unknown>;
 }
 
@@ -431,7 +468,8 @@ export function parseStoredObject(text: unknown, shown: string, id: string, what
 export function metricSteps(id: string, metrics: Record<string, unknown>[]): number[] {
   const steps = metrics.map((m, i) => {
     const step = m.step;
-    if (typeof step !== "number" || !Number.isInteger(step)) throw new Error(`finish ${id}: metric record ${i} has no integer step`);
+    if (typeof step !== "number" || !Number.isInteger(step))
+      throw new Error(`finish ${id}: metric record ${i} has no integer step`);
     return step;
   });
   if (new Set(steps).size !== steps.length) throw new Error(`finish ${id}: duplicate steps in the metric records`);
@@ -463,7 +501,6 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-
 function now(): string {
   return new Date().toISOString();
 }
@@ -473,7 +510,8 @@ function initialize(db: Database.Database, path: string): void {
   retryBusy(() => {
     if (String(db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal") return;
     const mode = db.pragma("journal_mode = WAL", { simple: true });
-    if (String(mode).toLowerCase() !== "wal") throw new UserError(`run store ${path}: cannot use WAL journal mode (got ${String(mode)})`);
+    if (String(mode).toLowerCase() !== "wal")
+      throw new UserError(`run store ${path}: cannot use WAL journal mode (got ${String(mode)})`);
   });
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma("foreign_keys = ON");
@@ -498,12 +536,17 @@ function schemaReady(db: Database.Database, path: string): boolean {
   if (names.has("trials")) {
     const columns = new Set((db.prepare("PRAGMA table_info(trials)").all() as { name: string }[]).map((c) => c.name));
     const missing = TRIAL_COLUMNS.filter((c) => !columns.has(c));
-    if (missing.length) throw new UserError(`${path} is a SQLite database but not a gcx run store (its trials table lacks ${missing.join(", ")})`);
+    if (missing.length)
+      throw new UserError(
+        `${path} is a SQLite database but not a gcx run store (its trials table lacks ${missing.join(", ")})`,
+      );
   }
   if (!names.has("meta")) return false;
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
   if (row && Number(row.value) > SCHEMA_VERSION)
-    throw new UserError(`run store ${path} has schema version ${row.value}; this gcx reads up to version ${SCHEMA_VERSION} (upgrade gcx)`);
+    throw new UserError(
+      `run store ${path} has schema version ${row.value}; this gcx reads up to version ${SCHEMA_VERSION} (upgrade gcx)`,
+    );
   return row !== undefined && ["trials", "metrics", "trials_family_order"].every((n) => names.has(n));
 }
 
@@ -567,7 +610,10 @@ function writeProblem(full: string): string | null {
 /** Refuses, in one line, a store that cannot be written (checked before SQLite would fail half-way). */
 function checkWritable(full: string, path: string): void {
   const problem = writeProblem(full);
-  if (problem) throw new UserError(`run store ${path} is read-only: ${problem}; sweeps must write to it (fix its permissions, or pass --db <another file>)`);
+  if (problem)
+    throw new UserError(
+      `run store ${path} is read-only: ${problem}; sweeps must write to it (fix its permissions, or pass --db <another file>)`,
+    );
 }
 
 /** Whether the file's header says WAL mode (bytes 18 and 19 are 2). */
@@ -587,7 +633,8 @@ function isWalFile(full: string): boolean {
 /** Whether a read-only open failed because SQLite could not create the -shm (or -wal) file of a WAL-mode store. */
 function needsShm(e: unknown, full: string): boolean {
   if (!(e instanceof Database.SqliteError)) return false;
-  if (e.code !== "SQLITE_READONLY_DIRECTORY" && e.code !== "SQLITE_CANTOPEN" && e.code !== "SQLITE_READONLY_CANTINIT") return false;
+  if (e.code !== "SQLITE_READONLY_DIRECTORY" && e.code !== "SQLITE_CANTOPEN" && e.code !== "SQLITE_READONLY_CANTINIT")
+    return false;
   try {
     accessSync(full, fsConstants.R_OK);
   } catch {
@@ -601,7 +648,10 @@ function checkSchemaReadOnly(db: Database.Database, path: string): void {
   const names = new Set((db.prepare("SELECT name FROM sqlite_master").all() as { name: string }[]).map((r) => r.name));
   if (names.size === 0) throw new UserError(`run store ${path} is empty (it has no tables yet; a sweep creates them)`);
   const missing = ["trials", "metrics"].filter((n) => !names.has(n));
-  if (missing.length) throw new UserError(`${path} is a SQLite database but not a gcx run store (it has no ${missing.join(" or ")} table)`);
+  if (missing.length)
+    throw new UserError(
+      `${path} is a SQLite database but not a gcx run store (it has no ${missing.join(" or ")} table)`,
+    );
   schemaReady(db, path);
 }
 
@@ -633,19 +683,30 @@ export function storeError(path: string, e: unknown, doing: "open" | "use" = "us
   const code = e.code;
   const why = `${oneLine(e.message, 300)}, ${code}`;
   const moveAway = "restore it from a backup or move it away and rerun";
-  if (code === "SQLITE_NOTADB") return new UserError(`run store ${path} is not a SQLite database or is corrupt (${why}); ${moveAway}`);
+  if (code === "SQLITE_NOTADB")
+    return new UserError(`run store ${path} is not a SQLite database or is corrupt (${why}); ${moveAway}`);
   if (code.startsWith("SQLITE_CORRUPT")) return new UserError(`run store ${path} is corrupt (${why}); ${moveAway}`);
   if (code.startsWith("SQLITE_READONLY")) {
     const problem = writeProblem(resolve(path));
-    return new UserError(`run store ${path} is read-only: ${problem ?? why}; writing to it needs write access (or pass --db <another file>)`);
+    return new UserError(
+      `run store ${path} is read-only: ${problem ?? why}; writing to it needs write access (or pass --db <another file>)`,
+    );
   }
-  if (code.startsWith("SQLITE_CANTOPEN")) return new UserError(`cannot ${doing} run store ${path}: ${cantOpenReason(path) ?? why}`);
-  if (code === "SQLITE_FULL") return new UserError(`run store ${path}: the disk is full (${why}); free some space and rerun`);
-  if (code.startsWith("SQLITE_IOERR")) return new UserError(`run store ${path}: input/output error (${why}); check the disk, or restore the store from a backup`);
+  if (code.startsWith("SQLITE_CANTOPEN"))
+    return new UserError(`cannot ${doing} run store ${path}: ${cantOpenReason(path) ?? why}`);
+  if (code === "SQLITE_FULL")
+    return new UserError(`run store ${path}: the disk is full (${why}); free some space and rerun`);
+  if (code.startsWith("SQLITE_IOERR"))
+    return new UserError(
+      `run store ${path}: input/output error (${why}); check the disk, or restore the store from a backup`,
+    );
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
-    return new UserError(`run store ${path} is locked by another process (waited ${BUSY_TIMEOUT_MS / 1000} s: ${why}); rerun once it has finished`);
+    return new UserError(
+      `run store ${path} is locked by another process (waited ${BUSY_TIMEOUT_MS / 1000} s: ${why}); rerun once it has finished`,
+    );
   if (code === "SQLITE_NOMEM") return new UserError(`run store ${path}: out of memory (${why})`);
-  if (code.startsWith("SQLITE_PERM") || code.startsWith("SQLITE_AUTH")) return new UserError(`run store ${path}: permission denied (${why})`);
+  if (code.startsWith("SQLITE_PERM") || code.startsWith("SQLITE_AUTH"))
+    return new UserError(`run store ${path}: permission denied (${why})`);
   if (code === "SQLITE_NOLFS" || code === "SQLITE_TOOBIG" || code === "SQLITE_PROTOCOL" || code === "SQLITE_SCHEMA")
     return new UserError(`run store ${path}: ${why}`);
   return e;

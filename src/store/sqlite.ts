@@ -10,7 +10,10 @@ export class SqliteStore implements Store {
   readonly shown: string;
   readonly readonly: boolean;
 
-  constructor(readonly inner: RunStore, shown: string) {
+  constructor(
+    readonly inner: RunStore,
+    shown: string,
+  ) {
     this.shown = shown;
     this.readonly = inner.readonly;
   }
@@ -34,7 +37,12 @@ export class SqliteStore implements Store {
     return Promise.resolve(this.inner.claim(id));
   }
 
-  async finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): Promise<boolean> {
+  async finish(
+    id: string,
+    summary: Record<string, unknown>,
+    metrics: Record<string, unknown>[],
+    seconds: number,
+  ): Promise<boolean> {
     if (this.inner.get(id)?.status === "done") return Promise.resolve(false);
     this.inner.finish(id, summary, metrics, seconds);
     return Promise.resolve(true);

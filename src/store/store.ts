@@ -33,7 +33,12 @@ export interface Store {
    * Records the trial as done with its summary and metric records, atomically. Returns false (and changes nothing)
    * when it was already done: a trial is finished exactly once, however many workers ran it.
    */
-  finish(id: string, summary: Record<string, unknown>, metrics: Record<string, unknown>[], seconds: number): Promise<boolean>;
+  finish(
+    id: string,
+    summary: Record<string, unknown>,
+    metrics: Record<string, unknown>[],
+    seconds: number,
+  ): Promise<boolean>;
   /** Records the trial as failed with its error (one line). */
   fail(id: string, error: string): Promise<void>;
   get(id: string): Promise<TrialRow | undefined>;
@@ -80,7 +85,11 @@ export function scrubSecret(text: string, spec: string): string {
   let out = text;
   try {
     const u = new URL(spec);
-    const secrets = [u.password, decodeURIComponent(u.password), ...[...u.searchParams].filter(([k]) => /pass/i.test(k)).map(([, v]) => v)];
+    const secrets = [
+      u.password,
+      decodeURIComponent(u.password),
+      ...[...u.searchParams].filter(([k]) => /pass/i.test(k)).map(([, v]) => v),
+    ];
     for (const s of secrets) if (s.length > 0) out = out.split(s).join("***");
   } catch {
     // nothing recognisable to scrub

@@ -43,7 +43,10 @@ const stateSchema = z
       .object({
         config: z.record(z.string(), z.unknown()),
         data: z.string().regex(/^[0-9a-f]{64}$/),
-        engine: z.object({ backend: z.string().max(64), variant: z.string().max(64) }).strict().optional(),
+        engine: z
+          .object({ backend: z.string().max(64), variant: z.string().max(64) })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
@@ -54,7 +57,14 @@ export function checkpointName(step: number): string {
   return `step-${String(step).padStart(8, "0")}`;
 }
 
-export function saveCheckpoint(runDir: string, step: number, spec: ModelSpec, state: StepState, running: RunningSums, fingerprint: RunFingerprint): void {
+export function saveCheckpoint(
+  runDir: string,
+  step: number,
+  spec: ModelSpec,
+  state: StepState,
+  running: RunningSums,
+  fingerprint: RunFingerprint,
+): void {
   const name = checkpointName(step);
   const root = join(runDir, "checkpoints");
   const dir = join(root, name);
@@ -69,11 +79,15 @@ export function saveCheckpoint(runDir: string, step: number, spec: ModelSpec, st
     for (const [k, v] of Object.entries(r)) tensors[`reg/${i}/${k}`] = { shape: [v.length], data: v };
   });
   writeFileAtomic(join(dir, STATE_TENSORS), encodeSafetensors(tensors));
-  writeFileAtomic(join(dir, STATE_JSON), JSON.stringify({ step, optScalars: state.opt.scalars, regs: state.regs.length, running, fingerprint }) + "\n");
+  writeFileAtomic(
+    join(dir, STATE_JSON),
+    JSON.stringify({ step, optScalars: state.opt.scalars, regs: state.regs.length, running, fingerprint }) + "\n",
+  );
   writeFileAtomic(join(runDir, LATEST), JSON.stringify({ step, dir: `checkpoints/${name}` }) + "\n");
   // Older checkpoints (and any partial one left by a failed write) are no longer needed once latest.json points here.
   for (const old of onFile("read", root, () => readdirSync(root))) {
-    if (old !== name) onFile("remove", join(root, old), () => rmSync(join(root, old), { recursive: true, force: true }));
+    if (old !== name)
+      onFile("remove", join(root, old), () => rmSync(join(root, old), { recursive: true, force: true }));
   }
 }
 
@@ -88,7 +102,8 @@ export interface LoadedCheckpoint {
 }
 
 function sameKeys(a: Iterable<string>, b: Iterable<string>): boolean {
-  const x = [...a].sort(), y = [...b].sort();
+  const x = [...a].sort(),
+    y = [...b].sort();
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
@@ -97,9 +112,13 @@ export function loadCheckpoint(runDir: string): LoadedCheckpoint | null {
   const latest = join(runDir, LATEST);
   if (!existsSync(latest)) return null;
   const l = latestSchema.safeParse(readJsonFile(latest, "checkpoint pointer", 1 << 16));
-  if (!l.success) throw new UserError(`${latest}: not a valid checkpoint pointer (${l.error.issues[0].path.join(".") || "(root)"}: ${l.error.issues[0].message})`);
+  if (!l.success)
+    throw new UserError(
+      `${latest}: not a valid checkpoint pointer (${l.error.issues[0].path.join(".") || "(root)"}: ${l.error.issues[0].message})`,
+    );
   const { step, dir } = l.data;
-  if (dir !== `checkpoints/${checkpointName(step)}`) throw new UserError(`${latest}: names "${dir}", expected checkpoints/${checkpointName(step)}`);
+  if (dir !== `checkpoints/${checkpointName(step)}`)
+    throw new UserError(`${latest}: names "${dir}", expected checkpoints/${checkpointName(step)}`);
   const full = join(runDir, dir);
   if (!existsSync(full)) throw new UserError(`${latest}: names ${full}, which does not exist`);
   const model = loadModel(full);
@@ -121,7 +140,8 @@ export function loadCheckpoint(runDir: string): LoadedCheckpoint | null {
     if (bad >= 0) throw new UserError(`${tensorFile}: state tensor "${k}" holds a non-finite value at index ${bad}`);
     const reg = /^reg\/(\d+)\/(.+)$/.exec(k);
     if (k.startsWith("opt/")) arrays[k.slice(4)] = v.data;
-    else if (reg && Number(reg[1]) < meta.regs) regs[Number(reg[1])][reg[2]] = v.data instanceof Float64Array ? v.data : Float64Array.from(v.data);
+    else if (reg && Number(reg[1]) < meta.regs)
+      regs[Number(reg[1])][reg[2]] = v.data instanceof Float64Array ? v.data : Float64Array.from(v.data);
     else throw new UserError(`${tensorFile}: unexpected state tensor "${k}"`);
   }
   return {
@@ -142,14 +162,19 @@ export function checkCheckpointState(ck: LoadedCheckpoint, expected: StepState):
   const tensorFile = ck.file;
   const { arrays, scalars } = ck.state.opt;
   const regs = ck.state.regs;
-  const mismatch = (what: string) => new UserError(`${tensorFile}: ${what} does not match this run's optimizer and regularizers (the checkpoint belongs to another configuration)`);
+  const mismatch = (what: string) =>
+    new UserError(
+      `${tensorFile}: ${what} does not match this run's optimizer and regularizers (the checkpoint belongs to another configuration)`,
+    );
   if (!sameKeys(Object.keys(arrays), Object.keys(expected.opt.arrays))) throw mismatch("the optimizer state");
-  for (const [k, v] of Object.entries(expected.opt.arrays)) if (arrays[k].length !== v.length) throw mismatch(`optimizer array "${k}"`);
+  for (const [k, v] of Object.entries(expected.opt.arrays))
+    if (arrays[k].length !== v.length) throw mismatch(`optimizer array "${k}"`);
   if (!sameKeys(Object.keys(scalars), Object.keys(expected.opt.scalars))) throw mismatch("the optimizer scalars");
   if (regs.length !== expected.regs.length) throw mismatch("the number of regularizer states");
   expected.regs.forEach((r, i) => {
     if (!sameKeys(Object.keys(regs[i]), Object.keys(r))) throw mismatch(`regularizer ${i}'s state`);
-    for (const [k, v] of Object.entries(r)) if (regs[i][k].length !== v.length) throw mismatch(`regularizer ${i}'s "${k}"`);
+    for (const [k, v] of Object.entries(r))
+      if (regs[i][k].length !== v.length) throw mismatch(`regularizer ${i}'s "${k}"`);
   });
 }
 

@@ -59,7 +59,9 @@ export type TrainConfig = z.infer<typeof trainConfigSchema>;
 export function parseTrainConfig(raw: unknown, source = "config"): TrainConfig {
   const r = trainConfigSchema.safeParse(raw);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => oneLine(`${source}: ${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`));
+  const lines = r.error.issues.map((i) =>
+    oneLine(`${source}: ${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`),
+  );
   throw new UserError(lines.join("\n"));
 }
 

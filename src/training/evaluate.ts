@@ -11,13 +11,14 @@ import { dataLoss, trainableNames } from "./step.js";
 import { batchOf } from "./schedule.js";
 import type { MeasureName, TrainConfig } from "./config.js";
 
-
 function lossAndAccuracy(net: Network, params: Params, ds: Dataset): { loss: number; acc: number | null } {
-  return scope(() => noGrad(() => {
-    const b = batchOf(ds);
-    const { loss, logits } = dataLoss(net, params, b);
-    return { loss: loss.item(), acc: b.labels ? accuracy(logits, b.labels) : null };
-  }));
+  return scope(() =>
+    noGrad(() => {
+      const b = batchOf(ds);
+      const { loss, logits } = dataLoss(net, params, b);
+      return { loss: loss.item(), acc: b.labels ? accuracy(logits, b.labels) : null };
+    }),
+  );
 }
 
 export interface EvalSets {
@@ -48,7 +49,13 @@ export function evaluate(net: Network, params: Params, sets: EvalSets, cfg: Trai
  * The companion measures of PAPER.md T1-T3 that `which` asks for, on the examples of `ds` (per-example and
  * Hessian work, so callers pass a small subset). Shared by training logs and `gcx measure --all`.
  */
-export function companionMeasures(net: Network, params: Params, ds: Dataset, which: readonly MeasureName[], seed: number): MetricsRecord {
+export function companionMeasures(
+  net: Network,
+  params: Params,
+  ds: Dataset,
+  which: readonly MeasureName[],
+  seed: number,
+): MetricsRecord {
   const rec: MetricsRecord = {};
   const m = new Set(which);
   const batch = batchOf(ds);

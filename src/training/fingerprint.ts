@@ -15,19 +15,29 @@ export const EXTENSIBLE_KEYS = ["steps", "epochs"] as const;
 function stable(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
     x !== null && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]))
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
       : x,
   );
 }
 
 /** Keys whose values differ between two configs, as "key (old → new)" strings, in key order. */
-export function configChanges(before: Record<string, unknown>, after: Record<string, unknown>, ignore: readonly string[] = []): string[] {
+export function configChanges(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  ignore: readonly string[] = [],
+): string[] {
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => !ignore.includes(k)).sort();
   const show = (v: unknown) => {
     const s = v === undefined ? "unset" : stable(v);
     return s.length > 40 ? s.slice(0, 37) + "..." : s;
   };
-  return keys.filter((k) => stable(before[k]) !== stable(after[k])).map((k) => `${k} (${show(before[k])} → ${show(after[k])})`);
+  return keys
+    .filter((k) => stable(before[k]) !== stable(after[k]))
+    .map((k) => `${k} (${show(before[k])} → ${show(after[k])})`);
 }
 
 function hashDataset(h: ReturnType<typeof createHash>, ds: Dataset): void {

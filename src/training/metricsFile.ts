@@ -35,13 +35,20 @@ export function parseMetrics(text: string, file: string): ReadMetricsResult {
       }
       throw new UserError(`${file}: line ${i + 1} is not valid JSON (the file is damaged)`);
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v) || !Number.isSafeInteger((v as MetricsRecord).step) || ((v as MetricsRecord).step as number) < 0) {
+    if (
+      typeof v !== "object" ||
+      v === null ||
+      Array.isArray(v) ||
+      !Number.isSafeInteger((v as MetricsRecord).step) ||
+      ((v as MetricsRecord).step as number) < 0
+    ) {
       throw new UserError(`${file}: line ${i + 1} is not a metrics record (an object with an integer "step")`);
     }
     records.push(v as MetricsRecord);
   });
   for (let i = 1; i < records.length; i++) {
-    if ((records[i].step as number) <= (records[i - 1].step as number)) throw new UserError(`${file}: steps are not increasing (step ${records[i].step} after ${records[i - 1].step})`);
+    if ((records[i].step as number) <= (records[i - 1].step as number))
+      throw new UserError(`${file}: steps are not increasing (step ${records[i].step} after ${records[i - 1].step})`);
   }
   return { records, tornTail: torn };
 }

@@ -58,7 +58,8 @@ export function adam(lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): GradientTran
     update(grads, state) {
       const count = state.scalars.count + 1;
       const arrays: Arrays = {};
-      const c1 = 1 - b1 ** count, c2 = 1 - b2 ** count;
+      const c1 = 1 - b1 ** count,
+        c2 = 1 - b2 ** count;
       const updates = mapParams(grads, (k, g) => {
         const r = adamMoments(g.data, state.arrays[`m.${k}`], state.arrays[`v.${k}`], lr, b1, b2, c1, c2, eps);
         arrays[`m.${k}`] = r.m;
@@ -87,7 +88,12 @@ export function addDecayedWeights(lambda: number): GradientTransformation {
 export function chain(...ts: GradientTransformation[]): GradientTransformation {
   const split = (s: OptState, i: number): OptState => {
     const pre = `${i}/`;
-    const pick = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith(pre)).map(([k, v]) => [k.slice(pre.length), v]));
+    const pick = <T>(r: Record<string, T>) =>
+      Object.fromEntries(
+        Object.entries(r)
+          .filter(([k]) => k.startsWith(pre))
+          .map(([k, v]) => [k.slice(pre.length), v]),
+      );
     return { arrays: pick(s.arrays), scalars: pick(s.scalars) };
   };
   const join = (states: OptState[]): OptState => {

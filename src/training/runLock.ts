@@ -31,7 +31,6 @@ function processStart(pid: number): string | null {
   }
 }
 
-
 function ownerAlive(info: LockInfo): boolean {
   if (info.host !== hostname()) return true; // cannot check another machine: assume it is alive
   if (!pidAlive(info.pid)) return false;
@@ -44,7 +43,12 @@ function readLock(path: string): LockInfo | null {
   try {
     const v = JSON.parse(readFileSync(path, "utf8")) as Partial<LockInfo>;
     if (typeof v.host !== "string" || typeof v.pid !== "number" || !Number.isInteger(v.pid) || v.pid <= 0) return null;
-    return { host: v.host, pid: v.pid, start: typeof v.start === "string" ? v.start : null, since: String(v.since ?? "?") };
+    return {
+      host: v.host,
+      pid: v.pid,
+      start: typeof v.start === "string" ? v.start : null,
+      since: String(v.since ?? "?"),
+    };
   } catch {
     return null;
   }
@@ -60,7 +64,12 @@ let exitHook = false;
 /** Takes the lock on `runDir` (which must exist), or throws a one-line UserError naming the owner. */
 export function lockRun(runDir: string): RunLock {
   const path = join(runDir, LOCK_FILE);
-  const mine: LockInfo = { host: hostname(), pid: process.pid, start: processStart(process.pid), since: new Date().toISOString() };
+  const mine: LockInfo = {
+    host: hostname(),
+    pid: process.pid,
+    start: processStart(process.pid),
+    since: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
@@ -74,11 +83,18 @@ export function lockRun(runDir: string): RunLock {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
           continue;
         }
-        throw new UserError(`${runDir} is locked (${path} exists but is unreadable); if no gcx process is using the run, delete ${path}`);
+        throw new UserError(
+          `${runDir} is locked (${path} exists but is unreadable); if no gcx process is using the run, delete ${path}`,
+        );
       }
       if (ownerAlive(other)) {
-        const who = other.pid === process.pid && other.host === mine.host ? "this process" : `gcx process ${other.pid} on ${other.host}`;
-        throw new UserError(`${runDir} is in use by ${who} (since ${other.since}); wait for it to finish, or if that process is gone, delete ${path}`);
+        const who =
+          other.pid === process.pid && other.host === mine.host
+            ? "this process"
+            : `gcx process ${other.pid} on ${other.host}`;
+        throw new UserError(
+          `${runDir} is in use by ${who} (since ${other.since}); wait for it to finish, or if that process is gone, delete ${path}`,
+        );
       }
       rmSync(path, { force: true }); // stale: its owner is gone
       continue;

@@ -22,7 +22,12 @@ import { meanSquaredError, softmaxCrossEntropy } from "./losses.js";
 import { applyUpdates, type GradientTransformation, type OptState } from "./optimizers.js";
 
 /** The data loss; `run` selects the graph models' mode (default: inference, running statistics). */
-export function dataLoss(net: Network, params: Params, batch: Batch, run?: GraphRunOptions): { loss: Tensor; logits: Tensor } {
+export function dataLoss(
+  net: Network,
+  params: Params,
+  batch: Batch,
+  run?: GraphRunOptions,
+): { loss: Tensor; logits: Tensor } {
   const logits = forward(net, params, batch.x, undefined, run);
   const loss = batch.labels ? softmaxCrossEntropy(logits, batch.labels) : meanSquaredError(logits, batch.targets!);
   return { loss, logits };
@@ -48,9 +53,15 @@ export function trainingRun(stats: Map<string, BatchStats>, dropoutRng?: Rng): G
     dropoutRng,
     onBatchStats(node, mean, variance, count) {
       if (count < 2) {
-        throw new UserError(`BatchNorm "${node}" sees ${count} value per channel in training mode; it needs at least 2 (use a larger --batch-size)`);
+        throw new UserError(
+          `BatchNorm "${node}" sees ${count} value per channel in training mode; it needs at least 2 (use a larger --batch-size)`,
+        );
       }
-      stats.set(node, { mean: Float64Array.from(mean.data), variance: Float64Array.from(unbiasedVariance(variance, count).data), count });
+      stats.set(node, {
+        mean: Float64Array.from(mean.data),
+        variance: Float64Array.from(unbiasedVariance(variance, count).data),
+        count,
+      });
     },
   };
 }
@@ -109,7 +120,14 @@ export interface StepGradients {
 }
 
 /** Loss, penalties and their gradient for one batch (already transformed by the noise regularizers). */
-export function stepGradients(net: Network, params: Params, regStates: readonly RegState[], batch: Batch, regs: readonly Regularizer[], rng: Rng): StepGradients {
+export function stepGradients(
+  net: Network,
+  params: Params,
+  regStates: readonly RegState[],
+  batch: Batch,
+  regs: readonly Regularizer[],
+  rng: Rng,
+): StepGradients {
   const names = trainableNames(net, params);
   const vars: Params = { ...params };
   for (const k of names) vars[k] = params[k].variable();
@@ -127,7 +145,10 @@ export function stepGradients(net: Network, params: Params, regStates: readonly 
     total = op.add(total, p.value);
     return p.state;
   });
-  const g = grad(total, names.map((k) => vars[k]));
+  const g = grad(
+    total,
+    names.map((k) => vars[k]),
+  );
   return { loss, penalty, grads: Object.fromEntries(names.map((k, i) => [k, g[i]])), regs: next, stats };
 }
 
@@ -144,7 +165,14 @@ export function trainStep(
   return scope(() => trainStepInScope(net, state, batch, regs, optimizer, rng));
 }
 
-function trainStepInScope(net: Network, state: StepState, batch: Batch, regs: readonly Regularizer[], optimizer: GradientTransformation, rng: Rng): StepResult {
+function trainStepInScope(
+  net: Network,
+  state: StepState,
+  batch: Batch,
+  regs: readonly Regularizer[],
+  optimizer: GradientTransformation,
+  rng: Rng,
+): StepResult {
   let b = batch;
   for (const r of regs) if (r.transformBatch) b = r.transformBatch(b, rng);
   const { loss, penalty, grads, regs: regStates, stats } = stepGradients(net, state.params, state.regs, b, regs, rng);
@@ -158,5 +186,9 @@ function trainStepInScope(net: Network, state: StepState, batch: Batch, regs: re
   const merged: Params = {};
   for (const k of Object.keys(state.params)) merged[k] = updated[k] ?? state.params[k];
   const params = updateBatchNormBuffers(net, merged, stats);
-  return { state: { params, opt: { arrays, scalars: { ...state.opt.scalars, ...opt.scalars } }, regs: regStates }, loss: loss.item(), penalty };
+  return {
+    state: { params, opt: { arrays, scalars: { ...state.opt.scalars, ...opt.scalars } }, regs: regStates },
+    loss: loss.item(),
+    penalty,
+  };
 }

@@ -18,7 +18,13 @@ import { parseModelSpec, type ModelSpec } from "../models/spec.js";
 import { buildRegularizers, type Regularizer } from "../regularizers/index.js";
 import { UserError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { checkCheckpointState, loadCheckpoint, saveCheckpoint, updateCheckpointFingerprint, type RunningSums } from "./checkpoint.js";
+import {
+  checkCheckpointState,
+  loadCheckpoint,
+  saveCheckpoint,
+  updateCheckpointFingerprint,
+  type RunningSums,
+} from "./checkpoint.js";
 import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
 import { engineInfo } from "../engine/backend.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
@@ -54,7 +60,11 @@ export interface RunSetup {
 
 export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
   const dataOpts = { seed: cfg.seed, size: cfg.size, noise: cfg.noise, classes: cfg.classes };
-  const train = corruptLabels(loadDataset(cfg.data, { ...dataOpts, split: "train", limit: cfg.limit }), cfg.labelCorruption, cfg.seed);
+  const train = corruptLabels(
+    loadDataset(cfg.data, { ...dataOpts, split: "train", limit: cfg.limit }),
+    cfg.labelCorruption,
+    cfg.seed,
+  );
   const test = loadDataset(cfg.data, { ...dataOpts, split: "test" });
   const init = { scheme: cfg.init, distribution: cfg.initDist, scale: cfg.initScale, bias: cfg.bias, seed: cfg.seed };
   checkTrainingRun(cfg.model, cfg, train, test, totalSteps(cfg, train.n)); // refuse what cannot fit or finish, before allocating
@@ -69,7 +79,10 @@ export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
   }
   checkCompatible(model.net, train);
   // Evaluation subsets are fixed prefixes; for the training subset, a seeded sample so it covers all classes.
-  const trainSample = subset(train, Rng.derive(cfg.seed, 0xe7a1).permutation(train.n).subarray(0, Math.min(train.n, cfg.evalSize)));
+  const trainSample = subset(
+    train,
+    Rng.derive(cfg.seed, 0xe7a1).permutation(train.n).subarray(0, Math.min(train.n, cfg.evalSize)),
+  );
   const sets: EvalSets = {
     trainEval: trainSample,
     testEval: head(test, cfg.evalSize),
@@ -80,7 +93,17 @@ export function setupRun(cfg: TrainConfig): RunSetup & { initial: StepState } {
   const optimizer = cfg.optimizer === "adam" ? adam(cfg.lr) : sgd(cfg.lr, cfg.momentum);
   const params = model.params;
   const initial: StepState = { params, opt: optimizer.init(params), regs: regs.map((r) => r.init(model.net, params)) };
-  return { cfg, spec: model.spec, net: model.net, train, sets, regs, optimizer, total: totalSteps(cfg, train.n), initial };
+  return {
+    cfg,
+    spec: model.spec,
+    net: model.net,
+    train,
+    sets,
+    regs,
+    optimizer,
+    total: totalSteps(cfg, train.n),
+    initial,
+  };
 }
 
 const METRICS = "metrics.jsonl";
@@ -102,8 +125,12 @@ export function readRunConfig(runDir: string): TrainConfig {
 export function checkNewRunDir(runDir: string): void {
   const kind = pathKind(runDir);
   if (kind === "missing") return;
-  if (kind !== "directory") throw new UserError(`--out ${runDir} exists and is not a directory; choose a new or empty directory`);
-  if (existsSync(join(runDir, CONFIG))) throw new UserError(`--out ${runDir} already holds a run; continue it with --resume ${runDir}, or choose a new or empty directory`);
+  if (kind !== "directory")
+    throw new UserError(`--out ${runDir} exists and is not a directory; choose a new or empty directory`);
+  if (existsSync(join(runDir, CONFIG)))
+    throw new UserError(
+      `--out ${runDir} already holds a run; continue it with --resume ${runDir}, or choose a new or empty directory`,
+    );
   // A lone lock file is left by a process killed while starting a run; the lock itself decides whether it is stale.
   const entries = onFile("read", runDir, () => readdirSync(runDir)).filter((e) => e !== LOCK_FILE);
   if (entries.length > 0) {
@@ -133,7 +160,12 @@ export interface TrainResult {
  * Trains from scratch into runDir (which must be new or empty), or (cfg null) resumes the run in runDir from its
  * last checkpoint. The run directory is locked for the duration.
  */
-export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: TrainHooks = {}, resumeOpts: ResumeOptions = {}): TrainResult {
+export function train(
+  cfgOrNull: TrainConfig | null,
+  runDir: string,
+  hooks: TrainHooks = {},
+  resumeOpts: ResumeOptions = {},
+): TrainResult {
   const resuming = cfgOrNull === null;
   if (!resuming) {
     checkNewRunDir(runDir); // refuses "/" and other non-empty directories too
@@ -146,7 +178,10 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     if (!resuming) {
       // Another process may have filled the directory between the check and the lock.
       const others = onFile("read", runDir, () => readdirSync(runDir)).filter((e) => e !== LOCK_FILE);
-      if (others.length > 0) throw new UserError(`--out ${runDir} is no longer empty (another process wrote ${others[0]}); choose a new or empty directory`);
+      if (others.length > 0)
+        throw new UserError(
+          `--out ${runDir} is no longer empty (another process wrote ${others[0]}); choose a new or empty directory`,
+        );
       return runLoop(cfg, run0!, runDir, hooks, null, dataFingerprint(run0!.train, run0!.sets), []);
     }
     const configFile = join(runDir, CONFIG);
@@ -158,16 +193,25 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
       if (changed.length > 0) {
         throw new UserError(
           `${configFile} differs from the config its checkpoint was trained with: ${changed.join(", ")}; restore it` +
-            (changed.every((c) => EXTENSIBLE_KEYS.some((k) => c.startsWith(k + " "))) ? ` and extend the run with --resume ${runDir} --steps N` : "") +
+            (changed.every((c) => EXTENSIBLE_KEYS.some((k) => c.startsWith(k + " ")))
+              ? ` and extend the run with --resume ${runDir} --steps N`
+              : "") +
             ` (a resumed run cannot change its config)`,
         );
       }
     }
     if (wantsExtend) {
-      const next: TrainConfig = { ...cfg, steps: resumeOpts.steps, epochs: resumeOpts.steps === undefined ? resumeOpts.epochs : undefined };
+      const next: TrainConfig = {
+        ...cfg,
+        steps: resumeOpts.steps,
+        epochs: resumeOpts.steps === undefined ? resumeOpts.epochs : undefined,
+      };
       const newTotal = totalSteps(next, run.train.n);
       const at = ck?.step ?? 0;
-      if (newTotal < at) throw new UserError(`--steps ${newTotal} is fewer than the ${at} steps run ${runDir} has already trained; a run can only be extended`);
+      if (newTotal < at)
+        throw new UserError(
+          `--steps ${newTotal} is fewer than the ${at} steps run ${runDir} has already trained; a run can only be extended`,
+        );
       cfg = parseTrainConfig(JSON.parse(JSON.stringify(next)), "--resume");
       checkTrainingRun(cfg.model, cfg, run.train, run.sets.testEval, newTotal); // an extension must fit and finish too
       run = { ...run, cfg, total: newTotal };
@@ -176,11 +220,15 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
     const mixed = engineMismatch(runDir, ck?.fingerprint?.engine, engineInfo());
     if (mixed) throw new UserError(mixed);
     if (ck?.fingerprint && ck.fingerprint.data !== data) {
-      throw new UserError(`the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`);
+      throw new UserError(
+        `the data of run ${runDir} has changed since its checkpoint (data set "${cfg.data}" is not the one it was trained on); it cannot be resumed`,
+      );
     }
     if (ck) checkCheckpointState(ck, run.initial);
     if (ck && configChanges(ck.spec, run.spec).length > 0) {
-      throw new UserError(`${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`);
+      throw new UserError(
+        `${join(runDir, "checkpoints")}: the checkpoint's model.json does not match the run's model; it cannot be resumed`,
+      );
     }
     // Damage in metrics.jsonl (other than a torn last line) is reported before anything is written.
     const records = existsSync(join(runDir, METRICS)) ? readMetrics(join(runDir, METRICS)).records : [];
@@ -198,7 +246,13 @@ export function train(cfgOrNull: TrainConfig | null, runDir: string, hooks: Trai
 }
 
 /** A resumed run that had already reached its last step: make sure the final model exists, train nothing. */
-function finishComplete(runDir: string, run: RunSetup, state: StepState, step: number, records: MetricsRecord[]): TrainResult {
+function finishComplete(
+  runDir: string,
+  run: RunSetup,
+  state: StepState,
+  step: number,
+  records: MetricsRecord[],
+): TrainResult {
   const modelDir = join(runDir, "model");
   let ok = false;
   if (existsSync(join(modelDir, MODEL_FILE))) {
@@ -233,17 +287,27 @@ function runLoop(
     start = ck.step;
     Object.assign(sums, ck.running);
     // Keep the records up to the checkpoint; anything later (or a line torn by a failed write) is redone.
-    writeMetrics(metricsFile, records.filter((r) => (r.step as number) <= start));
+    writeMetrics(
+      metricsFile,
+      records.filter((r) => (r.step as number) <= start),
+    );
   } else {
     if (!existsSync(join(runDir, CONFIG))) writeFileAtomic(join(runDir, CONFIG), JSON.stringify(cfg, null, 2) + "\n");
     writeMetrics(metricsFile, []);
   }
   const log = (step: number, extra: MetricsRecord) => {
-    const rec: MetricsRecord = { step, epoch: step / stepsPerEpoch(run.train.n, Math.min(cfg.batchSize, run.train.n)), ...extra, ...evaluate(run.net, state.params, run.sets, cfg, step) };
+    const rec: MetricsRecord = {
+      step,
+      epoch: step / stepsPerEpoch(run.train.n, Math.min(cfg.batchSize, run.train.n)),
+      ...extra,
+      ...evaluate(run.net, state.params, run.sets, cfg, step),
+    };
     for (const k of ["gc_train", "gc_test"]) {
       const v = rec[k];
       if (typeof v === "number" && !Number.isFinite(v)) {
-        throw new UserError(`${k} is not finite (${v}) at step ${step}: the model's outputs or Jacobians overflow float32; lower --lr, --init-scale or the penalty strengths`);
+        throw new UserError(
+          `${k} is not finite (${v}) at step ${step}: the model's outputs or Jacobians overflow float32; lower --lr, --init-scale or the penalty strengths`,
+        );
       }
     }
     appendText(metricsFile, JSON.stringify(rec) + "\n");
@@ -255,12 +319,16 @@ function runLoop(
   const cache = newEpochCache();
   let stepTime = 0;
   for (let step = start; step < run.total; step++) {
-    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
+    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter)
+      return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
     const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
     const t0 = performance.now();
     const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step));
     stepTime += (performance.now() - t0) / 1000;
-    if (!Number.isFinite(r.loss)) throw new UserError(`training diverged at step ${step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`);
+    if (!Number.isFinite(r.loss))
+      throw new UserError(
+        `training diverged at step ${step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`,
+      );
     state = r.state;
     sums.lossSum += r.loss;
     sums.penaltySum += r.penalty;
@@ -271,7 +339,8 @@ function runLoop(
       last = log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
       Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
     }
-    if (done % cfg.checkpointEvery === 0 || done === run.total) saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
+    if (done % cfg.checkpointEvery === 0 || done === run.total)
+      saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
   }
   saveModel(join(runDir, "model"), run.spec, state.params);
   return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };

@@ -3,7 +3,17 @@
  * full disk, a file-size limit, a missing permission or a path of the wrong kind ends a command with a clear line
  * instead of a stack trace. Writes go to a temporary file that is renamed into place (and removed on failure).
  */
-import { appendFileSync, closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { UserError } from "./errors.js";
 
 const REASONS: Record<string, string> = {
@@ -30,7 +40,11 @@ const REASONS: Record<string, string> = {
 
 /** Whether `e` is an error from the operating system (it carries an errno code such as ENOENT). */
 export function isSystemError(e: unknown): e is NodeJS.ErrnoException & { code: string } {
-  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string" && /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!);
+  return (
+    e instanceof Error &&
+    typeof (e as NodeJS.ErrnoException).code === "string" &&
+    /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!)
+  );
 }
 
 /** "permission denied (EACCES)" for a system error; the message otherwise. */
@@ -67,8 +81,12 @@ export function readFileBounded(path: string, maxBytes = MAX_TEXT_BYTES, what = 
     try {
       const st = fstatSync(fd);
       if (st.isDirectory()) throw new UserError(`cannot read ${path}: it is a directory, not a ${what}`);
-      if (!st.isFile()) throw new UserError(`cannot read ${path}: not a regular file (a ${what} must be a regular file)`);
-      if (st.size > maxBytes) throw new UserError(`cannot read ${path}: ${st.size} bytes is larger than the ${maxBytes}-byte limit for a ${what}`);
+      if (!st.isFile())
+        throw new UserError(`cannot read ${path}: not a regular file (a ${what} must be a regular file)`);
+      if (st.size > maxBytes)
+        throw new UserError(
+          `cannot read ${path}: ${st.size} bytes is larger than the ${maxBytes}-byte limit for a ${what}`,
+        );
       const buf = Buffer.alloc(st.size);
       let at = 0;
       while (at < st.size) {

@@ -3,7 +3,15 @@
  * views. Training and measuring happen in the workers; this thread reacts to controls at once and redraws at
  * most once per animation frame, whatever the network's size.
  */
-import { compareProblems, parseCompare, runLabels, runStates, serializeCompare, writePage, type PageState } from "./page.js";
+import {
+  compareProblems,
+  parseCompare,
+  runLabels,
+  runStates,
+  serializeCompare,
+  writePage,
+  type PageState,
+} from "./page.js";
 import { RunClient } from "./runClient.js";
 import { effectOf, type State } from "./state.js";
 import { tourStop, verdict } from "./tour.js";
@@ -57,26 +65,44 @@ export class App {
   /** Frames drawn with new training results while playing, and the milliseconds spent playing. */
   private readonly meter = { frames: 0, ms: 0, since: 0 as number | null, recent: [] as number[] };
 
-  constructor(private readonly el: Elements, initial: PageState, private readonly js: boolean) {
+  constructor(
+    private readonly el: Elements,
+    initial: PageState,
+    private readonly js: boolean,
+  ) {
     this.page = initial;
     this.controls = new Controls(el.controls, initial.state, (next) => this.setState(next));
     this.functionView = new FunctionView(el.functionCanvas, 300, el.functionLegend);
     this.gradientView = new GradientView(el.gradientCanvas, el.gradientLegend);
     this.metricsPanel = new MetricsPanel(el.metrics);
     this.lossChart = new LineChart(el.lossCanvas, { width: 370, height: 170, yLabel: "loss", xLabel: "step" });
-    this.gcChart = new LineChart(el.gcCanvas, { width: 370, height: 200, log: true, yLabel: "GC and bounds", xLabel: "step" });
-    this.ratioChart = new LineChart(el.ratioCanvas, { width: 370, height: 170, log: true, yLabel: "GC / T1 bound", xLabel: "step" });
+    this.gcChart = new LineChart(el.gcCanvas, {
+      width: 370,
+      height: 200,
+      log: true,
+      yLabel: "GC and bounds",
+      xLabel: "step",
+    });
+    this.ratioChart = new LineChart(el.ratioCanvas, {
+      width: 370,
+      height: 170,
+      log: true,
+      yLabel: "GC / T1 bound",
+      xLabel: "step",
+    });
     this.cards = new CompareCards(el.compareCards);
     el.playButton.addEventListener("click", () => this.toggle());
     el.stepButton.addEventListener("click", () => this.step());
     el.resetButton.addEventListener("click", () => this.reset());
-    el.seedButton.addEventListener("click", () => this.setState({ ...this.page.state, seed: 1 + Math.floor(Math.random() * 999998) }));
+    el.seedButton.addEventListener("click", () =>
+      this.setState({ ...this.page.state, seed: 1 + Math.floor(Math.random() * 999998) }),
+    );
     el.compareInput.addEventListener("change", () => this.setCompareText(el.compareInput.value));
     document.addEventListener("keydown", (e) => {
       // Space plays and pauses, unless focus is somewhere Space means something else.
       if (e.key !== " " || e.ctrlKey || e.altKey || e.metaKey) return;
       const t = e.target as HTMLElement | null;
-      if (t && (t.closest("input, select, textarea, button, a, summary, [contenteditable]") !== null)) return;
+      if (t && t.closest("input, select, textarea, button, a, summary, [contenteditable]") !== null) return;
       e.preventDefault();
       this.toggle();
     });
@@ -192,7 +218,9 @@ export class App {
     this.setStatus("running");
     const states = runStates(this.page);
     const t0 = performance.now();
-    await Promise.all(states.map((s, i) => this.runs[i].run(Math.round((n * s.stepsPerFrame) / states[0].stepsPerFrame), points)));
+    await Promise.all(
+      states.map((s, i) => this.runs[i].run(Math.round((n * s.stepsPerFrame) / states[0].stepsPerFrame), points)),
+    );
     this.running = false;
     this.phase = "done";
     this.updateStatus();
@@ -239,7 +267,9 @@ export class App {
         notes.push(`${name(i)}the loss diverged (NaN or ∞): lower the learning rate or the init scale, then Reset.`);
       } else if (m && m.step > 0 && m.gcTrain === 0 && m.gcTest === 0) {
         status ??= "dead";
-        notes.push(`${name(i)}the network is dead: GC is 0 (every unit is off, or the output is constant) and it cannot learn; lower the learning rate, then Reset.`);
+        notes.push(
+          `${name(i)}the network is dead: GC is 0 (every unit is off, or the output is constant) and it cannot learn; lower the learning rate, then Reset.`,
+        );
       }
     });
     return status ? { status, text: notes.join(" ") } : null;
@@ -288,7 +318,8 @@ export class App {
       const h = Object.assign(document.createElement("b"), { textContent: `${stop.tag}: ${stop.title}. ` });
       this.el.tourText.append(h, document.createTextNode(stop.text));
     }
-    for (const b of document.querySelectorAll<HTMLButtonElement>("[data-tour]")) b.setAttribute("aria-current", String(b.dataset.tour === this.page.tour));
+    for (const b of document.querySelectorAll<HTMLButtonElement>("[data-tour]"))
+      b.setAttribute("aria-current", String(b.dataset.tour === this.page.tour));
   }
 
   /** Flags runs that diverged or died in the status and the message line. */
@@ -312,10 +343,13 @@ export class App {
       this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0, this.state.activation);
       this.metricsPanel.setFps(this.fps());
       const h = r.history;
-      this.lossChart.draw([
-        { label: "train", color: SERIES_COLORS.train, ...h.series((m) => m.trainLoss) },
-        { label: "test", color: SERIES_COLORS.test, ...h.series((m) => m.testLoss) },
-      ], "loss");
+      this.lossChart.draw(
+        [
+          { label: "train", color: SERIES_COLORS.train, ...h.series((m) => m.trainLoss) },
+          { label: "test", color: SERIES_COLORS.test, ...h.series((m) => m.testLoss) },
+        ],
+        "loss",
+      );
       this.gcChart.draw([
         { label: "GC train", color: SERIES_COLORS.gc, ...h.series((m) => m.gcTrain) },
         { label: "GC test", color: SERIES_COLORS.gcTest, dashed: true, ...h.series((m) => m.gcTest) },
@@ -328,11 +362,25 @@ export class App {
       this.cards.draw(this.runs, labels, "fixed");
       this.metricsPanel.setFps(this.fps());
       const per = (pick: (m: NonNullable<RunClient["last"]>) => number | null, dashed = false): Series[] =>
-        this.runs.map((r, i) => ({ label: labels[i], color: RUN_COLORS[i % RUN_COLORS.length], dashed, ...r.history.series(pick) }));
+        this.runs.map((r, i) => ({
+          label: labels[i],
+          color: RUN_COLORS[i % RUN_COLORS.length],
+          dashed,
+          ...r.history.series(pick),
+        }));
       const classification = this.runs[0].last?.testAcc !== null && this.runs[0].last?.testAcc !== undefined;
-      this.lossChart.draw(classification ? per((m) => m.testAcc) : per((m) => m.testLoss), classification ? "test accuracy" : "test loss");
-      this.gcChart.draw(per((m) => m.gcTrain), "GC (train)");
-      this.ratioChart.draw(per((m) => m.gcTrain / m.t1), "GC / T1 bound");
+      this.lossChart.draw(
+        classification ? per((m) => m.testAcc) : per((m) => m.testLoss),
+        classification ? "test accuracy" : "test loss",
+      );
+      this.gcChart.draw(
+        per((m) => m.gcTrain),
+        "GC (train)",
+      );
+      this.ratioChart.draw(
+        per((m) => m.gcTrain / m.t1),
+        "GC / T1 bound",
+      );
     }
     this.health();
     const stop = tourStop(this.page.tour);
@@ -343,11 +391,20 @@ export class App {
       const net = dirichletEnergy(r0.grid, r0.values.gradSq, interp.xs[0], interp.xs[interp.xs.length - 1]);
       energy = { net, interpolant: interp.energy };
     }
-    const v = stop && this.runs.every((r) => r.last) ? verdict(stop, this.runs.map((r) => r.last), labels, energy) : null;
+    const v =
+      stop && this.runs.every((r) => r.last)
+        ? verdict(
+            stop,
+            this.runs.map((r) => r.last),
+            labels,
+            energy,
+          )
+        : null;
     this.el.verdict.hidden = !v?.text;
     this.el.verdict.textContent = v?.text ?? "";
     this.el.verdict.dataset.holds = v ? String(v.holds) : "";
   }
 }
 
-export const COMPARE_HELP = "runs beside this one, each field:value (URL names), runs separated by |: e.g. l2:0.03|gc:0.1|label-noise:0.2";
+export const COMPARE_HELP =
+  "runs beside this one, each field:value (URL names), runs separated by |: e.g. l2:0.03|gc:0.1|label-noise:0.2";

@@ -22,7 +22,8 @@ export class History {
     if (this.last && this.last.step === m.step) this.points[this.points.length - 1] = m;
     else this.points.push(m);
     // Keep every other point (and always the newest) once the list is full: older history becomes coarser.
-    if (this.points.length > this.maxPoints) this.points = this.points.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
+    if (this.points.length > this.maxPoints)
+      this.points = this.points.filter((_, i, a) => i % 2 === 0 || i === a.length - 1);
   }
 
   series(pick: (m: Metrics) => number | null): { x: number[]; y: (number | null)[] } {

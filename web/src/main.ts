@@ -21,7 +21,11 @@ async function autorunFrom(app: App, hash: string): Promise<void> {
 function tourButtons(): void {
   const box = $("tour-buttons");
   for (const stop of TOUR) {
-    const b = Object.assign(document.createElement("button"), { textContent: stop.tag, title: stop.title, type: "button" });
+    const b = Object.assign(document.createElement("button"), {
+      textContent: stop.tag,
+      title: stop.title,
+      type: "button",
+    });
     b.dataset.tour = stop.id;
     b.dataset.testid = `tour-${stop.id}`;
     b.setAttribute("aria-label", `${stop.tag}: ${stop.title}`);

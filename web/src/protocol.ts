@@ -44,7 +44,18 @@ export type FromWorker =
    * part or all of the probe grid. `playing` is the worker's state after this frame, having handled the first
    * `handled` commands (the page trusts it only once every command it sent is among them).
    */
-  | { type: "frame"; gen: number; handled: number; tick: number; step: number; metrics: Metrics[]; probe: ProbeChunk | null; playing: boolean; diverged: boolean; ms: FrameTimings }
+  | {
+      type: "frame";
+      gen: number;
+      handled: number;
+      tick: number;
+      step: number;
+      metrics: Metrics[];
+      probe: ProbeChunk | null;
+      playing: boolean;
+      diverged: boolean;
+      ms: FrameTimings;
+    }
   | { type: "done"; gen: number; id: number; ms: number }
   | { type: "error"; message: string };
 

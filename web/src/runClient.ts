@@ -50,15 +50,15 @@ export class RunClient {
       const m = e.data;
       if (m.type === "ready") resolveReady({ engine: m.engine, error: m.error });
       else if (m.type === "error") this.onError(m.message);
-      else if (m.gen !== this.gen) return; // from before the latest reset
+      else if (m.gen !== this.gen)
+        return; // from before the latest reset
       else if (m.type === "data") this.onData(m.train, m.test, m.domain, m.grid);
       else if (m.type === "frame") {
         this.workerStep = m.step;
         this.tickDone = m.tick;
         // Until the worker has handled every command sent, its `playing` may predate the latest play or pause.
         this.onFrame(m.metrics, m.probe, m.handled === this.sent ? m.playing : this.playing, m.diverged, m.ms);
-      }
-      else if (m.type === "done") {
+      } else if (m.type === "done") {
         this.pending.get(m.id)?.(m.ms);
         this.pending.delete(m.id);
       }
@@ -143,11 +143,18 @@ export class RunClient {
     this.values = undefined;
   }
 
-  private onFrame(metrics: Metrics[], probe: { start: number; outputs: Float32Array; k: number; gradSq: Float64Array } | null, playing: boolean, diverged: boolean, ms: FrameTimings): void {
+  private onFrame(
+    metrics: Metrics[],
+    probe: { start: number; outputs: Float32Array; k: number; gradSq: Float64Array } | null,
+    playing: boolean,
+    diverged: boolean,
+    ms: FrameTimings,
+  ): void {
     for (const m of metrics) this.history.add(m);
     if (probe && this.grid && this.domain) {
       const n = this.grid.length / (this.domain.dims === 2 ? 2 : 1);
-      if (!this.values || this.values.k !== probe.k) this.values = { outputs: new Float32Array(n * probe.k), k: probe.k, gradSq: new Float64Array(n) };
+      if (!this.values || this.values.k !== probe.k)
+        this.values = { outputs: new Float32Array(n * probe.k), k: probe.k, gradSq: new Float64Array(n) };
       this.values.outputs.set(probe.outputs, probe.start * probe.k);
       this.values.gradSq.set(probe.gradSq, probe.start);
     }

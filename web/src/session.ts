@@ -77,8 +77,18 @@ export class Session {
     this.task = this.train.task;
     const d = this.train.inputShape[0];
     const hidden = hiddenWidths(state);
-    this.net = compileNetwork({ kind: "mlp", sizes: [d, ...hidden, this.train.numOutputs], activation: state.activation });
-    const params = initParams(this.net, { scheme: state.init, distribution: "normal", scale: state.initScale, bias: 0, seed: state.seed });
+    this.net = compileNetwork({
+      kind: "mlp",
+      sizes: [d, ...hidden, this.train.numOutputs],
+      activation: state.activation,
+    });
+    const params = initParams(this.net, {
+      scheme: state.init,
+      distribution: "normal",
+      scale: state.initScale,
+      bias: 0,
+      seed: state.seed,
+    });
     this.stepState = { params, opt: { arrays: {}, scalars: {} }, regs: [] };
     this.configure(state);
   }
@@ -90,7 +100,8 @@ export class Session {
   configure(state: State): void {
     const prev = this.settings;
     this.settings = state;
-    if (!prev || prev.optimizer !== state.optimizer) this.stepState.opt = optimizerFor(state.optimizer, state.lr).init(this.stepState.params);
+    if (!prev || prev.optimizer !== state.optimizer)
+      this.stepState.opt = optimizerFor(state.optimizer, state.lr).init(this.stepState.params);
     this.optimizer = optimizerFor(state.optimizer, state.lr);
     this.optimizerName = state.optimizer;
     this.regs = buildRegularizers({
@@ -121,7 +132,14 @@ export class Session {
   /** Runs n optimization steps; returns false (and stops) if the loss became NaN or infinite. */
   runSteps(n: number): boolean {
     for (let i = 0; i < n; i++) {
-      const r = trainStep(this.net, this.stepState, this.batchFor(this.step), this.regs, this.optimizer, stepRng(this.settings.seed, this.step));
+      const r = trainStep(
+        this.net,
+        this.stepState,
+        this.batchFor(this.step),
+        this.regs,
+        this.optimizer,
+        stepRng(this.settings.seed, this.step),
+      );
       this.stepState = r.state;
       this.step++;
       this.sums.loss += r.loss;

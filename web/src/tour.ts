@@ -28,8 +28,20 @@ export interface TourStop {
 }
 
 const MOONS: Record<string, string> = {
-  data: "moons", size: "200", noise: "0.1", depth: "2", width: "16", activation: "relu", init: "he", "init-scale": "1", seed: "1",
-  optimizer: "sgd", lr: "0.1", "batch-size": "32", "steps-per-frame": "5", scale: "fixed",
+  data: "moons",
+  size: "200",
+  noise: "0.1",
+  depth: "2",
+  width: "16",
+  activation: "relu",
+  init: "he",
+  "init-scale": "1",
+  seed: "1",
+  optimizer: "sgd",
+  lr: "0.1",
+  "batch-size": "32",
+  "steps-per-frame": "5",
+  scale: "fixed",
 };
 
 /** The moons base run with some settings changed, and the runs to compare, as a hash. */
@@ -39,57 +51,84 @@ function moons(changes: Record<string, string>, compare: string): string {
 
 export const TOUR: readonly TourStop[] = [
   {
-    id: "T1", tag: "T1", title: "Weight decay lowers GC",
+    id: "T1",
+    tag: "T1",
+    title: "Weight decay lowers GC",
     text: "L2 shrinks every weight matrix, and GC ≤ ∏‖W_l‖²_F (the T1 bound) shrinks with them: the function flattens.",
-    hash: moons({}, "l2:0.03"), steps: 300,
+    hash: moons({}, "l2:0.03"),
+    steps: 300,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with L2" },
   },
   {
-    id: "T2", tag: "T2", title: "Spectral penalties lower GC",
+    id: "T2",
+    tag: "T2",
+    title: "Spectral penalties lower GC",
     text: "Penalizing each layer's largest singular value caps the network's Lipschitz constant, and GC ≤ min(d,k)·∏‖W_l‖²_op.",
-    hash: moons({}, "spectral:0.03"), steps: 300,
+    hash: moons({}, "spectral:0.03"),
+    steps: 300,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with the spectral penalty" },
   },
   {
-    id: "T3", tag: "T3", title: "Flat minima have low GC",
+    id: "T3",
+    tag: "T3",
+    title: "Flat minima have low GC",
     text: "The flatness penalty λ‖∇_θL‖² steers training to flat minima; at the first layer ‖∇_x g‖ is bounded by ‖∇_W g‖, so flatness in the weights means flatness in the input.",
-    hash: moons({}, "flatness:1"), steps: 300,
+    hash: moons({}, "flatness:1"),
+    steps: 300,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with the flatness penalty" },
   },
   {
-    id: "T4", tag: "T4", title: "Larger learning rates lower GC",
+    id: "T4",
+    tag: "T4",
+    title: "Larger learning rates lower GC",
     text: "Gradient descent with step h implicitly adds (h/4)‖∇_θL‖² to the loss. Both runs travel the same lr·steps: 0.01 × 3000 steps against 0.1 × 300. On this small problem the effect is slight and need not show; the line below says what this run shows.",
-    hash: moons({ lr: "0.01", "steps-per-frame": "10" }, "lr:0.1,steps-per-frame:1"), steps: 3000,
+    hash: moons({ lr: "0.01", "steps-per-frame": "10" }, "lr:0.1,steps-per-frame:1"),
+    steps: 3000,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with the larger learning rate" },
   },
   {
-    id: "T5", tag: "T5", title: "Label noise lowers GC",
+    id: "T5",
+    tag: "T5",
+    title: "Label noise lowers GC",
     text: "Labels replaced at random each step implicitly penalize ‖∇_θ g‖², which feeds T3: the noisy run settles on a flatter function.",
-    hash: moons({}, "label-noise:0.2"), steps: 300,
+    hash: moons({}, "label-noise:0.2"),
+    steps: 300,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with label noise" },
   },
   {
-    id: "T6", tag: "T6", title: "Standard initializations start with low GC, lower with depth",
+    id: "T6",
+    tag: "T6",
+    title: "Standard initializations start with low GC, lower with depth",
     text: "With Glorot's init each ReLU layer halves E‖J‖² at the start: a deeper network begins flatter (no training: step 0).",
-    hash: moons({ init: "glorot", depth: "1" }, "depth:4"), steps: 0,
+    hash: moons({ init: "glorot", depth: "1" }, "depth:4"),
+    steps: 0,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC at initialization is lower with 4 layers than with 1" },
   },
   {
-    id: "T7", tag: "T7", title: "Double descent (not confirmed by our reproduction)",
+    id: "T7",
+    tag: "T7",
+    title: "Double descent (not confirmed by our reproduction)",
     text: "The paper reports GC following the double-descent curve of the test loss as width grows. Our reproduction (gcx reproduce) does not confirm it, so nothing is staged here: three widths with label noise, and the numbers as they come.",
-    hash: moons({ depth: "1", "label-noise": "0.1", width: "4" }, "width:16|width:64"), steps: 600,
+    hash: moons({ depth: "1", "label-noise": "0.1", width: "4" }, "width:16|width:64"),
+    steps: 600,
     expect: null,
   },
   {
-    id: "X", tag: "X", title: "An explicit GC penalty lowers GC",
+    id: "X",
+    tag: "X",
+    title: "An explicit GC penalty lowers GC",
     text: "Adding α·GC of each batch to the loss (double backprop) lowers GC directly, at a small cost in fit.",
-    hash: moons({}, "gc:0.1"), steps: 300,
+    hash: moons({}, "gc:0.1"),
+    steps: 300,
     expect: { metric: "gcTrain", order: [0, 1], says: "GC is lower with the GC penalty" },
   },
   {
-    id: "sine", tag: "1-D", title: "The least-GC interpolant is piecewise linear",
+    id: "sine",
+    tag: "1-D",
+    title: "The least-GC interpolant is piecewise linear",
     text: "In 1-D, GC is a discrete Dirichlet energy ∫g'². Among all functions through the training points the harmonic one, piecewise linear (dashed), has the least; compare its energy with the network's as it fits.",
-    hash: "data=sine&size=20&noise=0&depth=2&width=32&activation=relu&init=he&init-scale=1&seed=1&optimizer=adam&lr=0.01&batch-size=20&steps-per-frame=10&scale=fixed", steps: 1500,
+    hash: "data=sine&size=20&noise=0&depth=2&width=32&activation=relu&init=he&init-scale=1&seed=1&optimizer=adam&lr=0.01&batch-size=20&steps-per-frame=10&scale=fixed",
+    steps: 1500,
     expect: null,
   },
 ];
@@ -116,7 +155,9 @@ export function verdict(
     };
   }
   if (!stop.expect) {
-    const shown = last.map((m, i) => (m ? `${labels[i] || "run"}: GC ${fmt(m.gcTrain)}, test loss ${fmt(m.testLoss)}` : "")).filter(Boolean);
+    const shown = last
+      .map((m, i) => (m ? `${labels[i] || "run"}: GC ${fmt(m.gcTrain)}, test loss ${fmt(m.testLoss)}` : ""))
+      .filter(Boolean);
     return { holds: null, text: `No direction is claimed here. ${shown.join("; ")}.` };
   }
   const { metric, order, says } = stop.expect;

@@ -71,7 +71,21 @@ function probeChunk(count: number): ProbeChunk {
 
 function sendFrame(metrics: Metrics[], probe: ProbeChunk | null): void {
   const transfer: Transferable[] = probe ? [probe.outputs.buffer, probe.gradSq.buffer] : [];
-  post({ type: "frame", gen, handled, tick, step: session?.step ?? 0, metrics, probe, playing, diverged, ms: { ...timings } }, transfer);
+  post(
+    {
+      type: "frame",
+      gen,
+      handled,
+      tick,
+      step: session?.step ?? 0,
+      metrics,
+      probe,
+      playing,
+      diverged,
+      ms: { ...timings },
+    },
+    transfer,
+  );
 }
 
 /** Grid points one frame may probe within the time budget (whole rows; the whole grid when it is small). */
@@ -218,7 +232,7 @@ function handle(msg: ToWorker): void {
       const t0 = performance.now();
       const every = Math.max(1, Math.ceil(msg.n / msg.points));
       const points: Metrics[] = [];
-      for (let done = 0; done < msg.n && !diverged; ) {
+      for (let done = 0; done < msg.n && !diverged;) {
         const k = Math.min(every, msg.n - done);
         steps(k);
         done += k;

@@ -39,13 +39,35 @@ function addSweepOptions(cmd: Command): Command {
   return addStoreOption(cmd)
     .option("--quick", "small, fast profile (default): the whole suite in about 15 minutes on 2 cores")
     .option("--full", "paper-like scale (hours)")
-    .option("--profile <name>", `profile: ${PROFILES.join(", ")} (conv: a small CNN on Fashion-MNIST for E2, E5, E7, E9)`)
-    .option("--json", "print the claims as JSON (id, dataset, model, expected, rho and effect with CIs, matched-progress verdict, accuracy cost, verdict, flags) instead of the table")
+    .option(
+      "--profile <name>",
+      `profile: ${PROFILES.join(", ")} (conv: a small CNN on Fashion-MNIST for E2, E5, E7, E9)`,
+    )
+    .option(
+      "--json",
+      "print the claims as JSON (id, dataset, model, expected, rho and effect with CIs, matched-progress verdict, accuracy cost, verdict, flags) instead of the table",
+    )
     .option("--jobs <n>", "trials run in parallel (worker threads)", positiveInt, Math.max(1, cpus().length))
-    .option("--runs-dir <dir>", "where each trial keeps its checkpoints (with a postgres store: a directory every worker shares)", join("runs", "trials"))
-    .option("--workers <n>", "with a postgres store: worker threads in this process working on the queue (0: only enqueue; default --jobs)", nonNegativeInt)
-    .option("--lease <seconds>", "with a postgres store: how long a worker may hold a trial before it is given to another", positiveInt)
-    .option("--retries <n>", "with a postgres store: retries of a failed or lost trial before it is recorded as failed", nonNegativeInt)
+    .option(
+      "--runs-dir <dir>",
+      "where each trial keeps its checkpoints (with a postgres store: a directory every worker shares)",
+      join("runs", "trials"),
+    )
+    .option(
+      "--workers <n>",
+      "with a postgres store: worker threads in this process working on the queue (0: only enqueue; default --jobs)",
+      nonNegativeInt,
+    )
+    .option(
+      "--lease <seconds>",
+      "with a postgres store: how long a worker may hold a trial before it is given to another",
+      positiveInt,
+    )
+    .option(
+      "--retries <n>",
+      "with a postgres store: retries of a failed or lost trial before it is recorded as failed",
+      nonNegativeInt,
+    )
     .option("--no-progress", "hide the progress bar (and, when stderr is not a terminal, the line per finished trial)");
 }
 
@@ -53,7 +75,8 @@ function profileOf(flags: { full?: boolean; quick?: boolean; profile?: string })
   const named = [flags.quick && "quick", flags.full && "full", flags.profile].filter(Boolean) as string[];
   if (new Set(named).size > 1) throw new UserError(`choose one profile (got ${named.join(", ")})`);
   const p = named[0] ?? "quick";
-  if (!(PROFILES as readonly string[]).includes(p)) throw new UserError(`unknown profile "${p}"; choose one of: ${PROFILES.join(", ")}`);
+  if (!(PROFILES as readonly string[]).includes(p))
+    throw new UserError(`unknown profile "${p}"; choose one of: ${PROFILES.join(", ")}`);
   return p as Profile;
 }
 
@@ -97,7 +120,13 @@ async function sweep(fams: FamilyDef[], flags: SweepFlags, store: Store): Promis
     };
     if (store instanceof PostgresStore) {
       const log = (line: string) => process.stderr.write(sanitizeLine(line) + "\n");
-      const q = { ...opts, workers: flags.workers ?? flags.jobs, leaseSeconds: flags.lease, retries: flags.retries, log };
+      const q = {
+        ...opts,
+        workers: flags.workers ?? flags.jobs,
+        leaseSeconds: flags.lease,
+        retries: flags.retries,
+        log,
+      };
       const r = await runQueueSweep(store, plans, q);
       return { ran: plans.length, failures: r.failures, remaining: r.remaining };
     }
@@ -127,7 +156,9 @@ async function report(fams: FamilyDef[], profile: Profile, store: Store, out: st
   const { doc, claims, sanity } = buildReport(fams, await collect(store, fams), profile);
   const html = await writeReport(out, doc);
   if (json) {
-    process.stdout.write(JSON.stringify({ profile, report: resolve(html), claims: claimsJson(claims, sanity) }, null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify({ profile, report: resolve(html), claims: claimsJson(claims, sanity) }, null, 2) + "\n",
+    );
     return;
   }
   process.stdout.write(formatClaimsTable(claims, sanity));
@@ -142,14 +173,22 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
   // Fail before hours of training rather than after them (and before creating a store).
   checkReportDir(flags.out);
   const spec = storeOf(flags);
-  if (parseStoreSpec(spec).kind !== "postgres" && (flags.workers !== undefined || flags.lease !== undefined || flags.retries !== undefined))
+  if (
+    parseStoreSpec(spec).kind !== "postgres" &&
+    (flags.workers !== undefined || flags.lease !== undefined || flags.retries !== undefined)
+  )
     throw new UserError("--workers, --lease and --retries need a postgres:// store (--store)");
-  const store = await openStore(spec, { reconnectSeconds: 3600, onReconnect: (_e, line) => process.stderr.write(sanitizeLine(line) + "\n") });
+  const store = await openStore(spec, {
+    reconnectSeconds: 3600,
+    onReconnect: (_e, line) => process.stderr.write(sanitizeLine(line) + "\n"),
+  });
   let result: SweepResult;
   try {
     result = await sweep(fams, flags, store);
     if (result.remaining) {
-      process.stderr.write(`${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(flags)} (on any machine), then gcx report${storeFlag(flags)}\n`);
+      process.stderr.write(
+        `${result.remaining} trial${result.remaining === 1 ? "" : "s"} not finished yet; run gcx worker${storeFlag(flags)} (on any machine), then gcx report${storeFlag(flags)}\n`,
+      );
       return;
     }
     await report(fams, profile, store, flags.out, flags.json);
@@ -166,7 +205,9 @@ async function sweepAndReport(fams: FamilyDef[], profile: Profile, flags: SweepF
 }
 
 export function experimentCommand(): Command {
-  const cmd = new Command("experiment").description("The paper's experiment families (E1-E10; B is computed from all trained runs)");
+  const cmd = new Command("experiment").description(
+    "The paper's experiment families (E1-E10; B is computed from all trained runs)",
+  );
   cmd
     .command("list")
     .description("list the families, their knobs and trial counts")
@@ -174,10 +215,17 @@ export function experimentCommand(): Command {
     .option("--profile <name>", `profile: ${PROFILES.join(", ")}`)
     .action((flags: { full?: boolean; profile?: string }) => {
       for (const f of families(profileOf(flags))) {
-        process.stdout.write(`${f.id.padEnd(4)} ${f.title.padEnd(28)} knob ${f.knob.label} ∈ {${f.knob.values.join(", ")}}${f.variants ? ` × ${f.variants.map((v) => v.name).join("/")}` : ""}, ${f.seeds.length} seeds: ${expandTrials(f).length} trials\n`);
+        process.stdout.write(
+          `${f.id.padEnd(4)} ${f.title.padEnd(28)} knob ${f.knob.label} ∈ {${f.knob.values.join(", ")}}${f.variants ? ` × ${f.variants.map((v) => v.name).join("/")}` : ""}, ${f.seeds.length} seeds: ${expandTrials(f).length} trials\n`,
+        );
       }
     });
-  addSweepOptions(cmd.command("run").description("run one or more families (resumes; finished trials are skipped)").argument("<ids...>", "family ids, e.g. E5"))
+  addSweepOptions(
+    cmd
+      .command("run")
+      .description("run one or more families (resumes; finished trials are skipped)")
+      .argument("<ids...>", "family ids, e.g. E5"),
+  )
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (ids: string[], flags: SweepFlags) => {
       const profile = profileOf(flags);
@@ -187,7 +235,9 @@ export function experimentCommand(): Command {
 }
 
 export function reproduceCommand(): Command {
-  return addSweepOptions(new Command("reproduce").description("Run every experiment family, write the report and print the claims table"))
+  return addSweepOptions(
+    new Command("reproduce").description("Run every experiment family, write the report and print the claims table"),
+  )
     .option("--out <dir>", "report directory", join("runs", "report"))
     .action(async (flags: SweepFlags) => {
       const profile = profileOf(flags);

@@ -35,18 +35,43 @@ export function measureCommand(): Command {
       "Measure the geometric complexity GC = mean over examples of ||dg(x)/dx||_F^2 of a model's logits.\n" +
         "With no --model: a He-initialized MLP 784-256-256-10 (seed 0) on the MNIST test set.",
     )
-    .option("--model <dir|spec>", "saved model directory, or spec: mlp:784-256-10[:relu|tanh|sigmoid|gelu|identity], cnn, or JSON");
+    .option(
+      "--model <dir|spec>",
+      "saved model directory, or spec: mlp:784-256-10[:relu|tanh|sigmoid|gelu|identity], cnn, or JSON",
+    );
   addDataOptions(cmd);
   addInitOptions(cmd);
   cmd
-    .addOption(new Option("--method <method>", "exact, or an unbiased random-probe estimate").choices(["exact", "estimate"]).default("exact"))
+    .addOption(
+      new Option("--method <method>", "exact, or an unbiased random-probe estimate")
+        .choices(["exact", "estimate"])
+        .default("exact"),
+    )
     .option("--probes <n>", "estimate: probes per example (≥ 2)", positiveInt, 4)
-    .addOption(new Option("--probe <kind>", "estimate: probe distribution").choices(["gaussian", "rademacher"]).default("gaussian"))
-    .addOption(new Option("--mode <mode>", "exact: forward mode (one pass per input), reverse (one per output), or auto (the cheaper)").choices(["auto", "forward", "reverse"]).default("auto"))
+    .addOption(
+      new Option("--probe <kind>", "estimate: probe distribution")
+        .choices(["gaussian", "rademacher"])
+        .default("gaussian"),
+    )
+    .addOption(
+      new Option(
+        "--mode <mode>",
+        "exact: forward mode (one pass per input), reverse (one per output), or auto (the cheaper)",
+      )
+        .choices(["auto", "forward", "reverse"])
+        .default("auto"),
+    )
     .option("--per-class", "also report GC per class")
-    .addOption(new Option("--output <output>", "differentiate the logits (the paper's GC) or the softmax probabilities").choices(["logits", "softmax"]).default("logits"))
+    .addOption(
+      new Option("--output <output>", "differentiate the logits (the paper's GC) or the softmax probabilities")
+        .choices(["logits", "softmax"])
+        .default("logits"),
+    )
     .option("--batch-size <n>", "examples per batch (bounds memory)", positiveInt, 256)
-    .option("--all", "also report the companion measures: weight norms, T1/T2/T3 bounds, parameter-gradient norms, loss-gradient norm, Hessian trace and top eigenvalue (these on the first 256 examples)")
+    .option(
+      "--all",
+      "also report the companion measures: weight norms, T1/T2/T3 bounds, parameter-gradient norms, loss-gradient norm, Hessian trace and top eigenvalue (these on the first 256 examples)",
+    )
     .option("--json", "print one JSON object on stdout")
     .option("--no-progress", "hide the progress bar")
     .addHelpText("after", BUDGET_HELP)
@@ -58,15 +83,27 @@ function runMeasure(flags: MeasureFlags): void {
   const ds = datasetFrom(flags);
   // Refuse what cannot fit or finish before allocating the model (see models/budget.ts).
   const spec = specForModelArg(flags.model, ds);
-  checkMeasureBudget(spec, modelName(spec), {
-    n: ds.n,
-    batchSize: flags.batchSize,
-    gc: flags.method === "exact" ? { method: "exact", mode: flags.mode } : { method: "estimate", probes: flags.probes },
-    companions: flags.all ? Math.min(256, ds.n) : undefined,
-  }, {
-    memoryAdvice: flags.method === "estimate" ? "use fewer --probes, a smaller model or --batch-size" : "use a smaller model or --batch-size",
-    timeAdvice: flags.method === "estimate" ? "use fewer --probes or --limit" : "use --method estimate, --limit or a smaller model",
-  });
+  checkMeasureBudget(
+    spec,
+    modelName(spec),
+    {
+      n: ds.n,
+      batchSize: flags.batchSize,
+      gc:
+        flags.method === "exact" ? { method: "exact", mode: flags.mode } : { method: "estimate", probes: flags.probes },
+      companions: flags.all ? Math.min(256, ds.n) : undefined,
+    },
+    {
+      memoryAdvice:
+        flags.method === "estimate"
+          ? "use fewer --probes, a smaller model or --batch-size"
+          : "use a smaller model or --batch-size",
+      timeAdvice:
+        flags.method === "estimate"
+          ? "use fewer --probes or --limit"
+          : "use --method estimate, --limit or a smaller model",
+    },
+  );
   const model = resolveModel(flags.model, ds, initFrom(flags));
   const bar = progressBar("measuring GC", flags.progress && process.stderr.isTTY === true);
   const common = { batchSize: flags.batchSize, output: flags.output, perClass: flags.perClass, onProgress: bar.update };
@@ -75,14 +112,26 @@ function runMeasure(flags: MeasureFlags): void {
     result =
       flags.method === "exact"
         ? exactGC(model.net, model.params, ds, { ...common, mode: flags.mode })
-        : estimateGC(model.net, model.params, ds, { ...common, probes: flags.probes, probe: flags.probe, seed: flags.seed });
+        : estimateGC(model.net, model.params, ds, {
+            ...common,
+            probes: flags.probes,
+            probe: flags.probe,
+            seed: flags.seed,
+          });
   } finally {
     bar.stop();
   }
   checkFiniteGC(result, model.params, ds);
   const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
   if (flags.json) {
-    const out = { ...result, data: ds.name, split: flags.split, model: model.source, engine: engineInfo(), ...(norms ? { norms } : {}) };
+    const out = {
+      ...result,
+      data: ds.name,
+      split: flags.split,
+      model: model.source,
+      engine: engineInfo(),
+      ...(norms ? { norms } : {}),
+    };
     process.stdout.write(JSON.stringify(out, jsonSafe) + "\n");
   } else {
     process.stdout.write(formatMeasure(result, ds.name, flags.split, model.source, norms));
@@ -114,7 +163,8 @@ function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions
 }
 
 function formatMeasure(r: GCResult, data: string, split: string, model: string, norms?: Companions): string {
-  const fmt = (v: number) => (!Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4));
+  const fmt = (v: number) =>
+    !Number.isFinite(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toPrecision(6) : v.toExponential(4);
   const how = r.method === "exact" ? `exact, ${r.mode} mode` : `estimate, ${r.probes} ${r.probe} probes`;
   const lines = [
     `model: ${model}`,
@@ -122,18 +172,25 @@ function formatMeasure(r: GCResult, data: string, split: string, model: string, 
     `GC (${how}, ${r.output}): ${fmt(r.gc)}${r.stderr !== undefined ? ` ± ${fmt(r.stderr)} (standard error)` : ""}`,
     `time:  ${r.seconds.toFixed(2)} s`,
   ];
-  if (r.per_class) for (const c of r.per_class) lines.push(c.n > 0 ? `  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})` : `  class ${c.class}: no examples`);
+  if (r.per_class)
+    for (const c of r.per_class)
+      lines.push(c.n > 0 ? `  class ${c.class}: GC ${fmt(c.gc)} (n = ${c.n})` : `  class ${c.class}: no examples`);
   if (norms) {
     lines.push(`sum ||W||_F^2:                ${fmt(norms.sum_frobenius_sq)}`);
     lines.push(`spectral norms ||W||_op:      ${norms.spectral_norms.map(fmt).join(", ")}`);
     const na = "not applicable (the bounds assume a plain chain of dense layers)";
     lines.push(`T1 bound prod ||W||_F^2:      ${norms.prod_frobenius_sq !== null ? fmt(norms.prod_frobenius_sq) : na}`);
-    lines.push(`T2 bound min(d,k) prod ||W||_op^2: ${norms.lipschitz_bound !== null ? fmt(norms.lipschitz_bound) : na}`);
+    lines.push(
+      `T2 bound min(d,k) prod ||W||_op^2: ${norms.lipschitz_bound !== null ? fmt(norms.lipschitz_bound) : na}`,
+    );
     lines.push(`on the first ${norms.companions_n} examples:`);
     if (typeof norms.t3_bound === "number") lines.push(`  T3 first-layer transfer bound: ${fmt(norms.t3_bound)}`);
-    if (typeof norms.param_grad_sq === "number") lines.push(`  mean ||grad_theta g(x)||_F^2:  ${fmt(norms.param_grad_sq)}`);
+    if (typeof norms.param_grad_sq === "number")
+      lines.push(`  mean ||grad_theta g(x)||_F^2:  ${fmt(norms.param_grad_sq)}`);
     lines.push(`  ||grad_theta L||^2:            ${fmt(norms.loss_grad_sq as number)}`);
-    lines.push(`  Hessian trace (Hutchinson):    ${fmt(norms.hessian_trace as number)} ± ${fmt(norms.hessian_trace_stderr as number)}`);
+    lines.push(
+      `  Hessian trace (Hutchinson):    ${fmt(norms.hessian_trace as number)} ± ${fmt(norms.hessian_trace_stderr as number)}`,
+    );
     lines.push(`  top Hessian eigenvalue:        ${fmt(norms.hessian_top_eig as number)}`);
   }
   return lines.join("\n") + "\n";

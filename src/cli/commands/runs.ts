@@ -27,7 +27,9 @@ interface ExportFlags extends FilterFlags {
 
 export function runsCommand(): Command {
   const cmd = new Command("runs")
-    .description(`Inspect and export the run store of the sweeps (a SQLite file, default ${DEFAULT_DB}, or a postgres:// URL).`)
+    .description(
+      `Inspect and export the run store of the sweeps (a SQLite file, default ${DEFAULT_DB}, or a postgres:// URL).`,
+    )
     .showHelpAfterError("(run with --help for usage)");
 
   const list = new Command("list")
@@ -124,7 +126,11 @@ function fmtNum(v: unknown): string {
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
-  const line = (cells: string[]) => cells.map((c, j) => c.padEnd(widths[j])).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, j) => c.padEnd(widths[j]))
+      .join("  ")
+      .trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -172,7 +178,12 @@ async function formatShow(store: Store, id: string): Promise<string> {
   if (t.startedAt) lines.push(`started:  ${t.startedAt}`);
   if (t.finishedAt) lines.push(`finished: ${t.finishedAt}`);
   if (t.error) lines.push(`error:    ${t.error}`);
-  lines.push("config:", ...JSON.stringify(t.config, null, 2).split("\n").map((l) => "  " + l));
+  lines.push(
+    "config:",
+    ...JSON.stringify(t.config, null, 2)
+      .split("\n")
+      .map((l) => "  " + l),
+  );
   if (t.summary) {
     lines.push("summary:");
     const entries = Object.entries(t.summary).map(([k, v]) => [clean(k), clean(fmtNum(v))]);
@@ -185,7 +196,9 @@ async function formatShow(store: Store, id: string): Promise<string> {
   if (records.length === 0) return text;
   const keys = fieldNames(records, ["step"]);
   const rows = records.map((r) => keys.map((k) => clean(fmtNum(r[k]))));
-  return text + `metrics (${records.length} record${records.length === 1 ? "" : "s"}):\n` + table(keys.map(clean), rows);
+  return (
+    text + `metrics (${records.length} record${records.length === 1 ? "" : "s"}):\n` + table(keys.map(clean), rows)
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -200,27 +213,45 @@ const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 function fieldNames(records: Record<string, unknown>[], first: readonly string[] = []): string[] {
   const seen = new Set<string>(first);
   const out = [...first];
-  for (const r of records) for (const k of Object.keys(r)) if (!seen.has(k)) {
-    seen.add(k);
-    out.push(k);
-  }
+  for (const r of records)
+    for (const k of Object.keys(r))
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(k);
+      }
   return out;
 }
 
 /** Merges `fields` into `base`, renaming a field that collides with a base column to `<prefix>.<name>`. */
-function merge(base: Record<string, unknown>, fields: Record<string, unknown> | null, prefix: string): Record<string, unknown> {
+function merge(
+  base: Record<string, unknown>,
+  fields: Record<string, unknown> | null,
+  prefix: string,
+): Record<string, unknown> {
   const out = { ...base };
   for (const [k, v] of Object.entries(fields ?? {})) out[k in base ? `${prefix}.${k}` : k] = v;
   return out;
 }
 
 /** The flattened export records: one per trial, or one per (trial, step) with `metrics`. */
-export async function exportRecords(store: Store, opts: { family?: string; status?: TrialStatus; metrics?: boolean }): Promise<Record<string, unknown>[]> {
+export async function exportRecords(
+  store: Store,
+  opts: { family?: string; status?: TrialStatus; metrics?: boolean },
+): Promise<Record<string, unknown>[]> {
   const trials = await store.list({ family: opts.family, status: opts.status });
   if (!opts.metrics) {
     return trials.map((t) =>
       merge(
-        { id: t.id, family: t.family, version: t.version, knob: t.knob, knob_value: finite(t.knobValue), seed: t.seed, status: t.status, seconds: t.seconds },
+        {
+          id: t.id,
+          family: t.family,
+          version: t.version,
+          knob: t.knob,
+          knob_value: finite(t.knobValue),
+          seed: t.seed,
+          status: t.status,
+          seconds: t.seconds,
+        },
         t.summary,
         "summary",
       ),
@@ -228,7 +259,14 @@ export async function exportRecords(store: Store, opts: { family?: string; statu
   }
   const out: Record<string, unknown>[] = [];
   for (const t of trials) {
-    const base = { id: t.id, family: t.family, version: t.version, knob: t.knob, knob_value: finite(t.knobValue), seed: t.seed };
+    const base = {
+      id: t.id,
+      family: t.family,
+      version: t.version,
+      knob: t.knob,
+      knob_value: finite(t.knobValue),
+      seed: t.seed,
+    };
     for (const m of await store.metrics(t.id)) {
       const { step, ...rest } = m;
       out.push(merge({ ...base, step }, rest, "metric"));
@@ -242,7 +280,8 @@ export async function exportRuns(
   opts: { format: "csv" | "jsonl"; family?: string; status?: TrialStatus; metrics?: boolean },
 ): Promise<{ text: string; rows: number }> {
   const records = await exportRecords(store, opts);
-  if (opts.format === "jsonl") return { text: records.map((r) => JSON.stringify(r) + "\n").join(""), rows: records.length };
+  if (opts.format === "jsonl")
+    return { text: records.map((r) => JSON.stringify(r) + "\n").join(""), rows: records.length };
   const header = fieldNames(records, opts.metrics ? [...METRIC_TRIAL_FIELDS, "step"] : TRIAL_FIELDS);
   const lines = [header.map(csvCell).join(",")];
   for (const r of records) lines.push(header.map((k) => csvCell(r[k])).join(","));

@@ -18,7 +18,10 @@ export async function formatStatus(store: Store, family?: string): Promise<strin
   const rows = await store.list({ family });
   const n = { pending: 0, running: 0, done: 0, failed: 0 };
   for (const r of rows) n[r.status]++;
-  const lines = [`store: ${store.shown}`, `queued ${n.pending}  running ${n.running}  done ${n.done}  failed ${n.failed}  (${rows.length} trial${rows.length === 1 ? "" : "s"}${family ? ` of ${family}` : ""})`];
+  const lines = [
+    `store: ${store.shown}`,
+    `queued ${n.pending}  running ${n.running}  done ${n.done}  failed ${n.failed}  (${rows.length} trial${rows.length === 1 ? "" : "s"}${family ? ` of ${family}` : ""})`,
+  ];
   const byId = new Map(rows.map((r) => [r.id, r]));
   const running = (await store.running()).filter((r) => byId.has(r.id));
   if (running.length) {
@@ -43,7 +46,9 @@ export async function formatStatus(store: Store, family?: string): Promise<strin
   else {
     const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
     const parallel = Math.max(1, n.running);
-    lines.push(`ETA: ${formatDuration((remaining * mean) / parallel)} (${remaining} to go × mean ${formatDuration(mean)} per trial ÷ ${parallel} running at once)`);
+    lines.push(
+      `ETA: ${formatDuration((remaining * mean) / parallel)} (${remaining} to go × mean ${formatDuration(mean)} per trial ÷ ${parallel} running at once)`,
+    );
   }
   if (n.failed) lines.push(`failed trials: gcx runs list --status failed (the store's error says why)`);
   return lines.map((l) => sanitizeLine(l)).join("\n") + "\n";

@@ -8,7 +8,9 @@ export function storeCommand(): Command {
   const cmd = new Command("store").description("Manage run stores (a SQLite file or a postgres:// URL)");
   cmd
     .command("migrate")
-    .description("copy every finished trial, with its metric records, from one store to another (trials already done there are kept)")
+    .description(
+      "copy every finished trial, with its metric records, from one store to another (trials already done there are kept)",
+    )
     .requiredOption("--from <url|file>", "the store to read (opened read-only)")
     .requiredOption("--to <url|file>", "the store to write (created if missing)")
     .option("--family <name>", "only this family")
@@ -18,12 +20,17 @@ export function storeCommand(): Command {
       try {
         const to = await openStore(flags.to);
         try {
-          let copied = 0, kept = 0;
+          let copied = 0,
+            kept = 0;
           for (const row of await from.list({ family: flags.family, status: "done" })) {
             if (await to.importDone(row, await from.metrics(row.id))) copied++;
             else kept++;
           }
-          process.stdout.write(sanitizeLine(`copied ${copied} finished trial${copied === 1 ? "" : "s"} from ${from.shown} to ${to.shown}${kept ? ` (${kept} already done there, kept)` : ""}`) + "\n");
+          process.stdout.write(
+            sanitizeLine(
+              `copied ${copied} finished trial${copied === 1 ? "" : "s"} from ${from.shown} to ${to.shown}${kept ? ` (${kept} already done there, kept)` : ""}`,
+            ) + "\n",
+          );
         } finally {
           await to.close();
         }

@@ -15,13 +15,22 @@ import { BUDGET_HELP } from "../../models/budget.js";
 
 /** Flag name → config key; the config's own defaults apply to flags not given. */
 const FLAG_KEYS: [string, string, string, ((v: string) => unknown)?][] = [
-  ["--model <dir|spec>", "model", "start from a model directory or a spec (mlp:784-256-10[:act], cnn); default He MLP hidden 256-256"],
+  [
+    "--model <dir|spec>",
+    "model",
+    "start from a model directory or a spec (mlp:784-256-10[:act], cnn); default He MLP hidden 256-256",
+  ],
   ["--data <name>", "data", `data set: ${DATASET_NAMES.join(", ")} (mnist)`],
   ["--limit <n>", "limit", "use only the first n training examples", positiveInt],
   ["--size <n>", "size", "synthetic data: examples per split (1000)", positiveInt],
   ["--noise <x>", "noise", "synthetic data: noise level", nonNegativeNumber],
   ["--classes <n>", "classes", "spirals, blobs: number of classes (3)", positiveInt],
-  ["--label-corruption <p>", "labelCorruption", "fraction of training labels replaced once by random classes (0)", nonNegativeNumber],
+  [
+    "--label-corruption <p>",
+    "labelCorruption",
+    "fraction of training labels replaced once by random classes (0)",
+    nonNegativeNumber,
+  ],
   ["--init-scale <x>", "initScale", "multiplier on the initial weight std (1)", nonNegativeNumber],
   ["--bias <x>", "bias", "initial bias value (0)", finiteNumber],
   ["--lr <x>", "lr", "learning rate (0.05)", nonNegativeNumber],
@@ -35,12 +44,32 @@ const FLAG_KEYS: [string, string, string, ((v: string) => unknown)?][] = [
   ["--eval-size <n>", "evalSize", "examples per split for loss/accuracy logs (1000)", positiveInt],
   ["--gc-size <n>", "gcSize", "examples per split for GC and companion measures (256)", positiveInt],
   ["--l2 <lambda>", "l2", "penalty λ·Σ‖W‖_F² (weight decay) (0)", nonNegativeNumber],
-  ["--spectral <lambda>", "spectral", "penalty λ·Σ‖W‖_op², power iteration persisting across steps (0)", nonNegativeNumber],
-  ["--flatness <lambda>", "flatness", "penalty λ·‖∇_θ L‖² (explicit implicit-gradient regularization) (0)", nonNegativeNumber],
+  [
+    "--spectral <lambda>",
+    "spectral",
+    "penalty λ·Σ‖W‖_op², power iteration persisting across steps (0)",
+    nonNegativeNumber,
+  ],
+  [
+    "--flatness <lambda>",
+    "flatness",
+    "penalty λ·‖∇_θ L‖² (explicit implicit-gradient regularization) (0)",
+    nonNegativeNumber,
+  ],
   ["--gc <alpha>", "gc", "penalty α·GC of the batch (double backprop) (0)", nonNegativeNumber],
-  ["--gc-probes <n>", "gcProbes", "estimate the gc penalty with n random probes instead of exactly (0 = exact)", nonNegativeInt],
+  [
+    "--gc-probes <n>",
+    "gcProbes",
+    "estimate the gc penalty with n random probes instead of exactly (0 = exact)",
+    nonNegativeInt,
+  ],
   ["--input-noise <sigma>", "inputNoise", "Gaussian noise of std σ added to inputs each step (0)", nonNegativeNumber],
-  ["--label-noise <p>", "labelNoise", "each step, labels replaced by random classes with probability p (0)", nonNegativeNumber],
+  [
+    "--label-noise <p>",
+    "labelNoise",
+    "each step, labels replaced by random classes with probability p (0)",
+    nonNegativeNumber,
+  ],
 ];
 
 export function trainCommand(): Command {
@@ -52,9 +81,15 @@ export function trainCommand(): Command {
         "--resume checks the config and data against the checkpoint's fingerprint and refuses a changed run; a failed\n" +
         "write (full disk, file-size limit, permissions) stops with one line naming the file and leaves the run resumable.",
     )
-    .option("--config <file>", "JSON or YAML file with config keys (camelCase flag names, e.g. batchSize, l2); flags override it")
+    .option(
+      "--config <file>",
+      "JSON or YAML file with config keys (camelCase flag names, e.g. batchSize, l2); flags override it",
+    )
     .option("--out <dir>", "run directory; must not exist or be empty (default runs/<data>-<time>)")
-    .option("--resume <dir>", "continue the run in this directory from its last checkpoint; only --steps/--epochs may be added, to extend it");
+    .option(
+      "--resume <dir>",
+      "continue the run in this directory from its last checkpoint; only --steps/--epochs may be added, to extend it",
+    );
   for (const [flag, , help, parse] of FLAG_KEYS) {
     if (parse) cmd.option(flag, help, parse);
     else cmd.option(flag, help);
@@ -63,7 +98,10 @@ export function trainCommand(): Command {
     .addOption(new Option("--init <scheme>", "initialization scheme (he)").choices(INIT_SCHEMES))
     .addOption(new Option("--init-dist <dist>", "initialization distribution (normal)").choices(INIT_DISTRIBUTIONS))
     .addOption(new Option("--optimizer <name>", "optimizer (sgd)").choices(["sgd", "adam"]))
-    .option("--measures <list>", `comma-separated measures logged besides loss and GC: ${MEASURE_NAMES.join(", ")} (norms,output-grad,loss-grad)`)
+    .option(
+      "--measures <list>",
+      `comma-separated measures logged besides loss and GC: ${MEASURE_NAMES.join(", ")} (norms,output-grad,loss-grad)`,
+    )
     .option("--no-progress", "hide the progress bar")
     .addHelpText("after", BUDGET_HELP)
     .action((flags: Record<string, unknown>) => runTrain(flags));
@@ -82,7 +120,8 @@ function readConfigFile(file: string): Record<string, unknown> {
   } catch (e) {
     throw new UserError(`--config ${file}: cannot parse (${(e as Error).message.split("\n")[0]})`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new UserError(`--config ${file}: not a mapping of config keys`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new UserError(`--config ${file}: not a mapping of config keys`);
   return v as Record<string, unknown>;
 }
 
@@ -97,8 +136,10 @@ function runTrain(flags: Record<string, unknown>): void {
   const bar = progressBar("training", flags.progress !== false && process.stderr.isTTY === true);
   const onLog = (r: MetricsRecord) => {
     if (process.stderr.isTTY && flags.progress !== false) return; // the bar shows progress; keep the terminal tidy
-    const f = (k: string) => (typeof r[k] === "number" ? (r[k]).toPrecision(4) : "-");
-    process.stderr.write(`step ${r.step}: train_loss ${f("train_loss")} test_acc ${f("test_acc")} gc_train ${f("gc_train")} gc_test ${f("gc_test")}\n`);
+    const f = (k: string) => (typeof r[k] === "number" ? r[k].toPrecision(4) : "-");
+    process.stderr.write(
+      `step ${r.step}: train_loss ${f("train_loss")} test_acc ${f("test_acc")} gc_train ${f("gc_train")} gc_test ${f("gc_test")}\n`,
+    );
   };
   let result;
   try {
@@ -110,15 +151,22 @@ function runTrain(flags: Record<string, unknown>): void {
         );
       }
       const ext = { steps: flags.steps as number | undefined, epochs: flags.epochs as number | undefined };
-      if (ext.steps !== undefined && ext.epochs !== undefined) throw new UserError("give --steps or --epochs, not both");
+      if (ext.steps !== undefined && ext.epochs !== undefined)
+        throw new UserError("give --steps or --epochs, not both");
       result = train(null, flags.resume as string, { onStep: bar.update, onLog }, ext);
     } else {
       const raw: Record<string, unknown> = flags.config ? readConfigFile(flags.config as string) : {};
       for (const [, key] of FLAG_KEYS) if (flags[key] !== undefined) raw[key] = flags[key];
       for (const key of ["init", "initDist", "optimizer"]) if (flags[key] !== undefined) raw[key] = flags[key];
-      if (typeof flags.measures === "string") raw.measures = flags.measures.split(",").map((s) => s.trim()).filter(Boolean);
+      if (typeof flags.measures === "string")
+        raw.measures = flags.measures
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
       const cfg = parseTrainConfig(raw, flags.config ? (flags.config as string) : "flags");
-      const out = (flags.out as string | undefined) ?? join("runs", `${cfg.data}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+      const out =
+        (flags.out as string | undefined) ??
+        join("runs", `${cfg.data}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
       result = train(cfg, out, { onStep: bar.update, onLog });
     }
   } finally {

@@ -26,22 +26,39 @@ interface WorkerFlags {
 
 export function workerCommand(): Command {
   return new Command("worker")
-    .description("Work on the shared sweep queue: take trials, run them, record results (runs until stopped, or --until-done)")
+    .description(
+      "Work on the shared sweep queue: take trials, run them, record results (runs until stopped, or --until-done)",
+    )
     .option("--store <url>", "the shared run store: postgres://user:password@host:port/database")
     .option("--concurrency <n>", "trials run at once in this process (worker threads)", positiveInt, 1)
-    .option("--runs-dir <dir>", "checkpoint directory shared by all workers (a retried trial resumes from it)", join("runs", "trials"))
+    .option(
+      "--runs-dir <dir>",
+      "checkpoint directory shared by all workers (a retried trial resumes from it)",
+      join("runs", "trials"),
+    )
     .option("--until-done", "exit once the queue holds no waiting or running trial")
     .option("--poll <seconds>", "seconds between looks at an empty queue", positiveInt, 2)
     .option("--heartbeat <seconds>", "seconds between heartbeats of a running trial", positiveInt, 5)
-    .option("--maintenance <seconds>", "how often this worker expires the leases of lost workers (pg-boss maintenance)", positiveInt, 30)
+    .option(
+      "--maintenance <seconds>",
+      "how often this worker expires the leases of lost workers (pg-boss maintenance)",
+      positiveInt,
+      30,
+    )
     .option("--reconnect <seconds>", "how long to keep retrying while the database is unreachable", positiveInt, 3600)
     .action(async (flags: WorkerFlags) => {
-      if (flags.store === undefined) throw new UserError("gcx worker needs --store postgres://user:password@host:port/database");
+      if (flags.store === undefined)
+        throw new UserError("gcx worker needs --store postgres://user:password@host:port/database");
       const spec = parseStoreSpec(flags.store);
       if (spec.kind !== "postgres")
-        throw new UserError(`gcx worker needs a postgres:// store, not ${redactStore(flags.store)} (a SQLite store is swept by gcx reproduce/experiment run on one machine)`);
+        throw new UserError(
+          `gcx worker needs a postgres:// store, not ${redactStore(flags.store)} (a SQLite store is swept by gcx reproduce/experiment run on one machine)`,
+        );
       const say = (line: string) => process.stderr.write(sanitizeLine(line) + "\n");
-      const store = await PostgresStore.open(spec.url, { reconnectSeconds: flags.reconnect, onReconnect: (_e, line) => say(line) });
+      const store = await PostgresStore.open(spec.url, {
+        reconnectSeconds: flags.reconnect,
+        onReconnect: (_e, line) => say(line),
+      });
       let lostAt = 0;
       const queue = await TrialQueue.open(store, {
         maintenanceSeconds: flags.maintenance,
@@ -53,7 +70,8 @@ export function workerCommand(): Command {
           }
         },
       });
-      const label = (p: WorkerEvent["plan"]) => `${p.id} (${p.family} ${p.variant ? p.variant + " " : ""}${p.knob}=${p.knobValue} seed ${p.seed})`;
+      const label = (p: WorkerEvent["plan"]) =>
+        `${p.id} (${p.family} ${p.variant ? p.variant + " " : ""}${p.knob}=${p.knobValue} seed ${p.seed})`;
       const worker = new QueueWorker(store, queue, {
         concurrency: flags.concurrency,
         runsDir: flags.runsDir,
@@ -67,13 +85,20 @@ export function workerCommand(): Command {
           return over;
         },
         onEvent(e) {
-          if (e.type === "start") say(`start ${label(e.plan)} attempt ${e.attempt}${e.resume ? ", resuming from its checkpoint" : ""}`);
-          else if (e.type === "done") say(`done ${label(e.plan)} in ${e.seconds.toFixed(1)} s (queue ${e.queueMs.toFixed(0)} ms)`);
+          if (e.type === "start")
+            say(`start ${label(e.plan)} attempt ${e.attempt}${e.resume ? ", resuming from its checkpoint" : ""}`);
+          else if (e.type === "done")
+            say(`done ${label(e.plan)} in ${e.seconds.toFixed(1)} s (queue ${e.queueMs.toFixed(0)} ms)`);
           else if (e.type === "skip") say(`skip ${label(e.plan)}: already done`);
-          else say(`${e.type === "failed" ? "FAILED" : "retry"} ${label(e.plan)} attempt ${e.attempt}: ${oneLine(e.error, 300)}`);
+          else
+            say(
+              `${e.type === "failed" ? "FAILED" : "retry"} ${label(e.plan)} attempt ${e.attempt}: ${oneLine(e.error, 300)}`,
+            );
         },
       });
-      say(`worker on ${store.shown}: ${flags.concurrency} slot${flags.concurrency === 1 ? "" : "s"}, checkpoints in ${flags.runsDir}`);
+      say(
+        `worker on ${store.shown}: ${flags.concurrency} slot${flags.concurrency === 1 ? "" : "s"}, checkpoints in ${flags.runsDir}`,
+      );
       let signalled = false;
       const onSignal = () => {
         if (signalled) return;

@@ -6,7 +6,14 @@
 import { Tensor } from "../tensor.js";
 import type { Backend, KernelTable, UnaryName } from "../kernelTable.js";
 import { Arena, type Staged } from "../arena.js";
-import { wasmConv2dBackwardFilter, wasmConv2dBackwardInput, wasmConv2dForward, wasmGemm, wasmRuntime, type WasmRuntime } from "../wasmKernels.js";
+import {
+  wasmConv2dBackwardFilter,
+  wasmConv2dBackwardInput,
+  wasmConv2dForward,
+  wasmGemm,
+  wasmRuntime,
+  type WasmRuntime,
+} from "../wasmKernels.js";
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;
@@ -64,7 +71,12 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
     return f as Fn;
   };
   /** Runs body on the staged offsets of inputs and outputs; false when they cannot be staged (e.g. float64). */
-  const call = (inputs: readonly Staged[], outputs: readonly Staged[], body: (p: number[]) => void, inouts: readonly Staged[] = []): boolean => {
+  const call = (
+    inputs: readonly Staged[],
+    outputs: readonly Staged[],
+    body: (p: number[]) => void,
+    inouts: readonly Staged[] = [],
+  ): boolean => {
     const s = arena.stage(inputs, outputs, inouts);
     if (!s) return false;
     body(s.ptrs);
@@ -77,29 +89,41 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       call([A, B], [C], ([a, b, c]) => wasmGemm(rt, a, b, c, M, K, N, { transA, transB })),
     linear: (x, W, b, out, M, K, N, relu) =>
       call([x, W, b], [out], ([px, pw, pb, po]) => wasmGemm(rt, px, pw, po, M, K, N, { transB: true, bias: pb, relu })),
-    binary: (name, a, b, out) => !small(out) && call([a, b], [out], ([pa, pb, po]) => fn(`ew_${name}`)(pa, pb, po, out.length)),
+    binary: (name, a, b, out) =>
+      !small(out) && call([a, b], [out], ([pa, pb, po]) => fn(`ew_${name}`)(pa, pb, po, out.length)),
     unary: (name, x, out) => !small(out) && call([x], [out], ([px, po]) => fn(UNARY[name])(px, po, out.length)),
-    scale: (x, out, s) => !small(out) && Math.fround(s) === s && call([x], [out], ([px, po]) => fn("ew_mul_scalar")(px, po, out.length, s)),
-    affine: (x, out, alpha, beta) => !small(out) && call([x], [out], ([px, po]) => fn("ew_affine")(px, po, out.length, alpha, beta)),
+    scale: (x, out, s) =>
+      !small(out) && Math.fround(s) === s && call([x], [out], ([px, po]) => fn("ew_mul_scalar")(px, po, out.length, s)),
+    affine: (x, out, alpha, beta) =>
+      !small(out) && call([x], [out], ([px, po]) => fn("ew_affine")(px, po, out.length, alpha, beta)),
     reluMask: (x, mask) => !small(mask) && call([x], [mask], ([px, pm]) => fn("ew_relu_mask")(px, pm, mask.length)),
-    relu: (x, out, mask) => !small(out) && call([x], [out, mask], ([px, po, pm]) => fn("ew_relu")(px, po, pm, out.length)),
+    relu: (x, out, mask) =>
+      !small(out) && call([x], [out, mask], ([px, po, pm]) => fn("ew_relu")(px, po, pm, out.length)),
     addRowVector: (x, v, out, rows, cols) =>
-      !small(out) && call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
+      !small(out) &&
+      call([x, v], [out], ([px, pv, po]) => rt.parallel("add_row_vector", [px, pv, po, cols], rows, rows * cols)),
     sumColumns: (x, out, rows, cols) =>
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns", [px, po, rows, cols], cols, rows * cols)),
     broadcastBinary(op, a, aStrides, b, bStrides, out, outShape) {
       if (small(out) || outShape.length === 0) return false;
-      const contiguous = (st: readonly number[]) => st.every((v, i) => v === outShape.slice(i + 1).reduce((p, q) => p * q, 1));
+      const contiguous = (st: readonly number[]) =>
+        st.every((v, i) => v === outShape.slice(i + 1).reduce((p, q) => p * q, 1));
       if (contiguous(aStrides) && contiguous(bStrides)) {
-        return call([a, b], [out], ([pa, pb, po]) => fn(["ew_add", "ew_sub", "ew_mul", "ew_div"][op])(pa, pb, po, out.length));
+        return call([a, b], [out], ([pa, pb, po]) =>
+          fn(["ew_add", "ew_sub", "ew_mul", "ew_div"][op])(pa, pb, po, out.length),
+        );
       }
       const r = outShape.length;
       const meta = [Int32Array.from(outShape), Int32Array.from(aStrides), Int32Array.from(bStrides), new Int32Array(r)];
-      return call([a, b, ...meta], [out], ([pa, pb, ps, pas, pbs, pidx, po]) => fn("broadcast_binary")(op, pa, pas, pb, pbs, po, ps, r, pidx));
+      return call([a, b, ...meta], [out], ([pa, pb, ps, pas, pbs, pidx, po]) =>
+        fn("broadcast_binary")(op, pa, pas, pb, pbs, po, ps, r, pidx),
+      );
     },
     sumColumns64: (x, out, rows, cols) =>
-      !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_columns_f64", [px, po, rows, cols], cols, rows * cols)),
-    sumRows: (x, out, rows, cols) => !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
+      !small(x) &&
+      call([x], [out], ([px, po]) => rt.parallel("sum_columns_f64", [px, po, rows, cols], cols, rows * cols)),
+    sumRows: (x, out, rows, cols) =>
+      !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
     sum(x) {
       if (small(x)) return null;
       let r: number | null = null;
@@ -115,7 +139,10 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       return call([a, d], [out], ([pa, pd, po]) => fn("ew_axpby")(pa, pd, po, out.length, c, b));
     },
     adam: (g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps) =>
-      !small(u) && call([g, m, v], [m2, v2, u], ([pg, pm, pv, pm2, pv2, pu]) => fn("adam_moments")(pg, pm, pv, pm2, pv2, pu, u.length, lr, b1, b2, eps, c1, c2)),
+      !small(u) &&
+      call([g, m, v], [m2, v2, u], ([pg, pm, pv, pm2, pv2, pu]) =>
+        fn("adam_moments")(pg, pm, pv, pm2, pv2, pu, u.length, lr, b1, b2, eps, c1, c2),
+      ),
     mlpJacobianSqNorms(x, d, layers, act, out) {
       if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
       const mark = arena.mark();
@@ -139,12 +166,18 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
     conv(which, a, b, out, g, cout) {
       if (!(a instanceof Float32Array)) return false;
       if (which === "forward") return call([a, b], [out], ([px, pw, py]) => wasmConv2dForward(rt, px, pw, py, g, cout));
-      if (which === "input") return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
+      if (which === "input")
+        return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
     maxPool: (x, y, idx, g) =>
       call([x], [y, idx], ([px, py, pi]) =>
-        rt.parallel("maxPoolForward", [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW], g.n * g.outH * g.outW, g.n * g.outH * g.outW * g.c * g.kh * g.kw),
+        rt.parallel(
+          "maxPoolForward",
+          [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW],
+          g.n * g.outH * g.outW,
+          g.n * g.outH * g.outW * g.c * g.kh * g.kw,
+        ),
       ),
   };
 }
@@ -165,7 +198,10 @@ export function makeWasmBackend(): Backend | null {
     resident,
     base,
     proc?.env?.GCX_ARENA_POISON === "1",
-    (bytes) => note(`a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`),
+    (bytes) =>
+      note(
+        `a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`,
+      ),
     fill ? (ptr, n) => fill(ptr, n, 0) : null,
   );
   arenaOf = arena;

@@ -46,11 +46,21 @@ function toFloat32(t: OnnxTensor): Float32Array {
 export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
   const { graph, file } = model;
   const init = graph.initializers;
-  if (graph.inputs.length !== 1) throw new UserError(`${file}: the model has ${graph.inputs.length} inputs; gcx measures models with exactly one input`);
-  if (graph.outputs.length !== 1) throw new UserError(`${file}: the model has ${graph.outputs.length} outputs; gcx needs exactly one (the logits)`);
+  if (graph.inputs.length !== 1)
+    throw new UserError(
+      `${file}: the model has ${graph.inputs.length} inputs; gcx measures models with exactly one input`,
+    );
+  if (graph.outputs.length !== 1)
+    throw new UserError(`${file}: the model has ${graph.outputs.length} outputs; gcx needs exactly one (the logits)`);
   const inShape = graph.inputs[0].shape;
-  if (!inShape || !(inShape.length === 2 || inShape.length === 4) || inShape.slice(1).some((d) => typeof d !== "number" || d <= 0)) {
-    throw new UserError(`${file}: input ${quote(graph.inputs[0].name)} has shape [${(inShape ?? []).map(String)}]; gcx needs [N, D] or [N, C, H, W] with fixed sizes after the batch`);
+  if (
+    !inShape ||
+    !(inShape.length === 2 || inShape.length === 4) ||
+    inShape.slice(1).some((d) => typeof d !== "number" || d <= 0)
+  ) {
+    throw new UserError(
+      `${file}: input ${quote(graph.inputs[0].name)} has shape [${(inShape ?? []).map(String)}]; gcx needs [N, D] or [N, C, H, W] with fixed sizes after the batch`,
+    );
   }
   const example = inShape.slice(1) as number[];
   const producer = new Map<string, OnnxNode>();
@@ -71,7 +81,11 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
   };
   const src = (n: OnnxNode, tensor: string): string => {
     const a = alias.get(tensor);
-    if (a === undefined) fail(n, `input ${quote(tensor)} is not computed by a supported node (constants other than weights are not supported here)`);
+    if (a === undefined)
+      fail(
+        n,
+        `input ${quote(tensor)} is not computed by a supported node (constants other than weights are not supported here)`,
+      );
     return a!;
   };
   const constant = (name: string): OnnxTensor | undefined => init.get(name);
@@ -118,7 +132,11 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
   const padOf = (p: OnnxNode): [number, number, number, number] | null => {
     const padsName = p.inputs[1];
     const pads = padsName ? constant(padsName) : undefined;
-    const raw = pads ? Array.from(pads.data, Number) : Array.isArray(p.attributes.pads) ? (p.attributes.pads as number[]) : null;
+    const raw = pads
+      ? Array.from(pads.data, Number)
+      : Array.isArray(p.attributes.pads)
+        ? (p.attributes.pads as number[])
+        : null;
     if (!raw || raw.length !== 8) return null;
     const value = p.inputs[2] ? scalar(p.inputs[2]) : 0;
     if (value !== 0 || (p.attributes.mode !== undefined && p.attributes.mode !== "constant")) return null;
@@ -127,19 +145,28 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
     return [raw[2], raw[3], raw[6], raw[7]];
   };
   /** The input of a conv/pool, with a preceding zero Pad folded into its padding. */
-  const paddedInput = (n: OnnxNode, pads: number[]): { input: string; padding: [number, number, number, number]; viaPad: boolean } => {
+  const paddedInput = (
+    n: OnnxNode,
+    pads: number[],
+  ): { input: string; padding: [number, number, number, number]; viaPad: boolean } => {
     const own: [number, number, number, number] = [pads[0] ?? 0, pads[1] ?? 0, pads[2] ?? 0, pads[3] ?? 0];
     const p = producer.get(n.inputs[0]);
     if (p?.opType === "Pad") {
       const extra = padOf(p);
       if (!extra) fail(p, "only zero padding of the height and width feeding a convolution or pooling is supported");
       consumed.add(p);
-      return { input: src(p, p.inputs[0]), padding: [own[0] + extra![0], own[1] + extra![1], own[2] + extra![2], own[3] + extra![3]], viaPad: true };
+      return {
+        input: src(p, p.inputs[0]),
+        padding: [own[0] + extra![0], own[1] + extra![1], own[2] + extra![2], own[3] + extra![3]],
+        viaPad: true,
+      };
     }
     return { input: src(n, n.inputs[0]), padding: own, viaPad: false };
   };
-  const pair = (v: unknown, dflt: [number, number]): [number, number] => (Array.isArray(v) && v.length === 2 ? [Number(v[0]), Number(v[1])] : dflt);
-  const onnxPads = (v: unknown): number[] => (Array.isArray(v) && v.length === 4 ? [v[0], v[1], v[2], v[3]].map(Number) : [0, 0, 0, 0]);
+  const pair = (v: unknown, dflt: [number, number]): [number, number] =>
+    Array.isArray(v) && v.length === 2 ? [Number(v[0]), Number(v[1])] : dflt;
+  const onnxPads = (v: unknown): number[] =>
+    Array.isArray(v) && v.length === 4 ? [v[0], v[1], v[2], v[3]].map(Number) : [0, 0, 0, 0];
 
   for (const n of graph.nodes) {
     if (consumed.has(n)) continue;
@@ -151,25 +178,45 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         break;
       case "Pad":
         // Folded into its consumer (paddedInput); a Pad feeding anything else is not supported.
-        if (!(consumers.get(out) ?? []).every((c) => ["Conv", "AveragePool", "MaxPool"].includes(c.opType))) fail(n, "padding is supported only directly before a convolution or pooling");
+        if (!(consumers.get(out) ?? []).every((c) => ["Conv", "AveragePool", "MaxPool"].includes(c.opType)))
+          fail(n, "padding is supported only directly before a convolution or pooling");
         break;
       case "Conv": {
         const w = weightOf(n, n.inputs[1], "weight");
         if (w.dims.length !== 4) fail(n, "only 2-D convolutions are supported");
         const [o, ig, kh, kw] = w.dims;
         const kernel = pair(n.attributes.kernel_shape, [kh, kw]);
-        if (kernel[0] !== kh || kernel[1] !== kw) fail(n, `kernel_shape [${kernel}] does not match the weight's [${kh}, ${kw}]`);
+        if (kernel[0] !== kh || kernel[1] !== kw)
+          fail(n, `kernel_shape [${kernel}] does not match the weight's [${kh}, ${kw}]`);
         const { input, padding } = paddedInput(n, onnxPads(n.attributes.pads));
         const name = moduleName(n, n.inputs[1]);
-        const data = toFloat32(w), ohwi = new Float32Array(data.length);
-        for (let a = 0; a < o; a++) for (let c = 0; c < ig; c++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) ohwi[((a * kh + y) * kw + x) * ig + c] = data[((a * ig + c) * kh + y) * kw + x];
+        const data = toFloat32(w),
+          ohwi = new Float32Array(data.length);
+        for (let a = 0; a < o; a++)
+          for (let c = 0; c < ig; c++)
+            for (let y = 0; y < kh; y++)
+              for (let x = 0; x < kw; x++)
+                ohwi[((a * kh + y) * kw + x) * ig + c] = data[((a * ig + c) * kh + y) * kw + x];
         param(`${name}.weight`, new Tensor(ohwi, [o, kh, kw, ig]));
         const hasBias = n.inputs.length > 2 && n.inputs[2] !== "";
         if (hasBias) param(`${name}.bias`, new Tensor(toFloat32(weightOf(n, n.inputs[2], "bias")), [o]));
-        emit(n, {
-          name, op: "conv2d", inputs: [input], out: o, kernel: [kh, kw], stride: pair(n.attributes.strides, [1, 1]), padding,
-          dilation: pair(n.attributes.dilations, [1, 1]), groups: Number(n.attributes.group ?? 1), bias: hasBias,
-        }, out, 4);
+        emit(
+          n,
+          {
+            name,
+            op: "conv2d",
+            inputs: [input],
+            out: o,
+            kernel: [kh, kw],
+            stride: pair(n.attributes.strides, [1, 1]),
+            padding,
+            dilation: pair(n.attributes.dilations, [1, 1]),
+            groups: Number(n.attributes.group ?? 1),
+            bias: hasBias,
+          },
+          out,
+          4,
+        );
         break;
       }
       case "Gemm":
@@ -207,7 +254,9 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
       }
       case "BatchNormalization": {
         const input = src(n, n.inputs[0]);
-        const [scale, bias, mean, variance] = n.inputs.slice(1, 5).map((i, k) => weightOf(n, i, ["scale", "bias", "mean", "variance"][k]));
+        const [scale, bias, mean, variance] = n.inputs
+          .slice(1, 5)
+          .map((i, k) => weightOf(n, i, ["scale", "bias", "mean", "variance"][k]));
         const name = moduleName(n, n.inputs[1]);
         const c = scale.data.length;
         param(`${name}.weight`, new Tensor(toFloat32(scale), [c]));
@@ -218,7 +267,18 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         const eps = Number(n.attributes.epsilon ?? 1e-5);
         // ONNX momentum weights the old running value; torch's weights the new batch statistic.
         const momentum = 1 - Number(n.attributes.momentum ?? 0.9);
-        emit(n, { name, op: "batchnorm", inputs: [input], eps, momentum: Math.min(1, Math.max(0, Number(momentum.toFixed(6)))) }, out, rank.get(input)!);
+        emit(
+          n,
+          {
+            name,
+            op: "batchnorm",
+            inputs: [input],
+            eps,
+            momentum: Math.min(1, Math.max(0, Number(momentum.toFixed(6)))),
+          },
+          out,
+          rank.get(input)!,
+        );
         break;
       }
       case "LayerNormalization": {
@@ -242,18 +302,49 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
       }
       case "LeakyRelu": {
         const input = src(n, n.inputs[0]);
-        emit(n, { name: uniqueName(modulePath(n.name) || "leaky_relu"), op: "leaky_relu", inputs: [input], alpha: Number(n.attributes.alpha ?? 0.01) }, out, rank.get(input)!);
+        emit(
+          n,
+          {
+            name: uniqueName(modulePath(n.name) || "leaky_relu"),
+            op: "leaky_relu",
+            inputs: [input],
+            alpha: Number(n.attributes.alpha ?? 0.01),
+          },
+          out,
+          rank.get(input)!,
+        );
         break;
       }
       case "Softplus": {
         // ONNX Softplus is log(1 + e^x) exactly; a threshold far above any float32 logit keeps that meaning.
         const input = src(n, n.inputs[0]);
-        emit(n, { name: uniqueName(modulePath(n.name) || "softplus"), op: "softplus", inputs: [input], beta: 1, threshold: 1e30 }, out, rank.get(input)!);
+        emit(
+          n,
+          {
+            name: uniqueName(modulePath(n.name) || "softplus"),
+            op: "softplus",
+            inputs: [input],
+            beta: 1,
+            threshold: 1e30,
+          },
+          out,
+          rank.get(input)!,
+        );
         break;
       }
       case "Gelu": {
         const input = src(n, n.inputs[0]);
-        emit(n, { name: uniqueName(modulePath(n.name) || "gelu"), op: "gelu", inputs: [input], approximate: n.attributes.approximate === "tanh" ? "tanh" : "none" }, out, rank.get(input)!);
+        emit(
+          n,
+          {
+            name: uniqueName(modulePath(n.name) || "gelu"),
+            op: "gelu",
+            inputs: [input],
+            approximate: n.attributes.approximate === "tanh" ? "tanh" : "none",
+          },
+          out,
+          rank.get(input)!,
+        );
         break;
       }
       case "MaxPool":
@@ -263,14 +354,23 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         const stride = pair(n.attributes.strides, [1, 1]);
         const name = uniqueName(modulePath(n.name) || (n.opType === "MaxPool" ? "maxpool" : "avgpool"));
         if (n.opType === "MaxPool") {
-          if (viaPad) fail(n, "zero padding before a max pooling changes its meaning (torch pads max pooling with -inf); not supported");
+          if (viaPad)
+            fail(
+              n,
+              "zero padding before a max pooling changes its meaning (torch pads max pooling with -inf); not supported",
+            );
           emit(n, { name, op: "maxpool2d", inputs: [input], kernel, stride, padding }, out, 4);
         } else {
           const own = Number(n.attributes.count_include_pad ?? 0) === 1;
           const ownPads = onnxPads(n.attributes.pads).some((v) => v > 0);
           // torch exports count_include_pad=True as Pad + AveragePool: the padded zeros are counted.
           if (viaPad && ownPads && !own) fail(n, "mixes explicit zero padding with padding that is not counted");
-          emit(n, { name, op: "avgpool2d", inputs: [input], kernel, stride, padding, countIncludePad: viaPad || own }, out, 4);
+          emit(
+            n,
+            { name, op: "avgpool2d", inputs: [input], kernel, stride, padding, countIncludePad: viaPad || own },
+            out,
+            4,
+          );
         }
         break;
       }
@@ -285,7 +385,8 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         if (n.opType === "Reshape") {
           const target = constant(n.inputs[1]);
           const t = target ? Array.from(target.data, Number) : [];
-          if (!(t.length === 2 && t[1] === -1)) fail(n, `only a reshape to [batch, -1] (x.view(x.size(0), -1)) is supported, got [${t}]`);
+          if (!(t.length === 2 && t[1] === -1))
+            fail(n, `only a reshape to [batch, -1] (x.view(x.size(0), -1)) is supported, got [${t}]`);
         }
         if (rank.get(input) === 2) alias.set(out, input);
         else emit(n, { name: uniqueName(modulePath(n.name) || "flatten"), op: "flatten", inputs: [input] }, out, 2);
@@ -293,12 +394,17 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
       }
       case "Concat": {
         const inputs = n.inputs.map((i) => src(n, i));
-        if (Number(n.attributes.axis) !== 1) fail(n, "only concatenation along the channel/feature axis (1) is supported");
+        if (Number(n.attributes.axis) !== 1)
+          fail(n, "only concatenation along the channel/feature axis (1) is supported");
         emit(n, { name: uniqueName(modulePath(n.name) || "concat"), op: "concat", inputs }, out, rank.get(inputs[0])!);
         break;
       }
       case "Add": {
-        if (n.inputs.some((i) => constant(i))) fail(n, "adding a constant is supported only inside the GELU and LayerNorm forms torch exports, or as a MatMul's bias");
+        if (n.inputs.some((i) => constant(i)))
+          fail(
+            n,
+            "adding a constant is supported only inside the GELU and LayerNorm forms torch exports, or as a MatMul's bias",
+          );
         const inputs = n.inputs.map((i) => src(n, i));
         emit(n, { name: uniqueName(modulePath(n.name) || "add"), op: "add", inputs }, out, rank.get(inputs[0])!);
         break;
@@ -307,7 +413,12 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         const g = matchGelu(n);
         if (!g) fail(n, "division is supported only inside the GELU and LayerNorm forms torch exports");
         const input = src(n, n.inputs[0]);
-        emit(n, { name: uniqueName(modulePath(n.name) || "gelu"), op: "gelu", inputs: [input], approximate: "none" }, g!.output, rank.get(input)!);
+        emit(
+          n,
+          { name: uniqueName(modulePath(n.name) || "gelu"), op: "gelu", inputs: [input], approximate: "none" },
+          g!.output,
+          rank.get(input)!,
+        );
         for (const c of g!.nodes) consumed.add(c);
         break;
       }
@@ -317,7 +428,8 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
         const input = src(n, n.inputs[0]);
         if (rank.get(input) !== 2) fail(n, "layer normalization is supported on [N, F] inputs");
         const name = moduleName(n, ln!.weight);
-        const w = weightOf(n, ln!.weight, "scale"), b = weightOf(n, ln!.bias, "bias");
+        const w = weightOf(n, ln!.weight, "scale"),
+          b = weightOf(n, ln!.bias, "bias");
         param(`${name}.weight`, new Tensor(toFloat32(w), [w.data.length]));
         param(`${name}.bias`, new Tensor(toFloat32(b), [b.data.length]));
         emit(n, { name, op: "layernorm", inputs: [input], eps: ln!.eps }, ln!.output, 2);
@@ -347,7 +459,9 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
     return { output: half.outputs[0], nodes: [erf, add, mul, half] };
   }
 
-  function matchLayerNorm(rm: OnnxNode): { output: string; nodes: OnnxNode[]; eps: number; weight: string; bias: string } | null {
+  function matchLayerNorm(
+    rm: OnnxNode,
+  ): { output: string; nodes: OnnxNode[]; eps: number; weight: string; bias: string } | null {
     const x = rm.inputs[0];
     const axes = rm.attributes.axes;
     if (!(Array.isArray(axes) && axes.length === 1 && (axes[0] === -1 || axes[0] === 1))) return null;
@@ -372,11 +486,18 @@ export function onnxToGraph(model: OnnxModel): ConvertedOnnx {
     const addB = onlyConsumer(mul.outputs[0]);
     const bias = addB?.opType === "Add" ? addB.inputs.find((i) => i !== mul.outputs[0]) : undefined;
     if (!addB || !bias || !constant(bias)) return null;
-    return { output: addB.outputs[0], nodes: [sub, pow, rm2, addEps, sqrt, div, mul, addB], eps: Number(eps.toPrecision(6)), weight, bias };
+    return {
+      output: addB.outputs[0],
+      nodes: [sub, pow, rm2, addEps, sqrt, div, mul, addB],
+      eps: Number(eps.toPrecision(6)),
+      weight,
+      bias,
+    };
   }
 
   const output = alias.get(graph.outputs[0].name);
-  if (!output || output === "input") throw new UserError(`${file}: the output ${quote(graph.outputs[0].name)} is not computed by the graph`);
+  if (!output || output === "input")
+    throw new UserError(`${file}: the output ${quote(graph.outputs[0].name)} is not computed by the graph`);
   const spec: GraphSpec = { kind: "graph", input: example as [number] | [number, number, number], nodes, output };
   return { spec, params };
 }

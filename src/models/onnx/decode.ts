@@ -37,9 +37,19 @@ const DTYPES: ReadonlyMap<number, readonly [OnnxDType, number]> = new Map([
 
 /** Names of the other ONNX element types, for messages. */
 const OTHER_TYPES: ReadonlyMap<number, string> = new Map([
-  [0, "undefined"], [8, "string"], [12, "uint32"], [13, "uint64"], [14, "complex64"], [15, "complex128"],
-  [16, "bfloat16"], [17, "float8e4m3fn"], [18, "float8e4m3fnuz"], [19, "float8e5m2"], [20, "float8e5m2fnuz"],
-  [21, "uint4"], [22, "int4"],
+  [0, "undefined"],
+  [8, "string"],
+  [12, "uint32"],
+  [13, "uint64"],
+  [14, "complex64"],
+  [15, "complex128"],
+  [16, "bfloat16"],
+  [17, "float8e4m3fn"],
+  [18, "float8e4m3fnuz"],
+  [19, "float8e5m2"],
+  [20, "float8e5m2fnuz"],
+  [21, "uint4"],
+  [22, "int4"],
 ]);
 
 export function elemTypeName(t: number): string {
@@ -142,7 +152,10 @@ function convertModel(m: P.ModelProto, file: string): OnnxModel {
     const nodeInputs = [...(n.input ?? [])];
     for (const i of nodeInputs) {
       if (i !== "" && !defined.has(i)) {
-        throw invalid(file, `node ${quote(name)} (${op}) reads ${quote(i)}, which no earlier node, initializer or input defines`);
+        throw invalid(
+          file,
+          `node ${quote(name)} (${op}) reads ${quote(i)}, which no earlier node, initializer or input defines`,
+        );
       }
     }
     const nodeOutputs = [...(n.output ?? [])];
@@ -186,7 +199,13 @@ function convertValueInfo(vi: P.IValueInfoProto, file: string, what: string): On
   if (name === "") throw invalid(file, `a ${what} has no name`);
   const tt = vi.type?.tensorType;
   if (!tt) {
-    const kind = vi.type?.sequenceType ? "sequence" : vi.type?.mapType ? "map" : vi.type?.optionalType ? "optional" : "unknown";
+    const kind = vi.type?.sequenceType
+      ? "sequence"
+      : vi.type?.mapType
+        ? "map"
+        : vi.type?.optionalType
+          ? "optional"
+          : "unknown";
     return { name, shape: null, elemType: kind };
   }
   let shape: OnnxDim[] | null = null;
@@ -243,7 +262,9 @@ function convertAttribute(a: P.IAttributeProto, file: string, what: string): Onn
 
 function convertTensor(t: P.ITensorProto, file: string, what: string): OnnxTensor {
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData?.length ?? 0) > 0) {
-    throw new UserError(`${file}: ${what} stores its data outside the file (ONNX external data), which is not supported`);
+    throw new UserError(
+      `${file}: ${what} stores its data outside the file (ONNX external data), which is not supported`,
+    );
   }
   if (t.segment) throw new UserError(`${file}: ${what} is a segmented tensor, which is not supported`);
   const dims = (t.dims ?? []).map((d) => int(d as Int64, file, `a dimension of ${what}`));
@@ -260,17 +281,23 @@ function convertTensor(t: P.ITensorProto, file: string, what: string): OnnxTenso
 
   if (raw) {
     if (raw.length !== count * width) {
-      throw invalid(file, `${what} has shape [${dims}] (${count} × ${width} bytes) but ${raw.length} bytes of raw_data`);
+      throw invalid(
+        file,
+        `${what} has shape [${dims}] (${count} × ${width} bytes) but ${raw.length} bytes of raw_data`,
+      );
     }
     return { dims, dtype, data: fromRaw(raw, dtype, count) };
   }
 
   // The typed fields: which one holds the data depends on the element type (onnx.proto's TensorProto comments).
   const field: { length: number } | null | undefined =
-    dtype === "float32" ? t.floatData
-    : dtype === "float64" ? t.doubleData
-    : dtype === "int64" ? t.int64Data
-    : t.int32Data;
+    dtype === "float32"
+      ? t.floatData
+      : dtype === "float64"
+        ? t.doubleData
+        : dtype === "int64"
+          ? t.int64Data
+          : t.int32Data;
   const n = field?.length ?? 0;
   if (n !== count) throw invalid(file, `${what} has shape [${dims}] (${count} elements) but ${n} values`);
   switch (dtype) {
@@ -299,12 +326,17 @@ function convertTensor(t: P.ITensorProto, file: string, what: string): OnnxTenso
 /** Wraps int32_data values to the element type's range (the field is wider than the type). */
 function narrow(a: Int32Array, dtype: OnnxDType): Int32Array {
   const f =
-    dtype === "int8" ? (v: number) => (v << 24) >> 24
-    : dtype === "uint8" ? (v: number) => v & 0xff
-    : dtype === "int16" ? (v: number) => (v << 16) >> 16
-    : dtype === "uint16" ? (v: number) => v & 0xffff
-    : dtype === "bool" ? (v: number) => (v !== 0 ? 1 : 0)
-    : null;
+    dtype === "int8"
+      ? (v: number) => (v << 24) >> 24
+      : dtype === "uint8"
+        ? (v: number) => v & 0xff
+        : dtype === "int16"
+          ? (v: number) => (v << 16) >> 16
+          : dtype === "uint16"
+            ? (v: number) => v & 0xffff
+            : dtype === "bool"
+              ? (v: number) => (v !== 0 ? 1 : 0)
+              : null;
   if (f) for (let i = 0; i < a.length; i++) a[i] = f(a[i]);
   return a;
 }
@@ -345,7 +377,8 @@ function fromRaw(raw: Uint8Array, dtype: OnnxDType, count: number): OnnxTensor["
     case "int16":
     case "uint16": {
       const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = dtype === "int16" ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true);
+      for (let i = 0; i < count; i++)
+        out[i] = dtype === "int16" ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true);
       return out;
     }
     case "int8":
@@ -360,6 +393,5 @@ function fromRaw(raw: Uint8Array, dtype: OnnxDType, count: number): OnnxTensor["
     }
   }
 }
-
 
 export { halfToFloat };

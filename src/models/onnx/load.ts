@@ -23,17 +23,23 @@ export function loadOnnx(file: string): LoadedModel {
   const input = decoded.graph.inputs[0];
   const dims = input?.shape?.slice(1) ?? [];
   if (!input || dims.length === 0 || dims.some((d) => typeof d !== "number" || d <= 0)) {
-    throw new UserError(`${file}: the model's input must have fixed sizes after the batch dimension (got [${(input?.shape ?? []).map(String)}])`);
+    throw new UserError(
+      `${file}: the model's input must have fixed sizes after the batch dimension (got [${(input?.shape ?? []).map(String)}])`,
+    );
   }
   const model = foldShapes(decoded, dims as number[]);
   checkSupported(model);
   const { spec: raw, params } = onnxToGraph(model);
   const parsed = parseModelSpec(raw);
-  if (!parsed.ok) throw new UserError(`${file}: cannot be expressed as a gcx graph model: ${parsed.problems.join("; ")}`);
+  if (!parsed.ok)
+    throw new UserError(`${file}: cannot be expressed as a gcx graph model: ${parsed.problems.join("; ")}`);
   const net = compileNetwork(parsed.spec);
   for (const info of net.params) {
     const t = params[info.name];
-    if (!t || t.shape.join() !== info.shape.join()) throw new UserError(`${file}: parameter ${info.name} has shape [${t?.shape ?? "missing"}], the graph needs [${info.shape}]`);
+    if (!t || t.shape.join() !== info.shape.join())
+      throw new UserError(
+        `${file}: parameter ${info.name} has shape [${t?.shape ?? "missing"}], the graph needs [${info.shape}]`,
+      );
     const bad = t.data.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new UserError(`${file}: parameter ${info.name} holds a non-finite value at index ${bad}`);
   }

@@ -36,8 +36,16 @@ const INT_TYPES: ReadonlySet<OnnxDType> = new Set(["int64", "int32", "int16", "i
 
 /** TensorProto.DataType codes (Cast's `to`). */
 const CAST_TO: ReadonlyMap<number, OnnxDType> = new Map([
-  [1, "float32"], [2, "uint8"], [3, "int8"], [4, "uint16"], [5, "int16"], [6, "int32"], [7, "int64"], [9, "bool"],
-  [10, "float16"], [11, "float64"],
+  [1, "float32"],
+  [2, "uint8"],
+  [3, "int8"],
+  [4, "uint16"],
+  [5, "int16"],
+  [6, "int32"],
+  [7, "int64"],
+  [9, "bool"],
+  [10, "float16"],
+  [11, "float64"],
 ]);
 
 export interface ShapeAnalysis {
@@ -105,12 +113,17 @@ class Analysis {
   readonly names = new Set<string>();
   private readonly opset: number;
 
-  constructor(private readonly model: OnnxModel, inputShape: number[]) {
+  constructor(
+    private readonly model: OnnxModel,
+    inputShape: number[],
+  ) {
     const g = model.graph;
     const file = model.file;
     this.opset = model.opsetVersion;
     if (g.inputs.length !== 1) {
-      throw new UserError(`${file}: the model has ${g.inputs.length} inputs (${g.inputs.map((i) => quote(i.name)).join(", ")}); only models with one input are supported`);
+      throw new UserError(
+        `${file}: the model has ${g.inputs.length} inputs (${g.inputs.map((i) => quote(i.name)).join(", ")}); only models with one input are supported`,
+      );
     }
     if (!inputShape.every((d) => Number.isSafeInteger(d) && d > 0)) {
       throw new UserError(`${file}: input shape [${inputShape}] must be positive integers`);
@@ -121,11 +134,15 @@ class Analysis {
     if (declared) {
       const shown = `[${declared.map((d) => (d === null ? "?" : typeof d === "string" ? quote(d) : String(d))).join(", ")}]`;
       if (declared.length !== inputShape.length + 1) {
-        throw new UserError(`${file}: input ${quote(input.name)} has shape ${shown} (the first dimension is the batch), which does not fit an example of shape [${inputShape}]`);
+        throw new UserError(
+          `${file}: input ${quote(input.name)} has shape ${shown} (the first dimension is the batch), which does not fit an example of shape [${inputShape}]`,
+        );
       }
       declared.slice(1).forEach((d, i) => {
         if (typeof d === "number" && d !== inputShape[i]) {
-          throw new UserError(`${file}: input ${quote(input.name)} has shape ${shown} (the first dimension is the batch), which does not fit an example of shape [${inputShape}]`);
+          throw new UserError(
+            `${file}: input ${quote(input.name)} has shape ${shown} (the first dimension is the batch), which does not fit an example of shape [${inputShape}]`,
+          );
         }
       });
       if (typeof declared[0] === "number") exportBatch = declared[0];
@@ -192,7 +209,11 @@ class Analysis {
     // A fixed-batch export: torch folded x.size(0) into the export batch size.
     if (this.exportBatch !== null && v[0] === this.exportBatch) v[0] = BATCH;
     if (v[0] !== BATCH || !v.slice(1).every((x) => typeof x === "number")) return;
-    this.reshapeTargets.set(n, { dims: [v.length], dtype: "int64", data: BigInt64Array.from(v, (x) => (x === BATCH ? 0n : BigInt(x!))) });
+    this.reshapeTargets.set(n, {
+      dims: [v.length],
+      dtype: "int64",
+      data: BigInt64Array.from(v, (x) => (x === BATCH ? 0n : BigInt(x!))),
+    });
     this.resolvedTargets.set(n, v);
   }
 
@@ -201,15 +222,47 @@ class Analysis {
     const s = (k: number): Dim[] | undefined => (n.inputs[k] ? this.shapes.get(n.inputs[k]) : undefined);
     const st = (k: number): Static | undefined => (n.inputs[k] ? this.statics.get(n.inputs[k]) : undefined);
     const x = s(0);
-    const ai = (name: string, def: number): number => (typeof n.attributes[name] === "number" ? (n.attributes[name]) : def);
-    const ais = (name: string): number[] | undefined => (Array.isArray(n.attributes[name]) ? (n.attributes[name] as number[]) : undefined);
+    const ai = (name: string, def: number): number =>
+      typeof n.attributes[name] === "number" ? n.attributes[name] : def;
+    const ais = (name: string): number[] | undefined =>
+      Array.isArray(n.attributes[name]) ? (n.attributes[name] as number[]) : undefined;
     switch (n.opType) {
-      case "Relu": case "LeakyRelu": case "Gelu": case "Sigmoid": case "Tanh": case "Softplus": case "Erf": case "Sqrt":
-      case "Identity": case "Elu": case "Selu": case "HardSigmoid": case "HardSwish": case "Softmax": case "LogSoftmax":
-      case "Neg": case "Abs": case "Exp": case "Log": case "Cast": case "BatchNormalization": case "LayerNormalization":
-      case "InstanceNormalization": case "Dropout": case "Clip": case "Mish": case "Softsign": case "Reciprocal":
+      case "Relu":
+      case "LeakyRelu":
+      case "Gelu":
+      case "Sigmoid":
+      case "Tanh":
+      case "Softplus":
+      case "Erf":
+      case "Sqrt":
+      case "Identity":
+      case "Elu":
+      case "Selu":
+      case "HardSigmoid":
+      case "HardSwish":
+      case "Softmax":
+      case "LogSoftmax":
+      case "Neg":
+      case "Abs":
+      case "Exp":
+      case "Log":
+      case "Cast":
+      case "BatchNormalization":
+      case "LayerNormalization":
+      case "InstanceNormalization":
+      case "Dropout":
+      case "Clip":
+      case "Mish":
+      case "Softsign":
+      case "Reciprocal":
         return [x];
-      case "Add": case "Sub": case "Mul": case "Div": case "Pow": case "Max": case "Min": {
+      case "Add":
+      case "Sub":
+      case "Mul":
+      case "Div":
+      case "Pow":
+      case "Max":
+      case "Min": {
         const b = s(1);
         return [x && b ? broadcast(x, b) : undefined];
       }
@@ -229,7 +282,9 @@ class Analysis {
         const batch = broadcast(x.slice(0, -2), b.slice(0, -2));
         return [[...batch, x[x.length - 2], b[b.length - 1]]];
       }
-      case "Conv": case "MaxPool": case "AveragePool": {
+      case "Conv":
+      case "MaxPool":
+      case "AveragePool": {
         if (!x || x.length < 3) return null;
         const spatial = x.length - 2;
         let kernel = ais("kernel_shape");
@@ -249,12 +304,21 @@ class Analysis {
         const out: Dim[] = [x[0], channels];
         for (let i = 0; i < spatial; i++) {
           const h = x[2 + i];
-          if (typeof h !== "number" || !(strides[i] > 0)) { out.push(null); continue; }
+          if (typeof h !== "number" || !(strides[i] > 0)) {
+            out.push(null);
+            continue;
+          }
           const k = (kernel[i] - 1) * (dil[i] ?? 1) + 1;
-          if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") { out.push(Math.ceil(h / strides[i])); continue; }
+          if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+            out.push(Math.ceil(h / strides[i]));
+            continue;
+          }
           const p = autoPad === "VALID" ? 0 : (pads[i] ?? 0) + (pads[i + spatial] ?? 0);
           const span = h + p - k;
-          if (span < 0) { out.push(null); continue; }
+          if (span < 0) {
+            out.push(null);
+            continue;
+          }
           let o = (ceil ? Math.ceil(span / strides[i]) : Math.floor(span / strides[i])) + 1;
           // As PyTorch: the last window must start inside the input or the leading padding.
           if (ceil && (o - 1) * strides[i] >= h + (pads[i] ?? 0)) o--;
@@ -262,7 +326,8 @@ class Analysis {
         }
         return [out];
       }
-      case "GlobalAveragePool": case "GlobalMaxPool":
+      case "GlobalAveragePool":
+      case "GlobalMaxPool":
         return [x && x.length >= 3 ? [x[0], x[1], ...x.slice(2).map(() => 1)] : undefined];
       case "Flatten": {
         if (!x) return null;
@@ -285,23 +350,41 @@ class Analysis {
         if (all.some((a) => !a) || !x) return null;
         let axis = ai("axis", 0);
         if (axis < 0) axis += x.length;
-        return [x.map((d, i) => (i === axis ? sum(all.map((a) => a![i] ?? null)) : all.map((a) => a![i]).find((e) => typeof e === "number") ?? d))];
+        return [
+          x.map((d, i) =>
+            i === axis
+              ? sum(all.map((a) => a![i] ?? null))
+              : (all.map((a) => a![i]).find((e) => typeof e === "number") ?? d),
+          ),
+        ];
       }
       case "Pad": {
         const pads = this.opset >= 11 ? st(1)?.v : ais("pads");
         if (!x || !pads || pads.length !== 2 * x.length) return null;
-        return [x.map((d, i) => (typeof d === "number" && typeof pads[i] === "number" && typeof pads[i + x.length] === "number" ? d + (pads[i]) + (pads[i + x.length] as number) : pads[i] === 0 && pads[i + x.length] === 0 ? d : null))];
+        return [
+          x.map((d, i) =>
+            typeof d === "number" && typeof pads[i] === "number" && typeof pads[i + x.length] === "number"
+              ? d + pads[i] + (pads[i + x.length] as number)
+              : pads[i] === 0 && pads[i + x.length] === 0
+                ? d
+                : null,
+          ),
+        ];
       }
-      case "ReduceMean": case "ReduceSum": case "ReduceMax": case "ReduceMin": {
+      case "ReduceMean":
+      case "ReduceSum":
+      case "ReduceMax":
+      case "ReduceMin": {
         if (!x) return null;
         const axesV = ais("axes") ?? st(1)?.v;
         const keep = ai("keepdims", 1) === 1;
         if (!axesV) return [keep ? x.map(() => 1) : []];
         if (!axesV.every((a) => typeof a === "number")) return null;
-        const axes = (axesV).map((a) => (a < 0 ? a + x.length : a));
+        const axes = axesV.map((a) => (a < 0 ? a + x.length : a));
         return [keep ? x.map((d, i) => (axes.includes(i) ? 1 : d)) : x.filter((_, i) => !axes.includes(i))];
       }
-      case "Unsqueeze": case "Squeeze": {
+      case "Unsqueeze":
+      case "Squeeze": {
         const axesV = this.opset >= 13 ? st(1)?.v : ais("axes");
         if (!x) return null;
         const r = squeezeDims(n.opType, x, axesV);
@@ -316,7 +399,7 @@ class Analysis {
   private evaluate(n: OnnxNode, ins: (Static | undefined)[]): Static[] | null {
     const x = ins[0];
     const attr = n.attributes;
-    const ai = (name: string, def: number): number => (typeof attr[name] === "number" ? (attr[name]) : def);
+    const ai = (name: string, def: number): number => (typeof attr[name] === "number" ? attr[name] : def);
     switch (n.opType) {
       case "Identity":
         return x ? [x] : null;
@@ -342,7 +425,8 @@ class Analysis {
         }
         return [{ dtype: x.dtype, dims: [...x.dims.slice(0, axis), ...idx.dims, ...x.dims.slice(axis + 1)], v }];
       }
-      case "Unsqueeze": case "Squeeze": {
+      case "Unsqueeze":
+      case "Squeeze": {
         if (!x) return null;
         const axes = this.opset >= 13 ? ins[1]?.v : (attr.axes as number[] | undefined);
         const dims = squeezeDims(n.opType, x.dims, axes);
@@ -351,7 +435,8 @@ class Analysis {
       }
       case "Concat": {
         const all = ins as Static[];
-        if (all.length === 0 || all.some((a) => !a || a.dims.length !== x!.dims.length || a.dtype !== x!.dtype)) return null;
+        if (all.length === 0 || all.some((a) => !a || a.dims.length !== x!.dims.length || a.dtype !== x!.dtype))
+          return null;
         let axis = ai("axis", 0);
         const r = x!.dims.length;
         if (axis < 0) axis += r;
@@ -386,7 +471,10 @@ class Analysis {
         if (!dims.every((d) => typeof d === "number") || numel(dims) !== x.v.length) return null;
         return [{ ...x, dims: dims }];
       }
-      case "Add": case "Sub": case "Mul": case "Div": {
+      case "Add":
+      case "Sub":
+      case "Mul":
+      case "Div": {
         const y = ins[1];
         if (!x || !y || x.dtype !== y.dtype) return null;
         return elementwise(n.opType, x, y);
@@ -409,7 +497,8 @@ function toTensor(s: Static): OnnxTensor | null {
   const v = s.v;
   const dims = [...s.dims];
   switch (s.dtype) {
-    case "float32": case "float16":
+    case "float32":
+    case "float16":
       return { dims, dtype: s.dtype, data: Float32Array.from(v) };
     case "float64":
       return { dims, dtype: s.dtype, data: Float64Array.from(v) };
@@ -432,9 +521,16 @@ function constantValue(n: OnnxNode): OnnxTensor | null {
   const v = a.value;
   if (v !== undefined && typeof v === "object" && !Array.isArray(v)) return v;
   if (typeof a.value_float === "number") return { dims: [], dtype: "float32", data: Float32Array.of(a.value_float) };
-  if (Array.isArray(a.value_floats)) return { dims: [a.value_floats.length], dtype: "float32", data: Float32Array.from(a.value_floats as number[]) };
-  if (typeof a.value_int === "number") return { dims: [], dtype: "int64", data: BigInt64Array.of(clampInt64(a.value_int)) };
-  if (Array.isArray(a.value_ints)) return { dims: [a.value_ints.length], dtype: "int64", data: BigInt64Array.from(a.value_ints as number[], clampInt64) };
+  if (Array.isArray(a.value_floats))
+    return { dims: [a.value_floats.length], dtype: "float32", data: Float32Array.from(a.value_floats as number[]) };
+  if (typeof a.value_int === "number")
+    return { dims: [], dtype: "int64", data: BigInt64Array.of(clampInt64(a.value_int)) };
+  if (Array.isArray(a.value_ints))
+    return {
+      dims: [a.value_ints.length],
+      dtype: "int64",
+      data: BigInt64Array.from(a.value_ints as number[], clampInt64),
+    };
   return null;
 }
 
@@ -490,7 +586,12 @@ function reshapeDims(input: Dim[], target: Dim[], allowZero: boolean): Dim[] {
   const outBatch = out.filter((d) => d === BATCH).length;
   const inNum = input.filter((d): d is number => typeof d === "number");
   const outNum = out.filter((d, i): d is number => typeof d === "number" && i !== free);
-  if (input.some((d) => d === null) || out.some((d, i) => d === null || (i !== free && d === -1)) || inBatch > 1 || outBatch > inBatch) {
+  if (
+    input.some((d) => d === null) ||
+    out.some((d, i) => d === null || (i !== free && d === -1)) ||
+    inBatch > 1 ||
+    outBatch > inBatch
+  ) {
     out[free] = null;
     return out;
   }
@@ -506,7 +607,7 @@ function squeezeDims(op: string, dims: Dim[], axesV: Dim[] | undefined): Dim[] |
   if (op === "Unsqueeze") {
     if (!axesV?.every((a) => typeof a === "number")) return null;
     const r = dims.length + axesV.length;
-    const axes = (axesV).map((a) => (a < 0 ? a + r : a));
+    const axes = axesV.map((a) => (a < 0 ? a + r : a));
     if (axes.some((a) => a < 0 || a >= r) || new Set(axes).size !== axes.length) return null;
     const out: Dim[] = [];
     let k = 0;
@@ -515,14 +616,15 @@ function squeezeDims(op: string, dims: Dim[], axesV: Dim[] | undefined): Dim[] |
   }
   if (!axesV) return dims.every((d) => typeof d === "number") ? dims.filter((d) => d !== 1) : null;
   if (!axesV.every((a) => typeof a === "number")) return null;
-  const axes = (axesV).map((a) => (a < 0 ? a + dims.length : a));
+  const axes = axesV.map((a) => (a < 0 ? a + dims.length : a));
   if (axes.some((a) => a < 0 || a >= dims.length || (dims[a] !== 1 && dims[a] !== null))) return null;
   return dims.filter((_, i) => !axes.includes(i));
 }
 
 function castValue(e: number, to: OnnxDType): number {
   switch (to) {
-    case "float32": case "float16":
+    case "float32":
+    case "float16":
       return Math.fround(e);
     case "float64":
       return e;
@@ -555,7 +657,10 @@ function elementwise(op: string, x: Static, y: Static): Static[] | null {
     let rem = flat;
     const off = out.length - s.dims.length;
     const strides: number[] = [];
-    for (let i = s.dims.length - 1; i >= 0; i--) { strides[i] = stride; stride *= s.dims[i]; }
+    for (let i = s.dims.length - 1; i >= 0; i--) {
+      strides[i] = stride;
+      stride *= s.dims[i];
+    }
     for (let i = out.length - 1; i >= 0; i--) {
       const c = rem % out[i];
       rem = Math.floor(rem / out[i]);
@@ -569,7 +674,18 @@ function elementwise(op: string, x: Static, y: Static): Static[] | null {
     const a = x.v[index(x, k)];
     const b = y.v[index(y, k)];
     if (typeof a !== "number" || typeof b !== "number") return null;
-    let r = op === "Add" ? a + b : op === "Sub" ? a - b : op === "Mul" ? a * b : isInt ? (b === 0 ? NaN : Math.trunc(a / b)) : a / b;
+    let r =
+      op === "Add"
+        ? a + b
+        : op === "Sub"
+          ? a - b
+          : op === "Mul"
+            ? a * b
+            : isInt
+              ? b === 0
+                ? NaN
+                : Math.trunc(a / b)
+              : a / b;
     if (isInt && !Number.isFinite(r)) return null;
     if (x.dtype === "float32") r = Math.fround(r);
     v.push(r);
@@ -580,14 +696,15 @@ function elementwise(op: string, x: Static, y: Static): Static[] | null {
 function slice(x: Static, n: OnnxNode, ins: (Static | undefined)[], opset: number): Static[] | null {
   const r = x.dims.length;
   const get = (k: number, name: string): Dim[] | undefined =>
-    opset >= 10 ? ins[k]?.v : (Array.isArray(n.attributes[name]) ? (n.attributes[name] as number[]) : undefined);
+    opset >= 10 ? ins[k]?.v : Array.isArray(n.attributes[name]) ? (n.attributes[name] as number[]) : undefined;
   const starts = get(1, "starts");
   const ends = get(2, "ends");
   if (!starts || !ends || starts.length !== ends.length) return null;
   const axes = get(3, "axes") ?? starts.map((_, i) => i);
   const steps = (opset >= 10 ? ins[4]?.v : undefined) ?? starts.map(() => 1);
   const all = [...starts, ...ends, ...axes, ...steps];
-  if (!all.every((e) => typeof e === "number") || axes.length !== starts.length || steps.length !== starts.length) return null;
+  if (!all.every((e) => typeof e === "number") || axes.length !== starts.length || steps.length !== starts.length)
+    return null;
   const lo = x.dims.map(() => 0);
   const hi = [...x.dims];
   const st = x.dims.map(() => 1);
@@ -609,7 +726,10 @@ function slice(x: Static, n: OnnxNode, ins: (Static | undefined)[], opset: numbe
   const outDims = x.dims.map((_, i) => Math.max(0, Math.ceil((hi[i] - lo[i]) / st[i])));
   const strides: number[] = [];
   let s = 1;
-  for (let i = r - 1; i >= 0; i--) { strides[i] = s; s *= x.dims[i]; }
+  for (let i = r - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= x.dims[i];
+  }
   const v: Dim[] = [];
   const total = numel(outDims);
   for (let k = 0; k < total; k++) {

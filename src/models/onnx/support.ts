@@ -11,9 +11,36 @@ export const MIN_OPSET = 11;
 export const MAX_OPSET = 17;
 
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
-  "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "ReduceMean", "LayerNormalization", "Conv",
-  "BatchNormalization", "Relu", "LeakyRelu", "Gelu", "Sigmoid", "Tanh", "Softplus", "MaxPool", "AveragePool",
-  "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant", "Transpose",
+  "Gemm",
+  "MatMul",
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "Pow",
+  "Sqrt",
+  "Erf",
+  "ReduceMean",
+  "LayerNormalization",
+  "Conv",
+  "BatchNormalization",
+  "Relu",
+  "LeakyRelu",
+  "Gelu",
+  "Sigmoid",
+  "Tanh",
+  "Softplus",
+  "MaxPool",
+  "AveragePool",
+  "GlobalAveragePool",
+  "Flatten",
+  "Reshape",
+  "Concat",
+  "Pad",
+  "Identity",
+  "Dropout",
+  "Constant",
+  "Transpose",
 ]);
 
 /** Every problem found, one line each (`<file>: node "<name>" (<op>, opset <n>): <problem>`). */
@@ -21,7 +48,9 @@ export function unsupportedProblems(model: OnnxModel): string[] {
   const file = model.file;
   const opset = model.opsetVersion;
   if (opset < MIN_OPSET || opset > MAX_OPSET) {
-    return [`${file}: opset ${opset} of the default ONNX domain is not supported (only ${MIN_OPSET} to ${MAX_OPSET}; re-export with opset_version in that range)`];
+    return [
+      `${file}: opset ${opset} of the default ONNX domain is not supported (only ${MIN_OPSET} to ${MAX_OPSET}; re-export with opset_version in that range)`,
+    ];
   }
   const init = model.graph.initializers;
   const problems: string[] = [];
@@ -51,7 +80,19 @@ export function checkSupported(model: OnnxModel): void {
   throw new UserError(problems[0] + more);
 }
 
-const SHAPE_OPS: ReadonlySet<string> = new Set(["Shape", "Gather", "Unsqueeze", "Squeeze", "Slice", "Cast", "Range", "ConstantOfShape", "Expand", "Equal", "Where"]);
+const SHAPE_OPS: ReadonlySet<string> = new Set([
+  "Shape",
+  "Gather",
+  "Unsqueeze",
+  "Squeeze",
+  "Slice",
+  "Cast",
+  "Range",
+  "ConstantOfShape",
+  "Expand",
+  "Equal",
+  "Where",
+]);
 
 function opLabel(n: OnnxNode): string {
   const op = n.opType.length > 60 ? n.opType.slice(0, 60) + "…" : n.opType;
@@ -61,22 +102,25 @@ function opLabel(n: OnnxNode): string {
 function attributeProblems(n: OnnxNode, init: OnnxModel["graph"]["initializers"]): string[] {
   const a = n.attributes;
   const out: string[] = [];
-  const intAttr = (name: string, def: number): number => (typeof a[name] === "number" ? (a[name]) : def);
-  const str = (name: string, def: string): string => (typeof a[name] === "string" ? (a[name]) : def);
+  const intAttr = (name: string, def: number): number => (typeof a[name] === "number" ? a[name] : def);
+  const str = (name: string, def: string): string => (typeof a[name] === "string" ? a[name] : def);
   const not = (name: string, allowed: (v: OnnxAttribute) => boolean, what: string): void => {
     if (name in a && !allowed(a[name])) out.push(`${name}=${show(a[name])} is not supported (${what})`);
   };
   const usedOutput = (k: number): boolean => (n.outputs[k] ?? "") !== "";
   const twoD = (name: string): void => {
     const k = a[name];
-    if (Array.isArray(k) && k.length !== 2) out.push(`${name}=${show(k)}: only 2-D ${n.opType === "Conv" ? "convolutions" : "pooling"} are supported`);
+    if (Array.isArray(k) && k.length !== 2)
+      out.push(`${name}=${show(k)}: only 2-D ${n.opType === "Conv" ? "convolutions" : "pooling"} are supported`);
   };
   switch (n.opType) {
     case "Conv":
       not("auto_pad", (v) => v === "NOTSET" || v === "", "only NOTSET; export with explicit padding");
       twoD("kernel_shape");
       if (n.inputs[1] && init.has(n.inputs[1]) && init.get(n.inputs[1])!.dims.length !== 4) {
-        out.push(`weight ${quote(n.inputs[1])} has ${init.get(n.inputs[1])!.dims.length} dimensions: only 2-D convolutions are supported`);
+        out.push(
+          `weight ${quote(n.inputs[1])} has ${init.get(n.inputs[1])!.dims.length} dimensions: only 2-D convolutions are supported`,
+        );
       }
       break;
     case "MaxPool":
@@ -141,6 +185,7 @@ function attributeProblems(n: OnnxNode, init: OnnxModel["graph"]["initializers"]
 function show(v: OnnxAttribute): string {
   if (typeof v === "number") return String(v);
   if (typeof v === "string") return quote(v);
-  if (Array.isArray(v)) return `[${v.map((e) => (typeof e === "string" ? quote(e) : String(e))).join(",")}]`.slice(0, 100);
+  if (Array.isArray(v))
+    return `[${v.map((e) => (typeof e === "string" ? quote(e) : String(e))).join(",")}]`.slice(0, 100);
   return `tensor [${v.dims}]`;
 }

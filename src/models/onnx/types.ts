@@ -6,7 +6,8 @@
 import { oneLine } from "../../util/files.js";
 
 /** Element types decoded here. float16 is widened to float32 data; the small integer types and bool to int32 data. */
-export type OnnxDType = "float32" | "float64" | "float16" | "int64" | "int32" | "int16" | "int8" | "uint16" | "uint8" | "bool";
+export type OnnxDType =
+  "float32" | "float64" | "float16" | "int64" | "int32" | "int16" | "int8" | "uint16" | "uint8" | "bool";
 
 export type OnnxTensorData = Float32Array | Float64Array | BigInt64Array | Int32Array;
 
@@ -71,7 +72,9 @@ export interface OnnxModel {
 /** A name quoted for a one-line message: control and line-separator characters escaped, long names cut. */
 export function quote(name: string): string {
   const cut = name.length > 200 ? name.slice(0, 200) + "…" : name;
-  return `"${oneLine(cut).replace(/[\u0085\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")).replace(/"/g, '\\"')}"`;
+  return `"${oneLine(cut)
+    .replace(/[\u0085\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"))
+    .replace(/"/g, '\\"')}"`;
 }
 
 /** The element count of a shape (1 for a scalar). */

@@ -19,11 +19,18 @@ export class LineChart {
   draw(series: Series[], yLabel = this.opts.yLabel): void {
     const { width: w, height: h, log } = this.opts;
     const ctx = setupCanvas(this.canvas, w, h);
-    const left = 48, right = 8, top = 22, bottom = 22;
+    const left = 48,
+      right = 8,
+      top = 22,
+      bottom = 22;
     ctx.fillStyle = "white";
     ctx.fillRect(0, 0, w, h);
-    const tf = (v: number | null) => (v === null || !Number.isFinite(v) || (log && v <= 0) ? null : log ? Math.log10(v) : v);
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    const tf = (v: number | null) =>
+      v === null || !Number.isFinite(v) || (log && v <= 0) ? null : log ? Math.log10(v) : v;
+    let x0 = Infinity,
+      x1 = -Infinity,
+      y0 = Infinity,
+      y1 = -Infinity;
     for (const s of series) {
       s.y.forEach((v, i) => {
         const t = tf(v);
@@ -49,7 +56,8 @@ export class LineChart {
     const pad = (y1 - y0) * 0.05;
     y0 -= pad;
     y1 += pad;
-    const sx = scale(x0, x1, left, w - right), sy = scale(y0, y1, h - bottom, top);
+    const sx = scale(x0, x1, left, w - right),
+      sy = scale(y0, y1, h - bottom, top);
     ctx.font = "10px system-ui, sans-serif";
     ctx.lineWidth = 1;
     ctx.strokeStyle = "#ececec";

@@ -73,8 +73,14 @@ export class CompareCards {
       swatch.style.background = RUN_COLORS[i % RUN_COLORS.length];
       c.title.append(swatch, `Run ${String.fromCharCode(65 + i)}: ${labels[i]}`);
       const [fnCanvas, gradCanvas] = c.root.querySelectorAll("canvas");
-      fnCanvas.setAttribute("aria-label", `Run ${String.fromCharCode(65 + i)} (${labels[i]}): learned function over the input space`);
-      gradCanvas.setAttribute("aria-label", `Run ${String.fromCharCode(65 + i)} (${labels[i]}): ‖∂g/∂x‖² heatmap on the shared colour scale`);
+      fnCanvas.setAttribute(
+        "aria-label",
+        `Run ${String.fromCharCode(65 + i)} (${labels[i]}): learned function over the input space`,
+      );
+      gradCanvas.setAttribute(
+        "aria-label",
+        `Run ${String.fromCharCode(65 + i)} (${labels[i]}): ‖∂g/∂x‖² heatmap on the shared colour scale`,
+      );
       if (r.domain && r.grid && r.values && r.train && r.test) {
         c.fn.draw(r.domain, r.grid, r.values, r.train, r.test);
         c.grad.draw(r.domain, r.grid, r.values, r.train, r.test, scale);

@@ -18,10 +18,17 @@ function rangeText(f: Field): string {
 }
 
 export class Controls {
-  private readonly inputs = new Map<keyof State, { input: Input; field: Field; out?: HTMLOutputElement; help: HTMLElement }>();
+  private readonly inputs = new Map<
+    keyof State,
+    { input: Input; field: Field; out?: HTMLOutputElement; help: HTMLElement }
+  >();
   private state: State;
 
-  constructor(root: HTMLElement, initial: State, private readonly onChange: (next: State) => void) {
+  constructor(
+    root: HTMLElement,
+    initial: State,
+    private readonly onChange: (next: State) => void,
+  ) {
     this.state = initial;
     const groups = new Map<string, HTMLFieldSetElement>();
     for (const f of FIELDS) {
@@ -39,9 +46,15 @@ export class Controls {
       input.dataset.testid = `control-${f.param}`;
       input.name = f.param;
       input.id = `control-${f.param}`;
-      const help = Object.assign(document.createElement("small"), { className: "help", id: `help-${f.param}`, textContent: f.help });
+      const help = Object.assign(document.createElement("small"), {
+        className: "help",
+        id: `help-${f.param}`,
+        textContent: f.help,
+      });
       input.setAttribute("aria-describedby", help.id);
-      input.addEventListener(input instanceof HTMLSelectElement || f.kind === "text" ? "change" : "input", () => this.read(f));
+      input.addEventListener(input instanceof HTMLSelectElement || f.kind === "text" ? "change" : "input", () =>
+        this.read(f),
+      );
       label.append(name, input);
       if (out) label.append(out);
       set.append(label, help);
@@ -90,8 +103,17 @@ export class Controls {
     let value: string | number = input.value.trim();
     if (f.kind === "number") {
       value = Number(input.value);
-      if (input.value.trim() === "" || !Number.isFinite(value) || value < f.min || value > f.max || (f.integer && !Number.isInteger(value))) {
-        this.invalid(f, `Not applied: ${f.label.toLowerCase()} must be ${rangeText(f)}; still ${String(this.state[f.key])}.`);
+      if (
+        input.value.trim() === "" ||
+        !Number.isFinite(value) ||
+        value < f.min ||
+        value > f.max ||
+        (f.integer && !Number.isInteger(value))
+      ) {
+        this.invalid(
+          f,
+          `Not applied: ${f.label.toLowerCase()} must be ${rangeText(f)}; still ${String(this.state[f.key])}.`,
+        );
         return;
       }
     } else if (f.kind === "text" && !f.pattern.test(value)) {

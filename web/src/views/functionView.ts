@@ -14,9 +14,14 @@ import { GRID_2D, type Domain } from "./plane.js";
  * Dirichlet energy ∫ g'(x)² dx is piecewise linear between them (harmonic = linear in 1-D). Returns its knots
  * (sorted by x, duplicates averaged) and its energy Σ (Δy)²/Δx.
  */
-export function minimalInterpolant(x: ArrayLike<number>, y: ArrayLike<number>): { xs: number[]; ys: number[]; energy: number } {
+export function minimalInterpolant(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+): { xs: number[]; ys: number[]; energy: number } {
   const order = Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[a] - x[b]);
-  const xs: number[] = [], ys: number[] = [], counts: number[] = [];
+  const xs: number[] = [],
+    ys: number[] = [],
+    counts: number[] = [];
   for (const i of order) {
     const last = xs.length - 1;
     if (last >= 0 && x[i] === xs[last]) {
@@ -37,20 +42,30 @@ export function minimalInterpolant(x: ArrayLike<number>, y: ArrayLike<number>): 
 export function dirichletEnergy(grid: ArrayLike<number>, gradSq: ArrayLike<number>, a: number, b: number): number {
   let e = 0;
   for (let i = 0; i + 1 < grid.length; i++) {
-    const x0 = Math.max(a, grid[i]), x1 = Math.min(b, grid[i + 1]);
+    const x0 = Math.max(a, grid[i]),
+      x1 = Math.min(b, grid[i + 1]);
     if (x1 > x0) e += ((gradSq[i] + gradSq[i + 1]) / 2) * (x1 - x0);
   }
   return e;
 }
 
 export class FunctionView {
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly size = 300, private readonly legend: HTMLElement | null = null) {}
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly size = 300,
+    private readonly legend: HTMLElement | null = null,
+  ) {}
 
   draw(dom: Domain, grid: Float32Array, probe: GridValues, train: Dataset, test: Dataset): void {
     const ctx = setupCanvas(this.canvas, this.size, this.size);
     if (dom.dims === 2) {
       const k = probe.k;
-      drawHeatmap(ctx, GRID_2D, (i) => decisionColor(probe.outputs.subarray(i * k, i * k + k), k), [0, 0, this.size, this.size]);
+      drawHeatmap(ctx, GRID_2D, (i) => decisionColor(probe.outputs.subarray(i * k, i * k + k), k), [
+        0,
+        0,
+        this.size,
+        this.size,
+      ]);
       drawPoints2D(ctx, dom, this.size, train, test);
       return;
     }
@@ -78,7 +93,8 @@ export class FunctionView {
     ctx.setLineDash([]);
     drawCurve(ctx, f, grid, probe.outputs, "#222", 2.5);
     if (this.legend) {
-      const a = interp.xs[0], b = interp.xs[interp.xs.length - 1];
+      const a = interp.xs[0],
+        b = interp.xs[interp.xs.length - 1];
       const net = dirichletEnergy(grid, probe.gradSq, a, b);
       this.legend.innerHTML = "";
       const span = (text: string, id: string, v: number) => {
@@ -90,7 +106,11 @@ export class FunctionView {
       };
       this.legend.append(
         span(`━ network g: ∫g'² dx = ${net.toPrecision(3)}`, "energy-net", net),
-        span(`╍ minimal-GC interpolant (piecewise linear): ${interp.energy.toPrecision(3)}`, "energy-interp", interp.energy),
+        span(
+          `╍ minimal-GC interpolant (piecewise linear): ${interp.energy.toPrecision(3)}`,
+          "energy-interp",
+          interp.energy,
+        ),
       );
     }
   }

@@ -13,7 +13,8 @@ import { GRID_2D, type Domain } from "./plane.js";
 /** log10 of the values, with a floor so zeros (flat regions) stay drawable. */
 function logRange(v: ArrayLike<number>): { lo: number; hi: number; log: (x: number) => number } {
   const log = (x: number) => Math.log10(Math.max(x, 1e-8));
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < v.length; i++) {
     const l = log(v[i]);
     if (Number.isFinite(l)) {
@@ -28,7 +29,10 @@ function logRange(v: ArrayLike<number>): { lo: number; hi: number; log: (x: numb
 }
 
 /** The colour range (log10) of a frame: the fixed one, or fitted to the values. */
-export function colorRange(v: ArrayLike<number>, scale: ScaleName): { lo: number; hi: number; log: (x: number) => number } {
+export function colorRange(
+  v: ArrayLike<number>,
+  scale: ScaleName,
+): { lo: number; hi: number; log: (x: number) => number } {
   if (scale === "auto") return logRange(v);
   return { lo: FIXED_SCALE[0], hi: FIXED_SCALE[1], log: (x: number) => Math.log10(Math.max(x, 1e-8)) };
 }
@@ -36,7 +40,11 @@ export function colorRange(v: ArrayLike<number>, scale: ScaleName): { lo: number
 export class GradientView {
   private legendKey = "";
 
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly legend: HTMLElement | null, private readonly size = 300) {}
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly legend: HTMLElement | null,
+    private readonly size = 300,
+  ) {}
 
   draw(dom: Domain, grid: Float32Array, values: GridValues, train: Dataset, test: Dataset, scale: ScaleName): void {
     const ctx = setupCanvas(this.canvas, this.size, this.size);
@@ -55,7 +63,12 @@ export class GradientView {
       bar.className = "colorbar";
       bar.style.background = viridisCss();
       const lab = (t: string) => Object.assign(document.createElement("span"), { textContent: t });
-      this.legend.append(lab(formatNumber(10 ** lo)), bar, lab(formatNumber(10 ** hi)), lab(` ‖∂g/∂x‖² (log, ${scale === "fixed" ? "fixed scale" : "fitted to this frame"})`));
+      this.legend.append(
+        lab(formatNumber(10 ** lo)),
+        bar,
+        lab(formatNumber(10 ** hi)),
+        lab(` ‖∂g/∂x‖² (log, ${scale === "fixed" ? "fixed scale" : "fitted to this frame"})`),
+      );
     }
     if (dom.dims === 2) {
       drawHeatmap(ctx, GRID_2D, color, [0, 0, this.size, this.size]);
@@ -66,7 +79,16 @@ export class GradientView {
     }
     let max = 0;
     for (const v of g) if (Number.isFinite(v)) max = Math.max(max, v);
-    const f = drawAxes(ctx, this.size, this.size, dom.x0, dom.x1, 0, scale === "fixed" ? Math.max(4, max * 1.1) : max * 1.1 || 1, "g'(x)²");
+    const f = drawAxes(
+      ctx,
+      this.size,
+      this.size,
+      dom.x0,
+      dom.x1,
+      0,
+      scale === "fixed" ? Math.max(4, max * 1.1) : max * 1.1 || 1,
+      "g'(x)²",
+    );
     const strip = 14;
     for (let i = 0; i + 1 < grid.length; i++) {
       const [r, gg, b] = color(i);

@@ -5,7 +5,12 @@ import { formatNumber, niceTicks, scale } from "./canvas.js";
 import type { Domain } from "./plane.js";
 
 /** Draws an n×n grid of colours stretched (smoothly) over the box [x, y, w, h]. */
-export function drawHeatmap(ctx: CanvasRenderingContext2D, n: number, color: (i: number) => RGB, box: [number, number, number, number]): void {
+export function drawHeatmap(
+  ctx: CanvasRenderingContext2D,
+  n: number,
+  color: (i: number) => RGB,
+  box: [number, number, number, number],
+): void {
   const img = new ImageData(n, n);
   for (let i = 0; i < n * n; i++) {
     const [r, g, b] = color(i);
@@ -23,8 +28,15 @@ export function drawHeatmap(ctx: CanvasRenderingContext2D, n: number, color: (i:
 }
 
 /** Training points filled, test points as rings, coloured by class. */
-export function drawPoints2D(ctx: CanvasRenderingContext2D, dom: Domain, size: number, train: Dataset, test: Dataset): void {
-  const sx = scale(dom.x0, dom.x1, 0, size), sy = scale(dom.y0, dom.y1, size, 0);
+export function drawPoints2D(
+  ctx: CanvasRenderingContext2D,
+  dom: Domain,
+  size: number,
+  train: Dataset,
+  test: Dataset,
+): void {
+  const sx = scale(dom.x0, dom.x1, 0, size),
+    sy = scale(dom.y0, dom.y1, size, 0);
   const draw = (ds: Dataset, filled: boolean) => {
     for (let i = 0; i < ds.n; i++) {
       const color = CLASS_COLORS[ds.labels![i] % CLASS_COLORS.length];
@@ -57,9 +69,28 @@ export interface Frame {
 }
 
 /** Axes with ticks for a 1-D plot over [dom.x0, dom.x1] × [y0, y1] inside a w×h canvas; returns the mapping. */
-export function drawAxes(ctx: CanvasRenderingContext2D, w: number, h: number, x0: number, x1: number, y0: number, y1: number, yLabel: string): Frame {
-  const left = 44, top = 10, right = 10, bottom = 24;
-  const f: Frame = { left, top, width: w - left - right, height: h - top - bottom, x: scale(x0, x1, left, w - right), y: scale(y0, y1, h - bottom, top) };
+export function drawAxes(
+  ctx: CanvasRenderingContext2D,
+  w: number,
+  h: number,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+  yLabel: string,
+): Frame {
+  const left = 44,
+    top = 10,
+    right = 10,
+    bottom = 24;
+  const f: Frame = {
+    left,
+    top,
+    width: w - left - right,
+    height: h - top - bottom,
+    x: scale(x0, x1, left, w - right),
+    y: scale(y0, y1, h - bottom, top),
+  };
   ctx.fillStyle = "white";
   ctx.fillRect(0, 0, w, h);
   ctx.font = "10px system-ui, sans-serif";
@@ -94,7 +125,14 @@ export function drawAxes(ctx: CanvasRenderingContext2D, w: number, h: number, x0
 }
 
 /** A polyline through (xs[i], ys[i]) clipped to the frame. */
-export function drawCurve(ctx: CanvasRenderingContext2D, f: Frame, xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, width = 2): void {
+export function drawCurve(
+  ctx: CanvasRenderingContext2D,
+  f: Frame,
+  xs: ArrayLike<number>,
+  ys: ArrayLike<number>,
+  color: string,
+  width = 2,
+): void {
   ctx.save();
   ctx.beginPath();
   ctx.rect(f.left, f.top, f.width, f.height);
@@ -106,7 +144,8 @@ export function drawCurve(ctx: CanvasRenderingContext2D, f: Frame, xs: ArrayLike
       started = false;
       continue;
     }
-    const px = f.x(xs[i]), py = f.y(ys[i]);
+    const px = f.x(xs[i]),
+      py = f.y(ys[i]);
     if (started) ctx.lineTo(px, py);
     else ctx.moveTo(px, py);
     started = true;

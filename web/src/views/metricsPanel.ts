@@ -20,8 +20,16 @@ const ROWS: Row[] = [
   { id: "test-acc", label: "test accuracy" },
   { id: "gc", label: "<b>GC</b> (train)", title: "mean ‖∂g(x)/∂x‖_F² over the training set, exact" },
   { id: "gc-test", label: "GC (test)", title: "the same mean over the test set" },
-  { id: "t1", label: "T1 bound ∏<sub>l</sub>‖W<sub>l</sub>‖<sub>F</sub>²", title: "T1: GC ≤ ∏_l ‖W_l‖_F² for 1-Lipschitz activations (relu, tanh, sigmoid; not gelu)" },
-  { id: "t2", label: "T2 bound min(d,k)·∏<sub>l</sub>‖W<sub>l</sub>‖<sub>op</sub>²", title: "T2: GC ≤ min(d,k)·∏_l ‖W_l‖_op² (Lipschitz bound; not for gelu)" },
+  {
+    id: "t1",
+    label: "T1 bound ∏<sub>l</sub>‖W<sub>l</sub>‖<sub>F</sub>²",
+    title: "T1: GC ≤ ∏_l ‖W_l‖_F² for 1-Lipschitz activations (relu, tanh, sigmoid; not gelu)",
+  },
+  {
+    id: "t2",
+    label: "T2 bound min(d,k)·∏<sub>l</sub>‖W<sub>l</sub>‖<sub>op</sub>²",
+    title: "T2: GC ≤ min(d,k)·∏_l ‖W_l‖_op² (Lipschitz bound; not for gelu)",
+  },
   { id: "penalty", label: "penalty (batch mean)" },
   { id: "fps", label: "frames per second" },
 ];
@@ -79,7 +87,8 @@ export class MetricsPanel {
       ? `≈ while playing: losses and GC on the first ${m.gcSample} examples of each split (the network is large); exact over all examples when paused.`
       : "GC: exact, over every example (as gcx measure computes it).";
     // T1 and T2 assume 1-Lipschitz activations; GELU's slope reaches about 1.13.
-    if (activation === "gelu") this.note.textContent += " With gelu (slope up to 1.13), T1 and T2 are not bounds on GC.";
+    if (activation === "gelu")
+      this.note.textContent += " With gelu (slope up to 1.13), T1 and T2 are not bounds on GC.";
     this.set("t1", m.t1);
     this.set("t2", m.t2);
     this.set("penalty", m.penalty);

@@ -18,7 +18,8 @@ export const GRID_2D = 100;
 export const GRID_1D = 240;
 
 function range(values: ArrayLike<number>, stride: number, offset: number): [number, number] {
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = offset; i < values.length; i += stride) {
     lo = Math.min(lo, values[i]);
     hi = Math.max(hi, values[i]);
@@ -39,7 +40,8 @@ export function domainOf(train: Dataset, test: Dataset): Domain {
   const [xa, xb] = range(all, 2, 0);
   const [ya, yb] = range(all, 2, 1);
   const span = Math.max(xb - xa, yb - ya) * 1.15;
-  const cx = (xa + xb) / 2, cy = (ya + yb) / 2;
+  const cx = (xa + xb) / 2,
+    cy = (ya + yb) / 2;
   return { dims: 2, x0: cx - span / 2, x1: cx + span / 2, y0: cy - span / 2, y1: cy + span / 2 };
 }
 
