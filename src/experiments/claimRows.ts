@@ -279,7 +279,7 @@ function scaleSanity(trials: TrialData[]): Partial<ClaimRow> {
     n = 0;
   for (const t of trials) {
     const ref = trials.find((u) => u.row.seed === t.row.seed && u.row.knobValue === 1);
-    const model = String(t.row.config.model ?? "");
+    const model = typeof t.row.config.model === "string" ? t.row.config.model : "";
     const layers = model.startsWith("mlp:") ? model.split(":")[1].split("-").length - 1 : NaN;
     const gc = num(t.row.summary?.gc_test),
       g1 = num(ref?.row.summary?.gc_test);

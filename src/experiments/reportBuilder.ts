@@ -57,7 +57,7 @@ function curves(trials: TrialData[], metric: string, knobs: number[], timeScale 
     for (const m of t.metrics) {
       const v = num(m[metric]);
       if (!Number.isFinite(v)) continue;
-      const key = `${t.row.knobValue}|${m.step}`;
+      const key = `${t.row.knobValue}|${num(m.step)}`;
       const a = acc.get(key) ?? { knob: t.row.knobValue, step: num(m.step), vals: [] };
       a.vals.push(v);
       acc.set(key, a);

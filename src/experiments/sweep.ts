@@ -55,7 +55,12 @@ export async function runSweep(
     for (let i = 0; i < jobs; i++) {
       const w = new Worker(workerUrl);
       workers.push(w);
-      w.on("message", async (m: { id: string; ok: boolean; outcome?: TrialOutcome; error?: string }) => {
+      const onMessage = async (m: {
+        id: string;
+        ok: boolean;
+        outcome?: TrialOutcome;
+        error?: string;
+      }): Promise<void> => {
         // A store error (disk full, corrupt store) ends the sweep through its promise, not as an uncaught exception.
         try {
           const plan = todo.find((p) => p.id === m.id)!;
@@ -73,7 +78,8 @@ export async function runSweep(
         } catch (e) {
           stop(e);
         }
-      });
+      };
+      w.on("message", (m: Parameters<typeof onMessage>[0]) => void onMessage(m));
       w.on("error", stop);
       feed(w).catch(stop);
     }

@@ -8,8 +8,9 @@ import { stepsPerEpoch } from "./schedule.js";
 const nonNeg = z.number().finite().min(0);
 const posInt = z.number().int().positive();
 
-/** Companion measures logged beside GC: `norms`, `output-grad`, `loss-grad`, `hessian`, `hessian-trace` (Hutchinson's trace estimate with 8 probes, without the top eigenvalue's 20 iterations). */
+/** "hessian-trace" logs only Hutchinson's trace estimate (8 probes), without the top eigenvalue's 20 iterations. */
 export const MEASURE_NAMES = ["norms", "output-grad", "loss-grad", "hessian", "hessian-trace"] as const;
+/** Companion measures logged beside GC: `norms`, `output-grad`, `loss-grad`, `hessian`, `hessian-trace`. */
 export type MeasureName = (typeof MEASURE_NAMES)[number];
 
 export const trainConfigSchema = z
