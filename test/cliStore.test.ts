@@ -32,6 +32,7 @@ import { RunStore, trialId, type TrialSpec } from "../src/store/runStore.js";
 import { families } from "../src/experiments/families.js";
 import { expandTrials } from "../src/experiments/trials.js";
 import { parseCsv } from "./helpers.js";
+import { cliEnv } from "./cliRun.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const main = join(here, "..", "src", "cli", "main.js");
@@ -47,7 +48,7 @@ const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
 const NOBODY = 65534;
 
 function gcxSync(args: string[], opts: { nobody?: boolean; cwd?: string } = {}): Result {
-  const env = { ...process.env, GCX_DEBUG: "" };
+  const env = cliEnv({ ...process.env, GCX_DEBUG: "" });
   const cmd = opts.nobody
     ? spawnSync(
         SETPRIV!,
@@ -60,7 +61,7 @@ function gcxSync(args: string[], opts: { nobody?: boolean; cwd?: string } = {}):
 
 /** Runs gcx without blocking, so that a test's commands run side by side (each one takes a second to start). */
 function gcx(args: string[], opts: { nobody?: boolean } = {}): Promise<Result> {
-  const env = { ...process.env, GCX_DEBUG: "" };
+  const env = cliEnv({ ...process.env, GCX_DEBUG: "" }); // the test's kernel variant: trial ids match the CLI's
   const [cmd, argv] = opts.nobody
     ? [SETPRIV!, [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, main, ...args]]
     : [process.execPath, [main, ...args]];

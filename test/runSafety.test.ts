@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertOneLineError, assertUnchanged, gcx, gcxShell, GCX_MAIN, snapshot } from "./cliRun.js";
+import { assertOneLineError, assertUnchanged, cliEnv, gcx, gcxShell, GCX_MAIN, snapshot } from "./cliRun.js";
 import { parseMetrics } from "../src/training/metricsFile.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-safety-"));
@@ -274,7 +274,10 @@ test("two gcx processes cannot train the same run at once; a lock left by a kill
   const dir = tmp();
   trainRun(dir, 100);
   // A long extension in the background holds the lock.
-  const child = spawn(process.execPath, [GCX_MAIN, "train", "--resume", dir, "--steps", "200000"], { stdio: "ignore" });
+  const child = spawn(process.execPath, [GCX_MAIN, "train", "--resume", dir, "--steps", "200000"], {
+    stdio: "ignore",
+    env: cliEnv(), // the kernels trainRun used: a resume on other kernels is refused
+  });
   try {
     const deadline = Date.now() + 30_000;
     while (!existsSync(join(dir, ".lock")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
