@@ -326,7 +326,7 @@ test("a write refused by permissions (EACCES) ends the run with one line naming 
       "--out",
       join(root, "x"),
     ],
-    { encoding: "utf8" },
+    { encoding: "utf8", env: cliEnv() },
   );
   assertOneLineError(denied, /cannot create .*x: permission denied \(EACCES\)/, "--out in a read-only directory");
   trainRun(run, 100);
@@ -346,7 +346,7 @@ test("a write refused by permissions (EACCES) ends the run with one line naming 
       "--steps",
       "300",
     ],
-    { encoding: "utf8" },
+    { encoding: "utf8", env: cliEnv() }, // trainRun's kernels: a resume on others is refused first
   );
   assertOneLineError(r, /cannot write .*checkpoints.*permission denied \(EACCES\)/, "EACCES");
   chmodSync(join(run, "checkpoints"), 0o755);

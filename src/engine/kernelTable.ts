@@ -3,6 +3,7 @@
  * Kept apart from backend.ts so that backend implementations depend on these types only.
  */
 import type { Data, DType } from "./tensor.js";
+import type { WasmWindow } from "./wasmKernels.js";
 
 /**
  * Kernels a backend may implement natively. Each returns false (or null) when it does not handle the call (a dtype
@@ -100,23 +101,8 @@ export interface DenseLayer {
   outSize: number;
 }
 
-/** A pooling window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
-export interface PoolWindow {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
-  padTop: number;
-  padLeft: number;
-  outH: number;
-  outW: number;
-}
+/** A pooling or convolution window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
+export type PoolWindow = WasmWindow;
 
 /** An engine backend: where tensor storage lives and which kernels run (see the module comment). */
 export interface Backend {
