@@ -5,6 +5,7 @@
  *   node dist/bench/queueScaling.js [--family E2] [--trials 8] [--workers 1,2,4]
  */
 import { spawn } from "node:child_process";
+import { useCliKernels } from "./cliKernels.js";
 import { mkdtempSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -24,6 +25,7 @@ const count = Number(arg("trials", "8"));
 const counts = arg("workers", "1,2,4").split(",").map(Number);
 const main = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 
+useCliKernels(); // the workers are gcx processes: plan the trials for their kernels
 const why = pgUnavailable();
 if (why) throw new Error(why);
 const plans = expandTrials(families("quick").find((f) => f.id === family)!).slice(0, count);

@@ -14,14 +14,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setFlagsFromString } from "node:v8";
+import { useCliKernels } from "./cliKernels.js";
+import { runOurs } from "./ours.js";
+import { engineInfo } from "../src/engine/backend.js";
 
-// As the CLI does, before any WebAssembly compiles (see src/cli/main.ts).
-const { relaxedSimdSupported } = await import("../src/engine/wasmKernels.js");
-if (process.env.GCX_KERNELS !== "plain" && !relaxedSimdSupported())
-  setFlagsFromString("--experimental-wasm-relaxed-simd");
-const { runOurs } = await import("./ours.js");
-const { engineInfo } = await import("../src/engine/backend.js");
+useCliKernels(); // as the CLI does, before any kernel runs
 
 const args = process.argv.slice(2);
 const which = args.find((a) => !a.startsWith("--")) ?? "all";
