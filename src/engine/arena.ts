@@ -54,11 +54,6 @@ export class Arena {
     return this.buffers.has(a.buffer);
   }
 
-  /** Byte offset of a view of this memory. */
-  offsetOf(a: Data): number {
-    return a.byteOffset;
-  }
-
   get inScope(): boolean {
     return this.depth > 0 && this.resident;
   }

@@ -35,12 +35,6 @@ const registry = new Map<string, () => Backend | null>([
 let active: Backend | null = null;
 let defaultName = "auto";
 
-/** Makes a backend selectable by name (the wasm backend registers itself when its module loads). */
-export function registerBackend(name: string, make: () => Backend | null): void {
-  registry.set(name, make);
-  if (active && active.name !== name && defaultName === "auto") active = null; // re-pick "auto" lazily
-}
-
 /** Backends that can run here, best first. */
 export function availableBackends(): string[] {
   return ["wasm", "js"].filter((n) => registry.get(n)?.() != null);

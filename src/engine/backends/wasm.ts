@@ -11,6 +11,7 @@ import {
   wasmConv2dBackwardInput,
   wasmConv2dForward,
   wasmGemm,
+  wasmMaxPoolForward,
   wasmRuntime,
   type WasmRuntime,
 } from "../wasmKernels.js";
@@ -170,15 +171,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
-    maxPool: (x, y, idx, g) =>
-      call([x], [y, idx], ([px, py, pi]) =>
-        rt.parallel(
-          "maxPoolForward",
-          [px, py, pi, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop, g.padLeft, g.outH, g.outW],
-          g.n * g.outH * g.outW,
-          g.n * g.outH * g.outW * g.c * g.kh * g.kw,
-        ),
-      ),
+    maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
   };
 }
 
