@@ -239,7 +239,17 @@ export class App {
       this.meter.since = null;
       this.meter.recent = [];
     }
+    // The numbers change with the status, not at the next animation frame: "paused" never shows a step that is
+    // still about to move.
+    if (!playing) this.showNumbers();
     this.updateStatus();
+  }
+
+  /** The single run's numbers (step, losses, GC, bounds): cheap text, so shown at once, outside a redraw. */
+  private showNumbers(): void {
+    if (this.runs.length !== 1) return;
+    const r = this.runs[0];
+    this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0, this.state.activation);
   }
 
   /**
@@ -340,7 +350,7 @@ export class App {
         this.functionView.draw(r.domain, r.grid, r.values, r.train, r.test);
         this.gradientView.draw(r.domain, r.grid, r.values, r.train, r.test, this.state.scale);
       }
-      this.metricsPanel.update(r.last, r.last ? Math.max(r.workerStep, r.last.step) : 0, this.state.activation);
+      this.showNumbers();
       this.metricsPanel.setFps(this.fps());
       const h = r.history;
       this.lossChart.draw(
