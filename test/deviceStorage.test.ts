@@ -621,7 +621,7 @@ test("strict scopes: results stay on the device, everything else is reclaimed; u
   withBackend("strict", () => assert.throws(() => op.tanh(inner!), /used after the scope/));
 });
 
-test.todo(
+void test.todo(
   "above the engine, synchronous reads or host allocations that still stop a device backend (issue 12, cpu helper): " +
     "training/losses.ts softmaxCrossEntropy and meanSquaredError (alloc of one-hot/targets), accuracy (logits.data); " +
     "training/optimizers.ts (axpby/adamMoments on .data); training/step.ts (BatchNorm running statistics in JS, " +
