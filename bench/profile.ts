@@ -17,6 +17,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { loadavg } from "node:os";
 import { useCliKernels } from "./cliKernels.js";
 import { Tensor } from "../src/engine/tensor.js";
 import { engineInfo, getBackend, scope, type KernelTable } from "../src/engine/backend.js";
@@ -88,14 +89,17 @@ function makeStep(): () => void {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-function timeSteps(fn: () => void, n: number): number {
+/** Median and mean wall ms per step, and mean CPU ms per step (this process, all threads). */
+function timeSteps(fn: () => void, n: number): { median: number; mean: number; cpu: number } {
   const ts: number[] = [];
+  const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     fn();
     ts.push(performance.now() - t);
   }
-  return median(ts);
+  const c = process.cpuUsage(c0);
+  return { median: median(ts), mean: ts.reduce((a, b) => a + b, 0) / n, cpu: (c.user + c.system) / 1000 / n };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -316,13 +320,16 @@ session.disconnect();
 const engine = engineInfo();
 console.log(`## Profile of ${task} (${engine.backend}, ${engine.variant}, threads: ${process.env.GCX_THREADS ?? "auto"})`);
 console.log(
-  `\nstep median ${plainMs.toFixed(2)} ms (${plainMs2.toFixed(2)} ms after the timers are removed) over ${steps} steps; with kernel timers ${timedMs.toFixed(2)} ms; ` +
-    `under the sampling profiler ${profWall.toFixed(2)} ms/step (mean)`,
+  `\nload average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")} (2 cores shared). Step: median ${plainMs.median.toFixed(2)} ms wall, ${plainMs.cpu.toFixed(2)} ms CPU ` +
+    `over ${steps} steps (after the timers: median ${plainMs2.median.toFixed(2)} ms); with kernel timers median ` +
+    `${timedMs.median.toFixed(2)}, mean ${timedMs.mean.toFixed(2)} ms; under the sampling profiler ${profWall.toFixed(2)} ms/step (mean)`,
 );
 
 const kTotal = kernelRows.reduce((s, r) => s + r[2], 0);
 table(
-  `Kernel table (per step; % of the ${timedMs.toFixed(2)} ms step with timers)`,
+  `Kernel table (per step; % of the mean step with timers, ${timedMs.mean.toFixed(2)} ms)`,
   ["kernel call", "calls", "ms", "% step", "GFLOP/s"],
   [...kernelRows]
     .sort((a, b) => b[2] - a[2])
@@ -330,10 +337,10 @@ table(
       k,
       calls.toFixed(calls % 1 ? 1 : 0),
       ms.toFixed(3),
-      ((100 * ms) / timedMs).toFixed(1),
+      ((100 * ms) / timedMs.mean).toFixed(1),
       flops ? (flops / steps / ms / 1e6).toFixed(1) : "",
     ])
-    .concat([["**all kernels**", "", kTotal.toFixed(2), ((100 * kTotal) / timedMs).toFixed(1), ""]]),
+    .concat([["**all kernels**", "", kTotal.toFixed(2), ((100 * kTotal) / timedMs.mean).toFixed(1), ""]]),
 );
 
 const { ops, leaves, total } = analyse(profile);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """OpenBLAS (through PyTorch) GFLOP/s on the products of bench/gemmBound.ts: reads its shape list (JSON) on stdin,
-prints {name: [GFLOP/s with 1 thread, with 2 threads]} (wall time, median of `reps` batches of >= ~15 ms).
+prints {name: [GFLOP/s with 1 thread by CPU time, with 2 threads by wall time]} (median of `reps` batches of
+>= ~15 ms; CPU time = this process's, so time spent descheduled on a shared machine is not counted).
 GEMMs run as torch.mm on the same transposed views as our engine's; convolutions as F.conv2d and its input and
 weight gradients (torch.nn.grad), NCHW as PyTorch's own models run them. Run with OMP_WAIT_POLICY=PASSIVE."""
 import json, sys, time
@@ -48,10 +49,11 @@ for threads in (1, 2):
         fn()
         ts = []
         for _ in range(reps):
-            t = time.perf_counter()
+            clock = time.process_time if threads == 1 else time.perf_counter
+            t = clock()
             for _ in range(n):
                 fn()
-            ts.append((time.perf_counter() - t) / n)
+            ts.append((clock() - t) / n)
         ts.sort()
         res.setdefault(s["name"], []).append(f / ts[len(ts) // 2] / 1e9)
 print(json.dumps(res))

@@ -215,6 +215,21 @@ export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
   return idx;
 }
 
+/**
+ * Max pooling by the backend's kernel, keeping its values: y [n·outH·outW·c] and the flat argmax indices (first
+ * maximum in scan order, a NaN wins), both in backend storage (resident inside a scope, so no copies); null when
+ * the backend has no kernel for it (then use maxPoolArgmaxGeneral and a gather).
+ */
+export function maxPoolValues(x: Data, g: ConvGeometry): { y: Data; idx: Int32Array } | null {
+  const k = kernels().maxPool;
+  if (!k || !(x instanceof Float32Array) || g.c !== g.cg || emptyPoolWindow(g)) return null;
+  const n = g.n * g.outH * g.outW * g.c;
+  const y = allocStorage("float32", n);
+  const store = allocStorage("float32", n); // int32 indices share float32 storage (same width)
+  const idx = new Int32Array(store.buffer, store.byteOffset, n);
+  return k(x, y, idx, g) ? { y, idx } : null;
+}
+
 /** Argmax indices by the backend's max-pooling kernel (its values are recomputed by the caller's gather). */
 function nativeMaxPool(x: Data, idx: Int32Array, win: PoolWindow): boolean {
   const k = kernels().maxPool;

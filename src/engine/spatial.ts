@@ -12,6 +12,7 @@ import { record } from "./graph.js";
 import { gather, matmul, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
 import { conv, directConvAvailable } from "./conv.js";
+import { kernelExtensions } from "./kernelExtensions.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
 export type Pad4 = [number, number, number, number];
@@ -160,8 +161,31 @@ function crop2d(x: Tensor, padding: Pad4): Tensor {
 export function maxPool2dGeneral(x: Tensor, o: Pool2dOptions): Tensor {
   checkImage(x, "maxpool2d");
   const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
+  const native = maxPool2dNative(x, geom);
+  if (native) return native;
   const idx = K.maxPoolArgmaxGeneral(x.data, geom);
   return gather(x, idx, [geom.n, geom.outH, geom.outW, geom.c]);
+}
+
+/**
+ * Max pooling by the backend's kernel, its values used as they come (no gather), or null when the backend has no
+ * kernel for x. The same numbers as gather(x, argmax): the backward rule is maxPoolScatter, a scatter-add by the
+ * backend's kernel, whose adjoint is the gather.
+ */
+export function maxPool2dNative(x: Tensor, geom: K.ConvGeometry): Tensor | null {
+  const r = K.maxPoolValues(x.data, geom);
+  if (!r) return null;
+  const { y, idx } = r;
+  return record(y, [geom.n, geom.outH, geom.outW, geom.c], [x], (g) => [maxPoolScatter(g, idx, geom, x.shape)]);
+}
+
+/** Adjoint of a max pooling's gather: adds g[o] at idx[o] of zeros of `shape`, in order (ops.scatterAdd's sums). */
+function maxPoolScatter(g: Tensor, idx: Int32Array, geom: K.ConvGeometry, shape: readonly number[]): Tensor {
+  const out = allocLike(g.data, sizeOf(shape)),
+    d = g.data;
+  if (!kernelExtensions().maxPoolBackward?.(d, idx, out, geom))
+    for (let i = 0; i < idx.length; i++) if (idx[i] >= 0) out[idx[i]] += d[i];
+  return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
 
 /**

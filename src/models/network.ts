@@ -11,7 +11,8 @@ import * as op from "../engine/ops.js";
 import * as ew from "../engine/elementwise.js";
 import type { Activation, ModelSpec } from "./spec.js";
 import { UserError } from "../util/errors.js";
-import { erfScalar, maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
+import { convGeometry, erfScalar, maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
+import { maxPool2dNative } from "../engine/spatial.js";
 import { compileGraph, graphForward, type CompiledGraph, type GraphRunOptions } from "./graph.js";
 import type { ParamInfo, Params } from "./params.js";
 
@@ -250,7 +251,7 @@ export function forward(
         if (h.shape.length !== 4) h = op.reshape(h, [batch, ...layer.inShape]);
         h =
           layer.type === "maxpool"
-            ? op.maxPool2d(h, layer.size, layer.stride)
+            ? (maxPoolByKernel(h, layer.size, layer.stride) ?? op.maxPool2d(h, layer.size, layer.stride))
             : op.avgPool2d(h, layer.size, layer.stride);
         break;
       case "flatten":
@@ -337,6 +338,11 @@ function repeatPerTangent(d: Float32Array | Float64Array, batch: number, t: numb
     for (let j = 0; j < t; j++) out.set(src, (b * t + j) * per);
   }
   return out;
+}
+
+/** Max pooling (size×size windows, no padding) by the backend's kernel, keeping its values; null without one. */
+function maxPoolByKernel(h: Tensor, size: number, stride: number): Tensor | null {
+  return maxPool2dNative(h, convGeometry(h.shape, [size, size], [stride, stride], [0, 0, 0, 0]));
 }
 
 function maxPoolTangents(

@@ -5,12 +5,14 @@
  */
 import { Tensor } from "../tensor.js";
 import type { Backend, KernelTable, UnaryName } from "../kernelTable.js";
+import type { KernelExtensions } from "../kernelExtensions.js";
 import { Arena, type Staged } from "../arena.js";
 import {
   wasmConv2dBackwardFilter,
   wasmConv2dBackwardInput,
   wasmConv2dForward,
   wasmGemm,
+  wasmMaxPoolBackward,
   wasmMaxPoolForward,
   wasmRuntime,
   type WasmRuntime,
@@ -65,7 +67,7 @@ const UNARY: Record<UnaryName, string> = {
 /** Below this many values an elementwise call costs more in staging and dispatch than its JS loop. */
 const MIN_ELEMENTS = 256;
 
-function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
+function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable & KernelExtensions {
   const fn = (name: string): Fn => {
     const f = rt.exports[name];
     if (typeof f !== "function") throw new Error(`wasm kernel ${name} is not exported`);
@@ -172,6 +174,9 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
     maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
+    maxPoolBackward: (dy, idx, dx, g) =>
+      dy instanceof Float32Array &&
+      call([dy, idx], [dx], ([pdy, pi, pdx]) => wasmMaxPoolBackward(rt, pdy, pi, pdx, g)),
   };
 }
 

@@ -1,0 +1,21 @@
+/**
+ * Kernels a backend may provide beyond the KernelTable of kernelTable.ts, looked up the same way (optional, false
+ * when declined, the caller then runs its JS loop). A staging place for kernels added while kernelTable.ts is being
+ * reworked; each entry moves into KernelTable when that settles.
+ */
+import type { Data } from "./tensor.js";
+import { kernels, type PoolWindow } from "./backend.js";
+
+/** Kernels beyond KernelTable (see the module comment). */
+export interface KernelExtensions {
+  /**
+   * Max pooling's input gradient: dx = 0, then dx[idx[o]] += dy[o] for every output o in order (idx from the
+   * `maxPool` kernel, flat into dx; −1 skipped). The same additions in the same order as a JS scatter-add loop.
+   */
+  maxPoolBackward?: (dy: Data, idx: Int32Array, dx: Data, g: PoolWindow) => boolean;
+}
+
+/** The active backend's extension kernels. */
+export function kernelExtensions(): KernelExtensions {
+  return kernels() as KernelExtensions;
+}
