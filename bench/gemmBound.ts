@@ -1,7 +1,8 @@
 /**
  * The measured compute bound of issue 11: GFLOP/s of our wasm GEMM and implicit-GEMM convolutions (SIMD128 and
- * relaxed-SIMD FMA, one and two threads) against OpenBLAS through PyTorch (1 and 2 threads) on the exact products
- * of the benchmark's MLP, CNN and ResNet-8 steps.
+ * relaxed-SIMD FMA, one and two threads) against PyTorch's CPU kernels (1 and 2 threads) on the exact products of
+ * the benchmark's MLP, CNN and ResNet-8 steps: OpenBLAS sgemm for the products (torch.mm), oneDNN (mkldnn) for
+ * the convolutions, as PyTorch's own steps run them.
  *
  * Usage: node dist/bench/gemmBound.js [--runs N] [--reps R]. Each run measures every shape on our side (variants
  * interleaved) and then spawns bench/torch_gemm.py for the same shapes; ours and PyTorch's runs alternate, so load
@@ -146,7 +147,7 @@ for (let i = 0; i < 200 && !(th.plain.helperReady() && th.relaxed.helperReady())
 if (!th.plain.helperReady() || !th.relaxed.helperReady()) throw new Error("helper threads not ready");
 
 const VARIANTS = ["simd128 1T (cpu)", "relaxed 1T (cpu)", "simd128 2T (wall)", "relaxed 2T (wall)"] as const;
-const TORCH = ["OpenBLAS 1T (cpu)", "OpenBLAS 2T (wall)"] as const;
+const TORCH = ["PyTorch 1T (cpu)", "PyTorch 2T (wall)"] as const;
 
 /**
  * GFLOP/s of each variant on shape s, variants interleaved; median of `reps` batches of ≥ ~15 ms each. One-thread
@@ -213,7 +214,7 @@ for (let r = 0; r < runs; r++) {
 }
 const load1 = loadavg();
 
-const head = ["product", "MFLOP", ...VARIANTS, ...TORCH, "ours/OpenBLAS 1T (cpu)", "ours/OpenBLAS 2T (wall)"];
+const head = ["product", "MFLOP", ...VARIANTS, ...TORCH, "ours/PyTorch 1T (cpu)", "ours/PyTorch 2T (wall)"];
 console.log(
   `GFLOP/s, medians over ${runs} alternating runs (each the median of ${reps} batches); one thread by CPU time, two ` +
     `threads by wall time; load average ${load0.map((l) => l.toFixed(2)).join(" ")} before, ` +

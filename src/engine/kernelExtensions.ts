@@ -9,8 +9,9 @@ import { kernels, type PoolWindow } from "./backend.js";
 /** Kernels beyond KernelTable (see the module comment). */
 export interface KernelExtensions {
   /**
-   * Max pooling's input gradient: dx = 0, then dx[idx[o]] += dy[o] for every output o in order (idx from the
-   * `maxPool` kernel, flat into dx; −1 skipped). The same additions in the same order as a JS scatter-add loop.
+   * Max pooling's input gradient, added into dx: dx[idx[o]] += dy[o] for every output o in order (idx from the
+   * `maxPool` kernel, flat into dx; −1 skipped). The same additions in the same order as a JS scatter-add loop
+   * (callers pass freshly allocated, hence zeroed, dx: no second clearing pass).
    */
   maxPoolBackward?: (dy: Data, idx: Int32Array, dx: Data, g: PoolWindow) => boolean;
 }

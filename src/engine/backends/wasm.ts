@@ -176,7 +176,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable & KernelExtensi
     maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
     maxPoolBackward: (dy, idx, dx, g) =>
       dy instanceof Float32Array &&
-      call([dy, idx], [dx], ([pdy, pi, pdx]) => wasmMaxPoolBackward(rt, pdy, pi, pdx, g)),
+      call([dy, idx], [], ([pdy, pi, pdx]) => wasmMaxPoolBackward(rt, pdy, pi, pdx, g, { accumulate: true }), [dx]),
   };
 }
 
