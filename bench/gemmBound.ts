@@ -221,7 +221,12 @@ console.log(
     `${load1.map((l) => l.toFixed(2)).join(" ")} after.\n`,
 );
 console.log(`| ${head.join(" | ")} |`);
-console.log(`|---|${head.slice(1).map(() => "---:").join("|")}|`);
+console.log(
+  `|---|${head
+    .slice(1)
+    .map(() => "---:")
+    .join("|")}|`,
+);
 for (const s of SHAPES) {
   const o = VARIANTS.map((_, v) => median(ours.get(s.name)!.map((x) => x[v])));
   const t = torch.has(s.name) ? TORCH.map((_, v) => median(torch.get(s.name)!.map((x) => x[v]))) : [NaN, NaN];

@@ -125,13 +125,14 @@ function flopsOf(name: string, a: unknown[]): number {
 
 /** A label that splits a kernel by what it was asked to do (gemm by shape and transposes, conv by pass). */
 function labelOf(name: string, a: unknown[]): string {
-  if (name === "gemm") return `gemm ${a[3]}x${a[4]}x${a[5]}${a[6] ? " Aᵀ" : ""}${a[7] ? " Bᵀ" : ""}`;
-  if (name === "linear") return `linear ${a[4]}x${a[5]}x${a[6]}${a[7] ? " relu" : ""}`;
+  const at = (i: number): string => String(a[i]);
+  if (name === "gemm") return `gemm ${at(3)}x${at(4)}x${at(5)}${a[6] ? " Aᵀ" : ""}${a[7] ? " Bᵀ" : ""}`;
+  if (name === "linear") return `linear ${at(4)}x${at(5)}x${at(6)}${a[7] ? " relu" : ""}`;
   if (name === "conv") {
     const g = a[4] as { n: number; h: number; w: number; c: number; kh: number; kw: number; sh?: number };
-    return `conv ${a[0]} ${g.h}x${g.w}x${g.c}→${a[5]} k${g.kh}${g.sh && g.sh > 1 ? ` s${g.sh}` : ""}`;
+    return `conv ${at(0)} ${g.h}x${g.w}x${g.c}→${at(5)} k${g.kh}${g.sh && g.sh > 1 ? ` s${g.sh}` : ""}`;
   }
-  if (name === "binary" || name === "unary") return `${name} ${a[0]}`;
+  if (name === "binary" || name === "unary") return `${name} ${at(0)}`;
   return name;
 }
 
@@ -277,7 +278,8 @@ function analyse(p: CpuProfile): { ops: Map<string, number>; leaves: Map<string,
     for (let n: ProfileNode | undefined = leaf; n && !key; n = parent.get(n.id)) {
       const cf = n.callFrame;
       if (OP_FILES.test(cf.url)) key = `${cf.functionName || "(anonymous)"} (${fileOf(cf.url).replace(/^src\//, "")})`;
-      else if (!fallback && /\/dist\//.test(cf.url)) fallback = `[outside ops] ${fileOf(cf.url).replace(/^src\//, "")}`;
+      else if (!fallback && cf.url.includes("/dist/"))
+        fallback = `[outside ops] ${fileOf(cf.url).replace(/^src\//, "")}`;
     }
     key ??= fallback ?? `[outside ops] ${leaf.callFrame.functionName || "(anonymous)"}`;
     ops.set(key, (ops.get(key) ?? 0) + ms);
@@ -318,11 +320,15 @@ const { profile } = (await session.post("Profiler.stop")) as { profile: CpuProfi
 session.disconnect();
 
 const engine = engineInfo();
-console.log(`## Profile of ${task} (${engine.backend}, ${engine.variant}, threads: ${process.env.GCX_THREADS ?? "auto"})`);
+console.log(
+  `## Profile of ${task} (${engine.backend}, ${engine.variant}, threads: ${process.env.GCX_THREADS ?? "auto"})`,
+);
 console.log(
   `\nload average ${loadavg()
     .map((l) => l.toFixed(2))
-    .join(" ")} (2 cores shared). Step: median ${plainMs.median.toFixed(2)} ms wall, ${plainMs.cpu.toFixed(2)} ms CPU ` +
+    .join(
+      " ",
+    )} (2 cores shared). Step: median ${plainMs.median.toFixed(2)} ms wall, ${plainMs.cpu.toFixed(2)} ms CPU ` +
     `over ${steps} steps (after the timers: median ${plainMs2.median.toFixed(2)} ms); with kernel timers median ` +
     `${timedMs.median.toFixed(2)}, mean ${timedMs.mean.toFixed(2)} ms; under the sampling profiler ${profWall.toFixed(2)} ms/step (mean)`,
 );

@@ -53,7 +53,9 @@ for (const c of CASES) {
           const x = x0.variable();
           const geom = K.convGeometry(x.shape, c.k, c.s, c.p);
           const shape = [geom.n, geom.outH, geom.outW, geom.c];
-          const pooled = native ? S.maxPool2dNative(x, geom) : op.gather(x, K.maxPoolArgmaxGeneral(x.data, geom), shape);
+          const pooled = native
+            ? S.maxPool2dNative(x, geom)
+            : op.gather(x, K.maxPoolArgmaxGeneral(x.data, geom), shape);
           assert.ok(pooled, "the wasm backend pools natively");
           const w = image(shape, 2).variable();
           const [gx] = grad(op.sum(op.mul(pooled, w)), [x], { createGraph: true });
