@@ -1,10 +1,11 @@
 /**
  * Kernels a backend may provide beyond the KernelTable of kernelTable.ts, looked up the same way (optional, false
- * when declined, the caller then runs its JS loop). A staging place for kernels added while kernelTable.ts is being
- * reworked; each entry moves into KernelTable when that settles.
+ * when declined, the caller then runs its JS loop): `(kernels() as KernelExtensions).name?.(…)`. A staging place
+ * for kernels added while kernelTable.ts is being reworked; each entry moves into KernelTable when that settles.
+ * Types only, like kernelTable.ts, so backend implementations can depend on it.
  */
 import type { Data } from "./tensor.js";
-import { kernels, type PoolWindow } from "./backend.js";
+import type { PoolWindow } from "./kernelTable.js";
 
 /** Kernels beyond KernelTable (see the module comment). */
 export interface KernelExtensions {
@@ -14,9 +15,4 @@ export interface KernelExtensions {
    * (callers pass freshly allocated, hence zeroed, dx: no second clearing pass).
    */
   maxPoolBackward?: (dy: Data, idx: Int32Array, dx: Data, g: PoolWindow) => boolean;
-}
-
-/** The active backend's extension kernels. */
-export function kernelExtensions(): KernelExtensions {
-  return kernels() as KernelExtensions;
 }

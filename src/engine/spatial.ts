@@ -12,7 +12,8 @@ import { record } from "./graph.js";
 import { gather, matmul, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
 import { conv, directConvAvailable } from "./conv.js";
-import { kernelExtensions } from "./kernelExtensions.js";
+import { kernels } from "./backend.js";
+import type { KernelExtensions } from "./kernelExtensions.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
 export type Pad4 = [number, number, number, number];
@@ -183,7 +184,7 @@ export function maxPool2dNative(x: Tensor, geom: K.ConvGeometry): Tensor | null 
 function maxPoolScatter(g: Tensor, idx: Int32Array, geom: K.ConvGeometry, shape: readonly number[]): Tensor {
   const out = allocLike(g.data, sizeOf(shape)),
     d = g.data;
-  if (!kernelExtensions().maxPoolBackward?.(d, idx, out, geom))
+  if (!(kernels() as KernelExtensions).maxPoolBackward?.(d, idx, out, geom))
     for (let i = 0; i < idx.length; i++) if (idx[i] >= 0) out[idx[i]] += d[i];
   return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
