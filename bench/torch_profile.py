@@ -7,42 +7,17 @@ bench/torch_bench.py). Prints the median step time without the profiler, then to
 (self time per aten op, per step) as markdown."""
 import os, sys, time
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.profiler import profile, ProfilerActivity
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-
-
-def mlp(sizes):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_bench import cnn, gc_of, mlp  # noqa: E402  (also sets 2 threads and the seed)
 
 
 def resnet():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
     from make_torch_fixtures import CifarResNet
     return CifarResNet([1, 1, 1], [16, 32, 64], in_ch=1, num_classes=10)
-
-
-def gc_of(model, x, create_graph=False):
-    x = x.detach().requires_grad_(True)
-    y = model(x)
-    k = y.shape[1]
-    eye = torch.eye(k).unsqueeze(1).expand(k, *y.shape)
-    (g,) = torch.autograd.grad(y, x, eye, is_grads_batched=True, create_graph=create_graph)
-    return g.pow(2).sum() / x.shape[0]
 
 
 args = sys.argv[1:]
