@@ -43,14 +43,10 @@ def gc_of(model, x, create_graph=False):
     (g,) = torch.autograd.grad(y, x, eye, is_grads_batched=True, create_graph=create_graph)
     return g.pow(2).sum() / x.shape[0]
 
-def tasks(name, model, x, labels, reps, only=None):
-    """Forward and exact GC in inference mode (model.eval(), BatchNorm's running statistics), steps in training mode,
-    as gcx measure and gcx train run them."""
+def make_step(model, x, labels):
+    """One SGD step in training mode (extra: None, "gc" for the GC penalty, "flat" for the flatness penalty)."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    out = {}
-    model.eval()
-    with torch.no_grad():
-        out[f"{name} forward"] = median_ms(lambda: model(x), reps)
+
     def step(extra=None):
         model.train()
         opt.zero_grad()
@@ -63,6 +59,16 @@ def tasks(name, model, x, labels, reps, only=None):
         loss.backward()
         opt.step()
         model.eval()
+    return step
+
+def tasks(name, model, x, labels, reps, only=None):
+    """Forward and exact GC in inference mode (model.eval(), BatchNorm's running statistics), steps in training mode,
+    as gcx measure and gcx train run them."""
+    out = {}
+    model.eval()
+    with torch.no_grad():
+        out[f"{name} forward"] = median_ms(lambda: model(x), reps)
+    step = make_step(model, x, labels)
     want = lambda t: only is None or t in only
     if want("SGD step"):
         out[f"{name} SGD step"] = median_ms(step, reps)

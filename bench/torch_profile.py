@@ -7,11 +7,10 @@ bench/torch_bench.py). Prints the median step time without the profiler, then to
 (self time per aten op, per step) as markdown."""
 import os, sys, time
 import torch
-import torch.nn.functional as F
 from torch.profiler import profile, ProfilerActivity
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_bench import cnn, gc_of, mlp  # noqa: E402  (also sets 2 threads and the seed)
+from torch_bench import cnn, gc_of, make_step, mlp  # noqa: E402  (also sets 2 threads and the seed)
 
 
 def resnet():
@@ -35,21 +34,7 @@ else:
     sys.exit(f"torch_profile: error: unknown model {name}")
 labels = torch.randint(0, 10, (128,))
 steps = int(args[args.index("--steps") + 1]) if "--steps" in args else (30 if name == "mlp" else 6)
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
-
-
-def step(extra=None):
-    model.train()
-    opt.zero_grad()
-    loss = F.cross_entropy(model(x), labels)
-    if extra == "gc":
-        loss = loss + 0.01 * gc_of(model, x, create_graph=True)
-    elif extra == "flat":
-        gs = torch.autograd.grad(loss, list(model.parameters()), create_graph=True)
-        loss = loss + 0.01 * sum(g.pow(2).sum() for g in gs)
-    loss.backward()
-    opt.step()
-    model.eval()
+step = make_step(model, x, labels)
 
 
 def forward():
