@@ -15,4 +15,9 @@ export interface KernelExtensions {
    * (callers pass freshly allocated, hence zeroed, dx: no second clearing pass).
    */
   maxPoolBackward?: (dy: Data, idx: Int32Array, dx: Data, g: PoolWindow) => boolean;
+  /**
+   * BatchNorm with fixed statistics over the last axis of x [rows, C]: out[r, c] = (x[r, c] − mean[c])·k[c] + β[c],
+   * float32 with a rounding after each operation (the same bits as elementwise.ts subB, mulB, addB in turn).
+   */
+  bnApply?: (x: Data, mean: Data, k: Data, beta: Data, out: Data, rows: number, C: number) => boolean;
 }

@@ -9,6 +9,7 @@
 import { Tensor, alloc } from "../engine/tensor.js";
 import * as op from "../engine/ops.js";
 import * as sp from "../engine/spatial.js";
+import { batchNormFixed } from "../engine/norm.js";
 import * as ew from "../engine/elementwise.js";
 import { UserError } from "../util/errors.js";
 import type { GraphNodeSpec, GraphSpec } from "./graphSpec.js";
@@ -284,7 +285,11 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
           mean = p(`${n.name}.running_mean`);
           variance = p(`${n.name}.running_var`);
         }
-        y = ew.batchNorm(a, mean, variance, p(`${n.name}.weight`), p(`${n.name}.bias`), n.eps);
+        const gamma = p(`${n.name}.weight`),
+          beta = p(`${n.name}.bias`);
+        y =
+          (opts.training ? null : batchNormFixed(a, mean, variance, gamma, beta, n.eps)) ??
+          ew.batchNorm(a, mean, variance, gamma, beta, n.eps);
         break;
       }
       case "layernorm":

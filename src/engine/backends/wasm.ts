@@ -174,6 +174,11 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable & KernelExtensi
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
     maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
+    bnApply: (x, mean, k, beta, out, rows, C) =>
+      !small(out) &&
+      call([x, mean, k, beta], [out], ([px, pm, pk, pb, po]) =>
+        rt.parallel("bn_apply", [px, pm, pk, pb, po, C], rows, rows * C),
+      ),
     maxPoolBackward: (dy, idx, dx, g) =>
       dy instanceof Float32Array &&
       call([dy, idx], [], ([pdy, pi, pdx]) => wasmMaxPoolBackward(rt, pdy, pi, pdx, g, { accumulate: true }), [dx]),
