@@ -8,7 +8,7 @@
  * 2. kernel table: every function of the active backend's `kernels` object wrapped with a timer — calls, total ms
  *    per step, % of the step, and achieved GFLOP/s for gemm / linear / conv (2·M·K·N flops);
  * 3. op table from V8's sampling CPU profiler (node:inspector): each sample is charged to the innermost engine op
- *    on its stack (a function of dist/src/engine/{ops,spatial,conv,elementwise,updates}.js), so an op's time
+ *    on its stack (a function of dist/src/engine/{ops,spatial,conv,elementwise,updates,norm}.js), so an op's time
  *    includes its kernels and JS loops but not the ops it calls; samples outside any op go to their file (model
  *    code, autograd bookkeeping, the garbage collector). A leaf table shows the hottest functions by self time
  *    (JS loops and wasm functions).
@@ -222,7 +222,7 @@ function wasmNames(): Map<number, string> {
 }
 const WASM_NAMES = wasmNames();
 
-const OP_FILES = /\/dist\/src\/engine\/(ops|spatial|conv|elementwise|updates)\.js$/;
+const OP_FILES = /\/dist\/src\/engine\/(ops|spatial|conv|elementwise|updates|norm)\.js$/;
 const fileOf = (url: string): string => {
   if (!url) return "";
   if (url.startsWith("wasm://")) return "wasm";
