@@ -278,6 +278,14 @@ const cases: OpCase[] = [
       return op.tanh(ew.batchNorm(x, mean, variance, g, b, 1e-5));
     },
   },
+  {
+    name: "batchNorm fixed statistics (bnApply)",
+    shapes: [[2, 3, 4]],
+    f: (x) => {
+      const c = (seed: number) => tensor(randomValues(4, seed, 0.1, 1), [4]);
+      return op.tanh(ew.batchNorm(x, c(61), c(62), c(63), c(64), 1e-5));
+    },
+  },
   { name: "layerNorm", shapes: [[3, 4], [4], [4]], f: (x, g, b) => op.tanh(ew.layerNorm(x, g, b, 1e-5)) },
   { name: "leakyRelu", shapes: [[3, 4]], f: (a) => op.mul(ew.leakyRelu(a, 0.1), a) },
   { name: "sigmoid", shapes: [[3, 4]], f: (a) => ew.sigmoid(a) },

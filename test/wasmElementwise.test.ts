@@ -245,6 +245,13 @@ test("wasm affine, scalar products, relu family equal the JS ops bit for bit", (
       h.get(o, n).every((v) => v === -2.5),
       "fill",
     );
+    // +0 takes the bulk-memory fill, −0 the store loop: both exact to the bit, and neither writes past n.
+    const f = h.alloc(n + 1);
+    x.ew_fill(f, n + 1, -2.5);
+    x.ew_fill(f, n, 0);
+    assert.ok(h.get(f, n).every((v) => Object.is(v, 0)) && h.get(f, n + 1)[n] === -2.5, "fill +0");
+    x.ew_fill(f, n, -0);
+    assert.ok(h.get(f, n).every((v) => Object.is(v, -0)) && h.get(f, n + 1)[n] === -2.5, "fill −0");
   }
 });
 

@@ -10,7 +10,7 @@ import { Tensor, newStorage, newStorageLike, sizeOf } from "./tensor.js";
 import type { Storage } from "./storage.js";
 import { noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
-import { onDevice, onHost } from "./backend.js";
+import { kernels, onDevice, onHost } from "./backend.js";
 import { run, runOnDevice } from "./dispatch.js";
 import { affine, exp, mulConst, reshape, scale, tanh } from "./ops.js";
 
@@ -249,6 +249,14 @@ export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tens
   checkVector(gamma, c, "gamma", "batchNorm");
   checkVector(beta, c, "beta", "batchNorm");
   const k = mulB(gamma, powScalar(affine(variance, 1, eps), -0.5)); // gamma/√(var+eps), [C]
+  const fixed = [mean, variance, gamma, beta].every((t) => !t.requiresGrad && t.dtype === x.dtype);
+  // Fixed statistics and affine parameters (inference): one pass of the bnApply kernel, the same bits as the chain
+  // below, and the chain's derivative in x, g·k. (A device backend without the entry runs the chain.)
+  if (fixed && (!onDevice() || kernels().bnApply)) {
+    const out = newStorageLike(x.storage, x.size);
+    run("batchNorm", "bnApply", x.storage, mean.storage, k.storage, beta.storage, out, x.size / c, c);
+    return record(out, x.shape, [x], (g) => [mulB(g, k)]);
+  }
   return addB(mulB(subB(x, mean), k), beta);
 }
 

@@ -145,6 +145,11 @@ export interface KernelTable {
    */
   maxPool?: (x: Storage, y: Storage, idx: IndexStorage, g: PoolWindow) => boolean;
   /**
+   * Adjoint of maxPool (max pooling's input gradient): dx = 0, then dx[idx[o]] += dy[o] for every output o in order
+   * (idx from `maxPool`, flat into dx of g's input shape; −1 skipped): scatterAdd's sums with the pooling geometry.
+   */
+  maxPoolBackward?: (dy: Storage, idx: IndexStorage, dx: Storage, g: PoolWindow) => boolean;
+  /**
    * Average pooling with zero padding: out[o] = (Σ of window o's input elements)/divisor, divisor kh·kw when
    * countIncludePad, else the number of input elements in the window (reference: kernels.ts `avgPoolWindows`).
    */
@@ -155,6 +160,13 @@ export interface KernelTable {
   globalAvgPool?: (x: Storage, out: Storage, n: number, hw: number, c: number) => boolean;
   /** Adjoint of globalAvgPool: out [n, hw, c] = g [n, c] / hw at every position. */
   spreadMean?: (g: Storage, out: Storage, n: number, hw: number, c: number) => boolean;
+
+  // ---- Normalization ----
+  /**
+   * BatchNorm with fixed statistics over the last axis of x [rows, C]: out[r, c] = (x[r, c] − mean[c])·k[c] + β[c],
+   * rounded to the storage precision after each operation (float32: the same bits as broadcast sub, mul, add in turn).
+   */
+  bnApply?: (x: Storage, mean: Storage, k: Storage, beta: Storage, out: Storage, rows: number, C: number) => boolean;
 
   // ---- Optimizer updates ----
   /** out = c·a + b·d (d null: c·a). */

@@ -377,20 +377,41 @@ export function conv2d(x: Tensor, weight: Tensor, stride: number, padding: "same
 export function maxPool2d(x: Tensor, size: number, stride: number): Tensor {
   const geom = K.windowGeometry(x.shape, size, size, stride, "valid");
   const shape = [geom.n, geom.outH, geom.outW, geom.c];
-  if (!onDevice()) return gather(x, K.maxPoolArgmax(onHost("maxPool2d", x.storage)[0], geom), shape);
-  return maxPoolOnDevice(x, convWindowOf(geom), shape, "maxPool2d");
+  if (poolsByKernel(x)) return maxPoolByKernel(x, convWindowOf(geom), shape, "maxPool2d");
+  return gather(x, K.maxPoolArgmax(onHost("maxPool2d", x.storage)[0], geom), shape);
 }
 
 /**
- * Max pooling on a device backend: the argmax stays on the device (the backend's maxPool kernel), then a gather,
- * whose adjoint (scatter by argmax) is the backward rule. Windows wholly in the padding are refused up front.
+ * Whether max pooling of x runs the backend's maxPool kernel ({@link maxPoolByKernel}): always on a device; on a
+ * host backend when it has a native maxPool kernel and x is float32. Otherwise (js backend, float64) the JS argmax
+ * and a gather run, as they always have.
  */
-export function maxPoolOnDevice(x: Tensor, win: K.ConvGeometry, shape: readonly number[], op: string): Tensor {
+export function poolsByKernel(x: Tensor): boolean {
+  return onDevice() || (kernels().maxPool !== undefined && x.dtype === "float32");
+}
+
+/**
+ * Max pooling by the backend's maxPool kernel, its values used as they come (the same numbers as gather(x, argmax):
+ * max selects, it does not round) and its argmax kept in backend storage. The backward rule is
+ * {@link maxPoolScatter}, the maxPoolBackward kernel, whose adjoint is the gather, so every order of derivative
+ * exists. Windows wholly in the padding are refused up front.
+ */
+export function maxPoolByKernel(x: Tensor, win: K.ConvGeometry, shape: readonly number[], op: string): Tensor {
   const empty = emptyPoolWindow(win);
   if (empty) throw new RangeError(`max pooling window at (${empty[0]}, ${empty[1]}) lies wholly in the padding`);
   const idx = allocIndices(sizeOf(shape));
-  run(op, "maxPool", x.storage, newStorageLike(x.storage, sizeOf(shape)), idx, win);
-  return gather(x, idx, shape);
+  const y = newStorageLike(x.storage, sizeOf(shape));
+  run(op, "maxPool", x.storage, y, idx, win);
+  return record(y, shape, [x], (g) => [maxPoolScatter(g, idx, win, x.shape)]);
+}
+
+/** Adjoint of a max pooling's gather: zeros of `shape` plus g[o] at idx[o], in order (scatterAdd's sums). */
+function maxPoolScatter(g: Tensor, idx: IndexStorage, win: K.ConvGeometry, shape: readonly number[]): Tensor {
+  // A device backend without the entry takes the generic scatter-add (the same sums), not a host loop.
+  if (onDevice() && !kernels().maxPoolBackward) return scatterAdd(g, idx, shape);
+  const out = newStorageLike(g.storage, sizeOf(shape));
+  run("maxPool backward", "maxPoolBackward", g.storage, idx, out, win);
+  return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
 
 /** The general window geometry of a legacy (square, "same"/"valid") window. */

@@ -393,6 +393,14 @@ export const reference: Required<KernelTable> = {
     for (let i = 0; i < id.length; i++) o[i] = d[id[i]];
     return true;
   },
+  maxPoolBackward(dy, idx, dx) {
+    const d = h(dy),
+      o = h(dx),
+      id = ix(idx);
+    o.fill(0);
+    for (let i = 0; i < id.length; i++) if (id[i] >= 0) o[id[i]] += d[i];
+    return true;
+  },
   avgPool(x, out, g, countIncludePad) {
     const { idx, scale } = K.avgPoolWindows(fullWindow(g), countIncludePad);
     K.windowMeanJs(h(x), h(out), idx, scale, g.kh * g.kw);
@@ -425,6 +433,17 @@ export const reference: Required<KernelTable> = {
         for (let ch = 0; ch < c; ch++) o[s + ch] = d[b * c + ch] / hw;
       }
     }
+    return true;
+  },
+  bnApply(x, mean, k, beta, out, rows, C) {
+    const d = h(x),
+      m = h(mean),
+      kk = h(k),
+      b = h(beta),
+      o = h(out);
+    // Float32 storage rounds after each operation, as the three broadcast ops (sub, mul, add) it replaces do.
+    const r = o instanceof Float32Array ? Math.fround : (v: number) => v;
+    for (let i = 0, at = 0; i < rows; i++) for (let c = 0; c < C; c++, at++) o[at] = r(r(d[at] - m[c]) * kk[c]) + b[c];
     return true;
   },
   axpby(c, a, b, d, out) {

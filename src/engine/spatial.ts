@@ -9,11 +9,12 @@
  */
 import { Tensor, newStorageLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
-import { gather, matmul, maxPoolOnDevice, reshape, scatterAdd } from "./ops.js";
+import { gather, matmul, maxPoolByKernel, poolsByKernel, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
 import { onDevice, onHost } from "./backend.js";
 import { run } from "./dispatch.js";
 import { conv, directConvAvailable } from "./conv.js";
+import { emptyPoolWindow } from "./wasmKernels.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
 export type Pad4 = [number, number, number, number];
@@ -148,7 +149,8 @@ export function maxPool2dGeneral(x: Tensor, o: Pool2dOptions): Tensor {
   checkImage(x, "maxpool2d");
   const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
   const shape = [geom.n, geom.outH, geom.outW, geom.c];
-  if (onDevice()) return maxPoolOnDevice(x, geom, shape, "maxpool2d");
+  // On a host backend a window wholly in the padding is left to the JS argmax below (it names the window).
+  if (onDevice() || (poolsByKernel(x) && !emptyPoolWindow(geom))) return maxPoolByKernel(x, geom, shape, "maxpool2d");
   return gather(x, K.maxPoolArgmaxGeneral(onHost("maxpool2d", x.storage)[0], geom), shape);
 }
 

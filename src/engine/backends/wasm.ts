@@ -12,6 +12,7 @@ import {
   wasmConv2dBackwardInput,
   wasmConv2dForward,
   wasmGemm,
+  wasmMaxPoolBackward,
   wasmMaxPoolForward,
   wasmRuntime,
   type WasmRuntime,
@@ -178,6 +179,15 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
     maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
+    // Clears dx per image (memory.fill), then adds in output order: the reference's 0 + dy[o] + … bit for bit.
+    maxPoolBackward: (dy, idx, dx, g) =>
+      dy instanceof Float32Array &&
+      call([dy, idx], [dx], ([pdy, pi, pdx]) => wasmMaxPoolBackward(rt, pdy, pi, pdx, g, { accumulate: false })),
+    bnApply: (x, mean, k, beta, out, rows, C) =>
+      !small(out) &&
+      call([x, mean, k, beta], [out], ([px, pm, pk, pb, po]) =>
+        rt.parallel("bn_apply", [px, pm, pk, pb, po, C], rows, rows * C),
+      ),
   };
 }
 
@@ -209,6 +219,11 @@ export function makeWasmBackend(): Backend | null {
     variant: rt.variant,
     device: false,
     alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : (arena.alloc(n) ?? new Float32Array(n))),
+    // Max-pooling indices in wasm memory (int32 in a float32 allocation of the same width): resident in a scope.
+    allocIndices(n) {
+      const s = arena.alloc(n);
+      return s ? new Int32Array(s.buffer, s.byteOffset, n) : new Int32Array(n);
+    },
     kernels: makeKernels(rt, arena),
     scope: (fn) => arena.run(fn, (r) => detach(r, arena) as typeof r),
     unscoped: (fn) => arena.outside(fn),
