@@ -222,7 +222,7 @@ const ROW_MAX_SUMEXP = /* wgsl */ `
       any_nan = any_nan || isnan_(v);
     }
   }
-  shm[t] = select(m, bitcast<f32>(0x7fc00000u), any_nan);
+  shm[t] = select(m, bitcast<f32>(0x7fc00000u | (pu(0u) & 0u)), any_nan); // a NaN built at run time (constants may not be NaN)
   workgroupBarrier();
 ${treeReduce("shm", (a, b) => `select(max(${a}, ${b}), ${a} + ${b}, isnan_(${a}) || isnan_(${b}))`)}
   let mx = shm[0];

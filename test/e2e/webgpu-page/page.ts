@@ -1,0 +1,575 @@
+/**
+ * Browser side of test/e2e/webgpu.test.ts: runs every WebGPU kernel on random inputs (SwiftShader in headless
+ * Chromium), reads the results back and compares them with float64 reference loops. Exposes
+ * `globalThis.gcxWebGPU.run()` → one Result per check. Shapes are tiny: SwiftShader computes about 0.2 GFLOP/s.
+ *
+ * Tolerances (|gpu − ref| ≤ rtol · scale per element, ref in float64 from the same float32 inputs):
+ * - one rounding (add, sub, mul, scale, relu, broadcast, row vector): rtol 2^-23 of |ref| (WGSL rounds correctly;
+ *   division may be off by 2.5 ulp: 2^-21);
+ * - sums of K products (GEMM, convolutions): the float32 dot-product bound, rtol 2K·2^-24 of Σ|a·b|;
+ * - compensated sums (column/row sums, Σ): rtol 2^-22 of |ref| plus 2^-40 of Σ|x| (a plain float32 sum fails it);
+ * - exp, tanh, sigmoid, erf, silu, GELU, softmax, log-sum-exp, Adam: rtol 2e-5 of |ref| + 1e-6 (WGSL allows
+ *   exp/log errors of 3 + 2|x| ulp, about 1e-6 relative for |x| ≤ 4; the rational erf is within 1e-7 absolute;
+ *   GELU's 1 + erf(x) cancels for x ≪ 0, hence the absolute term);
+ * - max pooling: exact values and indices (no arithmetic).
+ */
+import { requestWebGPU, type WebGPUBackend } from "../../../src/engine/backends/webgpu/index.js";
+import type { GpuArray } from "../../../src/engine/backends/webgpu/context.js";
+import * as K from "../../../src/engine/kernels.js";
+
+export interface Result {
+  name: string;
+  ok: boolean;
+  /** The worst |gpu − ref| / bound (≤ 1 passes). */
+  worst: number;
+  detail: string;
+}
+
+let seed = 12345;
+function rand(): number {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+/** n float32 values uniform in [lo, hi). */
+function randn(n: number, lo = -2, hi = 2): Float32Array {
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
+}
+
+const EPS = 2 ** -24;
+const results: Result[] = [];
+
+/** Records a comparison: |got − want| ≤ rtol · scale[i] (scale defaults to |want|), NaN only where want is NaN. */
+function check(
+  name: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  rtol: number,
+  scale?: (i: number) => number,
+): void {
+  let worst = 0,
+    at = -1,
+    ok = got.length === want.length;
+  for (let i = 0; ok && i < want.length; i++) {
+    const w = want[i],
+      g = got[i];
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      if (Number.isNaN(w) !== Number.isNaN(g)) {
+        ok = false;
+        at = i;
+      }
+      continue;
+    }
+    const bound = rtol * (scale ? scale(i) : Math.abs(w));
+    const e = Math.abs(g - w);
+    const r = e === 0 ? 0 : bound === 0 ? Infinity : e / bound;
+    if (r > worst) {
+      worst = r;
+      at = i;
+    }
+  }
+  ok = ok && worst <= 1;
+  const detail = at >= 0 && at < want.length ? `at ${at}: gpu ${got[at]} vs ref ${want[at]}` : `n ${want.length}`;
+  results.push({
+    name,
+    ok,
+    worst,
+    detail: got.length !== want.length ? `length ${got.length} vs ${want.length}` : detail,
+  });
+}
+
+function fail(name: string, detail: string): void {
+  results.push({ name, ok: false, worst: Infinity, detail });
+}
+
+async function kernels(be: WebGPUBackend): Promise<void> {
+  const k = be.kernels;
+  const up = (v: Float32Array) => be.upload(v);
+  const read = async (s: unknown) => (await be.read(s as GpuArray)) as Float32Array;
+  const out = (n: number) => be.alloc("float32", n);
+
+  // ---- GEMM, 4 transpose variants, with sizes that are not multiples of the 64 tile ----
+  for (const [M, Kd, N] of [
+    [5, 7, 3],
+    [70, 33, 65],
+  ]) {
+    for (const tA of [false, true]) {
+      for (const tB of [false, true]) {
+        const A = randn(M * Kd),
+          B = randn(Kd * N);
+        const C = out(M * N);
+        k.gemm(up(A), up(B), C, M, Kd, N, tA, tB);
+        const got = await read(C);
+        const want = new Float64Array(M * N),
+          mag = new Float64Array(M * N);
+        for (let i = 0; i < M; i++)
+          for (let j = 0; j < N; j++)
+            for (let q = 0; q < Kd; q++) {
+              const p = (tA ? A[q * M + i] : A[i * Kd + q]) * (tB ? B[j * Kd + q] : B[q * N + j]);
+              want[i * N + j] += p;
+              mag[i * N + j] += Math.abs(p);
+            }
+        check(`gemm ${M}x${Kd}x${N} transA=${tA} transB=${tB}`, got, want, 2 * Kd * EPS, (i) => mag[i]);
+      }
+    }
+  }
+  // ---- linear with bias, with and without ReLU ----
+  for (const relu of [false, true]) {
+    const [M, Kd, N] = [9, 17, 70];
+    const x = randn(M * Kd),
+      Wt = randn(N * Kd),
+      b = randn(N);
+    const o = out(M * N);
+    k.linear(up(x), up(Wt), up(b), o, M, Kd, N, relu);
+    const got = await read(o);
+    const want = new Float64Array(M * N),
+      mag = new Float64Array(M * N);
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = b[j],
+          m = Math.abs(b[j]);
+        for (let q = 0; q < Kd; q++) {
+          s += x[i * Kd + q] * Wt[j * Kd + q];
+          m += Math.abs(x[i * Kd + q] * Wt[j * Kd + q]);
+        }
+        want[i * N + j] = relu ? Math.max(s, 0) : s;
+        mag[i * N + j] = m;
+      }
+    check(`linear bias relu=${relu}`, got, want, 2 * (Kd + 1) * EPS, (i) => mag[i]);
+  }
+
+  // ---- elementwise ----
+  const n = 1000;
+  const a = randn(n),
+    b = randn(n, 0.5, 2);
+  const ops: [string, (x: number, y: number) => number, number][] = [
+    ["add", (x, y) => x + y, 2 * EPS],
+    ["sub", (x, y) => x - y, 2 * EPS],
+    ["mul", (x, y) => x * y, 2 * EPS],
+    ["div", (x, y) => x / y, 8 * EPS],
+  ];
+  for (const [name, fn, tol] of ops) {
+    const o = out(n);
+    k.binary(name as "add", up(a), up(b), o);
+    check(
+      `binary ${name}`,
+      await read(o),
+      Array.from(a, (x, i) => fn(x, b[i])),
+      tol,
+    );
+  }
+  const xs = randn(n, -4, 4);
+  const gelu = (approx: "none" | "tanh") => {
+    const r = new Float64Array(n);
+    K.gelu(Float64Array.from(xs), r, approx);
+    return r;
+  };
+  const unary: [string, ArrayLike<number>][] = [
+    ["exp", Array.from(xs, Math.exp)],
+    ["tanh", Array.from(xs, Math.tanh)],
+    ["sigmoid", Array.from(xs, (x) => 1 / (1 + Math.exp(-x)))],
+    ["erf", Array.from(xs, K.erfScalar)],
+    ["silu", Array.from(xs, (x) => x / (1 + Math.exp(-x)))],
+    ["geluErf", gelu("none")],
+    ["geluTanh", gelu("tanh")],
+  ];
+  for (const [name, want] of unary) {
+    const o = out(n);
+    k.unary(name as "exp", up(xs), o);
+    check(`unary ${name}`, await read(o), want, 2e-5, (i) => Math.abs(want[i]) + 0.05);
+  }
+  // tanh and erf keep relative accuracy near 0 (no cancellation)
+  {
+    const tiny = randn(200, -1e-3, 1e-3);
+    for (const [name, fn] of [
+      ["tanh", Math.tanh],
+      ["erf", K.erfScalar],
+    ] as const) {
+      const o = out(tiny.length);
+      k.unary(name, up(tiny), o);
+      check(`unary ${name} near 0 (relative)`, await read(o), Array.from(tiny, fn), 2e-5);
+    }
+  }
+  {
+    const o = out(n);
+    k.scale(up(a), o, 0.37);
+    check(
+      "scale",
+      await read(o),
+      Array.from(a, (x) => x * Math.fround(0.37)),
+      2 * EPS,
+    );
+    const o2 = out(n);
+    k.affine(up(a), o2, -1.5, 0.25);
+    check(
+      "affine",
+      await read(o2),
+      Array.from(a, (x) => -1.5 * x + 0.25),
+      4 * EPS,
+      (i) => Math.abs(1.5 * a[i]) + 0.25,
+    );
+    const c = new Float32Array(a);
+    c[3] = 0;
+    c[4] = -0;
+    const o3 = out(n),
+      m3 = out(n),
+      m4 = out(n);
+    k.relu(up(c), o3, m3);
+    k.reluMask(up(c), m4);
+    const want = Array.from(c, (x) => (x > 0 ? x : 0));
+    const mask = Array.from(c, (x) => (x > 0 ? 1 : 0));
+    check("relu", await read(o3), want, 0, () => 1);
+    check("relu mask", await read(m3), mask, 0, () => 1);
+    check("reluMask", await read(m4), mask, 0, () => 1);
+  }
+  {
+    const [rows, cols] = [13, 37];
+    const x = randn(rows * cols),
+      v = randn(cols);
+    const o = out(rows * cols);
+    k.addRowVector(up(x), up(v), o, rows, cols);
+    check(
+      "addRowVector",
+      await read(o),
+      Array.from(x, (q, i) => q + v[i % cols]),
+      2 * EPS,
+    );
+  }
+  // ---- broadcasting: rank 6 with size-1 axes, a permuted (strided) operand, rank 0 ----
+  const bcast = async (name: string, aShape: number[], bShape: number[], op: number, permuteA = false) => {
+    const outShape = aShape.map((s, i) => Math.max(s, bShape[i]));
+    const A = randn(aShape.reduce((p, q) => p * q, 1)),
+      B = randn(
+        bShape.reduce((p, q) => p * q, 1),
+        0.5,
+        2,
+      );
+    let aStr = K.broadcastStrides(aShape, outShape);
+    if (permuteA) aStr = [...aStr].reverse(); // a transposed read of A (shape symmetric in the test)
+    const bStr = K.broadcastStrides(bShape, outShape);
+    const size = outShape.reduce((p, q) => p * q, 1);
+    const want = new Float64Array(size);
+    K.broadcastBinary(op, Float64Array.from(A), aStr, Float64Array.from(B), bStr, want, outShape);
+    const o = out(size);
+    k.broadcastBinary(op, up(A), aStr, up(B), bStr, o, outShape);
+    check(`broadcastBinary ${name}`, await read(o), want, op === 3 ? 8 * EPS : 2 * EPS);
+  };
+  await bcast("rank 6 add", [2, 3, 1, 4, 1, 3], [1, 3, 2, 1, 2, 3], 0);
+  await bcast("rank 6 sub", [2, 1, 2, 1, 3, 2], [1, 2, 1, 3, 1, 2], 1);
+  await bcast("rank 4 mul, transposed operand", [3, 4, 4, 3], [1, 4, 1, 3], 2, true);
+  await bcast("rank 8 div", [2, 1, 2, 1, 2, 1, 2, 3], [1, 2, 1, 2, 1, 2, 1, 3], 3);
+  await bcast("rank 0", [], [], 0);
+
+  // ---- reductions (compensated, deterministic) ----
+  for (const [rows, cols] of [
+    [7, 5],
+    [1000, 3],
+    [3, 300],
+  ]) {
+    const x = randn(rows * cols);
+    const xi = up(x);
+    const sc = out(cols),
+      sc64 = out(cols),
+      sr = out(rows);
+    k.sumColumns(xi, sc, rows, cols);
+    k.sumColumns64(xi, sc64, rows, cols);
+    k.sumRows(xi, sr, rows, cols);
+    const wc = new Float64Array(cols),
+      mc = new Float64Array(cols),
+      wr = new Float64Array(rows),
+      mr = new Float64Array(rows);
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++) {
+        wc[j] += x[i * cols + j];
+        mc[j] += Math.abs(x[i * cols + j]);
+        wr[i] += x[i * cols + j];
+        mr[i] += Math.abs(x[i * cols + j]);
+      }
+    const tol = (w: Float64Array, m: Float64Array) => (i: number) => Math.abs(w[i]) + 2 ** -18 * m[i];
+    check(`sumColumns ${rows}x${cols}`, await read(sc), wc, 2 ** -22, tol(wc, mc));
+    check(`sumColumns64 ${rows}x${cols}`, await read(sc64), wc, 2 ** -22, tol(wc, mc));
+    check(`sumRows ${rows}x${cols}`, await read(sr), wr, 2 ** -22, tol(wr, mr));
+  }
+  {
+    // 1 followed by 20,000 values of 1e-8: a plain float32 sum stays at 1 (error 2e-4); compensated sums get 1.0002.
+    const x = new Float32Array(20001).fill(1e-8);
+    x[0] = 1;
+    const want = 1 + 20000 * Math.fround(1e-8);
+    const xi = up(x);
+    const s = out(1),
+      c = out(1),
+      r = out(1);
+    k.sumAll(xi, s);
+    k.sumColumns(xi, c, x.length, 1);
+    k.sumRows(xi, r, 1, x.length);
+    check("sum compensated (1 + 20000·1e-8)", await read(s), [want], 2 ** -22);
+    check("sumColumns compensated", await read(c), [want], 2 ** -22);
+    check("sumRows compensated", await read(r), [want], 2 ** -22);
+  }
+  {
+    const x = randn(5000);
+    const xi = up(x);
+    const s1 = out(1),
+      s2 = out(1);
+    k.sumAll(xi, s1);
+    k.sumAll(xi, s2);
+    const [v1, v2] = [await read(s1), await read(s2)];
+    const want = x.reduce((p, q) => p + q, 0);
+    check("sum 5000", v1, [want], 2 ** -22, () => Math.abs(want) + 2 ** -18 * 5000);
+    if (v1[0] !== v2[0]) fail("sum deterministic", `${v1[0]} vs ${v2[0]}`);
+  }
+  for (const [rows, cols] of [
+    [4, 10],
+    [3, 150],
+  ]) {
+    const x = randn(rows * cols, -6, 6);
+    x[1] = 30; // a large logit: the max shift keeps exp finite
+    const sm = out(rows * cols),
+      lse = out(rows);
+    k.softmaxRows(up(x), sm, rows, cols);
+    k.logSumExpRows(up(x), lse, rows, cols);
+    const ws = new Float64Array(rows * cols),
+      wl = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      let mx = -Infinity,
+        s = 0;
+      for (let j = 0; j < cols; j++) mx = Math.max(mx, x[i * cols + j]);
+      for (let j = 0; j < cols; j++) s += Math.exp(x[i * cols + j] - mx);
+      for (let j = 0; j < cols; j++) ws[i * cols + j] = Math.exp(x[i * cols + j] - mx) / s;
+      wl[i] = mx + Math.log(s);
+    }
+    check(`softmaxRows ${rows}x${cols}`, await read(sm), ws, 2e-5, (i) => ws[i] + 1e-6);
+    check(`logSumExpRows ${rows}x${cols}`, await read(lse), wl, 2e-5, (i) => Math.abs(wl[i]) + 1e-6);
+  }
+
+  // ---- optimizer updates ----
+  {
+    const x = randn(n),
+      y = randn(n);
+    const o = out(n),
+      o2 = out(n);
+    k.axpby(0.9, up(x), -0.1, up(y), o);
+    k.axpby(-0.5, up(x), 0, null, o2);
+    const f = Math.fround;
+    check(
+      "axpby",
+      await read(o),
+      Array.from(x, (v, i) => f(0.9) * v + f(-0.1) * y[i]),
+      4 * EPS,
+      (i) => Math.abs(0.9 * x[i]) + Math.abs(0.1 * y[i]),
+    );
+    check(
+      "axpby (d null)",
+      await read(o2),
+      Array.from(x, (v) => -0.5 * v),
+      2 * EPS,
+    );
+  }
+  {
+    const g = randn(n),
+      m = randn(n, -0.1, 0.1),
+      v = randn(n, 0, 0.01);
+    const [lr, b1, b2, eps, t] = [1e-3, 0.9, 0.999, 1e-8, 7];
+    const c1 = 1 - b1 ** t,
+      c2 = 1 - b2 ** t;
+    const m2 = out(n),
+      v2 = out(n),
+      u = out(n);
+    k.adam(up(g), up(m), up(v), m2, v2, u, lr, b1, b2, c1, c2, eps);
+    const wm = Array.from(g, (gi, i) => b1 * m[i] + (1 - b1) * gi);
+    const wv = Array.from(g, (gi, i) => b2 * v[i] + (1 - b2) * gi * gi);
+    const wu = wm.map((mi, i) => (-lr * (mi / c1)) / (Math.sqrt(wv[i] / c2) + eps));
+    check("adam m", await read(m2), wm, 2e-5, (i) => Math.abs(wm[i]) + 1e-6);
+    check("adam v", await read(v2), wv, 2e-5, (i) => Math.abs(wv[i]) + 1e-9);
+    check("adam update", await read(u), wu, 2e-5, (i) => Math.abs(wu[i]) + 1e-9);
+  }
+
+  // ---- convolution in three directions (stride, dilation, asymmetric padding) ----
+  for (const [name, geo] of [
+    [
+      "3x3 same",
+      { n: 2, h: 6, w: 5, c: 3, cout: 4, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1 },
+    ],
+    [
+      "2x3 stride 2 dilation 2",
+      { n: 2, h: 9, w: 8, c: 2, cout: 3, kh: 2, kw: 3, sh: 2, sw: 2, dh: 2, dw: 1, pt: 1, pl: 0, pb: 0, pr: 2 },
+    ],
+  ] as const) {
+    const g = K.convGeometry(
+      [geo.n, geo.h, geo.w, geo.c],
+      [geo.kh, geo.kw],
+      [geo.sh, geo.sw],
+      [geo.pt, geo.pl, geo.pb, geo.pr],
+      [geo.dh, geo.dw],
+    );
+    const { n: N, h, w, c, outH, outW } = g;
+    const cout = geo.cout;
+    const x = randn(N * h * w * c),
+      wt = randn(cout * g.kh * g.kw * c),
+      dy = randn(N * outH * outW * cout);
+    const y = out(N * outH * outW * cout),
+      dx = out(N * h * w * c),
+      dw = out(wt.length);
+    k.conv("forward", up(x), up(wt), y, g, cout);
+    k.conv("input", up(dy), up(wt), dx, g, cout);
+    k.conv("filter", up(x), up(dy), dw, g, cout);
+    const wy = new Float64Array(y.length),
+      my = new Float64Array(y.length),
+      wdx = new Float64Array(dx.length),
+      mdx = new Float64Array(dx.length),
+      wdw = new Float64Array(wt.length),
+      mdw = new Float64Array(wt.length);
+    for (let bI = 0; bI < N; bI++)
+      for (let oy = 0; oy < outH; oy++)
+        for (let ox = 0; ox < outW; ox++)
+          for (let co = 0; co < cout; co++)
+            for (let ky = 0; ky < g.kh; ky++)
+              for (let kx = 0; kx < g.kw; kx++) {
+                const iy = oy * g.sh + ky * g.dh - g.padTop,
+                  ix = ox * g.sw + kx * g.dw - g.padLeft;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                for (let ci = 0; ci < c; ci++) {
+                  const xo = ((bI * h + iy) * w + ix) * c + ci,
+                    wo = ((co * g.kh + ky) * g.kw + kx) * c + ci,
+                    yo = ((bI * outH + oy) * outW + ox) * cout + co;
+                  wy[yo] += x[xo] * wt[wo];
+                  my[yo] += Math.abs(x[xo] * wt[wo]);
+                  wdx[xo] += dy[yo] * wt[wo];
+                  mdx[xo] += Math.abs(dy[yo] * wt[wo]);
+                  wdw[wo] += x[xo] * dy[yo];
+                  mdw[wo] += Math.abs(x[xo] * dy[yo]);
+                }
+              }
+    const kf = g.kh * g.kw * c,
+      ki = g.kh * g.kw * cout,
+      kw2 = N * outH * outW;
+    check(`conv forward ${name}`, await read(y), wy, 2 * kf * EPS, (i) => my[i]);
+    check(`conv input ${name}`, await read(dx), wdx, 2 * ki * EPS, (i) => mdx[i]);
+    check(`conv filter ${name}`, await read(dw), wdw, 2 * kw2 * EPS, (i) => mdw[i]);
+  }
+
+  // ---- max pooling with argmax: ties (first wins), padding (never wins), NaN (wins) ----
+  {
+    const g = K.convGeometry([2, 5, 6, 3], [2, 3], [2, 2], [1, 1, 0, 1], [1, 1]);
+    const x = randn(2 * 5 * 6 * 3, -1, 1);
+    for (let i = 0; i < x.length; i += 7) x[i] = 0.5; // ties
+    x[10] = NaN;
+    const want = K.maxPoolArgmaxGeneral(Float64Array.from(x), g);
+    const y = out(want.length),
+      idx = out(want.length);
+    k.maxPool(up(x), y, idx, g);
+    check("maxPool argmax", await read(idx), want, 0, () => 1);
+    check(
+      "maxPool values",
+      await read(y),
+      Array.from(want, (i) => x[i]),
+      0,
+      () => 1,
+    );
+  }
+  {
+    const o = out(37);
+    k.fill(o, 2.5);
+    check("fill", await read(o), new Array<number>(37).fill(2.5), 0, () => 1);
+  }
+}
+
+/** Context mechanics: scopes, pooled buffers re-zeroed, upload ordering, aliasing, determinism. */
+async function mechanics(be: WebGPUBackend): Promise<void> {
+  const k = be.kernels;
+  const ctx = be.ctx;
+  const read = async (s: unknown) => (await be.read(s as GpuArray)) as Float32Array;
+  // A scope keeps its result's storage and reclaims the rest.
+  const before = ctx.usage().pooled,
+    created = ctx.stats.buffersCreated;
+  const kept = be.scope(() => {
+    const t = be.upload(Float32Array.from([1, 2, 3]));
+    const u = be.alloc("float32", 3);
+    k.scale(t, u, 2);
+    const junk = be.alloc("float32", 3);
+    k.fill(junk, 7);
+    return { u };
+  });
+  const after = ctx.usage();
+  check("scope result kept", await read(kept.u), [2, 4, 6], 0, () => 1);
+  // Three buffers taken (from the pool or new), two returned.
+  const want = before - (3 - (ctx.stats.buffersCreated - created)) + 2;
+  if (after.pooled !== want) fail("scope reclaims the rest", `pooled ${before} → ${after.pooled} (want ${want})`);
+  else results.push({ name: "scope reclaims all but its result", ok: true, worst: 0, detail: "" });
+  // A recycled buffer comes back zeroed.
+  const z = be.scope(() => {
+    const a = be.alloc("float32", 3);
+    return { a };
+  });
+  check("alloc from the pool is zeroed", await read(z.a), [0, 0, 0], 0, () => 1);
+  // An upload into a buffer the open encoder still reads must not overtake that read.
+  const A = be.upload(Float32Array.from([1, 2, 3, 4]));
+  const o1 = be.alloc("float32", 4);
+  k.scale(A, o1, 10);
+  be.release(A);
+  const B = be.upload(Float32Array.from([5, 6, 7, 8])); // same pooled buffer as A, still referenced by the encoder
+  const o2 = be.alloc("float32", 4);
+  k.scale(B, o2, 10);
+  check("upload after reuse keeps order (first)", await read(o1), [10, 20, 30, 40], 0, () => 1);
+  check("upload after reuse keeps order (second)", await read(o2), [50, 60, 70, 80], 0, () => 1);
+  // An output that aliases an input.
+  const al = be.upload(Float32Array.from([1, -2, 3]));
+  k.binary("add", al, al, al);
+  check("aliased output", await read(al), [2, -4, 6], 0, () => 1);
+  // Deterministic: a GEMM and column sums twice give the same bits.
+  const M = 40,
+    Kd = 300,
+    N = 20;
+  const X = be.upload(randn(M * Kd)),
+    Y = be.upload(randn(Kd * N));
+  const c1 = be.alloc("float32", M * N),
+    c2 = be.alloc("float32", M * N),
+    s1 = be.alloc("float32", Kd),
+    s2 = be.alloc("float32", Kd);
+  k.gemm(X, Y, c1, M, Kd, N, false, false);
+  k.gemm(X, Y, c2, M, Kd, N, false, false);
+  k.sumColumns(X, s1, M, Kd);
+  k.sumColumns(X, s2, M, Kd);
+  const [r1, r2, r3, r4] = [await read(c1), await read(c2), await read(s1), await read(s2)];
+  if (!r1.every((v, i) => Object.is(v, r2[i])) || !r3.every((v, i) => Object.is(v, r4[i])))
+    fail("deterministic", "two runs differ");
+  else results.push({ name: "deterministic (gemm, sumColumns twice)", ok: true, worst: 0, detail: "" });
+  // Batching: many dispatches, one submit per read.
+  const s0 = ctx.stats.submits;
+  const v = be.upload(randn(100));
+  let acc = v;
+  for (let i = 0; i < 50; i++) {
+    const nx = be.alloc("float32", 100);
+    k.affine(acc, nx, 1, 1);
+    acc = nx;
+  }
+  await read(acc);
+  const subs = ctx.stats.submits - s0;
+  if (subs !== 1) fail("one submit per read", `${subs} submits for 50 dispatches and a read`);
+  else results.push({ name: "50 dispatches, 1 submit", ok: true, worst: 0, detail: "" });
+}
+
+async function run(): Promise<{ adapter: unknown; results: Result[]; stats: unknown }> {
+  results.length = 0;
+  const soft = await requestWebGPU();
+  const r = await requestWebGPU({ allowSoftware: true });
+  if (!r.backend) return { adapter: r.reason, results: [], stats: null };
+  const be = r.backend;
+  // Without allowSoftware a software adapter is refused with one line.
+  if (be.adapter.software && soft.backend) fail("software adapter refused by default", "it was accepted");
+  if (be.adapter.software && soft.reason !== undefined)
+    results.push({
+      name: "software adapter refused by default",
+      ok: /software/.test(soft.reason) && !soft.reason.includes("\n"),
+      worst: 0,
+      detail: soft.reason,
+    });
+  await kernels(be);
+  await mechanics(be);
+  for (const e of be.ctx.errors) fail("device error", e);
+  return { adapter: be.adapter, results, stats: be.ctx.stats };
+}
+
+(globalThis as unknown as { gcxWebGPU: { run: typeof run } }).gcxWebGPU = { run };

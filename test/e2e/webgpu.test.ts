@@ -1,0 +1,147 @@
+/**
+ * The WebGPU backend's kernels in a real WebGPU implementation: builds test/e2e/webgpu-page with Vite, serves it
+ * from 127.0.0.1 (navigator.gpu needs a secure context) and runs it in Debian's headless Chromium with
+ * --enable-unsafe-webgpu, where WebGPU runs on SwiftShader (CPU). Every kernel is compared with a float64 reference
+ * loop within a float32 tolerance stated in the page (webgpu-page/page.ts); the context's scopes, pooling, upload
+ * ordering, aliasing, determinism and batching are checked too. Skipped when /usr/bin/chromium is absent
+ * (GCX_CHROMIUM names another binary) or when the browser offers no WebGPU adapter at all.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { extname, join, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium, type BrowserContext } from "playwright-core";
+
+const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const run = promisify(execFile);
+const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript" };
+
+/** A static file server for dir on 127.0.0.1 (a free port). */
+async function serve(dir: string): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    if (path === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
+    let file = normalize(join(dir, path));
+    if (!file.startsWith(dir + sep) && file !== dir) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+    if (!existsSync(file)) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  if (!addr || typeof addr === "string") throw new Error("no server address");
+  return { server, base: `http://127.0.0.1:${addr.port}/` };
+}
+
+interface Result {
+  name: string;
+  ok: boolean;
+  worst: number;
+  detail: string;
+}
+
+/** Chromium flags that give headless WebGPU on SwiftShader (no GPU process access to real hardware). */
+export const WEBGPU_ARGS = [
+  "--no-sandbox",
+  "--enable-unsafe-webgpu",
+  "--enable-features=Vulkan",
+  "--use-angle=swiftshader",
+  "--use-webgpu-adapter=swiftshader",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+test("webgpu: every kernel on SwiftShader matches the float64 reference", { timeout: 600_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is absent (apt-get install -y chromium)`);
+    return;
+  }
+  const out = mkdtempSync(join(tmpdir(), "gcx-webgpu-page-"));
+  const userDataDir = mkdtempSync(join(tmpdir(), "gcx-webgpu-chromium-"));
+  let context: BrowserContext | undefined;
+  let server: Server | undefined;
+  try {
+    const t0 = performance.now();
+    await run(
+      process.execPath,
+      [
+        join(ROOT, "node_modules", "vite", "bin", "vite.js"),
+        "build",
+        join(ROOT, "test", "e2e", "webgpu-page"),
+        "--outDir",
+        out,
+        "--emptyOutDir",
+        "--base",
+        "./",
+        "--target",
+        "es2022",
+        "--logLevel",
+        "warn",
+      ],
+      { cwd: ROOT },
+    );
+    t.diagnostic(`vite build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const served = await serve(out);
+    server = served.server;
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: WEBGPU_ARGS,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") errors.push(m.text());
+    });
+    await page.goto(served.base);
+    await page.waitForFunction(() => "gcxWebGPU" in globalThis, null, { timeout: 60_000 });
+    const t1 = performance.now();
+    const r = await page.evaluate(() =>
+      (
+        globalThis as unknown as {
+          gcxWebGPU: { run(): Promise<{ adapter: unknown; results: Result[]; stats: unknown }> };
+        }
+      ).gcxWebGPU.run(),
+    );
+    t.diagnostic(`kernels ran in ${((performance.now() - t1) / 1000).toFixed(1)} s on ${JSON.stringify(r.adapter)}`);
+    if (typeof r.adapter === "string") {
+      t.skip(`no WebGPU adapter in this Chromium: ${r.adapter}`);
+      return;
+    }
+    t.diagnostic(`context counters: ${JSON.stringify(r.stats)}`);
+    for (const x of r.results)
+      t.diagnostic(`${x.ok ? "ok  " : "FAIL"} ${x.name}: worst ${x.worst.toPrecision(3)} of the bound; ${x.detail}`);
+    assert.ok(r.results.length >= 60, `ran ${r.results.length} checks`);
+    const failed = r.results.filter((x) => !x.ok);
+    assert.deepEqual(
+      failed.map((x) => `${x.name}: ${x.detail}`),
+      [],
+      "every kernel within its tolerance",
+    );
+    assert.deepEqual(errors, [], "no errors or warnings in the page (shader compilation included)");
+  } finally {
+    await context?.close();
+    server?.close();
+    rmSync(out, { recursive: true, force: true });
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+});
