@@ -98,13 +98,12 @@ export function mulScalar(a: Tensor, s: Tensor): Tensor {
 
 /** Sum of all elements, as a scalar tensor. Accumulated in float64 for accuracy. */
 export function sum(a: Tensor): Tensor {
-  let s = kernels().sum?.(a.data) ?? null;
-  if (s === null) {
-    s = 0;
-    for (let i = 0; i < a.data.length; i++) s += a.data[i];
-  }
   const out = allocLike(a.data, 1);
-  out[0] = s;
+  if (!kernels().sum?.(a.data, out)) {
+    let s = 0;
+    for (let i = 0; i < a.data.length; i++) s += a.data[i];
+    out[0] = s;
+  }
   return record(out, [], [a], (g) => [expandScalar(g, a.shape)]);
 }
 

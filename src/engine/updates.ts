@@ -8,7 +8,7 @@ import type { Data } from "./tensor.js";
 
 /** Updates are float32 whatever the inputs' precision: trained parameters and optimizer state are float32 (as checkpoints store them). */
 function like(a: Data): Data {
-  return allocStorage("float32", a.length);
+  return allocStorage("float32", a.length) as Data;
 }
 
 /** c·a + b·d elementwise (d may be omitted: c·a). */
