@@ -301,7 +301,7 @@ async function kernels(be: WebGPUBackend): Promise<void> {
     const s = out(1),
       c = out(1),
       r = out(1);
-    k.sumAll(xi, s);
+    k.sum(xi, s);
     k.sumColumns(xi, c, x.length, 1);
     k.sumRows(xi, r, 1, x.length);
     check("sum compensated (1 + 20000·1e-8)", await read(s), [want], 2 ** -22);
@@ -313,8 +313,8 @@ async function kernels(be: WebGPUBackend): Promise<void> {
     const xi = up(x);
     const s1 = out(1),
       s2 = out(1);
-    k.sumAll(xi, s1);
-    k.sumAll(xi, s2);
+    k.sum(xi, s1);
+    k.sum(xi, s2);
     const [v1, v2] = [await read(s1), await read(s2)];
     const want = x.reduce((p, q) => p + q, 0);
     check("sum 5000", v1, [want], 2 ** -22, () => Math.abs(want) + 2 ** -18 * 5000);
@@ -458,9 +458,16 @@ async function kernels(be: WebGPUBackend): Promise<void> {
     x[10] = NaN;
     const want = K.maxPoolArgmaxGeneral(Float64Array.from(x), g);
     const y = out(want.length),
-      idx = out(want.length);
+      idx = be.allocIndices(want.length);
     k.maxPool(up(x), y, idx, g);
-    check("maxPool argmax", await read(idx), want, 0, () => 1);
+    check("maxPool argmax", await be.ctx.readIndices(idx), want, 0, () => 1);
+    // Its backward: scatterAdd by the device argmax (a gather over windows) against a host scatter.
+    const dy = randn(want.length);
+    const dx = out(x.length);
+    k.scatterAdd(up(dy), idx, dx);
+    const wdx = new Float64Array(x.length);
+    want.forEach((at, o) => (wdx[at] += dy[o]));
+    check("scatterAdd by max-pooling argmax", await read(dx), wdx, 4 * EPS, (i) => Math.abs(wdx[i]) + 1e-30);
     check(
       "maxPool values",
       await read(y),
@@ -473,6 +480,238 @@ async function kernels(be: WebGPUBackend): Promise<void> {
     const o = out(37);
     k.fill(o, 2.5);
     check("fill", await read(o), new Array<number>(37).fill(2.5), 0, () => 1);
+  }
+}
+
+/** The kernels the device-storage contract added (ops that were JS loops). */
+async function layoutKernels(be: WebGPUBackend): Promise<void> {
+  const k = be.kernels;
+  const up = (v: Float32Array) => be.upload(v);
+  const read = async (s: unknown) => (await be.read(s as GpuArray)) as Float32Array;
+  const out = (n: number) => be.alloc("float32", n);
+  const exact = (name: string, got: ArrayLike<number>, want: ArrayLike<number>) => check(name, got, want, 0, () => 1);
+  {
+    const [M, N] = [7, 13];
+    const x = randn(M * N);
+    const o = out(M * N);
+    k.transpose(up(x), o, M, N);
+    const want = new Float32Array(M * N);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) want[j * M + i] = x[i * N + j];
+    exact("transpose", await read(o), want);
+    const c = out(M * N);
+    k.copy(up(x), c);
+    exact("copy", await read(c), x);
+  }
+  {
+    const x = randn(500, -3, 3);
+    x[0] = 0;
+    const pos = Float32Array.from(x, Math.abs);
+    for (const [p, src] of [
+      [2, x],
+      [0.5, pos],
+      [-0.5, pos],
+      [-1, x],
+      [3, x],
+      [-2, x],
+      [1.7, x],
+    ] as const) {
+      const o = out(src.length);
+      k.powScalar(up(src), o, p);
+      const want = Array.from(src, (v) => (p === -0.5 ? 1 / Math.sqrt(v) : Math.pow(v, p)));
+      check(`powScalar ${p}`, await read(o), want, 2e-5, (i) => Math.abs(want[i]));
+    }
+  }
+  {
+    const x = randn(400, -3, 3);
+    x[5] = 0;
+    const o = out(400),
+      m = out(400);
+    k.leakyRelu(up(x), o, m, 0.1);
+    const f = Math.fround(0.1);
+    check(
+      "leakyRelu",
+      await read(o),
+      Array.from(x, (v) => (v > 0 ? v : v * f)),
+      2 * EPS,
+    );
+    exact(
+      "leakyRelu mask",
+      await read(m),
+      Array.from(x, (v) => (v > 0 ? 1 : f)),
+    );
+    const xs = randn(400, -20, 20);
+    const so = out(400),
+      sm = out(400);
+    k.softplus(up(xs), so, sm, 1.5, 20);
+    const ws = new Float64Array(400),
+      wm = new Float64Array(400);
+    K.softplus(Float64Array.from(xs), ws, wm, 1.5, 20);
+    check("softplus", await read(so), ws, 2e-5, (i) => Math.abs(ws[i]) + 1e-7);
+    exact("softplus mask", await read(sm), wm);
+  }
+  {
+    const xShape = [3, 1, 4],
+      outShape = [2, 3, 5, 4];
+    const x = randn(12);
+    const st = K.broadcastStrides(xShape, outShape);
+    const want = new Float64Array(120);
+    K.broadcastCopy(Float64Array.from(x), st, want, outShape);
+    const o = out(120);
+    k.broadcastCopy(up(x), st, o, outShape);
+    exact("broadcastCopy", await read(o), want);
+    const shape = [2, 3, 4, 5],
+      perm = [0, 3, 1, 2];
+    const y = randn(120);
+    const po = out(120);
+    k.permute(up(y), po, shape, perm);
+    const wp = new Float32Array(120);
+    let q = 0;
+    for (let a = 0; a < 2; a++)
+      for (let d = 0; d < 5; d++)
+        for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) wp[q++] = y[((a * 3 + b) * 4 + c) * 5 + d];
+    exact("permute NHWC→NCHW", await read(po), wp);
+  }
+  for (const [xShape, target] of [
+    [
+      [4, 3, 5],
+      [3, 1],
+    ],
+    [[4, 3, 5], []],
+    [
+      [4, 3, 5],
+      [4, 1, 5],
+    ],
+    [[600, 2], [2]],
+  ] as number[][][]) {
+    const n = xShape.reduce((p, q) => p * q, 1);
+    const x = randn(n);
+    const outStrides = K.broadcastStrides(target, xShape);
+    const m = target.reduce((p, q) => p * q, 1);
+    const want = new Float64Array(m),
+      mag = new Float64Array(m);
+    K.sumToShape(Float64Array.from(x), xShape, want, outStrides);
+    K.sumToShape(Float64Array.from(x, Math.abs), xShape, mag, outStrides);
+    const o = out(m);
+    k.sumToShape(up(x), xShape, o, outStrides);
+    check(
+      `sumToShape [${xShape}] → [${target}]`,
+      await read(o),
+      want,
+      2 ** -22,
+      (i) => Math.abs(want[i]) + 2 ** -18 * mag[i],
+    );
+  }
+  {
+    const x = randn(50);
+    const idx = Int32Array.from({ length: 80 }, () => Math.floor(rand() * 50));
+    const o = out(80);
+    k.gather(up(x), idx, o);
+    exact(
+      "gather (host indices)",
+      await read(o),
+      Array.from(idx, (i) => x[i]),
+    );
+    const g = randn(80);
+    const want = new Float64Array(50);
+    idx.forEach((at, i) => (want[at] += g[i]));
+    const s1 = out(50),
+      s2 = out(50);
+    k.scatterAdd(up(g), idx, s1);
+    k.scatterAdd(up(g), be.ctx.uploadIndices(idx), s2); // device indices without structure: the serial kernel
+    check("scatterAdd (host indices)", await read(s1), want, 8 * EPS, (i) => Math.abs(want[i]) + 8);
+    check("scatterAdd (device indices)", await read(s2), want, 8 * EPS, (i) => Math.abs(want[i]) + 8);
+  }
+  {
+    const rows = 5,
+      widths = [3, 1, 4];
+    const xs = widths.map((w) => randn(rows * w));
+    const o = out(rows * 8);
+    k.concatLastAxis(xs.map(up), widths, rows, o);
+    const want: number[] = [];
+    for (let r = 0; r < rows; r++) xs.forEach((x, i) => want.push(...x.slice(r * widths[i], (r + 1) * widths[i])));
+    exact("concatLastAxis", await read(o), want);
+  }
+  {
+    const shape = [2, 3, 4, 2],
+      padding = [1, 2, 0, 1];
+    const x = randn(48);
+    const H = 4,
+      W = 7;
+    const o = out(2 * H * W * 2);
+    k.pad2d(up(x), o, shape, padding, -1.5);
+    const want = new Array<number>(2 * H * W * 2).fill(-1.5);
+    for (let b = 0; b < 2; b++)
+      for (let y = 0; y < 3; y++)
+        for (let xx = 0; xx < 4; xx++)
+          for (let c = 0; c < 2; c++) want[((b * H + y + 1) * W + xx + 2) * 2 + c] = x[((b * 3 + y) * 4 + xx) * 2 + c];
+    const got = await read(o);
+    exact("pad2d", got, want);
+    const back = out(48);
+    k.crop2d(o, back, [2, H, W, 2], padding);
+    exact("crop2d", await read(back), x);
+  }
+  for (const [name, g] of [
+    ["3x3 pad 1", K.convGeometry([2, 5, 4, 3], [3, 3], [1, 1], [1, 1, 1, 1])],
+    [
+      "2x2 stride 2 dilation 2, group channels 1..3",
+      K.convGeometry([1, 7, 6, 4], [2, 2], [2, 2], [0, 1, 1, 0], [2, 2], 1, 2),
+    ],
+  ] as const) {
+    const x = randn(g.n * g.h * g.w * g.c);
+    const rows = g.n * g.outH * g.outW,
+      kk = g.kh * g.kw * g.cg;
+    const wc = new Float64Array(rows * kk);
+    K.im2colGeneral(Float64Array.from(x), wc, g);
+    const cols = out(rows * kk);
+    k.im2col(up(x), cols, g);
+    exact(`im2col ${name}`, await read(cols), wc);
+    const cv = randn(rows * kk);
+    const wx = new Float64Array(x.length);
+    K.col2imGeneral(Float64Array.from(cv), wx, g);
+    const xo = out(x.length);
+    k.col2im(up(cv), xo, g);
+    check(`col2im ${name}`, await read(xo), wx, 2 * g.kh * g.kw * EPS, (i) => Math.abs(wx[i]) + 8);
+  }
+  for (const cip of [false, true]) {
+    const g = K.convGeometry([2, 5, 6, 3], [3, 2], [2, 1], [1, 0, 1, 1], [1, 1]);
+    const x = randn(2 * 5 * 6 * 3);
+    const { idx, scale } = K.avgPoolWindows(g, cip);
+    const kk = g.kh * g.kw,
+      outs = scale.length;
+    const want = new Float64Array(outs);
+    for (let o = 0; o < outs; o++) {
+      for (let j = 0; j < kk; j++) if (idx[o * kk + j] >= 0) want[o] += x[idx[o * kk + j]];
+      want[o] *= scale[o];
+    }
+    const o = out(outs);
+    k.avgPool(up(x), o, g, cip);
+    check(`avgPool countIncludePad=${cip}`, await read(o), want, 4 * kk * EPS, (i) => Math.abs(want[i]) + 2);
+    const dy = randn(outs);
+    const wdx = new Float64Array(x.length);
+    for (let q = 0; q < outs; q++)
+      for (let j = 0; j < kk; j++) if (idx[q * kk + j] >= 0) wdx[idx[q * kk + j]] += dy[q] * scale[q];
+    const dx = out(x.length);
+    k.avgPoolBackward(up(dy), dx, g, cip);
+    check(`avgPoolBackward countIncludePad=${cip}`, await read(dx), wdx, 4 * kk * EPS, (i) => Math.abs(wdx[i]) + 2);
+  }
+  {
+    const [n, hw, c] = [3, 10, 4];
+    const x = randn(n * hw * c);
+    const o = out(n * c);
+    k.globalAvgPool(up(x), o, n, hw, c);
+    const want = new Float64Array(n * c);
+    for (let b = 0; b < n; b++)
+      for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) want[b * c + ch] += x[(b * hw + p) * c + ch] / hw;
+    check("globalAvgPool", await read(o), want, 4 * EPS, (i) => Math.abs(want[i]) + 1);
+    const gq = randn(n * c);
+    const so = out(n * hw * c);
+    k.spreadMean(up(gq), so, n, hw, c);
+    check(
+      "spreadMean",
+      await read(so),
+      Array.from({ length: n * hw * c }, (_, i) => gq[Math.floor(i / (hw * c)) * c + (i % c)] / hw),
+      2 * EPS,
+    );
   }
 }
 
@@ -567,6 +806,7 @@ async function run(): Promise<{ adapter: unknown; results: Result[]; stats: unkn
       detail: soft.reason,
     });
   await kernels(be);
+  await layoutKernels(be);
   await mechanics(be);
   for (const e of be.ctx.errors) fail("device error", e);
   return { adapter: be.adapter, results, stats: be.ctx.stats };

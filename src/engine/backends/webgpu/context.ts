@@ -27,6 +27,22 @@ export class GpuArray implements DeviceArray {
   ) {}
 }
 
+/** Int32 indices in a GPU buffer (max-pooling argmax; uploaded host indices). */
+export class GpuIndexArray {
+  readonly device = "webgpu";
+  readonly dtype = "int32";
+  /** Set by max pooling: the window geometry its argmax came from (lets scatterAdd run as a gather). */
+  pool: unknown = null;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly byteOffset: number,
+    readonly length: number,
+  ) {}
+}
+
+/** A bindable range of 4-byte elements. */
+export type Bindable = GpuArray | GpuIndexArray;
+
 /** A float to pass as a kernel parameter (its bits go into the uniform slot). */
 export interface F32 {
   f: number;
@@ -41,7 +57,9 @@ export interface Dispatch {
   key: string;
   code: () => string;
   reads: readonly GpuArray[];
-  writes: readonly GpuArray[];
+  writes: readonly Bindable[];
+  /** Read-only bindings after the outputs (index arrays). */
+  extra?: readonly Bindable[];
   params: readonly Param[];
   /** Workgroups in x, y (see `grid`). */
   groups: readonly [number, number];
@@ -128,7 +146,7 @@ export class GpuContext {
   }
 
   /** Returns a temporary's buffer to the pool now (later dispatches that reuse it run after its readers). */
-  recycle(a: GpuArray): void {
+  recycle(a: Bindable): void {
     for (const fr of this.frames) fr.delete(a.buffer);
     this.pushFree(a.buffer);
   }
@@ -139,38 +157,66 @@ export class GpuContext {
     else this.free.set(b.size, [b]);
   }
 
-  /** Host values → new storage. */
-  upload(values: Data): GpuArray {
-    const a = this.allocUninitialized(values.length);
-    if (values.length === 0) return a;
-    const f32 =
-      values instanceof Float32Array && values.buffer instanceof ArrayBuffer ? values : Float32Array.from(values);
-    if (!this.touched.has(a.buffer)) {
-      this.device.queue.writeBuffer(a.buffer, a.byteOffset, f32.buffer, f32.byteOffset, f32.byteLength);
-      return a;
-    }
-    const st = this.device.createBuffer({ size: f32.byteLength, usage: USAGE.COPY_SRC, mappedAtCreation: true });
-    new Float32Array(st.getMappedRange()).set(f32);
-    st.unmap();
-    this.staging.push(st);
-    this.copyEncoder().copyBufferToBuffer(st, 0, a.buffer, a.byteOffset, f32.byteLength);
+  /** n int32 indices, contents to be written by a kernel or an upload. */
+  allocIndices(n: number): GpuIndexArray {
+    return new GpuIndexArray(this.take(Math.max(4 * n, 4)).buffer, 0, n);
+  }
+
+  /** Host indices → new index storage. */
+  uploadIndices(values: Int32Array): GpuIndexArray {
+    const a = this.allocIndices(values.length);
+    const v = values.buffer instanceof ArrayBuffer ? values : values.slice();
+    this.write(a, v);
     return a;
   }
 
-  /** Flushes the queued work and copies a's values back. */
-  async read(a: GpuArray): Promise<Float32Array> {
+  /** Host values → new storage. */
+  upload(values: Data): GpuArray {
+    const a = this.allocUninitialized(values.length);
+    const f32 =
+      values instanceof Float32Array && values.buffer instanceof ArrayBuffer ? values : Float32Array.from(values);
+    this.write(a, f32);
+    return a;
+  }
+
+  /** Writes host bytes into a, ordered after everything recorded so far. */
+  private write(a: Bindable, f32: Float32Array | Int32Array): void {
+    if (f32.length === 0) return;
+    if (!this.touched.has(a.buffer)) {
+      this.device.queue.writeBuffer(a.buffer, a.byteOffset, f32.buffer, f32.byteOffset, f32.byteLength);
+      return;
+    }
+    const st = this.device.createBuffer({ size: f32.byteLength, usage: USAGE.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(st.getMappedRange()).set(new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength));
+    st.unmap();
+    this.staging.push(st);
+    this.copyEncoder().copyBufferToBuffer(st, 0, a.buffer, a.byteOffset, f32.byteLength);
+  }
+
+  /** Flushes the queued work and copies a's bytes back. */
+  private async readBytes(a: Bindable): Promise<ArrayBuffer> {
     this.stats.reads++;
-    if (a.length === 0) return new Float32Array(0);
+    if (a.length === 0) return new ArrayBuffer(0);
     const bytes = a.length * 4;
     const st = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     this.copyEncoder().copyBufferToBuffer(a.buffer, a.byteOffset, st, 0, bytes);
     this.flush();
     await st.mapAsync(MAP_READ_MODE);
-    const out = new Float32Array(st.getMappedRange().slice(0));
+    const out = st.getMappedRange().slice(0);
     st.unmap();
     st.destroy();
     if (this.errors.length > 0) throw new Error(`webgpu: ${this.errors[this.errors.length - 1]}`);
     return out;
+  }
+
+  /** Flushes the queued work and copies a's values back. */
+  async read(a: GpuArray): Promise<Float32Array> {
+    return new Float32Array(await this.readBytes(a));
+  }
+
+  /** Flushes the queued work and copies indices back (tests). */
+  async readIndices(a: GpuIndexArray): Promise<Int32Array> {
+    return new Int32Array(await this.readBytes(a));
   }
 
   // ---- scopes ----
@@ -179,7 +225,7 @@ export class GpuContext {
    * Runs fn in a storage scope: every buffer allocated inside goes back to the pool at the end, except those of
    * `keep(result)` (the result's storages), which move to the enclosing scope.
    */
-  scope<T>(fn: () => T, keep: (r: T) => Iterable<GpuArray>): T {
+  scope<T>(fn: () => T, keep: (r: T) => Iterable<Bindable>): T {
     const frame = new Set<GPUBuffer>();
     this.frames.push(frame);
     let r: T;
@@ -272,7 +318,8 @@ export class GpuContext {
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: this.uniforms, offset: this.slot * SLOT_WORDS * 4, size: SLOT_WORDS * 4 } },
     ];
-    [...reads, ...d.writes].forEach((a, i) =>
+    const all = [...reads, ...d.writes, ...(d.extra ?? [])];
+    all.forEach((a, i) =>
       entries.push({
         binding: i + 1,
         resource: { buffer: a.buffer, offset: a.byteOffset, size: Math.max(4, a.length * 4) },
@@ -285,7 +332,7 @@ export class GpuContext {
     this.pass.setPipeline(pipe);
     this.pass.setBindGroup(0, bg);
     this.pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-    for (const a of [...reads, ...d.writes]) this.touched.add(a.buffer);
+    for (const a of all) this.touched.add(a.buffer);
     for (const t of temps) this.recycle(t);
     this.stats.dispatches++;
   }

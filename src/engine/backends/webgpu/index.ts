@@ -8,27 +8,26 @@
  * that says it is a fallback) are refused unless `allowSoftware`: they are correct but slower than the wasm backend,
  * so only tests ask for them.
  */
-import type { Data, DType } from "../../tensor.js";
-import type { DeviceArray, Storage } from "./contract.js";
-import { GpuArray, GpuContext } from "./context.js";
+import { Tensor } from "../../tensor.js";
+import type { Backend } from "../../kernelTable.js";
+import type { Data, DeviceArray, Storage } from "./contract.js";
+import { GpuArray, GpuContext, GpuIndexArray, type Bindable } from "./context.js";
 import { makeWebGPUKernels, type WebGPUKernels } from "./kernels.js";
 
-export { GpuArray, GpuContext } from "./context.js";
+export { GpuArray, GpuContext, GpuIndexArray } from "./context.js";
 export type { WebGPUKernels } from "./kernels.js";
 
 /** The WebGPU backend: the engine's Backend interface over GPU storage (device: reads are async). */
-export interface WebGPUBackend {
+export interface WebGPUBackend extends Backend {
   readonly name: "webgpu";
   /** "webgpu-<vendor>-<architecture>": kernels' transcendental functions differ between GPUs in the last bits. */
   readonly variant: string;
   readonly device: true;
-  alloc(dtype: DType, n: number): Storage;
+  allocIndices(n: number): GpuIndexArray;
   upload(values: Data): Storage;
   read(s: Storage): Promise<Data>;
   release(s: Storage): void;
   readonly kernels: WebGPUKernels;
-  scope<T>(fn: () => T): T;
-  unscoped<T>(fn: () => T): T;
   /** The device context (counters, pool usage, errors): for tests and benchmarks. */
   readonly ctx: GpuContext;
   /** What the adapter says it is. */
@@ -43,37 +42,28 @@ export interface AdapterDescription {
   software: boolean;
 }
 
-/** Tensor-like objects whose storage a scope's result keeps (the engine's Tensor has `storage`, older ones `data`). */
-function collect(v: unknown, out: GpuArray[], seen: Set<unknown>): void {
-  if (v === null || typeof v !== "object" || seen.has(v)) return;
-  seen.add(v);
-  if (v instanceof GpuArray) {
-    out.push(v);
-    return;
+/**
+ * A scope's result made independent of the scope: tensors keep their device storage but lose their graphs (whose
+ * intermediate buffers the scope reclaims); arrays, maps and plain objects are rebuilt around them. Collects the
+ * storages to keep in `keep`.
+ */
+export function detach(v: unknown, keep: Bindable[]): unknown {
+  if (v instanceof Tensor) {
+    const s = v.storage;
+    if (s instanceof GpuArray) keep.push(s);
+    return v.requiresGrad || v.node ? new Tensor(s, v.shape) : v;
   }
-  if (ArrayBuffer.isView(v)) return;
-  if (Array.isArray(v)) {
-    for (const x of v) collect(x, out, seen);
-    return;
+  if (v instanceof GpuArray || v instanceof GpuIndexArray) {
+    keep.push(v);
+    return v;
   }
-  if (v instanceof Map) {
-    for (const x of v.values()) collect(x, out, seen);
-    return;
-  }
-  const o = v as { storage?: unknown; data?: unknown };
+  if (v === null || typeof v !== "object" || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map((x) => detach(x, keep));
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, detach(x, keep)]));
   const proto: unknown = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) {
-    // A class instance: a tensor keeps its storage; nothing else is walked.
-    if (o.storage instanceof GpuArray) out.push(o.storage);
-    return;
-  }
-  for (const x of Object.values(v)) collect(x, out, seen);
-}
-
-/** The storages a scope's result holds (tensors, arrays, maps and plain objects of them). */
-export function storagesOf(v: unknown): GpuArray[] {
-  const out: GpuArray[] = [];
-  collect(v, out, new Set());
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = detach(x, keep);
   return out;
 }
 
@@ -96,12 +86,25 @@ export function makeWebGPUBackend(device: GPUDevice, adapter?: AdapterDescriptio
     name: "webgpu",
     variant: `webgpu-${tag(desc.vendor)}-${tag(desc.architecture)}`,
     device: true,
-    alloc: (_dtype, n) => ctx.alloc(n),
+    alloc: (dtype, n) => {
+      if (dtype === "float64")
+        throw new RangeError("float64: not available on the webgpu backend (it computes in float32)");
+      return ctx.alloc(n);
+    },
+    allocIndices: (n) => ctx.allocIndices(n),
     upload: (values) => ctx.upload(values),
     read: (s) => (s instanceof GpuArray ? ctx.read(s) : Promise.resolve(s as Data)),
     release: (s) => ctx.recycle(asGpu(s)),
     kernels,
-    scope: (fn) => ctx.scope(fn, storagesOf),
+    scope<T>(fn: () => T): T {
+      let detached: unknown;
+      ctx.scope(fn, (r) => {
+        const keep: Bindable[] = [];
+        detached = detach(r, keep);
+        return keep;
+      });
+      return detached as T;
+    },
     unscoped: (fn) => ctx.unscoped(fn),
     ctx,
     adapter: desc,
@@ -184,5 +187,14 @@ export async function requestWebGPU(
   } catch (e) {
     return { reason: `the WebGPU adapter refused a device (${(e as Error).message.split("\n")[0]})` };
   }
-  return { backend: makeWebGPUBackend(device, desc) };
+  const backend = makeWebGPUBackend(device, desc);
+  installed = backend;
+  return { backend };
+}
+
+let installed: WebGPUBackend | null = null;
+
+/** The backend the last successful `requestWebGPU` made (what `setBackend("webgpu")` selects), or null. */
+export function installedWebGPU(): WebGPUBackend | null {
+  return installed;
 }

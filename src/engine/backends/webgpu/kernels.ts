@@ -3,11 +3,11 @@
  * Inputs that arrive as host arrays (constants such as a broadcast zero) are uploaded; outputs must be GPU storage.
  * Nothing here reads back: results stay on the device until `read`.
  */
-import type { Data } from "../../tensor.js";
-import type { BinaryName, DenseLayer, PoolWindow, UnaryName } from "../../kernelTable.js";
-import type { Storage } from "./contract.js";
-import { GpuArray, GpuContext, f, grid, type Param } from "./context.js";
+import type { BinaryName, ConvWindow, KernelTable, PoolWindow } from "../../kernelTable.js";
+import type { Data, IndexStorage, Storage } from "./contract.js";
+import { GpuArray, GpuContext, GpuIndexArray, f, grid, type Bindable, type Param } from "./context.js";
 import * as W from "./wgsl.js";
+import * as L from "./wgslLayout.js";
 
 /** Values per thread chunk of the two-pass column sums (rows ≤ this: one pass of partials and a final sum). */
 const SUM_CHUNK = 256;
@@ -20,62 +20,8 @@ const BIN_OPS: Record<BinaryName, string> = {
   div: "a[i] / b[i]",
 };
 
-/** The kernel table over Storage (the engine's KernelTable once its Data parameters become Storage). */
-export interface WebGPUKernels {
-  gemm(A: Storage, B: Storage, C: Storage, M: number, K: number, N: number, transA: boolean, transB: boolean): boolean;
-  linear(x: Storage, Wt: Storage, b: Storage, out: Storage, M: number, K: number, N: number, relu: boolean): boolean;
-  binary(name: BinaryName, a: Storage, b: Storage, out: Storage): boolean;
-  unary(name: UnaryName, x: Storage, out: Storage): boolean;
-  scale(x: Storage, out: Storage, s: number): boolean;
-  affine(x: Storage, out: Storage, alpha: number, beta: number): boolean;
-  reluMask(x: Storage, mask: Storage): boolean;
-  relu(x: Storage, out: Storage, mask: Storage): boolean;
-  addRowVector(x: Storage, v: Storage, out: Storage, rows: number, cols: number): boolean;
-  broadcastBinary(
-    op: number,
-    a: Storage,
-    aStrides: readonly number[],
-    b: Storage,
-    bStrides: readonly number[],
-    out: Storage,
-    outShape: readonly number[],
-  ): boolean;
-  sumColumns64(x: Storage, out: Storage, rows: number, cols: number): boolean;
-  sumColumns(x: Storage, out: Storage, rows: number, cols: number): boolean;
-  sumRows(x: Storage, out: Storage, rows: number, cols: number): boolean;
-  /** Σ x into out[0] (the device form of `sum`: no number comes back). */
-  sumAll(x: Storage, out: Storage): boolean;
-  softmaxRows(x: Storage, out: Storage, rows: number, cols: number): boolean;
-  logSumExpRows(x: Storage, out: Storage, rows: number, cols: number): boolean;
-  axpby(c: number, a: Storage, b: number, d: Storage | null, out: Storage): boolean;
-  adam(
-    g: Storage,
-    m: Storage,
-    v: Storage,
-    m2: Storage,
-    v2: Storage,
-    u: Storage,
-    lr: number,
-    b1: number,
-    b2: number,
-    c1: number,
-    c2: number,
-    eps: number,
-  ): boolean;
-  mlpJacobianSqNorms(x: Storage, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Float64Array): boolean;
-  conv(
-    which: "forward" | "input" | "filter",
-    a: Storage,
-    b: Storage,
-    out: Storage,
-    g: PoolWindow,
-    cout: number,
-  ): boolean;
-  /** Max pooling: values y and flat argmax indices idx (float values, exact below 2^24). */
-  maxPool(x: Storage, y: Storage, idx: Storage, g: PoolWindow): boolean;
-  /** out = v everywhere. */
-  fill(out: Storage, v: number): boolean;
-}
+/** The WebGPU kernel table: every KernelTable entry (all required). */
+export type WebGPUKernels = Required<KernelTable>;
 
 /** Merges adjacent axes that both operands walk contiguously (or both broadcast), so rank ≤ 8 covers most calls. */
 export function mergeAxes(
@@ -110,14 +56,50 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     key: string,
     code: () => string,
     reads: readonly GpuArray[],
-    writes: readonly GpuArray[],
+    writes: readonly Bindable[],
     params: readonly Param[],
     groups: readonly [number, number],
-  ) => ctx.dispatch({ key, code, reads, writes, params, groups });
+    extra: readonly Bindable[] = [],
+  ) => ctx.dispatch({ key, code, reads, writes, params, groups, extra });
   /** A 1-D kernel over n threads. */
-  const run1 = (key: string, code: () => string, reads: GpuArray[], writes: GpuArray[], params: Param[], n: number) =>
-    run(key, code, reads, writes, params, grid(Math.ceil(n / W.WG)));
-  const ew = (key: string, reads: string[], writes: string[], body: string) => () => W.elementwise(reads, writes, body);
+  const run1 = (
+    key: string,
+    code: () => string,
+    reads: GpuArray[],
+    writes: Bindable[],
+    params: Param[],
+    n: number,
+    extra: Bindable[] = [],
+  ) => run(key, code, reads, writes, params, grid(Math.ceil(n / W.WG)), extra);
+  const ew = (reads: string[], writes: string[], body: string) => () => W.elementwise(reads, writes, body);
+  /** Device indices (host Int32Arrays are uploaded; their inverse for scatters is computed on the host). */
+  const indices = (idx: IndexStorage): GpuIndexArray => {
+    if (idx instanceof GpuIndexArray) return idx;
+    if (idx instanceof Int32Array) return ctx.uploadIndices(idx);
+    throw new TypeError("webgpu: indices of another backend");
+  };
+  const csrCache = new WeakMap<Int32Array, { n: number; start: GpuIndexArray; list: GpuIndexArray }>();
+  const inverseIndex = (idx: Int32Array, n: number) => {
+    const hit = csrCache.get(idx);
+    if (hit && hit.n === n) return hit;
+    const inv = inverseIndexHost(idx, n);
+    const v = ctx.unscoped(() => ({ n, start: ctx.uploadIndices(inv.start), list: ctx.uploadIndices(inv.list) }));
+    csrCache.set(idx, v);
+    return v;
+  };
+  /** out[i] = x[Σ_d coord_d(i)·strides[d]] over shape (rank ≤ 8 after merging axes). */
+  const stridedCopy = (x: GpuArray, out: GpuArray, shape: readonly number[], strides: readonly number[]) => {
+    const m = mergeAxes(shape, strides, strides);
+    if (m.shape.length > 8) throw new RangeError(`webgpu: a strided copy of rank ${m.shape.length} (at most 8)`);
+    const params = new Array<number>(24).fill(0);
+    params[0] = out.length;
+    params[1] = m.shape.length;
+    m.shape.forEach((s, d) => {
+      params[8 + d] = s;
+      params[16 + d] = m.sa[d];
+    });
+    run1("stridedCopy", () => L.STRIDED_COPY, [x], [out], params, out.length);
+  };
 
   const fill = (out: GpuArray, v: number) => run1("fill", () => W.FILL, [], [out], [out.length, f(v)], out.length);
   ctx.zeroFill = (a) => fill(a, 0);
@@ -217,7 +199,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (!isOut(out) || out.length === 0) return isOut(out);
       run1(
         `binary:${name}`,
-        ew(name, ["a", "b"], ["out"], `out[i] = ${BIN_OPS[name]};`),
+        ew(["a", "b"], ["out"], `out[i] = ${BIN_OPS[name]};`),
         [inp(a), inp(b)],
         [out as GpuArray],
         [out.length],
@@ -228,14 +210,14 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     unary(name, x, out) {
       if (!isOut(out) || out.length === 0) return isOut(out);
       const body = `let x = xs[i]; out[i] = ${W.UNARY_EXPR[name]};`;
-      run1(`unary:${name}`, ew(name, ["xs"], ["out"], body), [inp(x)], [out as GpuArray], [out.length], out.length);
+      run1(`unary:${name}`, ew(["xs"], ["out"], body), [inp(x)], [out as GpuArray], [out.length], out.length);
       return true;
     },
     scale(x, out, s) {
       if (!isOut(out) || out.length === 0) return isOut(out);
       run1(
         "scale",
-        ew("scale", ["x"], ["out"], "out[i] = x[i] * pf(1u);"),
+        ew(["x"], ["out"], "out[i] = x[i] * pf(1u);"),
         [inp(x)],
         [out as GpuArray],
         [out.length, f(s)],
@@ -248,7 +230,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       const body = "out[i] = pf(1u) * x[i] + pf(2u);";
       run1(
         "affine",
-        ew("affine", ["x"], ["out"], body),
+        ew(["x"], ["out"], body),
         [inp(x)],
         [out as GpuArray],
         [out.length, f(alpha), f(beta)],
@@ -259,7 +241,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     reluMask(x, mask) {
       if (!isOut(mask) || mask.length === 0) return isOut(mask);
       const body = "out[i] = select(0.0, 1.0, x[i] > 0.0);";
-      run1("reluMask", ew("reluMask", ["x"], ["out"], body), [inp(x)], [mask as GpuArray], [mask.length], mask.length);
+      run1("reluMask", ew(["x"], ["out"], body), [inp(x)], [mask as GpuArray], [mask.length], mask.length);
       return true;
     },
     relu(x, out, mask) {
@@ -267,7 +249,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       const body = "let v = x[i]; let p = v > 0.0; out[i] = select(0.0, v, p); mask[i] = select(0.0, 1.0, p);";
       run1(
         "relu",
-        ew("relu", ["x"], ["out", "mask"], body),
+        ew(["x"], ["out", "mask"], body),
         [inp(x)],
         [out as GpuArray, mask as GpuArray],
         [out.length],
@@ -280,7 +262,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       const body = "out[i] = x[i] + v[i % pu(1u)];";
       run1(
         "addRowVector",
-        ew("addRowVector", ["x", "v"], ["out"], body),
+        ew(["x", "v"], ["out"], body),
         [inp(x), inp(v)],
         [out as GpuArray],
         [rows * cols, cols],
@@ -314,7 +296,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       }
       return rowKernel("sumRows", W.SUM_ROWS, x, out, rows, cols);
     },
-    sumAll: (x, out) => sumColumns(x, out, x.length, 1),
+    sum: (x, out) => sumColumns(x, out, x.length, 1),
     softmaxRows: (x, out, rows, cols) => cols > 0 && rowKernel("softmaxRows", W.SOFTMAX_ROWS, x, out, rows, cols),
     logSumExpRows: (x, out, rows, cols) => cols > 0 && rowKernel("logSumExpRows", W.LOGSUMEXP_ROWS, x, out, rows, cols),
     axpby(c, a, b, d, out) {
@@ -323,7 +305,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
         const body = "out[i] = pf(1u) * a[i] + pf(2u) * d[i];";
         run1(
           "axpby",
-          ew("axpby", ["a", "d"], ["out"], body),
+          ew(["a", "d"], ["out"], body),
           [inp(a), inp(d)],
           [out as GpuArray],
           [out.length, f(c), f(b)],
@@ -332,7 +314,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       } else {
         run1(
           "scale",
-          ew("scale", ["x"], ["out"], "out[i] = x[i] * pf(1u);"),
+          ew(["x"], ["out"], "out[i] = x[i] * pf(1u);"),
           [inp(a)],
           [out as GpuArray],
           [out.length, f(c)],
@@ -351,14 +333,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
   u[i] = (-pf(1u) * (mi / pf(6u))) / (sqrt(vi / pf(7u)) + pf(8u));`;
       const params = [u.length, f(lr), f(b1), f(1 - b1), f(b2), f(1 - b2), f(c1), f(c2), f(eps)];
       const outs = [m2, v2, u] as GpuArray[];
-      run1(
-        "adam",
-        ew("adam", ["g", "m", "v"], ["m2", "v2", "u"], body),
-        [inp(g), inp(m), inp(v)],
-        outs,
-        params,
-        u.length,
-      );
+      run1("adam", ew(["g", "m", "v"], ["m2", "v2", "u"], body), [inp(g), inp(m), inp(v)], outs, params, u.length);
       return true;
     },
     // The fused small-MLP Jacobian writes host float64 norms: on a device that would be a read inside a measure
@@ -392,16 +367,11 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       return true;
     },
     maxPool(x, y, idx, g) {
-      if (!isOut(y, idx)) return false;
+      if (!isOut(y) || !(idx instanceof GpuIndexArray)) return false;
       if (y.length === 0) return true;
-      run1(
-        "maxPool",
-        () => W.MAX_POOL,
-        [inp(x)],
-        [y as GpuArray, idx as GpuArray],
-        geomParams(y.length, g, 0),
-        y.length,
-      );
+      const params = geomParams(y.length, g, 0);
+      run1("maxPool", () => W.MAX_POOL, [inp(x)], [y as GpuArray, idx], params, y.length);
+      idx.pool = { ...g, xLength: x.length };
       return true;
     },
     fill(out, v) {
@@ -409,5 +379,318 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (out.length > 0) fill(out as GpuArray, v);
       return true;
     },
+    transpose(x, out, M, N) {
+      if (!isOut(out)) return false;
+      if (out.length > 0) run1("transpose", () => L.TRANSPOSE, [inp(x)], [out as GpuArray], [M * N, M, N], M * N);
+      return true;
+    },
+    copy(x, out) {
+      if (!isOut(out)) return false;
+      if (out.length > 0)
+        run1("copy", ew(["x"], ["out"], "out[i] = x[i];"), [inp(x)], [out as GpuArray], [out.length], out.length);
+      return true;
+    },
+    powScalar(x, out, p) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      let key: string, body: string;
+      if (p === 2) [key, body] = ["pow2", "out[i] = x[i] * x[i];"];
+      else if (p === 0.5) [key, body] = ["sqrt", "out[i] = sqrt(x[i]);"];
+      else if (p === -0.5) [key, body] = ["rsqrt", "out[i] = 1.0 / sqrt(x[i]);"];
+      else if (p === -1) [key, body] = ["recip", "out[i] = 1.0 / x[i];"];
+      else [key, body] = ["pow", "out[i] = pow_(x[i], pf(1u), pu(2u));"];
+      // pow_: x > 0 by exp2(p·log2 x); x < 0 only for integer p (sign by parity, word 2: 1 integer, 2 odd); x = 0 by cases.
+      const POW = `fn pow_(x: f32, p: f32, kind: u32) -> f32 {
+  if (x > 0.0) { return exp2(p * log2(x)); }
+  if (x == 0.0) { if (p > 0.0) { return 0.0; } if (p == 0.0) { return 1.0; } return bitcast<f32>(0x7f800000u | (kind & 0u)); }
+  if (kind == 0u) { return bitcast<f32>(0x7fc00000u | (kind & 0u)); }
+  let m = exp2(p * log2(-x));
+  return select(m, -m, kind == 2u);
+}`;
+      const kind = Number.isInteger(p) ? (Math.abs(p) % 2 === 1 ? 2 : 1) : 0;
+      run1(
+        `powScalar:${key}`,
+        () => W.elementwise(["x"], ["out"], body, POW),
+        [inp(x)],
+        [out as GpuArray],
+        [out.length, f(p), kind],
+        out.length,
+      );
+      return true;
+    },
+    leakyRelu(x, out, mask, alpha) {
+      if (!isOut(out, mask)) return false;
+      if (out.length === 0) return true;
+      const body = "let v = x[i]; let m = select(pf(1u), 1.0, v > 0.0); mask[i] = m; out[i] = v * m;";
+      run1(
+        "leakyRelu",
+        ew(["x"], ["out", "mask"], body),
+        [inp(x)],
+        [out as GpuArray, mask as GpuArray],
+        [out.length, f(alpha)],
+        out.length,
+      );
+      return true;
+    },
+    softplus(x, out, mask, beta, threshold) {
+      if (!isOut(out, mask)) return false;
+      if (out.length === 0) return true;
+      const body = `let v = x[i]; let bx = pf(1u) * v;
+  if (bx > pf(2u)) { out[i] = v; mask[i] = 0.0; } else { out[i] = log1p_(exp(bx)) / pf(1u); mask[i] = 1.0; }`;
+      // log(1 + y) for y ≥ 0 to float32 accuracy: WGSL's log may be off by 2^-21 absolute near 1, so below y = 1 use
+      // 2·atanh(z) = 2(z + z³/3 + …) with z = y/(2 + y) ≤ 1/3 (terms to z¹⁵: truncation < 1e-8 relative).
+      const LOG1P = `fn log1p_(y: f32) -> f32 {
+  if (y >= 1.0) { return log(1.0 + y); }
+  let z = y / (2.0 + y);
+  let z2 = z * z;
+  var s = 1.0 / 15.0;
+  s = s * z2 + 1.0 / 13.0; s = s * z2 + 1.0 / 11.0; s = s * z2 + 1.0 / 9.0; s = s * z2 + 1.0 / 7.0;
+  s = s * z2 + 1.0 / 5.0; s = s * z2 + 1.0 / 3.0; s = s * z2 + 1.0;
+  return 2.0 * z * s;
+}`;
+      run1(
+        "softplus",
+        () => W.elementwise(["x"], ["out", "mask"], body, LOG1P),
+        [inp(x)],
+        [out as GpuArray, mask as GpuArray],
+        [out.length, f(beta), f(threshold)],
+        out.length,
+      );
+      return true;
+    },
+    broadcastCopy(x, xStrides, out, outShape) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      stridedCopy(inp(x), out as GpuArray, outShape, xStrides);
+      return true;
+    },
+    permute(x, out, shape, perm) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      const st = rowMajorStrides(shape);
+      stridedCopy(
+        inp(x),
+        out as GpuArray,
+        perm.map((p) => shape[p]),
+        perm.map((p) => st[p]),
+      );
+      return true;
+    },
+    sumToShape(x, xShape, out, outStrides) {
+      if (!isOut(out)) return false;
+      const o = out as GpuArray;
+      if (o.length === 0) return true;
+      if (x.length === 0) {
+        fill(o, 0);
+        return true;
+      }
+      const m = mergeAxes(xShape, rowMajorStrides(xShape), outStrides);
+      if (m.shape.length > 8) return false;
+      const count = m.shape.reduce((p, s, d) => (m.sb[d] === 0 ? p * s : p), 1);
+      const chunk = Math.min(count, SUM_CHUNK);
+      const chunks = Math.ceil(count / chunk);
+      const params = new Array<number>(32).fill(0);
+      [params[0], params[1], params[2], params[3], params[4]] = [
+        chunks * o.length,
+        m.shape.length,
+        chunk,
+        o.length,
+        count,
+      ];
+      m.shape.forEach((s, d) => {
+        params[8 + d] = s;
+        params[16 + d] = m.sa[d];
+        params[24 + d] = m.sb[d];
+      });
+      const part = ctx.allocUninitialized(2 * chunks * o.length);
+      run1("sumToShapePartial", () => L.SUM_TO_SHAPE_PARTIAL, [inp(x)], [part], params, chunks * o.length);
+      run1("sumColumnsFinal", () => W.SUM_COLUMNS_FINAL, [part], [o], [chunks, o.length], o.length);
+      ctx.recycle(part);
+      return true;
+    },
+    gather(x, idx, out) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      run1("gather", () => L.GATHER, [inp(x)], [out as GpuArray], [out.length], out.length, [indices(idx)]);
+      return true;
+    },
+    scatterAdd(g, idx, out) {
+      if (!isOut(out)) return false;
+      const o = out as GpuArray;
+      if (o.length === 0) return true;
+      if (idx.length === 0) {
+        fill(o, 0);
+        return true;
+      }
+      const G = inp(g);
+      if (idx instanceof Int32Array) {
+        const { start, list } = inverseIndex(idx, o.length);
+        run1("scatterCsr", () => L.SCATTER_CSR, [G], [o], [o.length], o.length, [start, list]);
+        return true;
+      }
+      if (!(idx instanceof GpuIndexArray)) return false;
+      const pool = idx.pool as (PoolWindow & { xLength: number }) | null;
+      if (pool && pool.xLength === o.length) {
+        const params = [
+          o.length,
+          pool.n,
+          pool.h,
+          pool.w,
+          pool.c,
+          0,
+          pool.c,
+          pool.kh,
+          pool.kw,
+          pool.sh,
+          pool.sw,
+          pool.dh,
+          pool.dw,
+          pool.padTop,
+          pool.padLeft,
+          pool.outH,
+          pool.outW,
+          0,
+        ];
+        run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [G], [o], params, o.length, [idx]);
+        return true;
+      }
+      run("scatterSerial", () => L.SCATTER_SERIAL, [G], [o], [o.length, idx.length], [1, 1], [idx]);
+      return true;
+    },
+    concatLastAxis(xs, widths, rows, out) {
+      if (!isOut(out)) return false;
+      const total = widths.reduce((p, q) => p + q, 0);
+      let off = 0;
+      xs.forEach((x, k) => {
+        const n = rows * widths[k];
+        if (n > 0)
+          run1("copyColumns", () => L.COPY_COLUMNS, [inp(x)], [out as GpuArray], [n, widths[k], total, off], n);
+        off += widths[k];
+      });
+      return true;
+    },
+    pad2d(x, out, shape, padding, value) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      const [, h, w, c] = shape;
+      const [top, left, bottom, right] = padding;
+      const params = [out.length, h, w, c, top, left, h + top + bottom, w + left + right, f(value)];
+      run1("pad2d", () => L.PAD2D, [inp(x)], [out as GpuArray], params, out.length);
+      return true;
+    },
+    crop2d(x, out, shape, padding) {
+      if (!isOut(out)) return false;
+      if (out.length === 0) return true;
+      const [, H, Wd, c] = shape;
+      const [top, left, bottom, right] = padding;
+      const params = [out.length, H - top - bottom, Wd - left - right, c, top, left, H, Wd];
+      run1("crop2d", () => L.CROP2D, [inp(x)], [out as GpuArray], params, out.length);
+      return true;
+    },
+    im2col(x, cols, g) {
+      if (!isOut(cols)) return false;
+      if (cols.length > 0)
+        run1("im2col", () => L.IM2COL, [inp(x)], [cols as GpuArray], winParams(cols.length, g, false), cols.length);
+      return true;
+    },
+    col2im(cols, x, g) {
+      if (!isOut(x)) return false;
+      if (x.length > 0)
+        run1("col2im", () => L.COL2IM, [inp(cols)], [x as GpuArray], winParams(x.length, g, false), x.length);
+      return true;
+    },
+    avgPool(x, out, g, countIncludePad) {
+      if (!isOut(out)) return false;
+      if (out.length > 0)
+        run1(
+          "avgPool",
+          () => L.AVG_POOL,
+          [inp(x)],
+          [out as GpuArray],
+          winParams(out.length, whole(g), countIncludePad),
+          out.length,
+        );
+      return true;
+    },
+    avgPoolBackward(dy, dx, g, countIncludePad) {
+      if (!isOut(dx)) return false;
+      if (dx.length > 0)
+        run1(
+          "avgPoolBackward",
+          () => L.AVG_POOL_BACKWARD,
+          [inp(dy)],
+          [dx as GpuArray],
+          winParams(dx.length, whole(g), countIncludePad),
+          dx.length,
+        );
+      return true;
+    },
+    globalAvgPool(x, out, n, hw, c) {
+      if (!isOut(out)) return false;
+      if (out.length > 0)
+        run1("globalAvgPool", () => L.GLOBAL_AVG_POOL, [inp(x)], [out as GpuArray], [n * c, hw, c], n * c);
+      return true;
+    },
+    spreadMean(g, out, n, hw, c) {
+      if (!isOut(out)) return false;
+      if (out.length > 0)
+        run1("spreadMean", () => L.SPREAD_MEAN, [inp(g)], [out as GpuArray], [n * hw * c, hw, c], n * hw * c);
+      return true;
+    },
   };
+}
+
+/** Row-major strides of shape (in elements). */
+function rowMajorStrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    st[d] = s;
+    s *= shape[d];
+  }
+  return st;
+}
+
+/** A pooling window as a window over all channels (c0 0, cg c). */
+function whole(g: PoolWindow): ConvWindow {
+  return { ...g, c0: 0, cg: g.c, padBottom: 0, padRight: 0 };
+}
+
+/** Words of the window kernels of wgslLayout.ts. */
+function winParams(count: number, g: ConvWindow, flag: boolean): number[] {
+  return [
+    count,
+    g.n,
+    g.h,
+    g.w,
+    g.c,
+    g.c0,
+    g.cg,
+    g.kh,
+    g.kw,
+    g.sh,
+    g.sw,
+    g.dh,
+    g.dw,
+    g.padTop,
+    g.padLeft,
+    g.outH,
+    g.outW,
+    flag ? 1 : 0,
+  ];
+}
+
+/** For each output k, the positions i with idx[i] = k in increasing order (CSR: start [n+1], list). */
+export function inverseIndexHost(idx: Int32Array, n: number): { start: Int32Array; list: Int32Array } {
+  const start = new Int32Array(n + 1);
+  for (let i = 0; i < idx.length; i++) {
+    const k = idx[i];
+    if (k < 0 || k >= n || !Number.isInteger(k)) throw new RangeError(`scatterAdd: index ${k} outside [0, ${n})`);
+    start[k + 1]++;
+  }
+  for (let k = 0; k < n; k++) start[k + 1] += start[k];
+  const fillAt = start.slice(0, n);
+  const list = new Int32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) list[fillAt[idx[i]]++] = i;
+  return { start, list };
 }

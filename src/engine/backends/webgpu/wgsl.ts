@@ -13,7 +13,7 @@ export const WG = 256;
 /** Threads per workgroup of the row kernels (one workgroup per row). */
 export const ROW_WG = 64;
 
-const PRELUDE = /* wgsl */ `
+export const PRELUDE = /* wgsl */ `
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn pu(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }
@@ -23,7 +23,7 @@ fn isnan_(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 `;
 
 /** Declarations of read-only inputs then read-write outputs, bindings 1…k. */
-function bindings(reads: readonly string[], writes: readonly string[], type = "f32"): string {
+export function bindings(reads: readonly string[], writes: readonly string[], type = "f32"): string {
   const r = reads.map((n, i) => `@group(0) @binding(${i + 1}) var<storage, read> ${n}: array<${type}>;`);
   const w = writes.map(
     (n, i) => `@group(0) @binding(${reads.length + i + 1}) var<storage, read_write> ${n}: array<${type}>;`,
@@ -32,7 +32,7 @@ function bindings(reads: readonly string[], writes: readonly string[], type = "f
 }
 
 /** Entry of a 1-D kernel over a grid from `grid()`: `i` is the global thread index. */
-const ENTRY_1D = /* wgsl */ `
+export const ENTRY_1D = /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -93,8 +93,9 @@ export const UNARY_EXPR: Record<string, string> = {
 /**
  * An elementwise kernel: `body` assigns outputs at index i from inputs read at i (n = word 0, scalars from word 1).
  */
-export function elementwise(reads: readonly string[], writes: readonly string[], body: string): string {
-  return `${PRELUDE}${MATH}${bindings(reads, writes)}
+export function elementwise(reads: readonly string[], writes: readonly string[], body: string, fns = ""): string {
+  return `${PRELUDE}${MATH}${fns}
+${bindings(reads, writes)}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
   ${body}
@@ -133,7 +134,7 @@ ${ENTRY_1D}
 }`;
 
 /** Compensated (two-float) addition: (hi, lo) + v with Knuth's TwoSum (no branch, exact error term). */
-const TWO_SUM = /* wgsl */ `
+export const TWO_SUM = /* wgsl */ `
 fn add2(acc: vec2<f32>, v: f32) -> vec2<f32> {
   let s = acc.x + v;
   let bb = s - acc.x;
@@ -422,10 +423,11 @@ ${GEOM}
 }`;
 
 /**
- * Max pooling of NHWC x: y and the flat argmax index (as a float, exact below 2^24) of each window; padded
+ * Max pooling of NHWC x: y and the flat argmax index (int32) of each window; padded
  * positions never win, ties go to the first in scan order and a NaN wins (PyTorch).
  */
-export const MAX_POOL = `${PRELUDE}${bindings(["x"], ["y", "idx"])}
+export const MAX_POOL = `${PRELUDE}${bindings(["x"], ["y"])}
+@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
 ${GEOM}
@@ -448,5 +450,5 @@ ${GEOM}
     }
   }
   y[i] = best;
-  idx[i] = f32(at);
+  idx[i] = at;
 }`;
