@@ -129,6 +129,31 @@ export function isSoftwareAdapter(
   return fallback || SOFTWARE.test([info.vendor, info.architecture, info.description, info.device].join(" "));
 }
 
+/**
+ * On Linux, Dawn reaches GPUs through the Vulkan loader; without libvulkan.so.1 it finds nothing and prints a
+ * native warning on stderr, so look for the loader first (LD_LIBRARY_PATH and the usual library folders).
+ */
+async function missingVulkanLoader(): Promise<string | null> {
+  const proc = (globalThis as { process?: { platform?: string; env?: Record<string, string | undefined> } }).process;
+  if (proc?.platform !== "linux") return null;
+  const fsName = "node:fs";
+  const { existsSync } = (await import(/* @vite-ignore */ fsName)) as { existsSync(p: string): boolean };
+  const dirs = [
+    ...(proc.env?.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/lib",
+    "/usr/local/lib",
+  ];
+  return dirs.some((d) => existsSync(`${d}/libvulkan.so.1`))
+    ? null
+    : "no WebGPU adapter: no Vulkan loader (libvulkan.so.1) for the webgpu package to reach a GPU through";
+}
+
 /** navigator.gpu in a browser; in Node the `webgpu` package (Dawn), loaded on demand; null when neither exists. */
 async function findGpu(): Promise<GPU | string> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -136,6 +161,8 @@ async function findGpu(): Promise<GPU | string> {
   const isNode =
     typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
   if (!isNode) return "this browser has no WebGPU (navigator.gpu is absent; it needs a secure context)";
+  const noLoader = await missingVulkanLoader();
+  if (noLoader) return noLoader;
   try {
     const pkg = "webgpu"; // a variable: bundlers must not pull the Node binding into a page
     const mod = (await import(/* @vite-ignore */ pkg)) as { create(flags: string[]): GPU };
