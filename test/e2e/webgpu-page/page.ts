@@ -16,6 +16,7 @@
 import { requestWebGPU, type WebGPUBackend } from "../../../src/engine/backends/webgpu/index.js";
 import type { GpuArray } from "../../../src/engine/backends/webgpu/context.js";
 import * as K from "../../../src/engine/kernels.js";
+import { opSuite } from "./ops.js";
 
 export interface Result {
   name: string;
@@ -808,6 +809,7 @@ async function run(): Promise<{ adapter: unknown; results: Result[]; stats: unkn
   await kernels(be);
   await layoutKernels(be);
   await mechanics(be);
+  results.push(...(await opSuite()));
   for (const e of be.ctx.errors) fail("device error", e);
   return { adapter: be.adapter, results, stats: be.ctx.stats };
 }
