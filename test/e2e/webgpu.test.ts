@@ -116,7 +116,14 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
     await page.goto(served.base);
     await page.waitForFunction(() => "gcxWebGPU" in globalThis, null, { timeout: 60_000 });
     const t1 = performance.now();
-    type Run = { adapter: unknown; results: Result[]; ops: Result[]; models: Result[]; stats: unknown };
+    type Run = {
+      adapter: unknown;
+      results: Result[];
+      ops: Result[];
+      models: Result[];
+      smoke: Result[];
+      stats: unknown;
+    };
     const r = await page.evaluate(() =>
       (globalThis as unknown as { gcxWebGPU: { run(): Promise<Run> } }).gcxWebGPU.run(),
     );
@@ -147,6 +154,12 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
       "MLP exact GC and one GC-penalty SGD step on webgpu = js",
       { todo: pending.length > 0 ? `op routing pending: ${pending[0].detail}` : false },
       () => report(r.models, "models", 8),
+    );
+    const smokePending = r.smoke.filter((x) => x.pending);
+    await t.test(
+      "bench smoke (bench/gpuTasks.ts, tiny MLP and CNN): forward, SGD step, exact GC, GC-penalty step on webgpu = js",
+      { todo: smokePending.length > 0 ? `op routing pending: ${smokePending[0].name}` : false },
+      () => report(r.smoke, "smoke", 8),
     );
     assert.deepEqual(errors, [], "no errors or warnings in the page (shader compilation included)");
   } finally {

@@ -18,6 +18,7 @@ import type { GpuArray } from "../../../src/engine/backends/webgpu/context.js";
 import * as K from "../../../src/engine/kernels.js";
 import { opSuite } from "./ops.js";
 import { modelSuite } from "./models.js";
+import { smokeCompare } from "../../../bench/gpuTasks.js";
 
 export interface Result {
   name: string;
@@ -799,12 +800,13 @@ async function run(): Promise<{
   results: Result[];
   ops: Result[];
   models: Result[];
+  smoke: Result[];
   stats: unknown;
 }> {
   results.length = 0;
   const soft = await requestWebGPU();
   const r = await requestWebGPU({ allowSoftware: true });
-  if (!r.backend) return { adapter: r.reason, results: [], ops: [], models: [], stats: null };
+  if (!r.backend) return { adapter: r.reason, results: [], ops: [], models: [], smoke: [], stats: null };
   const be = r.backend;
   // Without allowSoftware a software adapter is refused with one line.
   if (be.adapter.software && soft.backend) fail("software adapter refused by default", "it was accepted");
@@ -820,8 +822,15 @@ async function run(): Promise<{
   await mechanics(be);
   const ops = await opSuite();
   const models = await modelSuite();
+  const smoke: Result[] = (await smokeCompare()).map((r) => ({
+    name: `bench smoke ${r.task}: webgpu = js`,
+    ok: r.ok,
+    worst: r.rel / 1e-4,
+    detail: `rel ${r.rel.toExponential(2)}`,
+    pending: !r.ok && /not available on the webgpu backend|lives on the webgpu backend/.test(r.task),
+  }));
   for (const e of be.ctx.errors) fail("device error", e);
-  return { adapter: be.adapter, results, ops, models, stats: be.ctx.stats };
+  return { adapter: be.adapter, results, ops, models, smoke, stats: be.ctx.stats };
 }
 
 (globalThis as unknown as { gcxWebGPU: { run: typeof run } }).gcxWebGPU = { run };
