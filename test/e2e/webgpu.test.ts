@@ -48,6 +48,15 @@ async function serve(dir: string): Promise<{ server: Server; base: string }> {
   return { server, base: `http://127.0.0.1:${addr.port}/` };
 }
 
+interface Run {
+  adapter: unknown;
+  results: Result[];
+  ops: Result[];
+  models: Result[];
+  smoke: Result[];
+  stats: unknown;
+}
+
 interface Result {
   name: string;
   ok: boolean;
@@ -116,14 +125,6 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
     await page.goto(served.base);
     await page.waitForFunction(() => "gcxWebGPU" in globalThis, null, { timeout: 60_000 });
     const t1 = performance.now();
-    type Run = {
-      adapter: unknown;
-      results: Result[];
-      ops: Result[];
-      models: Result[];
-      smoke: Result[];
-      stats: unknown;
-    };
     const r = await page.evaluate(() =>
       (globalThis as unknown as { gcxWebGPU: { run(): Promise<Run> } }).gcxWebGPU.run(),
     );
