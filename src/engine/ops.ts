@@ -62,7 +62,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
-  // Plain loops rather than a per-element callback: these run on every activation of every batch.
   const out = newStorageLike(a.storage, a.size);
   run("affine", "affine", a.storage, out, alpha, beta);
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
@@ -398,7 +397,12 @@ export function maxPoolOnDevice(x: Tensor, win: K.ConvGeometry, shape: readonly 
 function convWindowOf(g: K.WindowGeometry): K.ConvGeometry {
   const padBottom = Math.max(0, (g.outH - 1) * g.stride + g.kh - g.h - g.padTop);
   const padRight = Math.max(0, (g.outW - 1) * g.stride + g.kw - g.w - g.padLeft);
-  return K.convGeometry([g.n, g.h, g.w, g.c], [g.kh, g.kw], [g.stride, g.stride], [g.padTop, g.padLeft, padBottom, padRight]);
+  return K.convGeometry(
+    [g.n, g.h, g.w, g.c],
+    [g.kh, g.kw],
+    [g.stride, g.stride],
+    [g.padTop, g.padLeft, padBottom, padRight],
+  );
 }
 
 /** Average pooling of NHWC data, size×size windows, no padding. */
