@@ -3,7 +3,7 @@
  * Inputs that arrive as host arrays (constants such as a broadcast zero) are uploaded; outputs must be GPU storage.
  * Nothing here reads back: results stay on the device until `read`.
  */
-import type { BinaryName, ConvWindow, KernelTable, PoolWindow } from "../../kernelTable.js";
+import type { BinaryName, KernelTable, PoolWindow } from "../../kernelTable.js";
 import type { Data, IndexStorage, Storage } from "./contract.js";
 import { GpuArray, GpuContext, GpuIndexArray, f, grid, type Bindable, type Param } from "./context.js";
 import * as W from "./wgsl.js";
@@ -164,25 +164,6 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     run(key, () => code, [inp(x)], [out as GpuArray], [rows, cols], grid(rows));
     return true;
   };
-
-  const geomParams = (count: number, g: PoolWindow, cout: number): number[] => [
-    count,
-    g.n,
-    g.h,
-    g.w,
-    g.c,
-    cout,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.padTop,
-    g.padLeft,
-    g.outH,
-    g.outW,
-  ];
 
   return {
     gemm(A, B, C, M, K, N, transA, transB) {
@@ -346,9 +327,9 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       const A = inp(a),
         B = inp(b);
       if (which === "forward") {
-        run1("convForward", () => W.CONV_FORWARD, [A, B], [o], geomParams(o.length, g, cout), o.length);
+        run1("convForward", () => W.CONV_FORWARD, [A, B], [o], winParams(o.length, g, false, cout), o.length);
       } else if (which === "input") {
-        run1("convInput", () => W.CONV_INPUT, [A, B], [o], geomParams(o.length, g, cout), o.length);
+        run1("convInput", () => W.CONV_INPUT, [A, B], [o], winParams(o.length, g, false, cout), o.length);
       } else {
         const pixels = g.n * g.outH * g.outW;
         if (pixels === 0) {
@@ -359,7 +340,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
         const chunks = Math.ceil(pixels / chunk);
         const wsize = o.length;
         const part = ctx.allocUninitialized(2 * chunks * wsize);
-        const params = [...geomParams(chunks * wsize, g, cout), chunk, wsize];
+        const params = winParams(chunks * wsize, g, false, cout, chunk, wsize);
         run1("convFilterPartial", () => W.CONV_FILTER_PARTIAL, [A, B], [part], params, chunks * wsize);
         run1("sumColumnsFinal", () => W.SUM_COLUMNS_FINAL, [part], [o], [chunks, wsize], wsize);
         ctx.recycle(part);
@@ -369,7 +350,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     maxPool(x, y, idx, g) {
       if (!isOut(y) || !(idx instanceof GpuIndexArray)) return false;
       if (y.length === 0) return true;
-      const params = geomParams(y.length, g, 0);
+      const params = winParams(y.length, g, false);
       run1("maxPool", () => W.MAX_POOL, [inp(x)], [y as GpuArray, idx], params, y.length);
       idx.pool = { ...g, xLength: x.length };
       return true;
@@ -531,26 +512,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (!(idx instanceof GpuIndexArray)) return false;
       const pool = idx.pool as (PoolWindow & { xLength: number }) | null;
       if (pool && pool.xLength === o.length) {
-        const params = [
-          o.length,
-          pool.n,
-          pool.h,
-          pool.w,
-          pool.c,
-          0,
-          pool.c,
-          pool.kh,
-          pool.kw,
-          pool.sh,
-          pool.sw,
-          pool.dh,
-          pool.dw,
-          pool.padTop,
-          pool.padLeft,
-          pool.outH,
-          pool.outW,
-          0,
-        ];
+        const params = winParams(o.length, pool, false);
         run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [G], [o], params, o.length, [idx]);
         return true;
       }
@@ -607,7 +569,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
           () => L.AVG_POOL,
           [inp(x)],
           [out as GpuArray],
-          winParams(out.length, whole(g), countIncludePad),
+          winParams(out.length, g, countIncludePad),
           out.length,
         );
       return true;
@@ -620,7 +582,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
           () => L.AVG_POOL_BACKWARD,
           [inp(dy)],
           [dx as GpuArray],
-          winParams(dx.length, whole(g), countIncludePad),
+          winParams(dx.length, g, countIncludePad),
           dx.length,
         );
       return true;
@@ -651,21 +613,23 @@ function rowMajorStrides(shape: readonly number[]): number[] {
   return st;
 }
 
-/** A pooling window as a window over all channels (c0 0, cg c). */
-function whole(g: PoolWindow): ConvWindow {
-  return { ...g, c0: 0, cg: g.c, padBottom: 0, padRight: 0 };
-}
-
-/** Words of the window kernels of wgslLayout.ts. */
-function winParams(count: number, g: ConvWindow, flag: boolean): number[] {
+/** Words of the window kernels (wgsl.ts `GEOM`); a pooling window reads all channels (c0 0, cg c). */
+function winParams(
+  count: number,
+  g: PoolWindow & { c0?: number; cg?: number },
+  flag: boolean,
+  cout = 0,
+  chunk = 0,
+  wsize = 0,
+): number[] {
   return [
     count,
     g.n,
     g.h,
     g.w,
     g.c,
-    g.c0,
-    g.cg,
+    g.c0 ?? 0,
+    g.cg ?? g.c,
     g.kh,
     g.kw,
     g.sh,
@@ -677,6 +641,9 @@ function winParams(count: number, g: ConvWindow, flag: boolean): number[] {
     g.outH,
     g.outW,
     flag ? 1 : 0,
+    cout,
+    chunk,
+    wsize,
   ];
 }
 
