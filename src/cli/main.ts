@@ -13,6 +13,7 @@ import { workerCommand } from "./commands/worker.js";
 import { storeCommand } from "./commands/store.js";
 import { exitWithError } from "./errorBoundary.js";
 import { setBackend } from "../engine/backend.js";
+import { requestWebGPU } from "../engine/backends/webgpu/index.js";
 import { relaxedSimdSupported } from "../engine/wasmKernels.js";
 import { UserError } from "../util/errors.js";
 
@@ -36,6 +37,11 @@ if (backendAt >= 0) {
   argv = argv.filter((_, i) => i !== backendAt && (a.includes("=") || i !== backendAt + 1));
   if (!name || name.startsWith("-")) exitWithError(new UserError("--backend needs a name: auto, wasm or js"), debug);
   process.env.GCX_BACKEND = name;
+}
+// WebGPU needs an adapter, found asynchronously; without one (or with only a software one) say why in one line.
+if (process.env.GCX_BACKEND === "webgpu") {
+  const r = await requestWebGPU();
+  if (r.reason !== undefined) exitWithError(new UserError(`--backend webgpu: ${r.reason}`), debug);
 }
 try {
   setBackend(process.env.GCX_BACKEND ?? "auto");

@@ -16,6 +16,7 @@ import { setStorageProvider, setStorageReader } from "./tensor.js";
 import { isHost, type Data, type DeviceArray, type DType, type IndexStorage, type Storage } from "./storage.js";
 import type { Backend, KernelTable } from "./kernelTable.js";
 import { makeWasmBackend } from "./backends/wasm.js";
+import { installedWebGPU } from "./backends/webgpu/index.js";
 
 export type {
   Backend,
@@ -42,6 +43,7 @@ export const jsBackend: Backend = {
 const registry = new Map<string, () => Backend | null>([
   ["js", () => jsBackend],
   ["wasm", makeWasmBackend],
+  ["webgpu", installedWebGPU], // selectable once `await requestWebGPU()` has made it (never by "auto")
 ]);
 let active: Backend | null = null;
 let defaultName = "auto";

@@ -12,13 +12,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { extname, join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { serveStatic } from "./staticServer.js";
 
 const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
 // dist/test/e2e/playground.test.js → the repository root
@@ -48,42 +48,6 @@ const CONFIG = {
   "batch-size": "32",
 };
 const STEPS = 200;
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript",
-  ".css": "text/css",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-};
-
-/** A static file server for dir at SUB_PATH on 127.0.0.1 (a free port); anything outside SUB_PATH is a 404. */
-async function serve(dir: string): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
-    const full = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    if (!full.startsWith(SUB_PATH)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    const path = full.slice(SUB_PATH.length - 1);
-    let file = normalize(join(dir, path));
-    if (!file.startsWith(dir + sep) && file !== dir) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-    if (!existsSync(file)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  if (!addr || typeof addr === "string") throw new Error("no server address");
-  return { server, base: `http://127.0.0.1:${addr.port}${SUB_PATH}` };
-}
 
 async function number(page: Page, id: string): Promise<number> {
   const v = await page.getByTestId(id).getAttribute("data-value");
@@ -137,7 +101,7 @@ test(
     );
     t.diagnostic(`vite build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    const { server, base } = await serve(WEB_DIST);
+    const { server, base } = await serveStatic(WEB_DIST, SUB_PATH);
     const userDataDir = mkdtempSync(join(tmpdir(), "gcx-e2e-chromium-"));
     let context: BrowserContext | undefined;
     try {
