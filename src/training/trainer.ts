@@ -27,6 +27,7 @@ import {
 } from "./checkpoint.js";
 import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
 import { engineInfo } from "../engine/backend.js";
+import type { Tensor } from "../engine/tensor.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
 import { LOCK_FILE, lockRun } from "./runLock.js";
 import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
@@ -34,7 +35,8 @@ import { parseTrainConfig, stepsPerEpoch, totalSteps, type TrainConfig } from ".
 import { evaluate, type EvalSets, type MetricsRecord } from "./evaluate.js";
 import { corruptLabels } from "./labelCorruption.js";
 import { adam, sgd, type GradientTransformation } from "./optimizers.js";
-import { trainStep, type StepState } from "./step.js";
+import { penaltySum, trainStep, type StepState } from "./step.js";
+import { onDevice, resolveNow, type Deferred } from "../measures/readback.js";
 import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
 /** Callbacks of {@link train} (progress bars, live logging). */
@@ -318,30 +320,64 @@ function runLoop(
   if (start === 0) last = log(0, { batch_loss: null, penalty: null });
   const cache = newEpochCache();
   let stepTime = 0;
+  // Losses and penalties stay on the backend until a read point (decision 0007: nothing is read inside a step).
+  // CPU backends read after every step, so a divergence stops the run at the step that diverged, as it always has;
+  // device backends read at log points, checkpoints and the end, where the same check names the same first
+  // diverged step (the steps run after it until the read point are discarded with the error).
+  const readEveryStep = !onDevice();
+  const pending: { step: number; loss: Tensor; penalties: Tensor[] }[] = [];
+  const settle = () => resolveNow(pendingSteps(pending.splice(0)));
+  const account = (read: { step: number; loss: number; penalty: number }[]) => {
+    for (const r of read) {
+      if (!Number.isFinite(r.loss))
+        throw new UserError(
+          `training diverged at step ${r.step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`,
+        );
+      sums.lossSum += r.loss;
+      sums.penaltySum += r.penalty;
+      sums.count++;
+      hooks.onStep?.(r.step + 1, run.total, r.loss);
+    }
+  };
   for (let step = start; step < run.total; step++) {
-    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter)
+    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) {
+      account(settle());
       return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
+    }
     const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
     const t0 = performance.now();
     const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step));
     stepTime += (performance.now() - t0) / 1000;
-    if (!Number.isFinite(r.loss))
-      throw new UserError(
-        `training diverged at step ${step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`,
-      );
-    state = r.state;
-    sums.lossSum += r.loss;
-    sums.penaltySum += r.penalty;
-    sums.count++;
+    pending.push({ step, loss: r.lossTensor, penalties: r.penaltyTensors });
     const done = step + 1;
-    hooks.onStep?.(done, run.total, r.loss);
-    if (done % cfg.logEvery === 0 || done === run.total) {
+    const logNow = done % cfg.logEvery === 0 || done === run.total;
+    const checkpointNow = done % cfg.checkpointEvery === 0 || done === run.total;
+    if (readEveryStep || logNow || checkpointNow) account(settle());
+    state = r.state;
+    if (logNow) {
       last = log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
       Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
     }
-    if (done % cfg.checkpointEvery === 0 || done === run.total)
-      saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
+    if (checkpointNow) saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
   }
   saveModel(join(runDir, "model"), run.spec, state.params);
   return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };
+}
+
+/** The losses and summed penalties of the steps not yet read, as one deferred read (in step order). */
+function pendingSteps(
+  steps: { step: number; loss: Tensor; penalties: Tensor[] }[],
+): Deferred<{ step: number; loss: number; penalty: number }[]> {
+  return {
+    tensors: steps.flatMap((s) => [s.loss, ...s.penalties]),
+    finish(values) {
+      let at = 0;
+      return steps.map((s) => {
+        const loss = values[at][0];
+        const penalty = penaltySum(values.slice(at + 1, at + 1 + s.penalties.length));
+        at += 1 + s.penalties.length;
+        return { step: s.step, loss, penalty };
+      });
+    },
+  };
 }
