@@ -24,13 +24,14 @@ export function bookkeepingDType(): DType {
 
 /**
  * Host values as a tensor on the active backend (an upload: host data in, never a read-back). On host backends a
- * view of `values` when the precision already matches (no copy, as the callers did before); on a device a copy.
+ * view of `values` when the precision already matches (no copy, as the callers did before); on a device a float32
+ * copy (device storage's only precision).
  */
 export function upload(values: Data, shape: readonly number[], dtype?: DType): Tensor {
-  const want = dtype ?? (values instanceof Float64Array ? "float64" : "float32");
   const have = values instanceof Float64Array ? "float64" : "float32";
-  if (!onDevice() && want === have) return new Tensor(values, shape);
-  return tensor(values, shape, want);
+  if (onDevice()) return tensor(values, shape, "float32");
+  const want = dtype ?? have;
+  return want === have ? new Tensor(values, shape) : tensor(values, shape, want);
 }
 
 /**

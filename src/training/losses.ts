@@ -20,11 +20,16 @@ export function meanSquaredError(pred: Tensor, targets: Float32Array | Float64Ar
 
 /** Fraction of rows whose largest logit is at the label (reads the logits: call it at a log point only). */
 export function accuracy(logits: Tensor, labels: Int32Array): number {
-  const [b, k] = logits.shape;
+  return accuracyOf(logits.data, logits.shape, labels);
+}
+
+/** {@link accuracy} from read-back logit values of shape [b, k]. */
+export function accuracyOf(values: ArrayLike<number>, shape: readonly number[], labels: Int32Array): number {
+  const [b, k] = shape;
   let correct = 0;
   for (let i = 0; i < b; i++) {
     let best = 0;
-    for (let j = 1; j < k; j++) if (logits.data[i * k + j] > logits.data[i * k + best]) best = j;
+    for (let j = 1; j < k; j++) if (values[i * k + j] > values[i * k + best]) best = j;
     if (best === labels[i]) correct++;
   }
   return correct / b;
