@@ -103,3 +103,25 @@ export function combine<T extends readonly unknown[]>(parts: { [K in keyof T]: D
 export function mapDeferred<A, B>(d: Deferred<A>, f: (a: A) => B): Deferred<B> {
   return { tensors: d.tensors, finish: (values) => f(d.finish(values)) };
 }
+
+/** A computation that pauses at each read point: it yields what it needs read and receives the result. */
+export type Reads<T> = Generator<Deferred<unknown>, T, unknown>;
+
+/** Inside a {@link Reads} generator: `const v = yield* readBack(d)` reads d at this point (one read point). */
+export function* readBack<T>(d: Deferred<T>): Reads<T> {
+  return (yield d as Deferred<unknown>) as T;
+}
+
+/** Runs a {@link Reads} computation, reading synchronously at each read point (CPU backends). */
+export function runReadsNow<T>(gen: Reads<T>): T {
+  let r = gen.next();
+  while (!r.done) r = gen.next(resolveNow(r.value));
+  return r.value;
+}
+
+/** Runs a {@link Reads} computation, awaiting each read point (every backend, device ones included). */
+export async function runReads<T>(gen: Reads<T>): Promise<T> {
+  let r = gen.next();
+  while (!r.done) r = gen.next(await resolve(r.value));
+  return r.value;
+}
