@@ -12,16 +12,27 @@
  * Determinism: a backend and kernel variant give the same numbers whatever the thread count (kernels split work by
  * output rows only, never a reduction). `engineInfo()` names both so runs, checkpoints and trials can record them.
  */
-import { setStorageAllocator, type Data, type DType } from "./tensor.js";
+import { setStorageProvider, setStorageReader } from "./tensor.js";
+import { isHost, type Data, type DeviceArray, type DType, type IndexStorage, type Storage } from "./storage.js";
 import type { Backend, KernelTable } from "./kernelTable.js";
 import { makeWasmBackend } from "./backends/wasm.js";
 
-export type { Backend, BinaryName, DenseLayer, KernelTable, PoolWindow, UnaryName } from "./kernelTable.js";
+export type {
+  Backend,
+  BinaryName,
+  ConvWindow,
+  DenseLayer,
+  KernelName,
+  KernelTable,
+  PoolWindow,
+  UnaryName,
+} from "./kernelTable.js";
 
 /** The reference backend: JS-heap typed arrays and the JS kernels. */
 export const jsBackend: Backend = {
   name: "js",
   variant: "js",
+  device: false,
   alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n)),
   kernels: {},
   scope: (fn) => fn(),
@@ -34,6 +45,16 @@ const registry = new Map<string, () => Backend | null>([
 ]);
 let active: Backend | null = null;
 let defaultName = "auto";
+
+/**
+ * TEST ONLY: makes a backend selectable by name through setBackend/withBackend (the test double `strict`,
+ * test/deviceStorage.test.ts). Not listed by availableBackends and not selectable from the CLI, which validates
+ * its --backend choices itself.
+ */
+export function registerTestBackend(name: string, make: () => Backend): void {
+  if (name === "js" || name === "wasm" || name === "auto") throw new RangeError(`backend "${name}" is built in`);
+  registry.set(name, make);
+}
 
 /** Backends that can run here, best first. */
 export function availableBackends(): string[] {
@@ -86,11 +107,73 @@ export function withBackend<T>(name: string, fn: () => T): T {
 }
 
 /** Storage for n values of dtype on the active backend. */
-export function allocStorage(dtype: DType, n: number): Data {
+export function allocStorage(dtype: DType, n: number): Storage {
   return getBackend().alloc(dtype, n);
 }
 
-setStorageAllocator(allocStorage);
+/** Int32 storage for n indices on the active backend (host backends: an Int32Array). */
+export function allocIndices(n: number): IndexStorage {
+  const b = getBackend();
+  return b.allocIndices ? b.allocIndices(n) : new Int32Array(n);
+}
+
+/** True when the active backend's storage is not host memory. */
+export function onDevice(): boolean {
+  return getBackend().device;
+}
+
+/** The error an op throws where the active backend has no kernel for it: `<op>: not available on the <name> backend`. */
+export function notAvailable(op: string): RangeError {
+  return new RangeError(`${op}: not available on the ${getBackend().name} backend`);
+}
+
+/**
+ * The host arrays of an op's storage, for its JS reference loop. On a device backend there are none (no JS loop
+ * ever runs on device storage): throws `<op>: not available on the <name> backend`. The one place that rule lives.
+ */
+export function onHost<T extends readonly Storage[]>(op: string, ...s: T): { [K in keyof T]: Data } {
+  if (getBackend().device || !s.every(isHost)) throw notAvailable(op);
+  return s as unknown as { [K in keyof T]: Data };
+}
+
+setStorageProvider({
+  get device() {
+    return getBackend().device;
+  },
+  get name() {
+    return getBackend().name;
+  },
+  alloc: (dtype, n) => getBackend().alloc(dtype, n),
+  upload(values) {
+    const b = getBackend();
+    if (b.upload) return b.upload(values);
+    if (b.device) throw notAvailable("upload");
+    const s = b.alloc(values instanceof Float64Array ? "float64" : "float32", values.length) as Data;
+    s.set(values);
+    return s;
+  },
+  filled(dtype, n, v) {
+    const b = getBackend();
+    const s = b.alloc(dtype, n);
+    if (b.kernels.fill?.(s, v)) return s;
+    if (b.device) throw notAvailable("full");
+    return (s as Data).fill(v);
+  },
+  convert(s, dtype) {
+    const b = getBackend();
+    const out = b.alloc(dtype, s.length);
+    if (b.kernels.copy?.(s, out)) return out;
+    const [o, x] = onHost("cast", out, s);
+    o.set(x);
+    return o;
+  },
+});
+
+setStorageReader((s: DeviceArray): Promise<Data> => {
+  const b = registry.get(s.device)?.() ?? null;
+  if (!b?.read) return Promise.reject(new RangeError(`tensor lives on the ${s.device} backend, which cannot read it`));
+  return b.read(s);
+});
 
 /** The active backend's native kernels. */
 export function kernels(): KernelTable {

@@ -9,14 +9,19 @@
  * matrix products (spatial.ts `conv2dGeneral`); the JS fallbacks here do the same on raw arrays.
  * NHWC images; weights [cout, kh, kw, cin]; one group.
  */
-import { Tensor, allocLike, sizeOf } from "./tensor.js";
+import { Tensor, newStorageLike, sizeOf, type Data } from "./tensor.js";
 import { record } from "./graph.js";
-import { kernels } from "./backend.js";
+import { kernels, onHost } from "./backend.js";
 import * as K from "./kernels.js";
 
 /** Whether conv2d of this input may take the direct path (the active backend has kernels for it). */
 export function directConvAvailable(x: Tensor, groups: number): boolean {
   return groups === 1 && x.dtype === "float32" && kernels().conv !== undefined;
+}
+
+/** Host scratch storage of d's precision (host backends only: the JS fallback's intermediates). */
+function scratch(d: Data, n: number): Data {
+  return newStorageLike(d, n) as Data;
 }
 
 function cols(x: K.ConvGeometry): { rows: number; k: number } {
@@ -27,13 +32,14 @@ function cols(x: K.ConvGeometry): { rows: number; k: number } {
 export function conv(x: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
   const cout = w.shape[0];
   const { rows, k } = cols(g);
-  const y = allocLike(x.data, rows * cout);
-  if (!kernels().conv?.("forward", x.data, w.data, y, g, cout)) {
-    const c = allocLike(x.data, rows * k),
-      wt = allocLike(x.data, k * cout);
-    K.im2colGeneral(x.data, c, g);
-    K.transpose(w.data, wt, cout, k);
-    K.matmul(c, wt, y, rows, k, cout);
+  const y = newStorageLike(x.storage, rows * cout);
+  if (!kernels().conv?.("forward", x.storage, w.storage, y, g, cout)) {
+    const [xd, wd, yd] = onHost("conv2d", x.storage, w.storage, y);
+    const c = scratch(xd, rows * k),
+      wt = scratch(xd, k * cout);
+    K.im2colGeneral(xd, c, g);
+    K.transpose(wd, wt, cout, k);
+    K.matmul(c, wt, yd, rows, k, cout);
   }
   return record(y, [g.n, g.outH, g.outW, cout], [x, w], (gy) => [
     x.requiresGrad ? convInput(gy, w, g) : null,
@@ -45,11 +51,12 @@ export function conv(x: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
 export function convInput(dy: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
   const cout = w.shape[0];
   const { rows, k } = cols(g);
-  const dx = allocLike(dy.data, g.n * g.h * g.w * g.c);
-  if (!kernels().conv?.("input", dy.data, w.data, dx, g, cout)) {
-    const dc = allocLike(dy.data, rows * k);
-    K.matmul(dy.data, w.data, dc, rows, cout, k);
-    K.col2imGeneral(dc, dx, g);
+  const dx = newStorageLike(dy.storage, g.n * g.h * g.w * g.c);
+  if (!kernels().conv?.("input", dy.storage, w.storage, dx, g, cout)) {
+    const [dyd, wd, dxd] = onHost("conv2d backward", dy.storage, w.storage, dx);
+    const dc = scratch(dyd, rows * k);
+    K.matmul(dyd, wd, dc, rows, cout, k);
+    K.col2imGeneral(dc, dxd, g);
   }
   // ⟨G, convInput(dy, w)⟩ = ⟨conv(G, w), dy⟩: linear in dy through conv(·, w), in w through convFilter(G, dy).
   return record(dx, [g.n, g.h, g.w, g.c], [dy, w], (G) => [
@@ -62,13 +69,14 @@ export function convInput(dy: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
 export function convFilter(x: Tensor, dy: Tensor, g: K.ConvGeometry, wShape: readonly number[]): Tensor {
   const cout = wShape[0];
   const { rows, k } = cols(g);
-  const dw = allocLike(x.data, sizeOf(wShape));
-  if (!kernels().conv?.("filter", x.data, dy.data, dw, g, cout)) {
-    const c = allocLike(x.data, rows * k),
-      dyt = allocLike(x.data, rows * cout);
-    K.im2colGeneral(x.data, c, g);
-    K.transpose(dy.data, dyt, rows, cout);
-    K.matmul(dyt, c, dw, cout, rows, k);
+  const dw = newStorageLike(x.storage, sizeOf(wShape));
+  if (!kernels().conv?.("filter", x.storage, dy.storage, dw, g, cout)) {
+    const [xd, dyd, dwd] = onHost("conv2d backward", x.storage, dy.storage, dw);
+    const c = scratch(xd, rows * k),
+      dyt = scratch(xd, rows * cout);
+    K.im2colGeneral(xd, c, g);
+    K.transpose(dyd, dyt, rows, cout);
+    K.matmul(dyt, c, dwd, cout, rows, k);
   }
   // ⟨W, convFilter(x, dy)⟩ = ⟨conv(x, W), dy⟩: linear in x through convInput(dy, W), in dy through conv(x, W).
   return record(dw, wShape, [x, dy], (W) => [

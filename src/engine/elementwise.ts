@@ -6,9 +6,12 @@
  * Broadcasting is numpy's: shapes are right-aligned and size-1 or missing axes repeat. Normalization treats the
  * LAST axis as the channel/feature axis (engine images are NHWC, vectors [N, F]).
  */
-import { Tensor, alloc, allocLike, sizeOf, type Data } from "./tensor.js";
+import { Tensor, newStorage, newStorageLike, sizeOf } from "./tensor.js";
+import type { Storage } from "./storage.js";
 import { noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
+import { onDevice, onHost } from "./backend.js";
+import { run, runOnDevice } from "./dispatch.js";
 import { affine, exp, mulConst, reshape, scale, tanh } from "./ops.js";
 
 const fmt = (s: readonly number[]): string => `[${s.join(",")}]`;
@@ -18,8 +21,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Output storage for a binary op: float64 when either operand is float64 (numpy's promotion), else float32. */
-function allocFor(a: Tensor, b: Tensor, n: number): Data {
-  return alloc(a.data instanceof Float64Array || b.data instanceof Float64Array ? "float64" : "float32", n);
+function allocFor(a: Tensor, b: Tensor, n: number): Storage {
+  return newStorage(a.dtype === "float64" || b.dtype === "float64" ? "float64" : "float32", n);
 }
 
 /** The broadcast shape of two shapes (numpy rules); throws RangeError when they are incompatible. */
@@ -46,8 +49,10 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`broadcastTo: cannot broadcast ${fmt(x.shape)} to ${fmt(target)}`);
   }
   if (sameShape(x.shape, target)) return x;
-  const out = allocLike(x.data, sizeOf(target));
-  K.broadcastCopy(x.data, K.broadcastStrides(x.shape, target), out, target);
+  const out = newStorageLike(x.storage, sizeOf(target));
+  const strides = K.broadcastStrides(x.shape, target);
+  if (onDevice()) run("broadcastTo", "broadcastCopy", x.storage, strides, out, target);
+  else K.broadcastCopy(...onHost("broadcastTo", x.storage), strides, ...onHost("broadcastTo", out), target);
   return record(out, target, [x], (g) => [sumTo(g, x.shape)]);
 }
 
@@ -60,28 +65,23 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
     );
   }
   if (sameShape(x.shape, target)) return x;
-  const out = allocLike(x.data, sizeOf(target));
-  K.sumToShape(x.data, x.shape, out, K.broadcastStrides(target, x.shape));
+  const out = newStorageLike(x.storage, sizeOf(target));
+  const strides = K.broadcastStrides(target, x.shape);
+  if (onDevice()) run("sumTo", "sumToShape", x.storage, x.shape, out, strides);
+  else K.sumToShape(...onHost("sumTo", x.storage), x.shape, ...onHost("sumTo", out), strides);
   return record(out, target, [x], (g) => [broadcastTo(g, x.shape)]);
 }
 
-function binary(code: number, name: string, a: Tensor, b: Tensor): Data {
+function binary(code: number, name: string, a: Tensor, b: Tensor): Storage {
   const shape = broadcastShapes(a.shape, b.shape, name);
   const out = allocFor(a, b, sizeOf(shape));
-  if (sameShape(a.shape, b.shape)) {
-    // Same shapes: one flat loop.
-    K.broadcastBinary(code, a.data, [1], b.data, [1], out, [out.length]);
-  } else {
-    K.broadcastBinary(
-      code,
-      a.data,
-      K.broadcastStrides(a.shape, shape),
-      b.data,
-      K.broadcastStrides(b.shape, shape),
-      out,
-      shape,
-    );
-  }
+  if (out.length === 0) return out;
+  // Same shapes: one flat loop.
+  const same = sameShape(a.shape, b.shape);
+  const [aStrides, bStrides, outShape] = same
+    ? [[1], [1], [out.length]]
+    : [K.broadcastStrides(a.shape, shape), K.broadcastStrides(b.shape, shape), shape];
+  run(name, "broadcastBinary", code, a.storage, aStrides, b.storage, bStrides, out, outShape);
   return out;
 }
 
@@ -130,26 +130,26 @@ export function neg(x: Tensor): Tensor {
 export function powScalar(x: Tensor, p: number): Tensor {
   if (!Number.isFinite(p)) throw new RangeError(`powScalar: exponent must be finite, got ${p}`);
   if (p === 1) return x;
-  const out = allocLike(x.data, x.size);
+  const out = newStorageLike(x.storage, x.size);
   if (p === 0) {
-    out.fill(1);
+    run("powScalar", "fill", out, 1);
     return new Tensor(out, x.shape); // constant: no dependence on x
   }
-  K.powScalar(x.data, out, p);
+  run("powScalar", "powScalar", x.storage, out, p);
   return record(out, x.shape, [x], (g) => [mulB(g, scale(powScalar(x, p - 1), p))]);
 }
 
 export function sqrt(x: Tensor): Tensor {
-  const out = allocLike(x.data, x.size);
-  K.powScalar(x.data, out, 0.5);
+  const out = newStorageLike(x.storage, x.size);
+  run("sqrt", "powScalar", x.storage, out, 0.5);
   const y: Tensor = record(out, x.shape, [x], (g) => [divB(g, scale(y, 2))]);
   return y;
 }
 
 /** The error function; its derivative 2/√π·e^{−x²} is built from differentiable ops. */
 export function erf(x: Tensor): Tensor {
-  const out = allocLike(x.data, x.size);
-  K.erf(x.data, out);
+  const out = newStorageLike(x.storage, x.size);
+  runOnDevice("erf", "unary", "erf", x.storage, out);
   return record(out, x.shape, [x], (g) => [mulB(g, erfDerivative(x))]);
 }
 
@@ -266,7 +266,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
 }
 
 /** An op whose derivative is given as a differentiable function of its input (and output). */
-function unary(x: Tensor, out: Data, derivative: (y: Tensor) => Tensor): Tensor {
+function unary(x: Tensor, out: Storage, derivative: (y: Tensor) => Tensor): Tensor {
   const y: Tensor = record(out, x.shape, [x], (g) => [mulB(g, derivative(y))]);
   return y;
 }
@@ -274,27 +274,22 @@ function unary(x: Tensor, out: Data, derivative: (y: Tensor) => Tensor): Tensor 
 /** x where x > 0, else alpha·x (PyTorch's derivative convention at 0: alpha). */
 export function leakyRelu(x: Tensor, alpha: number): Tensor {
   if (!Number.isFinite(alpha)) throw new RangeError(`leakyRelu: alpha must be a finite number, got ${alpha}`);
-  const d = x.data,
-    out = allocLike(d, d.length),
-    mask = allocLike(d, d.length);
-  for (let i = 0; i < d.length; i++) {
-    const m = d[i] > 0 ? 1 : alpha;
-    mask[i] = m;
-    out[i] = d[i] * m;
-  }
+  const out = newStorageLike(x.storage, x.size),
+    mask = newStorageLike(x.storage, x.size);
+  run("leakyRelu", "leakyRelu", x.storage, out, mask, alpha);
   return record(out, x.shape, [x], (g) => [mulConst(g, mask)]);
 }
 
 export function sigmoid(x: Tensor): Tensor {
-  const out = allocLike(x.data, x.size);
-  K.sigmoid(x.data, out);
+  const out = newStorageLike(x.storage, x.size);
+  runOnDevice("sigmoid", "unary", "sigmoid", x.storage, out);
   return unary(x, out, (y) => mulB(y, affine(y, -1, 1))); // σ' = σ(1 − σ)
 }
 
 /** x·σ(x); derivative σ(x)·(1 + x(1 − σ(x))). */
 export function silu(x: Tensor): Tensor {
-  const out = allocLike(x.data, x.size);
-  K.silu(x.data, out);
+  const out = newStorageLike(x.storage, x.size);
+  runOnDevice("silu", "unary", "silu", x.storage, out);
   return unary(x, out, () => {
     const s = sigmoid(x);
     return mulB(s, affine(mulB(x, affine(s, -1, 1)), 1, 1));
@@ -305,9 +300,9 @@ export function silu(x: Tensor): Tensor {
 export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
   if (!(beta > 0) || !Number.isFinite(beta))
     throw new RangeError(`softplus: beta must be a positive number, got ${beta}`);
-  const out = allocLike(x.data, x.size),
-    mask = allocLike(x.data, x.size);
-  K.softplus(x.data, out, mask, beta, threshold);
+  const out = newStorageLike(x.storage, x.size),
+    mask = newStorageLike(x.storage, x.size);
+  run("softplus", "softplus", x.storage, out, mask, beta, threshold);
   // derivative: σ(βx) on the log branch, 1 on the linear branch = mask⊙(σ(βx) − 1) + 1
   return unary(x, out, () => affine(mulConst(affine(sigmoid(scale(x, beta)), 1, -1), mask), 1, 1));
 }
@@ -319,8 +314,8 @@ const GELU_C = 0.044715;
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (approximate !== "none" && approximate !== "tanh")
     throw new RangeError(`gelu: approximate must be "none" or "tanh", got ${String(approximate)}`);
-  const out = allocLike(x.data, x.size);
-  K.gelu(x.data, out, approximate);
+  const out = newStorageLike(x.storage, x.size);
+  runOnDevice("gelu", "unary", approximate === "none" ? "geluErf" : "geluTanh", x.storage, out);
   if (approximate === "none") {
     // Φ(x) + x·φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = e^{−x²/2}/√(2π)
     return unary(x, out, () => {

@@ -1,5 +1,6 @@
 /** Recording of ops for reverse-mode differentiation, and the switch that turns recording off. */
-import { Tensor, type Data } from "./tensor.js";
+import { Tensor } from "./tensor.js";
+import type { Storage } from "./storage.js";
 
 let recording = true;
 
@@ -34,7 +35,7 @@ export function isRecording(): boolean {
  * the output remembers its inputs and backward rule.
  */
 export function record(
-  data: Data,
+  data: Storage,
   shape: readonly number[],
   inputs: readonly Tensor[],
   backward: (g: Tensor) => readonly (Tensor | null)[],

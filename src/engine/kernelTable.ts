@@ -2,65 +2,171 @@
  * The types of the backend interface (see backend.ts): a backend, and the table of native kernels it may provide.
  * Kept apart from backend.ts so that backend implementations depend on these types only.
  */
-import type { Data, DType } from "./tensor.js";
+import type { Data, DType, IndexStorage, Storage } from "./storage.js";
 import type { WasmWindow } from "./wasmKernels.js";
 
 /**
  * Kernels a backend may implement natively. Each returns false (or null) when it does not handle the call (a dtype
- * or size it lacks, or memory it cannot get), and the caller then runs the JS reference loop on the same arrays.
- * Arrays are row-major; outputs are written completely (never accumulated into).
+ * or size it lacks, or memory it cannot get). On a host backend (`device` false) the caller then runs the JS
+ * reference loop (reference.ts) on the same arrays; on a device backend a missing or declining kernel makes the op
+ * throw `<op>: not available on the <name> backend` — no JS loop ever runs on device storage.
+ * Arrays are row-major; outputs are written completely (never accumulated into). Storage parameters receive the
+ * backend's own storage (host backends narrow them to typed arrays); index parameters may be host Int32Arrays
+ * (indices computed from shapes alone, which a device backend uploads) or indices the device computed.
+ * Every entry here has a JS reference in reference.ts, and the test double `strict` (backends/strict.ts)
+ * implements all of them, so this list is the complete set of per-element work the engine does.
  */
 export interface KernelTable {
+  // ---- Dense algebra ----
   /** C[M,N] = op(A)·op(B), op(A) = Aᵀ when transA (A stored [K,M]), op(B) = Bᵀ when transB (B stored [N,K]). */
-  gemm?: (A: Data, B: Data, C: Data, M: number, K: number, N: number, transA: boolean, transB: boolean) => boolean;
+  gemm?: (
+    A: Storage,
+    B: Storage,
+    C: Storage,
+    M: number,
+    K: number,
+    N: number,
+    transA: boolean,
+    transB: boolean,
+  ) => boolean;
   /** out = act(x·Wᵀ + b) for x [M, K], W [N, K], b [N]; act relu when `relu`, else none (a dense layer in one call). */
-  linear?: (x: Data, W: Data, b: Data, out: Data, M: number, K: number, N: number, relu: boolean) => boolean;
+  linear?: (
+    x: Storage,
+    W: Storage,
+    b: Storage,
+    out: Storage,
+    M: number,
+    K: number,
+    N: number,
+    relu: boolean,
+  ) => boolean;
+  /** out[N,M] = x[M,N]ᵀ. */
+  transpose?: (x: Storage, out: Storage, M: number, N: number) => boolean;
+
+  // ---- Elementwise ----
   /** out = a ∘ b elementwise (same length). */
-  binary?: (name: BinaryName, a: Data, b: Data, out: Data) => boolean;
+  binary?: (name: BinaryName, a: Storage, b: Storage, out: Storage) => boolean;
   /** out = f(x) elementwise. */
-  unary?: (name: UnaryName, x: Data, out: Data) => boolean;
+  unary?: (name: UnaryName, x: Storage, out: Storage) => boolean;
   /** out = x·s (no added zero: −0 stays −0). */
-  scale?: (x: Data, out: Data, s: number) => boolean;
+  scale?: (x: Storage, out: Storage, s: number) => boolean;
   /** out = alpha·x + beta. */
-  affine?: (x: Data, out: Data, alpha: number, beta: number) => boolean;
+  affine?: (x: Storage, out: Storage, alpha: number, beta: number) => boolean;
+  /** out[i] = value for every i. */
+  fill?: (out: Storage, value: number) => boolean;
+  /** out = x, converting precision when their dtypes differ (same length). */
+  copy?: (x: Storage, out: Storage) => boolean;
+  /** out = x^p (exact squares and square roots for p = 2, ±0.5; 1/x for p = −1; else Math.pow). */
+  powScalar?: (x: Storage, out: Storage, p: number) => boolean;
   /** mask = [x > 0] (1 or 0). */
-  reluMask?: (x: Data, mask: Data) => boolean;
+  reluMask?: (x: Storage, mask: Storage) => boolean;
   /** out = max(x, 0) and mask = [x > 0]. */
-  relu?: (x: Data, out: Data, mask: Data) => boolean;
+  relu?: (x: Storage, out: Storage, mask: Storage) => boolean;
+  /** mask = 1 where x > 0 else alpha; out = x·mask. */
+  leakyRelu?: (x: Storage, out: Storage, mask: Storage, alpha: number) => boolean;
+  /**
+   * PyTorch softplus: out = log(1 + e^{βx})/β, or x where βx > threshold; mask = 1 where the log branch is used,
+   * else 0.
+   */
+  softplus?: (x: Storage, out: Storage, mask: Storage, beta: number, threshold: number) => boolean;
   /** out[i, j] = x[i, j] + v[j] for x [rows, cols]. */
-  addRowVector?: (x: Data, v: Data, out: Data, rows: number, cols: number) => boolean;
+  addRowVector?: (x: Storage, v: Storage, out: Storage, rows: number, cols: number) => boolean;
+
+  // ---- Broadcasting ----
   /** out = a ∘ b over outShape with numpy broadcasting (strides in elements, 0 on broadcast axes); op 0 add, 1 sub, 2 mul, 3 div. */
   broadcastBinary?: (
     op: number,
-    a: Data,
+    a: Storage,
     aStrides: readonly number[],
-    b: Data,
+    b: Storage,
     bStrides: readonly number[],
-    out: Data,
+    out: Storage,
     outShape: readonly number[],
   ) => boolean;
+  /** out (of outShape) = x read through broadcast strides xStrides (0 on repeated axes). */
+  broadcastCopy?: (x: Storage, xStrides: readonly number[], out: Storage, outShape: readonly number[]) => boolean;
+  /**
+   * Adjoint of broadcastCopy: out[k] = Σ of the x elements (x of xShape) that outStrides (broadcast strides of
+   * out's shape against xShape) map to k, accumulated in float64 in x's row-major order.
+   */
+  sumToShape?: (x: Storage, xShape: readonly number[], out: Storage, outStrides: readonly number[]) => boolean;
+
+  // ---- Reductions ----
   /** out[j] = Σ_i x[i, j] accumulated in float64 in row order (x [rows, cols]): sumTo over leading axes. */
-  sumColumns64?: (x: Data, out: Data, rows: number, cols: number) => boolean;
+  sumColumns64?: (x: Storage, out: Storage, rows: number, cols: number) => boolean;
   /** out[j] = Σ_i x[i, j] (x [rows, cols]). */
-  sumColumns?: (x: Data, out: Data, rows: number, cols: number) => boolean;
+  sumColumns?: (x: Storage, out: Storage, rows: number, cols: number) => boolean;
   /** out[i] = Σ_j x[i, j]. */
-  sumRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
-  /** Σ x (accumulated in float64), or null. */
-  sum?: (x: Data) => number | null;
+  sumRows?: (x: Storage, out: Storage, rows: number, cols: number) => boolean;
+  /** out[0] = Σ x accumulated in float64 (out has one value). */
+  sum?: (x: Storage, out: Storage) => boolean;
   /** Row-wise softmax of x [rows, cols]. */
-  softmaxRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
+  softmaxRows?: (x: Storage, out: Storage, rows: number, cols: number) => boolean;
   /** Row-wise log Σ exp of x [rows, cols] → [rows]. */
-  logSumExpRows?: (x: Data, out: Data, rows: number, cols: number) => boolean;
+  logSumExpRows?: (x: Storage, out: Storage, rows: number, cols: number) => boolean;
+
+  // ---- Indexing and layout ----
+  /** out[i] = x[idx[i]] (out.length = idx.length). */
+  gather?: (x: Storage, idx: IndexStorage, out: Storage) => boolean;
+  /** out = 0, then out[idx[i]] += g[i] for i in order (the adjoint of gather). */
+  scatterAdd?: (g: Storage, idx: IndexStorage, out: Storage) => boolean;
+  /** out = x with its axes permuted: result axis i is x's axis perm[i] (x of shape `shape`). */
+  permute?: (x: Storage, out: Storage, shape: readonly number[], perm: readonly number[]) => boolean;
+  /** Concatenation along the last axis: xs[k] is [rows, widths[k]], out is [rows, Σ widths]. */
+  concatLastAxis?: (xs: readonly Storage[], widths: readonly number[], rows: number, out: Storage) => boolean;
+  /**
+   * Constant padding of NHWC x (shape [n,h,w,c]) into out [n, h+top+bottom, w+left+right, c]; padded positions get
+   * value. padding is [top, left, bottom, right].
+   */
+  pad2d?: (x: Storage, out: Storage, shape: readonly number[], padding: readonly number[], value: number) => boolean;
+  /** Adjoint of pad2d: out = x (shape [n,H,W,c]) without `padding` on the H and W axes. */
+  crop2d?: (x: Storage, out: Storage, shape: readonly number[], padding: readonly number[]) => boolean;
+
+  // ---- Convolution and pooling (NHWC) ----
+  /** Patches of channels [c0, c0+cg) of x into cols [n·outH·outW, kh·kw·cg] (order ky, kx, c); zero in padding. */
+  im2col?: (x: Storage, cols: Storage, g: ConvWindow) => boolean;
+  /** Adjoint of im2col: sums cols into channels [c0, c0+cg) of x [n,h,w,c] (other channels 0). */
+  col2im?: (cols: Storage, x: Storage, g: ConvWindow) => boolean;
+  /**
+   * Convolution of NHWC images with weights [cout, kh, kw, c] (one group), geometry as kernels.ts `convGeometry`:
+   * "forward" y = conv(a = x, b = w); "input" out = dx from (a = dy, b = w); "filter" out = dw from (a = x, b = dy).
+   */
+  conv?: (
+    which: "forward" | "input" | "filter",
+    a: Storage,
+    b: Storage,
+    out: Storage,
+    g: PoolWindow,
+    cout: number,
+  ) => boolean;
+  /**
+   * Max pooling of NHWC x (padding counts as −∞): values y and flat argmax indices idx into x (first maximum in
+   * scan order; a NaN wins). The window must not lie wholly in the padding (callers check the geometry first).
+   */
+  maxPool?: (x: Storage, y: Storage, idx: IndexStorage, g: PoolWindow) => boolean;
+  /**
+   * Average pooling with zero padding: out[o] = (Σ of window o's input elements)/divisor, divisor kh·kw when
+   * countIncludePad, else the number of input elements in the window (reference: kernels.ts `avgPoolWindows`).
+   */
+  avgPool?: (x: Storage, out: Storage, g: PoolWindow, countIncludePad: boolean) => boolean;
+  /** Adjoint of avgPool: dx = 0, then every window o spreads dy[o]/divisor over its input elements. */
+  avgPoolBackward?: (dy: Storage, dx: Storage, g: PoolWindow, countIncludePad: boolean) => boolean;
+  /** Mean over the hw positions of x [n, hw, c] → out [n, c]. */
+  globalAvgPool?: (x: Storage, out: Storage, n: number, hw: number, c: number) => boolean;
+  /** Adjoint of globalAvgPool: out [n, hw, c] = g [n, c] / hw at every position. */
+  spreadMean?: (g: Storage, out: Storage, n: number, hw: number, c: number) => boolean;
+
+  // ---- Optimizer updates ----
   /** out = c·a + b·d (d null: c·a). */
-  axpby?: (c: number, a: Data, b: number, d: Data | null, out: Data) => boolean;
+  axpby?: (c: number, a: Storage, b: number, d: Storage | null, out: Storage) => boolean;
   /** Adam's moments and update (updates.ts `adamMoments`), written to m2, v2, u. */
   adam?: (
-    g: Data,
-    m: Data,
-    v: Data,
-    m2: Data,
-    v2: Data,
-    u: Data,
+    g: Storage,
+    m: Storage,
+    v: Storage,
+    m2: Storage,
+    v2: Storage,
+    u: Storage,
     lr: number,
     b1: number,
     b2: number,
@@ -68,25 +174,17 @@ export interface KernelTable {
     c2: number,
     eps: number,
   ) => boolean;
+
+  // ---- Fused measures ----
   /**
    * out[e] = ‖∂g(x_e)/∂x_e‖_F² for a small MLP g (x [n, d]; layers with W [out, in] and b [out]; hidden activation
-   * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call.
+   * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call. out is float64 on host backends.
    */
-  mlpJacobianSqNorms?: (
-    x: Data,
-    d: number,
-    layers: readonly DenseLayer[],
-    act: 0 | 1 | 2,
-    out: Float64Array,
-  ) => boolean;
-  /**
-   * Convolution of NHWC images with weights [cout, kh, kw, c] (one group), geometry as kernels.ts `convGeometry`:
-   * "forward" y = conv(a = x, b = w); "input" out = dx from (a = dy, b = w); "filter" out = dw from (a = x, b = dy).
-   */
-  conv?: (which: "forward" | "input" | "filter", a: Data, b: Data, out: Data, g: PoolWindow, cout: number) => boolean;
-  /** Max pooling of NHWC x: values y and flat argmax indices idx (first maximum in scan order). */
-  maxPool?: (x: Data, y: Data, idx: Int32Array, g: PoolWindow) => boolean;
+  mlpJacobianSqNorms?: (x: Storage, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Storage) => boolean;
 }
+
+/** The names of the kernel table's entries. */
+export type KernelName = keyof KernelTable;
 
 /** Elementwise functions a backend may run natively. */
 export type UnaryName = "exp" | "tanh" | "sigmoid" | "erf" | "silu" | "geluErf" | "geluTanh";
@@ -95,8 +193,8 @@ export type BinaryName = "add" | "sub" | "mul" | "div";
 
 /** A dense layer for fused kernels: W [outSize, inSize] row-major, b [outSize]. */
 export interface DenseLayer {
-  w: Data;
-  b: Data;
+  w: Storage;
+  b: Storage;
   inSize: number;
   outSize: number;
 }
@@ -104,17 +202,45 @@ export interface DenseLayer {
 /** A pooling or convolution window over NHWC data [n, h, w, c] (PyTorch semantics; padded positions never win a max). */
 export type PoolWindow = WasmWindow;
 
-/** An engine backend: where tensor storage lives and which kernels run (see the module comment). */
+/** A window reading the channel range [c0, c0 + cg) of the input (one group of a grouped convolution). */
+export interface ConvWindow extends PoolWindow {
+  c0: number;
+  cg: number;
+  padBottom: number;
+  padRight: number;
+}
+
+/**
+ * An engine backend: where tensor storage lives and which kernels run (see the module comment of backend.ts).
+ *
+ * Host backends (`device` false: js, wasm) store values in typed arrays that `tensor.data` reads synchronously.
+ * Device backends (`device` true: webgpu, the test double `strict`) store values elsewhere; they implement
+ * `upload` and `read`, every kernel the ops need (a missing one makes that op throw, never fall back), and `scope`.
+ */
 export interface Backend {
-  /** "js" | "wasm" (| "webgpu" later). */
+  /** "js" | "wasm" | "webgpu" | "strict" (tests). */
   readonly name: string;
   /** The kernel variant, e.g. "js", "wasm-simd128", "wasm-relaxed-fma": results may differ between variants. */
   readonly variant: string;
-  /** Storage for n values (zeroed). */
-  alloc(dtype: DType, n: number): Data;
+  /** True when storage is not host memory (a GPU buffer): values leave it only through `read`. */
+  readonly device: boolean;
+  /** Storage for n values (zeroed). Device backends may refuse float64 with a RangeError. */
+  alloc(dtype: DType, n: number): Storage;
+  /** Int32 storage for n indices (max-pooling argmax); device backends implement it, host ones default to Int32Array. */
+  allocIndices?(n: number): IndexStorage;
+  /** New storage holding a copy of host values (tensor(), full(), parameters, batches). Device backends must have it. */
+  upload?(values: Data): Storage;
+  /** The values of storage as a new host array, after the work queued before it (device backends must have it). */
+  read?(s: Storage): Promise<Data>;
+  /** Frees storage now (optional; scopes reclaim what they allocated anyway). */
+  release?(s: Storage): void;
   /** Native kernels of this backend. */
   readonly kernels: KernelTable;
-  /** Runs fn with a storage scope: what fn allocates is released when it returns (see `scope`). */
+  /**
+   * Runs fn with a storage scope: what fn allocates is reclaimed when it returns, except what its result holds.
+   * Host backends copy the result's tensors to the JS heap (without graphs); device backends keep the result's
+   * storage on the device (moved to the enclosing scope, or made long-lived at top level) and cut its graphs.
+   */
   scope<T>(fn: () => T): T;
   /** Runs fn with its allocations outside any scope (long-lived caches built while a scope is open). */
   unscoped<T>(fn: () => T): T;

@@ -378,6 +378,13 @@ export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
   const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
   if (c === g.cg && !emptyPoolWindow(g) && nativeMaxPool(x, idx, g)) return idx;
+  return maxPoolArgmaxGeneralJs(x, g);
+}
+
+/** The JS loop of {@link maxPoolArgmaxGeneral} (no backend kernel). */
+export function maxPoolArgmaxGeneralJs(x: Data, g: ConvGeometry): Int32Array {
+  const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  const idx = new Int32Array(n * outH * outW * c);
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -448,6 +455,30 @@ export function avgPoolWindows(g: ConvGeometry, countIncludePad: boolean): { idx
   return { idx, scale };
 }
 
+/** out[o] = scale[o] · Σ_j x[idx[o·k + j]] (idx −1 skipped): average pooling through its window table. */
+export function windowMeanJs(x: Data, out: Data, idx: Int32Array, scale: Float64Array, k: number): void {
+  for (let o = 0, p = 0; o < scale.length; o++) {
+    let s = 0;
+    for (let j = 0; j < k; j++, p++) {
+      const i = idx[p];
+      if (i >= 0) s += x[i];
+    }
+    out[o] = s * scale[o];
+  }
+}
+
+/** Adjoint of windowMeanJs: out = 0, then scale[o]·g[o] is added to every element of window o. */
+export function windowMeanAdjointJs(g: Data, out: Data, idx: Int32Array, scale: Float64Array, k: number): void {
+  out.fill(0);
+  for (let o = 0, p = 0; o < scale.length; o++) {
+    const v = g[o] * scale[o];
+    for (let j = 0; j < k; j++, p++) {
+      const i = idx[p];
+      if (i >= 0) out[i] += v;
+    }
+  }
+}
+
 // ---- Broadcasting, reductions and special functions (used by elementwise.ts) ----
 
 /** Codes for broadcastBinary's operation (a switch outside the inner loop instead of a per-element closure). */
@@ -504,6 +535,20 @@ export function broadcastBinary(
 ): void {
   if (out.length === 0) return;
   if (kernels().broadcastBinary?.(op, a, aStrides, b, bStrides, out, outShape)) return;
+  broadcastBinaryJs(op, a, aStrides, b, bStrides, out, outShape);
+}
+
+/** The JS loop of {@link broadcastBinary} (no backend kernel). */
+export function broadcastBinaryJs(
+  op: number,
+  a: Data,
+  aStrides: readonly number[],
+  b: Data,
+  bStrides: readonly number[],
+  out: Data,
+  outShape: readonly number[],
+): void {
+  if (out.length === 0) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1];
   const sa = r === 0 ? 0 : aStrides[r - 1],
@@ -550,6 +595,12 @@ export function broadcastCopy(x: Data, xStrides: readonly number[], out: Data, o
     )
   )
     return;
+  broadcastCopyJs(x, xStrides, out, outShape);
+}
+
+/** The JS loop of {@link broadcastCopy} (no backend kernel). */
+export function broadcastCopyJs(x: Data, xStrides: readonly number[], out: Data, outShape: readonly number[]): void {
+  if (out.length === 0) return;
   const r = outShape.length;
   const n = r === 0 ? 1 : outShape[r - 1],
     sx = r === 0 ? 0 : xStrides[r - 1];
@@ -573,6 +624,11 @@ export function sumToShape(x: Data, xShape: readonly number[], out: Data, outStr
     const cols = xShape[r0 - 1];
     if (cols > 0 && kernels().sumColumns64?.(x, out, x.length / cols, cols)) return;
   }
+  sumToShapeJs(x, xShape, out, outStrides);
+}
+
+/** The JS loop of {@link sumToShape} (no backend kernel). */
+export function sumToShapeJs(x: Data, xShape: readonly number[], out: Data, outStrides: readonly number[]): void {
   const acc = new Float64Array(out.length);
   if (x.length > 0) {
     const r = xShape.length;

@@ -2,11 +2,14 @@
  * Differentiable ops. Each computes its result with a kernel and records a backward rule made of these same
  * ops, which is what makes every derivative differentiable again.
  */
-import { Tensor, allocLike, sizeOf, type Data } from "./tensor.js";
+import { Tensor, newStorageLike, sizeOf } from "./tensor.js";
+import { type Data, type IndexStorage, type Storage } from "./storage.js";
 import { record } from "./graph.js";
 import * as K from "./kernels.js";
-import { kernels, unscoped } from "./backend.js";
+import { allocIndices, kernels, onDevice, onHost, unscoped } from "./backend.js";
+import { run } from "./dispatch.js";
 import { conv, directConvAvailable } from "./conv.js";
+import { emptyPoolWindow } from "./wasmKernels.js";
 
 function sameShape(a: Tensor, b: Tensor, op: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((s, i) => s !== b.shape[i])) {
@@ -14,68 +17,54 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
   }
 }
 
-function mapTanh(a: Tensor): Data {
-  const out = allocLike(a.data, a.size),
-    d = a.data;
-  if (kernels().unary?.("tanh", d, out)) return out;
-  for (let i = 0; i < d.length; i++) out[i] = Math.tanh(d[i]);
-  return out;
-}
-
 /** Zeros with the shape and dtype of `a` (not differentiable: a constant). */
 export function zerosLike(a: Tensor): Tensor {
-  return new Tensor(allocLike(a.data, a.size), a.shape);
+  return new Tensor(newStorageLike(a.storage, a.size), a.shape);
 }
 
 /** Ones with the shape and dtype of `a` (a constant). */
 export function onesLike(a: Tensor): Tensor {
-  const d = allocLike(a.data, a.size);
-  d.fill(1);
+  const d = newStorageLike(a.storage, a.size);
+  run("onesLike", "fill", d, 1);
   return new Tensor(d, a.shape);
 }
 
 /** a + b, where b has a's shape or is a vector broadcast along a's last axis (a bias). */
 export function add(a: Tensor, b: Tensor): Tensor {
-  const out = allocLike(a.data, a.size);
-  const ad = a.data,
-    bd = b.data;
+  const out = newStorageLike(a.storage, a.size);
   if (b.shape.length === a.shape.length) {
     sameShape(a, b, "add");
-    if (!kernels().binary?.("add", ad, bd, out)) for (let i = 0; i < out.length; i++) out[i] = ad[i] + bd[i];
+    run("add", "binary", "add", a.storage, b.storage, out);
     return record(out, a.shape, [a, b], (g) => [g, g]);
   }
   const n = a.shape[a.shape.length - 1];
   if (b.shape.length !== 1 || b.shape[0] !== n)
     throw new RangeError(`add: cannot broadcast [${b.shape}] to [${a.shape}]`);
-  if (!kernels().addRowVector?.(ad, bd, out, out.length / n, n))
-    for (let i = 0; i < out.length; i += n) for (let j = 0; j < n; j++) out[i + j] = ad[i + j] + bd[j];
+  run("add", "addRowVector", a.storage, b.storage, out, out.length / n, n);
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? sumToLastAxis(g) : null]);
 }
 
 /** Elementwise a − b of two tensors of the same shape. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "sub");
-  const out = allocLike(a.data, a.size);
-  if (!kernels().binary?.("sub", a.data, b.data, out))
-    for (let i = 0; i < out.length; i++) out[i] = a.data[i] - b.data[i];
+  const out = newStorageLike(a.storage, a.size);
+  run("sub", "binary", "sub", a.storage, b.storage, out);
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
 }
 
 /** Elementwise product. */
 export function mul(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "mul");
-  const out = allocLike(a.data, a.size);
-  if (!kernels().binary?.("mul", a.data, b.data, out))
-    for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
+  const out = newStorageLike(a.storage, a.size);
+  run("mul", "binary", "mul", a.storage, b.storage, out);
   return record(out, a.shape, [a, b], (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
 }
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
   // Plain loops rather than a per-element callback: these run on every activation of every batch.
-  const out = allocLike(a.data, a.size),
-    d = a.data;
-  if (!kernels().affine?.(d, out, alpha, beta)) for (let i = 0; i < d.length; i++) out[i] = alpha * d[i] + beta;
+  const out = newStorageLike(a.storage, a.size);
+  run("affine", "affine", a.storage, out, alpha, beta);
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
 
@@ -86,10 +75,10 @@ export function scale(a: Tensor, alpha: number): Tensor {
 
 /** a · s where s is a one-element tensor (differentiable in both). */
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
-  const v = s.item();
-  const out = allocLike(a.data, a.size),
-    d = a.data;
-  if (!kernels().scale?.(d, out, v)) for (let i = 0; i < d.length; i++) out[i] = d[i] * v;
+  const out = newStorageLike(a.storage, a.size);
+  // On a device the scalar is not read back: a multiply with s broadcast (the same products as x·v).
+  if (onDevice()) run("mulScalar", "broadcastBinary", K.BIN_MUL, a.storage, [1], s.storage, [0], out, [a.size]);
+  else run("mulScalar", "scale", a.storage, out, s.item());
   return record(out, a.shape, [a, s], (g) => [
     a.requiresGrad ? mulScalar(g, s) : null,
     s.requiresGrad ? sum(mul(g, a)) : null,
@@ -98,60 +87,58 @@ export function mulScalar(a: Tensor, s: Tensor): Tensor {
 
 /** Sum of all elements, as a scalar tensor. Accumulated in float64 for accuracy. */
 export function sum(a: Tensor): Tensor {
-  let s = kernels().sum?.(a.data) ?? null;
-  if (s === null) {
-    s = 0;
-    for (let i = 0; i < a.data.length; i++) s += a.data[i];
-  }
-  const out = allocLike(a.data, 1);
-  out[0] = s;
+  const out = newStorageLike(a.storage, 1);
+  run("sum", "sum", a.storage, out);
   return record(out, [], [a], (g) => [expandScalar(g, a.shape)]);
 }
 
 /** The scalar g repeated over `shape`. */
 export function expandScalar(g: Tensor, shape: readonly number[]): Tensor {
-  const out = allocLike(g.data, sizeOf(shape));
-  out.fill(g.item());
+  const n = sizeOf(shape);
+  const out = newStorageLike(g.storage, n);
+  if (onDevice()) run("expandScalar", "broadcastCopy", g.storage, [0], out, [n]);
+  else onHost("expandScalar", out)[0].fill(g.item());
   return record(out, shape, [g], (gg) => [sum(gg)]);
 }
 
 /** Sums over all axes but the last: [..., n] → [n] (the gradient of a broadcast bias). */
 export function sumToLastAxis(a: Tensor): Tensor {
   const n = a.shape[a.shape.length - 1];
-  const out = allocLike(a.data, n);
-  const d = a.data;
-  if (!kernels().sumColumns?.(d, out, d.length / n, n))
-    for (let i = 0; i < d.length; i += n) for (let j = 0; j < n; j++) out[j] += d[i + j];
+  const out = newStorageLike(a.storage, n);
+  run("sumToLastAxis", "sumColumns", a.storage, out, a.size / n, n);
   return record(out, [n], [a], (g) => [broadcastRows(g, a.shape)]);
 }
 
 /** Repeats a vector [n] over leading axes to `shape` [..., n]. */
 export function broadcastRows(v: Tensor, shape: readonly number[]): Tensor {
   const n = v.size;
-  const out = allocLike(v.data, sizeOf(shape));
-  for (let i = 0; i < out.length; i += n) out.set(v.data, i);
+  const size = sizeOf(shape);
+  const out = newStorageLike(v.storage, size);
+  if (onDevice()) run("broadcastRows", "broadcastCopy", v.storage, [0, 1], out, [size / n, n]);
+  else {
+    const [o, d] = onHost("broadcastRows", out, v.storage);
+    for (let i = 0; i < o.length; i += n) o.set(d, i);
+  }
   return record(out, shape, [v], (g) => [sumToLastAxis(g)]);
 }
 
 /** Sums each row of a [m, n] matrix: → [m]. */
 export function sumRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = allocLike(a.data, m);
-  if (!kernels().sumRows?.(a.data, out, m, n)) {
-    for (let i = 0; i < m; i++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += a.data[i * n + j];
-      out[i] = s;
-    }
-  }
+  const out = newStorageLike(a.storage, m);
+  run("sumRows", "sumRows", a.storage, out, m, n);
   return record(out, [m], [a], (g) => [broadcastCols(g, n)]);
 }
 
 /** Repeats each entry of v [m] across n columns: → [m, n]. */
 export function broadcastCols(v: Tensor, n: number): Tensor {
   const m = v.size;
-  const out = allocLike(v.data, m * n);
-  for (let i = 0; i < m; i++) out.fill(v.data[i], i * n, i * n + n);
+  const out = newStorageLike(v.storage, m * n);
+  if (onDevice()) run("broadcastCols", "broadcastCopy", v.storage, [1, 0], out, [m, n]);
+  else {
+    const [o, d] = onHost("broadcastCols", out, v.storage);
+    for (let i = 0; i < m; i++) o.fill(d[i], i * n, i * n + n);
+  }
   return record(out, [m, n], [v], (g) => [sumRows(g)]);
 }
 
@@ -159,7 +146,7 @@ export function broadcastCols(v: Tensor, n: number): Tensor {
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   if (sizeOf(shape) !== a.size)
     throw new RangeError(`reshape: [${a.shape}] has ${a.size} values, [${shape}] needs ${sizeOf(shape)}`);
-  return record(a.data, shape, [a], (g) => [reshape(g, a.shape)]);
+  return record(a.storage, shape, [a], (g) => [reshape(g, a.shape)]);
 }
 
 /**
@@ -175,11 +162,16 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     throw new RangeError(
       `matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`,
     );
-  const out = allocLike(a.data, M * N);
+  const out = newStorageLike(a.storage, M * N);
   // Backends with transposed-operand kernels read op(A), op(B) in place; else transpose (leaf transposes are cached).
-  const gemm = M * Ka * N >= 4096 ? kernels().gemm : undefined;
-  if (!gemm?.(a.data, b.data, out, M, Ka, N, transA, transB)) {
-    K.matmul(transA ? transposedOf(a) : a.data, transB ? transposedOf(b) : b.data, out, M, Ka, N);
+  // Device backends always take the kernel (small products too: there is no host loop to run them).
+  if (onDevice()) run("matmul", "gemm", a.storage, b.storage, out, M, Ka, N, transA, transB);
+  else {
+    const gemm = M * Ka * N >= 4096 ? kernels().gemm : undefined;
+    if (!gemm?.(a.storage, b.storage, out, M, Ka, N, transA, transB)) {
+      const [o, ad, bd] = onHost("matmul", out, a.storage, b.storage);
+      K.matmul(transA ? transposedOf(a, ad) : ad, transB ? transposedOf(b, bd) : bd, o, M, Ka, N);
+    }
   }
   return record(out, [M, N], [a, b], (g) => {
     let ga: Tensor | null = null,
@@ -208,18 +200,18 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
  */
 const transposeCache = new WeakMap<Tensor, Data>();
 
-function transposedOf(t: Tensor): Data {
-  if (t.node) return transposed(t.data, t.shape[0], t.shape[1]);
+function transposedOf(t: Tensor, data: Data): Data {
+  if (t.node) return transposed(data, t.shape[0], t.shape[1]);
   let d = transposeCache.get(t);
   if (!d) {
-    d = unscoped(() => transposed(t.data, t.shape[0], t.shape[1])); // outlives the scope that asked for it
+    d = unscoped(() => transposed(data, t.shape[0], t.shape[1])); // outlives the scope that asked for it
     transposeCache.set(t, d);
   }
   return d;
 }
 
 function transposed(d: Data, m: number, n: number): Data {
-  const out = allocLike(d, m * n);
+  const out = newStorageLike(d, m * n) as Data; // host backends only (callers hold host arrays)
   K.transpose(d, out, m, n);
   return out;
 }
@@ -236,14 +228,16 @@ export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): T
   if (x.shape.length !== 2 || W.shape.length !== 2 || W.shape[1] !== K || b.size !== N) {
     throw new RangeError(`linear: x [${x.shape}], W [${W.shape}] and b [${b.shape}] do not make a dense layer`);
   }
-  const out = allocLike(x.data, M * N);
-  const fused = M * K * N >= 4096 && kernels().linear?.(x.data, W.data, b.data, out, M, K, N, act === "relu");
+  const out = newStorageLike(x.storage, M * N);
+  // Device backends fuse at every size when they have the kernel, else run the composite (matmul, add, relu).
+  const big = M * K * N >= 4096 || onDevice();
+  const fused = big && kernels().linear?.(x.storage, W.storage, b.storage, out, M, K, N, act === "relu");
   if (!fused) {
     const z = add(matmul(x, W, false, true), b);
     return act === "relu" ? relu(z) : z;
   }
   const y: Tensor = record(out, [M, N], [x, W, b], (g) => {
-    const gz = act === "relu" ? mulConst(g, reluMask(y)) : g; // y > 0 exactly where x·Wᵀ + b > 0
+    const gz = act === "relu" ? mulConst(g, reluMaskStorage(y)) : g; // y > 0 exactly where x·Wᵀ + b > 0
     return [
       x.requiresGrad ? matmul(gz, W) : null,
       W.requiresGrad ? matmul(gz, x, true, false) : null,
@@ -254,40 +248,36 @@ export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): T
 }
 
 /** Elementwise product with a constant (never differentiated) array, e.g. an activation mask. */
-export function mulConst(a: Tensor, c: Data): Tensor {
-  const out = allocLike(a.data, a.size);
-  if (!kernels().binary?.("mul", a.data, c, out)) for (let i = 0; i < out.length; i++) out[i] = a.data[i] * c[i];
+export function mulConst(a: Tensor, c: Storage): Tensor {
+  const out = newStorageLike(a.storage, a.size);
+  run("mulConst", "binary", "mul", a.storage, c, out);
   return record(out, a.shape, [a], (g) => [mulConst(g, c)]);
 }
 
 /** max(a, 0), i.e. a ⊙ mask with a constant mask, so its backward (and every higher derivative) is mulConst. */
 export function relu(a: Tensor): Tensor {
-  const d = a.data,
-    out = allocLike(d, d.length),
-    mask = allocLike(d, d.length);
-  if (!kernels().relu?.(d, out, mask)) {
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] > 0) {
-        out[i] = d[i];
-        mask[i] = 1;
-      }
-    }
-  }
+  const out = newStorageLike(a.storage, a.size),
+    mask = newStorageLike(a.storage, a.size);
+  run("relu", "relu", a.storage, out, mask);
   return record(out, a.shape, [a], (g) => [mulConst(g, mask)]);
 }
 
 /** ReLU's derivative at each element of a: 1 where a > 0, else 0 (PyTorch's convention at 0). */
 export function reluMask(a: Tensor): Data {
-  const d = a.data,
-    mask = allocLike(d, d.length);
-  if (kernels().reluMask?.(d, mask)) return mask;
-  for (let i = 0; i < d.length; i++) if (d[i] > 0) mask[i] = 1;
+  return onHost("reluMask (host array)", reluMaskStorage(a))[0];
+}
+
+/** {@link reluMask} as storage of the active backend (device backends keep it on the device). */
+export function reluMaskStorage(a: Tensor): Storage {
+  const mask = newStorageLike(a.storage, a.size);
+  run("reluMask", "reluMask", a.storage, mask);
   return mask;
 }
 
 /** Elementwise hyperbolic tangent. */
 export function tanh(a: Tensor): Tensor {
-  const out = mapTanh(a);
+  const out = newStorageLike(a.storage, a.size);
+  run("tanh", "unary", "tanh", a.storage, out);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, tanhDerivativeOf(y))]);
   return y;
 }
@@ -299,8 +289,8 @@ export function tanhDerivativeOf(y: Tensor): Tensor {
 
 /** Elementwise exponential. */
 export function exp(a: Tensor): Tensor {
-  const out = allocLike(a.data, a.size);
-  if (!kernels().unary?.("exp", a.data, out)) for (let i = 0; i < out.length; i++) out[i] = Math.exp(a.data[i]);
+  const out = newStorageLike(a.storage, a.size);
+  run("exp", "unary", "exp", a.storage, out);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, y)]);
   return y;
 }
@@ -308,17 +298,8 @@ export function exp(a: Tensor): Tensor {
 /** Row-wise softmax of a [m, n] matrix. */
 export function softmax(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = allocLike(a.data, a.size);
-  const d = a.data;
-  if (!kernels().softmaxRows?.(d, out, m, n)) {
-    for (let i = 0; i < m; i++) {
-      let mx = -Infinity;
-      for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
-      let s = 0;
-      for (let j = 0; j < n; j++) s += out[i * n + j] = Math.exp(d[i * n + j] - mx);
-      for (let j = 0; j < n; j++) out[i * n + j] /= s;
-    }
-  }
+  const out = newStorageLike(a.storage, a.size);
+  run("softmax", "softmaxRows", a.storage, out, m, n);
   const y: Tensor = record(out, a.shape, [a], (g) => {
     // ∂softmax: y ⊙ (g − Σ_j g_j y_j)
     const dot = sumRows(mul(g, y));
@@ -330,31 +311,25 @@ export function softmax(a: Tensor): Tensor {
 /** Row-wise log Σ exp of a [m, n] matrix → [m]; its gradient is softmax, so it is smooth to any order. */
 export function logSumExpRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = allocLike(a.data, m);
-  const d = a.data;
-  if (!kernels().logSumExpRows?.(d, out, m, n)) {
-    for (let i = 0; i < m; i++) {
-      let mx = -Infinity;
-      for (let j = 0; j < n; j++) mx = Math.max(mx, d[i * n + j]);
-      let s = 0;
-      for (let j = 0; j < n; j++) s += Math.exp(d[i * n + j] - mx);
-      out[i] = mx + Math.log(s);
-    }
-  }
+  const out = newStorageLike(a.storage, m);
+  run("logSumExpRows", "logSumExpRows", a.storage, out, m, n);
   return record(out, [m], [a], (g) => [mul(broadcastCols(g, n), softmax(a))]);
 }
 
-/** Picks x.data[idx[i]] into a tensor of `shape` (max pooling, any fixed selection). Linear in x. */
-export function gather(x: Tensor, idx: Int32Array, shape: readonly number[]): Tensor {
-  const out = allocLike(x.data, idx.length);
-  for (let i = 0; i < idx.length; i++) out[i] = x.data[idx[i]];
+/**
+ * Picks x's values at idx[i] into a tensor of `shape` (max pooling, any fixed selection). Linear in x. idx is a
+ * host Int32Array (uploaded by device backends) or indices a device computed (max-pooling argmax).
+ */
+export function gather(x: Tensor, idx: IndexStorage, shape: readonly number[]): Tensor {
+  const out = newStorageLike(x.storage, idx.length);
+  run("gather", "gather", x.storage, idx, out);
   return record(out, shape, [x], (g) => [scatterAdd(g, idx, x.shape)]);
 }
 
 /** Adjoint of gather: adds g[i] at position idx[i] of a zero tensor of `shape`. */
-export function scatterAdd(g: Tensor, idx: Int32Array, shape: readonly number[]): Tensor {
-  const out = allocLike(g.data, sizeOf(shape));
-  for (let i = 0; i < idx.length; i++) out[idx[i]] += g.data[i];
+export function scatterAdd(g: Tensor, idx: IndexStorage, shape: readonly number[]): Tensor {
+  const out = newStorageLike(g.storage, sizeOf(shape));
+  run("scatterAdd", "scatterAdd", g.storage, idx, out);
   return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
 
@@ -362,15 +337,17 @@ export function scatterAdd(g: Tensor, idx: Int32Array, shape: readonly number[])
 export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
   const rows = geom.n * geom.outH * geom.outW;
   const cols = geom.kh * geom.kw * geom.c;
-  const out = allocLike(x.data, rows * cols);
-  K.im2col(x.data, out, geom);
+  const out = newStorageLike(x.storage, rows * cols);
+  if (onDevice()) run("im2col", "im2col", x.storage, out, convWindowOf(geom));
+  else K.im2col(...onHost("im2col", x.storage, out), geom);
   return record(out, [rows, cols], [x], (g) => [col2im(g, geom, x.shape)]);
 }
 
 /** The adjoint of {@link im2col}: adds window rows back into an image batch of the given shape. */
 export function col2im(cols: Tensor, geom: K.WindowGeometry, shape: readonly number[]): Tensor {
-  const out = allocLike(cols.data, sizeOf(shape));
-  K.col2im(cols.data, out, geom);
+  const out = newStorageLike(cols.storage, sizeOf(shape));
+  if (onDevice()) run("col2im", "col2im", cols.storage, out, convWindowOf(geom));
+  else K.col2im(...onHost("col2im", cols.storage, out), geom);
   return record(out, shape, [cols], (g) => [im2col(g, geom)]);
 }
 
@@ -400,8 +377,33 @@ export function conv2d(x: Tensor, weight: Tensor, stride: number, padding: "same
 /** Max pooling of NHWC data, size×size windows, no padding. */
 export function maxPool2d(x: Tensor, size: number, stride: number): Tensor {
   const geom = K.windowGeometry(x.shape, size, size, stride, "valid");
-  const idx = K.maxPoolArgmax(x.data, geom);
-  return gather(x, idx, [geom.n, geom.outH, geom.outW, geom.c]);
+  const shape = [geom.n, geom.outH, geom.outW, geom.c];
+  if (!onDevice()) return gather(x, K.maxPoolArgmax(onHost("maxPool2d", x.storage)[0], geom), shape);
+  return maxPoolOnDevice(x, convWindowOf(geom), shape, "maxPool2d");
+}
+
+/**
+ * Max pooling on a device backend: the argmax stays on the device (the backend's maxPool kernel), then a gather,
+ * whose adjoint (scatter by argmax) is the backward rule. Windows wholly in the padding are refused up front.
+ */
+export function maxPoolOnDevice(x: Tensor, win: K.ConvGeometry, shape: readonly number[], op: string): Tensor {
+  const empty = emptyPoolWindow(win);
+  if (empty) throw new RangeError(`max pooling window at (${empty[0]}, ${empty[1]}) lies wholly in the padding`);
+  const idx = allocIndices(sizeOf(shape));
+  run(op, "maxPool", x.storage, newStorageLike(x.storage, sizeOf(shape)), idx, win);
+  return gather(x, idx, shape);
+}
+
+/** The general window geometry of a legacy (square, "same"/"valid") window. */
+function convWindowOf(g: K.WindowGeometry): K.ConvGeometry {
+  const padBottom = Math.max(0, (g.outH - 1) * g.stride + g.kh - g.h - g.padTop);
+  const padRight = Math.max(0, (g.outW - 1) * g.stride + g.kw - g.w - g.padLeft);
+  return K.convGeometry(
+    [g.n, g.h, g.w, g.c],
+    [g.kh, g.kw],
+    [g.stride, g.stride],
+    [g.padTop, g.padLeft, padBottom, padRight],
+  );
 }
 
 /** Average pooling of NHWC data, size×size windows, no padding. */

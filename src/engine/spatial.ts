@@ -7,10 +7,12 @@
  * differentiable ops. Linear ops come in adjoint pairs (im2col/col2im, pad/crop, concat/slice, spread/mean) whose
  * backward rules call each other, so derivatives of every order exist.
  */
-import { Tensor, allocLike, sizeOf } from "./tensor.js";
+import { Tensor, newStorageLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
-import { gather, matmul, reshape, scatterAdd } from "./ops.js";
+import { gather, matmul, maxPoolOnDevice, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
+import { onDevice, onHost } from "./backend.js";
+import { run } from "./dispatch.js";
 import { conv, directConvAvailable } from "./conv.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
@@ -49,15 +51,15 @@ function checkPad(padding: readonly number[], op: string): void {
 function im2colG(x: Tensor, geom: K.ConvGeometry): Tensor {
   const rows = geom.n * geom.outH * geom.outW;
   const cols = geom.kh * geom.kw * geom.cg;
-  const out = allocLike(x.data, rows * cols);
-  K.im2colGeneral(x.data, out, geom);
+  const out = newStorageLike(x.storage, rows * cols);
+  run("im2col", "im2col", x.storage, out, geom);
   return record(out, [rows, cols], [x], (g) => [col2imG(g, geom, x.shape)]);
 }
 
 /** Adjoint of im2colG. */
 function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): Tensor {
-  const out = allocLike(cols.data, sizeOf(shape));
-  K.col2imGeneral(cols.data, out, geom);
+  const out = newStorageLike(cols.storage, sizeOf(shape));
+  run("col2im", "col2im", cols.storage, out, geom);
   return record(out, shape, [cols], (g) => [im2colG(g, geom)]);
 }
 
@@ -122,16 +124,8 @@ export function pad2d(x: Tensor, padding: Pad4, value = 0): Tensor {
   const [t, l, b, r] = padding;
   const H = h + t + b,
     W = w + l + r;
-  const out = allocLike(x.data, n * H * W * c);
-  if (value !== 0) out.fill(value);
-  const src = x.data,
-    rowLen = w * c;
-  for (let bi = 0; bi < n; bi++) {
-    for (let y = 0; y < h; y++) {
-      const s = (bi * h + y) * rowLen;
-      out.set(src.subarray(s, s + rowLen), ((bi * H + y + t) * W + l) * c);
-    }
-  }
+  const out = newStorageLike(x.storage, n * H * W * c);
+  run("pad2d", "pad2d", x.storage, out, x.shape, padding, value);
   return record(out, [n, H, W, c], [x], (g) => [crop2d(g, padding)]);
 }
 
@@ -141,15 +135,8 @@ function crop2d(x: Tensor, padding: Pad4): Tensor {
   const [t, l, b, r] = padding;
   const h = H - t - b,
     w = W - l - r;
-  const out = allocLike(x.data, n * h * w * c);
-  const src = x.data,
-    rowLen = w * c;
-  for (let bi = 0; bi < n; bi++) {
-    for (let y = 0; y < h; y++) {
-      const s = ((bi * H + y + t) * W + l) * c;
-      out.set(src.subarray(s, s + rowLen), (bi * h + y) * rowLen);
-    }
-  }
+  const out = newStorageLike(x.storage, n * h * w * c);
+  run("crop2d", "crop2d", x.storage, out, x.shape, padding);
   return record(out, [n, h, w, c], [x], (g) => [pad2d(g, padding, 0)]);
 }
 
@@ -160,8 +147,9 @@ function crop2d(x: Tensor, padding: Pad4): Tensor {
 export function maxPool2dGeneral(x: Tensor, o: Pool2dOptions): Tensor {
   checkImage(x, "maxpool2d");
   const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
-  const idx = K.maxPoolArgmaxGeneral(x.data, geom);
-  return gather(x, idx, [geom.n, geom.outH, geom.outW, geom.c]);
+  const shape = [geom.n, geom.outH, geom.outW, geom.c];
+  if (onDevice()) return maxPoolOnDevice(x, geom, shape, "maxpool2d");
+  return gather(x, K.maxPoolArgmaxGeneral(onHost("maxpool2d", x.storage)[0], geom), shape);
 }
 
 /**
@@ -171,43 +159,29 @@ export function maxPool2dGeneral(x: Tensor, o: Pool2dOptions): Tensor {
 export function avgPool2dGeneral(x: Tensor, o: Pool2dOptions & { countIncludePad: boolean }): Tensor {
   checkImage(x, "avgpool2d");
   const geom = K.convGeometry(x.shape, o.kernel, o.stride, o.padding);
-  const { idx, scale } = K.avgPoolWindows(geom, o.countIncludePad);
-  return windowMean(x, idx, scale, geom.kh * geom.kw, [geom.n, geom.outH, geom.outW, geom.c]);
+  // Checks the windows (one wholly in the padding has no divisor without countIncludePad) before any kernel runs.
+  if (!o.countIncludePad) K.avgPoolWindows(geom, false);
+  return windowMean(x, geom, o.countIncludePad);
 }
 
-/** out[o] = scale[o] · Σ_j x[idx[o·k + j]] (idx −1 skipped): a fixed linear map, differentiable through its adjoint. */
-function windowMean(x: Tensor, idx: Int32Array, scale: Float64Array, k: number, shape: readonly number[]): Tensor {
-  const out = allocLike(x.data, scale.length),
-    d = x.data;
-  for (let o = 0, p = 0; o < scale.length; o++) {
-    let s = 0;
-    for (let j = 0; j < k; j++, p++) {
-      const i = idx[p];
-      if (i >= 0) s += d[i];
-    }
-    out[o] = s * scale[o];
-  }
-  return record(out, shape, [x], (g) => [windowMeanAdjoint(g, idx, scale, k, x.shape)]);
+/** Average pooling over geom's windows: a fixed linear map, differentiable through its adjoint. */
+function windowMean(x: Tensor, geom: K.ConvGeometry, countIncludePad: boolean): Tensor {
+  const shape = [geom.n, geom.outH, geom.outW, geom.c];
+  const out = newStorageLike(x.storage, sizeOf(shape));
+  run("avgpool2d", "avgPool", x.storage, out, geom, countIncludePad);
+  return record(out, shape, [x], (g) => [windowMeanAdjoint(g, geom, countIncludePad, x.shape)]);
 }
 
-/** Adjoint of windowMean: spreads scale[o]·g[o] over the window o. */
+/** Adjoint of windowMean: spreads each window's gradient over the window, divided by its divisor. */
 function windowMeanAdjoint(
   g: Tensor,
-  idx: Int32Array,
-  scale: Float64Array,
-  k: number,
+  geom: K.ConvGeometry,
+  countIncludePad: boolean,
   shape: readonly number[],
 ): Tensor {
-  const out = allocLike(g.data, sizeOf(shape)),
-    d = g.data;
-  for (let o = 0, p = 0; o < scale.length; o++) {
-    const v = d[o] * scale[o];
-    for (let j = 0; j < k; j++, p++) {
-      const i = idx[p];
-      if (i >= 0) out[i] += v;
-    }
-  }
-  return record(out, shape, [g], (gg) => [windowMean(gg, idx, scale, k, g.shape)]);
+  const out = newStorageLike(g.storage, sizeOf(shape));
+  run("avgpool2d backward", "avgPoolBackward", g.storage, out, geom, countIncludePad);
+  return record(out, shape, [g], (gg) => [windowMean(gg, geom, countIncludePad)]);
 }
 
 /** Mean over H and W: [N,H,W,C] → [N,1,1,C] (PyTorch's AdaptiveAvgPool2d(1)). */
@@ -216,15 +190,8 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, h, w, c] = x.shape;
   const hw = h * w;
   if (hw === 0) throw new RangeError(`global_avgpool: input [${x.shape.join(",")}] has no spatial positions`);
-  const out = allocLike(x.data, n * c),
-    d = x.data;
-  for (let b = 0; b < n; b++) {
-    for (let p = 0; p < hw; p++) {
-      const s = (b * hw + p) * c;
-      for (let ch = 0; ch < c; ch++) out[b * c + ch] += d[s + ch];
-    }
-  }
-  for (let i = 0; i < out.length; i++) out[i] /= hw;
+  const out = newStorageLike(x.storage, n * c);
+  run("global_avgpool", "globalAvgPool", x.storage, out, n, hw, c);
   return record(out, [n, 1, 1, c], [x], (g) => [spreadMean(g, h, w)]);
 }
 
@@ -232,14 +199,8 @@ export function globalAvgPool(x: Tensor): Tensor {
 function spreadMean(g: Tensor, h: number, w: number): Tensor {
   const [n, , , c] = g.shape;
   const hw = h * w;
-  const out = allocLike(g.data, n * hw * c),
-    d = g.data;
-  for (let b = 0; b < n; b++) {
-    for (let p = 0; p < hw; p++) {
-      const s = (b * hw + p) * c;
-      for (let ch = 0; ch < c; ch++) out[s + ch] = d[b * c + ch] / hw;
-    }
-  }
+  const out = newStorageLike(g.storage, n * hw * c);
+  run("global_avgpool backward", "spreadMean", g.storage, out, n, hw, c);
   return record(out, [n, h, w, c], [g], (gg) => [globalAvgPool(gg)]);
 }
 
@@ -265,14 +226,15 @@ export function concatChannels(xs: Tensor[]): Tensor {
   const widths = xs.map((t) => t.shape[rank - 1]);
   const total = widths.reduce((a, b) => a + b, 0);
   const rows = sizeOf(lead);
-  const out = allocLike(first.data, rows * total);
-  let off = 0;
-  xs.forEach((t, k) => {
-    const cw = widths[k],
-      d = t.data;
-    for (let r = 0; r < rows; r++) out.set(d.subarray(r * cw, r * cw + cw), r * total + off);
-    off += cw;
-  });
+  const out = newStorageLike(first.storage, rows * total);
+  run(
+    "concat",
+    "concatLastAxis",
+    xs.map((t) => t.storage),
+    widths,
+    rows,
+    out,
+  );
   const shape = [...lead, total];
   return record(out, shape, xs, (g) => {
     let start = 0;
@@ -308,31 +270,9 @@ export function permute(x: Tensor, perm: number[]): Tensor {
     );
   }
   if (perm.every((p, i) => p === i)) return x;
-  const inStrides = new Array<number>(rank);
-  for (let i = rank - 1, s = 1; i >= 0; i--) {
-    inStrides[i] = s;
-    s *= x.shape[i];
-  }
   const outShape = perm.map((p) => x.shape[p]);
-  const strides = perm.map((p) => inStrides[p]); // input stride of each output axis
-  const out = allocLike(x.data, x.size),
-    d = x.data;
-  if (x.size > 0) {
-    const counter = new Array<number>(rank).fill(0);
-    let src = 0;
-    for (let o = 0; o < out.length; o++) {
-      out[o] = d[src];
-      // Advance the output multi-index (last axis fastest), keeping src = Σ counter·strides.
-      for (let a = rank - 1; a >= 0; a--) {
-        if (++counter[a] < outShape[a]) {
-          src += strides[a];
-          break;
-        }
-        src -= (counter[a] - 1) * strides[a];
-        counter[a] = 0;
-      }
-    }
-  }
+  const out = newStorageLike(x.storage, x.size);
+  run("permute", "permute", x.storage, out, x.shape, perm);
   const inverse = new Array<number>(rank);
   perm.forEach((p, i) => (inverse[p] = i));
   return record(out, outShape, [x], (g) => [permute(g, inverse)]);

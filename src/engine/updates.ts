@@ -3,20 +3,22 @@
  * (wasm) and by these JS loops otherwise. Outputs are fresh storage (resident inside a step's scope); the optimizer
  * state passed in is never modified, so an optimizer stays a pure `update` function.
  */
-import { allocStorage, kernels } from "./backend.js";
-import type { Data } from "./tensor.js";
+import { allocStorage } from "./backend.js";
+import { run } from "./dispatch.js";
+import type { Data, Storage } from "./storage.js";
 
 /** Updates are float32 whatever the inputs' precision: trained parameters and optimizer state are float32 (as checkpoints store them). */
-function like(a: Data): Data {
+function like(a: Storage): Storage {
   return allocStorage("float32", a.length);
 }
 
-/** c·a + b·d elementwise (d may be omitted: c·a). */
-export function axpby(c: number, a: Data, b = 0, d?: Data): Data {
+/** c·a + b·d elementwise (d may be omitted: c·a). Host arrays in, host array out (host backends). */
+export function axpby(c: number, a: Data, b?: number, d?: Data): Data;
+/** c·a + b·d elementwise on the active backend's storage (device backends keep it on the device). */
+export function axpby(c: number, a: Storage, b?: number, d?: Storage): Storage;
+export function axpby(c: number, a: Storage, b = 0, d?: Storage): Storage {
   const out = like(a);
-  if (kernels().axpby?.(c, a, b, d ?? null, out)) return out;
-  if (d) for (let i = 0; i < out.length; i++) out[i] = c * a[i] + b * d[i];
-  else for (let i = 0; i < out.length; i++) out[i] = c * a[i];
+  run("axpby", "axpby", c, a, b, d ?? null, out);
   return out;
 }
 
@@ -34,16 +36,32 @@ export function adamMoments(
   c1: number,
   c2: number,
   eps: number,
-): { m: Data; v: Data; update: Data } {
+): { m: Data; v: Data; update: Data };
+export function adamMoments(
+  g: Storage,
+  m: Storage,
+  v: Storage,
+  lr: number,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  eps: number,
+): { m: Storage; v: Storage; update: Storage };
+export function adamMoments(
+  g: Storage,
+  m: Storage,
+  v: Storage,
+  lr: number,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  eps: number,
+): { m: Storage; v: Storage; update: Storage } {
   const m2 = like(m),
     v2 = like(v),
     u = like(g);
-  if (kernels().adam?.(g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps)) return { m: m2, v: v2, update: u };
-  for (let i = 0; i < u.length; i++) {
-    const gi = g[i];
-    m2[i] = b1 * m[i] + (1 - b1) * gi;
-    v2[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    u[i] = (-lr * (m2[i] / c1)) / (Math.sqrt(v2[i] / c2) + eps); // the stored (rounded) moments, as checkpoints hold them
-  }
+  run("adam", "adam", g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps);
   return { m: m2, v: v2, update: u };
 }

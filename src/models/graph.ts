@@ -6,7 +6,8 @@
  * images are NHWC and conv weights [out, kh, kw, in/groups]. The flattened input vector of one example is in the
  * spec's input order (C, H, W); `flatten` produces PyTorch's (C, H, W) order.
  */
-import { Tensor, tensor } from "../engine/tensor.js";
+import { Tensor, hostValues, toStorage } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import * as op from "../engine/ops.js";
 import * as sp from "../engine/spatial.js";
 import * as ew from "../engine/elementwise.js";
@@ -343,7 +344,7 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
         y = a;
         break;
       case "dropout":
-        y = opts.training && opts.dropoutRng && n.p > 0 ? op.mul(a, dropoutMask(a, n.p, opts.dropoutRng)) : a;
+        y = opts.training && opts.dropoutRng && n.p > 0 ? op.mulConst(a, dropoutMask(a, n.p, opts.dropoutRng)) : a;
         break;
     }
     values.push(y);
@@ -352,13 +353,10 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
   return out.shape.length === 2 ? out : op.reshape(out, [out.shape[0], out.size / out.shape[0]]);
 }
 
-/**
- * PyTorch's inverted dropout mask: 0 with probability p, else 1/(1 − p) (all zeros when p = 1), a constant tensor
- * of a's shape. Drawn on the host and uploaded (host randomness in; nothing is read back).
- */
-function dropoutMask(a: Tensor, p: number, rng: { uniform(): number }): Tensor {
-  const mask = a.dtype === "float64" ? new Float64Array(a.size) : new Float32Array(a.size);
+/** PyTorch's inverted dropout mask: 0 with probability p, else 1/(1 − p) (all zeros when p = 1). */
+function dropoutMask(a: Tensor, p: number, rng: { uniform(): number }): Storage {
+  const mask = hostValues(a.dtype, a.size);
   const keep = p >= 1 ? 0 : 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
-  return tensor(mask, a.shape, a.dtype);
+  return toStorage(mask); // host-drawn noise is uploaded on a device backend (an upload, not a read-back)
 }

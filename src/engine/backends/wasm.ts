@@ -4,6 +4,7 @@
  * JS reference implementations on the same storage, so every op works on every backend.
  */
 import { Tensor } from "../tensor.js";
+import type { IndexStorage, Storage } from "../storage.js";
 import type { Backend, KernelTable, UnaryName } from "../kernelTable.js";
 import { Arena, type Staged } from "../arena.js";
 import {
@@ -51,6 +52,8 @@ function detach(v: unknown, arena: Arena): unknown {
 }
 
 type Fn = (...args: number[]) => number;
+/** What the kernel table hands this backend: its own storage (typed arrays) and host indices. */
+type Operand = Storage | IndexStorage;
 
 const UNARY: Record<UnaryName, string> = {
   exp: "ew_exp",
@@ -72,19 +75,20 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
     return f as Fn;
   };
   /** Runs body on the staged offsets of inputs and outputs; false when they cannot be staged (e.g. float64). */
+  // A host backend only ever sees its own storage: typed arrays (narrowed here from the table's Storage types).
   const call = (
-    inputs: readonly Staged[],
-    outputs: readonly Staged[],
+    inputs: readonly Operand[],
+    outputs: readonly Operand[],
     body: (p: number[]) => void,
-    inouts: readonly Staged[] = [],
+    inouts: readonly Operand[] = [],
   ): boolean => {
-    const s = arena.stage(inputs, outputs, inouts);
+    const s = arena.stage(inputs as Staged[], outputs as Staged[], inouts as Staged[]);
     if (!s) return false;
     body(s.ptrs);
     s.done();
     return true;
   };
-  const small = (a: Staged) => a.length < MIN_ELEMENTS || !(a instanceof Float32Array);
+  const small = (a: Storage) => a.length < MIN_ELEMENTS || !(a instanceof Float32Array);
   return {
     gemm: (A, B, C, M, K, N, transA, transB) =>
       call([A, B], [C], ([a, b, c]) => wasmGemm(rt, a, b, c, M, K, N, { transA, transB })),
@@ -125,10 +129,12 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       call([x], [out], ([px, po]) => rt.parallel("sum_columns_f64", [px, po, rows, cols], cols, rows * cols)),
     sumRows: (x, out, rows, cols) =>
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("sum_rows", [px, po, cols], rows, rows * cols)),
-    sum(x) {
-      if (small(x)) return null;
-      let r: number | null = null;
-      return call([x], [], ([px]) => (r = fn("sum")(px, x.length))) ? r : null;
+    sum(x, out) {
+      if (small(x)) return false;
+      let r = 0;
+      if (!call([x], [], ([px]) => (r = fn("sum")(px, x.length)))) return false;
+      (out as Float32Array)[0] = r;
+      return true;
     },
     softmaxRows: (x, out, rows, cols) =>
       !small(x) && call([x], [out], ([px, po]) => rt.parallel("softmax_rows", [px, po, cols], rows, rows * cols * 8)),
@@ -148,7 +154,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       if (!(x instanceof Float32Array) || layers.some((l) => !(l.w instanceof Float32Array))) return false;
       const mark = arena.mark();
       try {
-        const staged = arena.stage([x, ...layers.flatMap((l) => [l.w, l.b])], []);
+        const staged = arena.stage([x, ...layers.flatMap((l) => [l.w, l.b])] as Staged[], []);
         if (!staged) return false;
         const table = arena.reserve(layers.length * 16);
         const res = arena.reserve(out.length * 8);
@@ -158,7 +164,7 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         const scratch = arena.reserve(fn("jacobian_mlp_scratch_bytes")(d, table, layers.length));
         if (scratch === null) return false;
         fn("jacobian_mlp_sqnorms")(staged.ptrs[0], d, table, layers.length, act, scratch, res, 0, out.length);
-        out.set(new Float64Array(rt.memory.buffer, res, out.length));
+        (out as Float64Array).set(new Float64Array(rt.memory.buffer, res, out.length));
         return true;
       } finally {
         arena.release(mark);
@@ -201,6 +207,7 @@ export function makeWasmBackend(): Backend | null {
   made = {
     name: "wasm",
     variant: rt.variant,
+    device: false,
     alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : (arena.alloc(n) ?? new Float32Array(n))),
     kernels: makeKernels(rt, arena),
     scope: (fn) => arena.run(fn, (r) => detach(r, arena) as typeof r),
