@@ -28,6 +28,7 @@ import {
 import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
 import { engineInfo } from "../engine/backend.js";
 import { Tensor } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
 import { LOCK_FILE, lockRun } from "./runLock.js";
 import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
@@ -414,7 +415,7 @@ function hostState(state: StepState): Deferred<StepState> {
   const params = Object.entries(state.params);
   const arrays = Object.entries(state.opt.arrays);
   const regs = state.regs.map((r) => Object.entries(r));
-  const flat = (a: ArrayLike<number>) => new Tensor(a as Float32Array, [a.length]);
+  const flat = (a: Storage) => new Tensor(a, [a.length]);
   return {
     tensors: [...params.map(([, t]) => t), ...arrays.map(([, a]) => flat(a)), ...regs.flat().map(([, a]) => flat(a))],
     finish(values) {
