@@ -17,7 +17,7 @@ import { bookkeepingDType, onBackend, storageOf } from "../measures/readback.js"
  */
 function normalized(v: Tensor): Tensor {
   const n = sqrt(op.sumSquares(v));
-  const isZero = op.affine(new Tensor(op.reluMask(n), n.shape), -1, 1);
+  const isZero = op.affine(new Tensor(op.reluMaskStorage(n), n.shape), -1, 1);
   return divB(v, op.add(n, isZero));
 }
 
