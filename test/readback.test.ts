@@ -226,3 +226,27 @@ function withJs<T>(fn: () => T): T {
     setBackend(was);
   }
 }
+
+test("strict device backend: a run resumed from its checkpoint writes what an uninterrupted run writes", async () => {
+  const cfg = parseTrainConfig({
+    ...quick,
+    steps: 24,
+    logEvery: 8,
+    checkpointEvery: 8,
+    spectral: 0.01,
+    optimizer: "adam",
+    lr: 0.01,
+    measures: ["norms"],
+  });
+  const a = tmp(),
+    b = tmp();
+  await onStrict(async () => {
+    await trainAsync(cfg, a);
+    await trainAsync(cfg, b, { stopAfter: 13 }); // dies between the checkpoints of steps 8 and 16
+    await trainAsync(null, b);
+  });
+  assert.equal(readFileSync(join(b, "metrics.jsonl"), "utf8"), readFileSync(join(a, "metrics.jsonl"), "utf8"));
+  const wa = loadModel(join(a, "model")).params,
+    wb = loadModel(join(b, "model")).params;
+  for (const k of Object.keys(wa)) assert.deepEqual(wb[k].data, wa[k].data, k);
+});
