@@ -70,9 +70,8 @@ export function resolveNow<T>(d: Deferred<T>): T {
 
 /** Reads a deferred result asynchronously (every backend, device ones included): every tensor once, at the end. */
 export async function resolve<T>(d: Deferred<T>): Promise<T> {
-  const values: Data[] = [];
-  for (const t of d.tensors) values.push(await read(t));
-  return d.finish(values);
+  // All reads are issued at once (a device backend can overlap its copies); values come back in tensor order.
+  return d.finish(await Promise.all(d.tensors.map(read)));
 }
 
 /** A deferred value that needs no reads (nothing left on the backend). */
