@@ -24,6 +24,8 @@ import { compileNetwork } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { loadDataset } from "../src/data/registry.js";
 import { UserError } from "../src/util/errors.js";
+import { jacobianSqNormsForward, jacobianSqNormsForwardTensor } from "../src/measures/jacobian.js";
+import { relativeError } from "./helpers.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-readback-"));
 const quick = { data: "moons", model: "mlp:2-16-16-2", size: 200, evalSize: 200, gcSize: 100, lr: 0.1, batchSize: 32 };
@@ -249,4 +251,28 @@ test("strict device backend: a run resumed from its checkpoint writes what an un
   const wa = loadModel(join(a, "model")).params,
     wb = loadModel(join(b, "model")).params;
   for (const k of Object.keys(wa)) assert.deepEqual(wb[k].data, wa[k].data, k);
+});
+
+test("forward-mode GC as ops (device path) matches the host forward-mode loop, logits and softmax; strict runs it with no read", async () => {
+  const ds = loadDataset("moons", { split: "train", seed: 0, size: 60 });
+  const net = compileNetwork({ kind: "mlp", sizes: [2, 16, 3], activation: "tanh" });
+  const labels = Int32Array.from(ds.labels!, (c, i) => (c + i) % 3);
+  const three = { ...ds, numOutputs: 3, labels };
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 4 });
+  for (const output of ["logits", "softmax"] as const) {
+    const x = new Tensor(ds.x.subarray(0, 60 * 2), [60, 2]);
+    const host = jacobianSqNormsForward(net, params, x, output);
+    const ops = jacobianSqNormsForwardTensor(net, params, x, output).data;
+    assert.ok(relativeError(ops, host) < 1e-5, `${output}: ops vs host loop ${relativeError(ops, host)}`);
+    const want = withJs(() => exactGC(net, params, three, { batchSize: 25, mode: "forward", output }).gc);
+    await onStrict(async () => {
+      const p = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 4 });
+      resetStrictStats();
+      const d = exactGCDeferred(net, p, three, { batchSize: 25, mode: "forward", output });
+      assert.equal(strictStats().reads, 0);
+      const r = await resolve(d);
+      assert.equal(r.mode, "forward");
+      assert.ok(Math.abs(r.gc - want) <= 1e-5 * want, `${output}: strict ${r.gc} vs host ${want}`);
+    });
+  }
 });
