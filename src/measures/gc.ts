@@ -278,9 +278,7 @@ export function exactGCDeferred(
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
     // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are kept).
-    norms.push(
-      scope(() => batchJacobianSqNormsTensor(net, params, inputBatchOnBackend(ds, start, end), output, mode)),
-    );
+    norms.push(scope(() => batchJacobianSqNormsTensor(net, params, inputBatchOnBackend(ds, start, end), output, mode)));
     opts.onProgress?.(end, ds.n);
   }
   return {

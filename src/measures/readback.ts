@@ -112,7 +112,7 @@ export type Reads<T> = Generator<Deferred<unknown>, T, unknown>;
 
 /** Inside a {@link Reads} generator: `const v = yield* readBack(d)` reads d at this point (one read point). */
 export function* readBack<T>(d: Deferred<T>): Reads<T> {
-  return (yield d as Deferred<unknown>) as T;
+  return (yield d) as T;
 }
 
 /** Runs a {@link Reads} computation, reading synchronously at each read point (CPU backends). */
