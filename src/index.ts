@@ -46,6 +46,7 @@ export { resolveModel, type ResolvedModel } from "./models/resolve.js";
 export * from "./measures/gc.js";
 export * from "./measures/jacobian.js";
 export * from "./measures/norms.js";
+export { combine, mapDeferred, resolve, resolveNow, type Deferred } from "./measures/readback.js";
 export {
   l2,
   spectral,
@@ -58,7 +59,7 @@ export {
   type RegState,
   type PenaltyContext,
 } from "./regularizers/index.js";
-export { train, type TrainHooks, type TrainResult, type ResumeOptions } from "./training/trainer.js";
+export { train, trainAsync, type TrainHooks, type TrainResult, type ResumeOptions } from "./training/trainer.js";
 export { parseTrainConfig, type TrainConfig, type MeasureName } from "./training/config.js";
 export type { MetricsRecord } from "./training/evaluate.js";
 export { readMetrics, type ReadMetricsResult } from "./training/metricsFile.js";
