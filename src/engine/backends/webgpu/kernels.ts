@@ -485,6 +485,27 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       run("scatterSerial", () => L.SCATTER_SERIAL, [G], [o], [o.length, idx.length], [1, 1], [idx]);
       return true;
     },
+    maxPoolBackward(dy, idx, dx, g) {
+      // The device argmax of maxPool, scattered by gathering over the pooling windows (sums in window order, as
+      // scatterAdd's do); host indices never reach here (maxPool's indices live on the device).
+      if (!isOut(dx) || !(idx instanceof GpuIndexArray)) return false;
+      const o = dx as GpuArray;
+      if (o.length === 0) return true;
+      if (idx.length === 0) {
+        fill(o, 0);
+        return true;
+      }
+      run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [inp(dy)], [o], winParams(o.length, g, false), o.length, [idx]);
+      return true;
+    },
+    bnApply: (x, mean, k, beta, out, _rows, C) =>
+      single(
+        "bnApply",
+        ew(["x", "m", "k", "b"], ["out"], "let c = i % pu(1u); out[i] = (x[i] - m[c]) * k[c] + b[c];"),
+        [x, mean, k, beta],
+        out,
+        (n) => [n, C],
+      ),
     concatLastAxis(xs, widths, rows, out) {
       if (!isOut(out)) return false;
       const total = widths.reduce((p, q) => p + q, 0);
