@@ -652,12 +652,7 @@ test("strict scopes: results stay on the device, everything else is reclaimed; u
 });
 
 void test.todo(
-  "above the engine, synchronous reads or host allocations that still stop a device backend (issue 12, cpu helper): " +
-    "training/losses.ts softmaxCrossEntropy and meanSquaredError (alloc of one-hot/targets), accuracy (logits.data); " +
-    "training/optimizers.ts (axpby/adamMoments on .data); training/step.ts (BatchNorm running statistics in JS, " +
-    "loss.item() divergence check); measures/gc.ts fusedSmallMlp (params .data, host Float64Array output) and " +
-    "jacobianSqNormsReverse(...).data; measures/denseJacobian.ts (.data, K.matmul on host arrays, reluMask as Data); " +
-    "measures/jacobian.ts and measures/companions.ts (alloc); measures/norms.ts, regularizers/spectral.ts (.data); " +
-    "regularizers/noise.ts (host noise: must upload with tensor()); models/network.ts forwardWithTangents " +
-    "through max pooling (maxPoolTangents reads h.data for the argmax: forward-mode measures of CNNs only)",
+  "forward-mode tangents through max pooling on a device backend (models/network.ts maxPoolTangents reads the " +
+    "argmax with h.data): forward-mode GC of CNNs stops there with the read error; reverse mode runs (the other " +
+    "reads above the engine moved to read points: test/readback.test.ts)",
 );
