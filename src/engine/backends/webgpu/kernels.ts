@@ -495,7 +495,9 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
         fill(o, 0);
         return true;
       }
-      run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [inp(dy)], [o], winParams(o.length, g, false), o.length, [idx]);
+      run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [inp(dy)], [o], winParams(o.length, g, false), o.length, [
+        idx,
+      ]);
       return true;
     },
     bnApply: (x, mean, k, beta, out, _rows, C) =>
