@@ -25,6 +25,9 @@ export {
   type DenseLayer,
   type PoolWindow,
 } from "./engine/backend.js";
+export type { Storage, IndexStorage, DeviceArray } from "./engine/storage.js";
+export type { ConvWindow } from "./engine/kernelTable.js";
+export type { ConvGeometry } from "./engine/kernels.js";
 export * from "./data/index.js";
 export type { SyntheticOptions } from "./data/synthetic.js";
 export type { IdxFile } from "./data/imageDataset.js";

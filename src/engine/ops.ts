@@ -393,7 +393,7 @@ export function poolsByKernel(x: Tensor): boolean {
 /**
  * Max pooling by the backend's maxPool kernel, its values used as they come (the same numbers as gather(x, argmax):
  * max selects, it does not round) and its argmax kept in backend storage. The backward rule is
- * {@link maxPoolScatter}, the maxPoolBackward kernel, whose adjoint is the gather, so every order of derivative
+ * `maxPoolScatter`, the maxPoolBackward kernel, whose adjoint is the gather, so every order of derivative
  * exists. Windows wholly in the padding are refused up front.
  */
 export function maxPoolByKernel(x: Tensor, win: K.ConvGeometry, shape: readonly number[], op: string): Tensor {

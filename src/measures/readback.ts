@@ -66,7 +66,9 @@ export function sumScalars(values: readonly ArrayLike<number>[]): number {
 
 /** Work whose numbers are still on the backend: the tensors to read, and how to make the result from their values. */
 export interface Deferred<T> {
+  /** The tensors to read, in order. */
   readonly tensors: readonly Tensor[];
+  /** Builds the result from the values read, one array per tensor, in order. */
   finish(values: readonly Data[]): T;
 }
 
