@@ -25,7 +25,7 @@ export {
   type DenseLayer,
   type PoolWindow,
 } from "./engine/backend.js";
-export type { Storage, IndexStorage, DeviceArray } from "./engine/storage.js";
+export type { Storage, IndexStorage, DeviceArray, DeviceIndexArray } from "./engine/storage.js";
 export type { ConvWindow } from "./engine/kernelTable.js";
 export type { ConvGeometry } from "./engine/kernels.js";
 export * from "./data/index.js";
