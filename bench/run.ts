@@ -21,8 +21,14 @@ import { engineInfo } from "../src/engine/backend.js";
 useCliKernels(); // as the CLI does, before any kernel runs
 
 const args = process.argv.slice(2);
-const which = args.find((a) => !a.startsWith("--")) ?? "all";
 const runsAt = args.indexOf("--runs");
+// The group is the one argument that is neither an option nor the value of --runs.
+const which = args.find((a, i) => !a.startsWith("--") && i !== runsAt + 1) ?? "all";
+const GROUPS = ["all", "mlp", "cnn", "resnet", "mlp2d", "mnist"];
+if (!GROUPS.includes(which)) {
+  process.stderr.write(`bench: error: unknown group "${which}" (choose ${GROUPS.join(", ")})\n`);
+  process.exit(2);
+}
 const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 5;
 if (!Number.isInteger(runs) || runs < 1) {
   process.stderr.write(`bench: error: --runs needs a positive integer, got ${args[runsAt + 1]}\n`);

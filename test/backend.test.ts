@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { Tensor } from "../src/engine/tensor.js";
 import * as op from "../src/engine/ops.js";
 import { grad } from "../src/engine/autograd.js";
+import { Arena } from "../src/engine/arena.js";
 import { engineInfo, getBackend, scope, setBackend, withBackend } from "../src/engine/backend.js";
 import { wasmArenaUsage } from "../src/engine/backends/wasm.js";
 import { compileNetwork } from "../src/models/network.js";
@@ -221,4 +222,19 @@ test("backend: the fused dense layer (matmul + bias + ReLU in one kernel) equals
       );
     });
   }
+});
+
+test("the arena's offsets stay exact and 16-byte aligned past 2 GiB (no 32-bit wrap), and stop at the ceiling", () => {
+  // A stand-in for 4 GiB of wasm memory: reserve() only reads its size (no views are made here).
+  const memory = { buffer: { byteLength: 2 ** 32 } as ArrayBuffer, grow: () => 0 } as unknown as WebAssembly.Memory;
+  let full = 0;
+  const arena = new Arena(memory, true, 1024, false, () => full++);
+  const offsets: number[] = [];
+  for (let i = 0; i < 3; i++) offsets.push(arena.reserve(1.1e9 + 3)!);
+  assert.deepEqual(offsets, [1024, 1024 + 1100000016, 1024 + 2 * 1100000016]);
+  assert.ok(offsets[2] > 2 ** 31, "the third block lies above 2 GiB");
+  assert.equal(arena.reserve(1.1e9), null, "past 3.75 GiB: full");
+  assert.equal(full, 1);
+  arena.release(1024);
+  assert.equal(arena.used, 0);
 });

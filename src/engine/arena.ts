@@ -65,7 +65,8 @@ export class Arena {
 
   /** Reserves bytes (16-byte aligned); null when the memory cannot hold them. */
   reserve(bytes: number): number | null {
-    const at = (this.top + 15) & ~15;
+    // Plain arithmetic, not `& ~15`: offsets pass 2 GiB, where 32-bit bitwise operators would wrap negative.
+    const at = Math.ceil(this.top / 16) * 16;
     const end = at + bytes;
     if (end > CEILING) {
       if (!this.full) this.onFull(end - this.base);
@@ -112,7 +113,8 @@ export class Arena {
 
   /** Releases everything reserved since `mark`. */
   release(mark: number): void {
-    if (this.poison && this.top > mark) new Float32Array(this.memory.buffer, mark, (this.top - mark) >> 2).fill(NaN);
+    if (this.poison && this.top > mark)
+      new Float32Array(this.memory.buffer, mark, Math.floor((this.top - mark) / 4)).fill(NaN);
     this.top = mark;
     this.full = false;
   }
