@@ -90,3 +90,89 @@ test("gcx measure --all on a device backend reads the companion measures at the 
   assert.ok(Math.abs((de as number) - (he as number)) <= 1e-6 * Math.abs(he as number), `${de} vs ${he}`);
   assert.equal(device.norms.companions_n, 100);
 });
+
+const trainFlags = (args: string[]) => flagsOf(trainCommand(), [...args, "--no-progress"]);
+
+/** Runs `gcx train` in-process; returns its stdout, its log lines, and the strict read count at each log line. */
+async function trainIn(backend: string, args: string[]) {
+  const out: string[] = [];
+  const logs: string[] = [];
+  const readsAtLog: number[] = [];
+  resetStrictStats();
+  await on(backend, () =>
+    runTrain(trainFlags(args), {
+      out: (t) => out.push(t),
+      err: (t) => {
+        logs.push(t);
+        readsAtLog.push(strictStats().reads);
+      },
+    }),
+  );
+  return { out: out.join(""), logs, readsAtLog, reads: strictStats().reads };
+}
+
+test("gcx train on a device backend: the js backend's run, numbers read at log points and checkpoints only", async () => {
+  const quick = ["--data", "moons", "--model", "mlp:2-16-16-2", "--size", "200", "--eval-size", "200"];
+  const run = (steps: number) => [
+    ...quick,
+    "--gc-size",
+    "100",
+    "--lr",
+    "0.1",
+    "--batch-size",
+    "32",
+    "--steps",
+    String(steps),
+    "--log-every",
+    "10",
+    "--checkpoint-every",
+    "100",
+    "--measures",
+    "norms",
+  ];
+  const dirs = { js: mkdtempSync(join(tmpdir(), "gcx-clidev-")), strict: mkdtempSync(join(tmpdir(), "gcx-clidev-")) };
+  const host = await trainIn("js", [...run(20), "--out", dirs.js]);
+  const device = await trainIn("strict", [...run(20), "--out", dirs.strict]);
+  const strip = (s: string) =>
+    s
+      .replace(/[\d.]+ ms\/step/, "")
+      .replaceAll(dirs.js, "DIR")
+      .replaceAll(dirs.strict, "DIR");
+  // Losses, accuracies and the norms are bit for bit; exact GC is the closed form on js and reverse-mode ops on the
+  // device, equal to float32 rounding (see the measure test). Compare the final line field by field.
+  const fields = (s: string) =>
+    Object.fromEntries([...strip(s).matchAll(/(\w+) ([-\d.e+]+)/g)].map((m) => [m[1], +m[2]]));
+  const h = fields(host.out.split("\n")[1]),
+    d = fields(device.out.split("\n")[1]);
+  for (const k of ["train_loss", "test_loss", "test_acc"]) assert.equal(d[k], h[k], k);
+  for (const k of ["gc_train", "gc_test"]) assert.ok(Math.abs(d[k] - h[k]) <= 1e-6 * h[k], `${k}: ${d[k]} vs ${h[k]}`);
+  assert.equal(strip(device.out.split("\n")[0]), strip(host.out.split("\n")[0]));
+  const rows = (dir: string) =>
+    readFileSync(join(dir, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, number>);
+  const hr = rows(dirs.js),
+    dr = rows(dirs.strict);
+  assert.equal(dr.length, hr.length);
+  for (let i = 0; i < hr.length; i++)
+    for (const k of ["step", "batch_loss", "train_loss", "test_loss", "train_acc", "test_acc", "sum_frobenius_sq"])
+      assert.equal(dr[i][k], hr[i][k], `${k} at row ${i}`);
+  // Three log points (steps 0, 10, 20). A synchronous read would throw on strict; the asynchronous ones happen at
+  // log points (each step's loss scalar, read together there, plus the log's measures) and the final checkpoint.
+  // Twice the steps between log points reads exactly one more scalar per extra step, nothing else.
+  assert.equal(device.logs.length, 3);
+  assert.equal(host.reads, 0);
+  const longerDir = mkdtempSync(join(tmpdir(), "gcx-clidev-"));
+  const longer = await trainIn("strict", [...run(40), "--log-every", "20", "--out", longerDir]);
+  assert.equal(longer.logs.length, 3);
+  assert.equal(longer.readsAtLog[0], device.readsAtLog[0]);
+  for (const i of [1, 2])
+    assert.equal(
+      longer.readsAtLog[i] - longer.readsAtLog[i - 1],
+      device.readsAtLog[i] - device.readsAtLog[i - 1] + 10,
+      `reads between log points ${i - 1} and ${i}`,
+    );
+  assert.equal(longer.reads - longer.readsAtLog[2], device.reads - device.readsAtLog[2], "final checkpoint reads");
+  assert.ok(device.reads < 20 * 5, `${device.reads} reads in 20 steps`);
+});
