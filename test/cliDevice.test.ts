@@ -176,3 +176,27 @@ test("gcx train on a device backend: the js backend's run, numbers read at log p
   assert.equal(longer.reads - longer.readsAtLog[2], device.reads - device.readsAtLog[2], "final checkpoint reads");
   assert.ok(device.reads < 20 * 5, `${device.reads} reads in 20 steps`);
 });
+
+test("runTrialAsync on a device backend: the js backend's init and training trials", async () => {
+  const { runTrial, runTrialAsync } = await import("../src/experiments/runTrial.js");
+  type Plan = Parameters<typeof runTrial>[0];
+  const config = { data: "moons", model: "mlp:2-16-2", size: 200, evalSize: 200, gcSize: 100, measures: [] };
+  const plan = (kind: "init" | "train") =>
+    ({ id: `t-${kind}`, kind, config: { ...config, steps: 20, logEvery: 10, batchSize: 32 } }) as unknown as Plan;
+  for (const kind of ["init", "train"] as const) {
+    const host = await on("js", async () => runTrial(plan(kind), mkdtempSync(join(tmpdir(), "gcx-trial-"))));
+    resetStrictStats();
+    const device = await on("strict", () => runTrialAsync(plan(kind), mkdtempSync(join(tmpdir(), "gcx-trial-"))));
+    assert.ok(strictStats().reads > 0, "the device trial read back");
+    assert.equal(device.metrics.length, host.metrics.length, kind);
+    for (let i = 0; i < host.metrics.length; i++) {
+      const h = host.metrics[i],
+        d = device.metrics[i];
+      for (const k of ["step", "train_loss", "test_loss", "train_acc", "test_acc"])
+        assert.equal(d[k], h[k], `${kind} ${k}`);
+      for (const k of ["gc_train", "gc_test"])
+        assert.ok(Math.abs((d[k] as number) - (h[k] as number)) <= 1e-6 * (h[k] as number), `${kind} ${k}`);
+    }
+    if (kind === "init") assert.deepEqual(device.summary.line, host.summary.line);
+  }
+});
