@@ -200,3 +200,21 @@ test("runTrialAsync on a device backend: the js backend's init and training tria
     if (kind === "init") assert.deepEqual(device.summary.line, host.summary.line);
   }
 });
+
+test("gcx measure on a device backend: an overflowing model is one user error, without a synchronous read", async () => {
+  const { UserError } = await import("../src/util/errors.js");
+  const flags = measureFlags(["--data", "moons", "--limit", "50", "--model", "mlp:2-16-16-2", "--init-scale", "1e20"]);
+  const message = async (backend: string) => {
+    try {
+      await on(backend, () => runMeasure(flags));
+    } catch (e) {
+      assert.ok(e instanceof UserError, String(e));
+      return e.message;
+    }
+    assert.fail("no error");
+  };
+  const host = await message("js");
+  const device = await message("strict");
+  assert.match(host, /^GC is not finite \((Infinity|NaN)\): .*\(largest \|weight\| [\d.e+]+, largest \|input\| [\d.]+\)/);
+  assert.match(device, /^GC is not finite \((Infinity|NaN)\): .*float32 \(largest \|input\| [\d.]+\); use/);
+});
