@@ -215,6 +215,9 @@ test("gcx measure on a device backend: an overflowing model is one user error, w
   };
   const host = await message("js");
   const device = await message("strict");
-  assert.match(host, /^GC is not finite \((Infinity|NaN)\): .*\(largest \|weight\| [\d.e+]+, largest \|input\| [\d.]+\)/);
+  assert.match(
+    host,
+    /^GC is not finite \((Infinity|NaN)\): .*\(largest \|weight\| [\d.e+]+, largest \|input\| [\d.]+\)/,
+  );
   assert.match(device, /^GC is not finite \((Infinity|NaN)\): .*float32 \(largest \|input\| [\d.]+\); use/);
 });
