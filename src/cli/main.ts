@@ -35,7 +35,8 @@ if (backendAt >= 0) {
   const a = argv[backendAt];
   const name = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[backendAt + 1];
   argv = argv.filter((_, i) => i !== backendAt && (a.includes("=") || i !== backendAt + 1));
-  if (!name || name.startsWith("-")) exitWithError(new UserError("--backend needs a name: auto, wasm or js"), debug);
+  if (!name || name.startsWith("-"))
+    exitWithError(new UserError("--backend needs a name: auto, wasm, js or webgpu"), debug);
   process.env.GCX_BACKEND = name;
 }
 // WebGPU needs an adapter, found asynchronously; without one (or with only a software one) say why in one line.
@@ -57,8 +58,9 @@ const program = new Command("gcx")
     "Measure, control and explain the geometric complexity of neural networks (Dherin et al., NeurIPS 2022).\n" +
       "Exit codes: 0 success, 2 a user mistake or environment problem (one line on stderr), 1 a bug in gcx\n" +
       "(add --debug anywhere for its stack trace).\n" +
-      "Engine: --backend auto|wasm|js anywhere on the line (default auto: the WebAssembly kernels when built, else\n" +
-      "plain JavaScript); runs and checkpoints record it, and a resume refuses to switch.",
+      "Engine: --backend auto|wasm|js|webgpu anywhere on the line (default auto: the WebAssembly kernels when built,\n" +
+      "else plain JavaScript; auto never picks webgpu, which needs a hardware GPU adapter); runs and checkpoints record\n" +
+      "it, and a resume refuses to switch.",
   )
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)")

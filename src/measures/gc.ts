@@ -3,6 +3,7 @@
  * The dataset is streamed in batches, so memory is bounded by one batch's graph.
  */
 import { Tensor } from "../engine/tensor.js";
+import { isHost } from "../engine/storage.js";
 import { kernels, scope } from "../engine/backend.js";
 import { onDevice, resolveNow, upload, type Deferred } from "./readback.js";
 import { inputSize, type Dataset } from "../data/dataset.js";
@@ -163,10 +164,13 @@ function largestAbs(d: ArrayLike<number>): number {
 
 /** The error for a measured quantity that came out NaN or infinite, naming the likely cause (float32 overflow). */
 export function nonFiniteError(what: string, value: number, params: Params, ds?: Dataset): UserError {
-  const w = largestAbsWeight(params);
-  const x = ds ? `, largest |input| ${largestAbs(ds.x).toPrecision(3)}` : "";
+  // On a device backend the weights cannot be read synchronously: the message then leaves out their largest value.
+  const onHost = Object.values(params).every((t) => isHost(t.storage));
+  const w = onHost ? `largest |weight| ${largestAbsWeight(params).toPrecision(3)}` : "";
+  const x = ds ? `largest |input| ${largestAbs(ds.x).toPrecision(3)}` : "";
+  const facts = [w, x].filter(Boolean).join(", ");
   return new UserError(
-    `${what} is not finite (${value}): the model's outputs or Jacobians overflow float32 (largest |weight| ${w.toPrecision(3)}${x}); use a model with smaller weights (or a smaller --init-scale) or smaller inputs`,
+    `${what} is not finite (${value}): the model's outputs or Jacobians overflow float32${facts ? ` (${facts})` : ""}; use a model with smaller weights (or a smaller --init-scale) or smaller inputs`,
   );
 }
 

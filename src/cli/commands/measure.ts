@@ -6,16 +6,26 @@ import { positiveInt } from "../parse.js";
 import { progressBar } from "../progress.js";
 import { resolveModel, specForModelArg } from "../../models/resolve.js";
 import { BUDGET_HELP, checkMeasureBudget, modelName } from "../../models/budget.js";
-import { checkFiniteGC, exactGC, estimateGC, nonFiniteError, type GCResult } from "../../measures/gc.js";
+import {
+  checkFiniteGC,
+  exactGC,
+  exactGCDeferred,
+  estimateGC,
+  estimateGCDeferred,
+  nonFiniteError,
+  type GCResult,
+} from "../../measures/gc.js";
+import { onBackend, onDevice, resolve } from "../../measures/readback.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
-import { companionMeasures } from "../../training/evaluate.js";
+import { companionMeasures, companionMeasuresDeferred, type MetricsRecord } from "../../training/evaluate.js";
 import { MEASURE_NAMES } from "../../training/config.js";
 import type { Dataset } from "../../data/dataset.js";
 import type { ResolvedModel } from "../../models/resolve.js";
 import type { GCOutput, JacobianMode, ProbeKind } from "../../measures/jacobian.js";
 
-interface MeasureFlags extends DataFlags, InitFlags {
+/** The parsed options of `gcx measure` (commander's names). */
+export interface MeasureFlags extends DataFlags, InitFlags {
   model?: string;
   method: "exact" | "estimate";
   probes: number;
@@ -75,11 +85,18 @@ export function measureCommand(): Command {
     .option("--json", "print one JSON object on stdout")
     .option("--no-progress", "hide the progress bar")
     .addHelpText("after", BUDGET_HELP)
-    .action((flags: MeasureFlags) => runMeasure(flags));
+    .action(async (flags: MeasureFlags) => {
+      process.stdout.write(await runMeasure(flags));
+    });
   return cmd;
 }
 
-function runMeasure(flags: MeasureFlags): void {
+/**
+ * The work of `gcx measure`, in-process: returns what the command prints on stdout. On a CPU backend it reads
+ * numbers back synchronously, as it always has; on a device backend (`--backend webgpu`) the same measures are
+ * computed on the device and read back once, at the end, with `await resolve` (decision 0007).
+ */
+export async function runMeasure(flags: MeasureFlags): Promise<string> {
   const ds = datasetFrom(flags);
   // Refuse what cannot fit or finish before allocating the model (see models/budget.ts).
   const spec = specForModelArg(flags.model, ds);
@@ -104,25 +121,37 @@ function runMeasure(flags: MeasureFlags): void {
           : "use --method estimate, --limit or a smaller model",
     },
   );
-  const model = resolveModel(flags.model, ds, initFrom(flags));
+  const device = onDevice();
+  const resolved = resolveModel(flags.model, ds, initFrom(flags));
+  // A saved model's weights are read into host memory; a device backend needs them uploaded (initialized ones are).
+  const model: ResolvedModel = device
+    ? {
+        ...resolved,
+        params: Object.fromEntries(Object.entries(resolved.params).map(([k, t]) => [k, onBackend(t)])),
+      }
+    : resolved;
   const bar = progressBar("measuring GC", flags.progress && process.stderr.isTTY === true);
   const common = { batchSize: flags.batchSize, output: flags.output, perClass: flags.perClass, onProgress: bar.update };
+  const exactOpts = { ...common, mode: flags.mode };
+  const estimateOpts = { ...common, probes: flags.probes, probe: flags.probe, seed: flags.seed };
   let result: GCResult;
   try {
-    result =
-      flags.method === "exact"
-        ? exactGC(model.net, model.params, ds, { ...common, mode: flags.mode })
-        : estimateGC(model.net, model.params, ds, {
-            ...common,
-            probes: flags.probes,
-            probe: flags.probe,
-            seed: flags.seed,
-          });
+    if (!device)
+      result =
+        flags.method === "exact"
+          ? exactGC(model.net, model.params, ds, exactOpts)
+          : estimateGC(model.net, model.params, ds, estimateOpts);
+    else
+      result = await resolve(
+        flags.method === "exact"
+          ? exactGCDeferred(model.net, model.params, ds, exactOpts)
+          : estimateGCDeferred(model.net, model.params, ds, estimateOpts),
+      );
   } finally {
     bar.stop();
   }
   checkFiniteGC(result, model.params, ds);
-  const norms = flags.all ? companions(model, ds, flags.seed) : undefined;
+  const norms = flags.all ? await companions(model, ds, flags.seed, device) : undefined;
   if (flags.json) {
     const out = {
       ...result,
@@ -132,10 +161,9 @@ function runMeasure(flags: MeasureFlags): void {
       engine: engineInfo(),
       ...(norms ? { norms } : {}),
     };
-    process.stdout.write(JSON.stringify(out, jsonSafe) + "\n");
-  } else {
-    process.stdout.write(formatMeasure(result, ds.name, flags.split, model.source, norms));
+    return JSON.stringify(out, jsonSafe) + "\n";
   }
+  return formatMeasure(result, ds.name, flags.split, model.source, norms);
 }
 
 /**
@@ -152,9 +180,11 @@ type Companions = NormReport & Record<string, number | number[] | null>;
  * Companion measures of PAPER.md T1-T3; the per-example and Hessian ones on the first 256 examples. null means not
  * defined for this model (CNNs); a NaN is an overflow and an error; an infinite bound is reported as such.
  */
-function companions(model: ResolvedModel, ds: Dataset, seed: number): Companions {
+async function companions(model: ResolvedModel, ds: Dataset, seed: number, device: boolean): Promise<Companions> {
   const sub = head(ds, 256);
-  const rec = companionMeasures(model.net, model.params, sub, MEASURE_NAMES, seed);
+  const rec: MetricsRecord = device
+    ? await resolve(companionMeasuresDeferred(model.net, model.params, sub, MEASURE_NAMES, seed))
+    : companionMeasures(model.net, model.params, sub, MEASURE_NAMES, seed);
   for (const [key, v] of Object.entries(rec)) {
     const bad = (Array.isArray(v) ? v : [v]).some((x) => typeof x === "number" && Number.isNaN(x));
     if (bad) throw nonFiniteError(`companion measure ${key}`, NaN, model.params, sub);

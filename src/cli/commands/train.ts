@@ -4,8 +4,9 @@ import { join } from "node:path";
 import YAML from "yaml";
 import { DATASET_NAMES } from "../../data/registry.js";
 import { INIT_DISTRIBUTIONS, INIT_SCHEMES } from "../../models/init.js";
-import { MEASURE_NAMES, parseTrainConfig } from "../../training/config.js";
-import { train } from "../../training/trainer.js";
+import { MEASURE_NAMES, parseTrainConfig, type TrainConfig } from "../../training/config.js";
+import { train, trainAsync, type ResumeOptions, type TrainHooks, type TrainResult } from "../../training/trainer.js";
+import { onDevice } from "../../measures/readback.js";
 import type { MetricsRecord } from "../../training/evaluate.js";
 import { UserError } from "../../util/errors.js";
 import { pathKind, readTextBounded } from "../../util/files.js";
@@ -132,16 +133,41 @@ function flagName(key: string): string {
   return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-function runTrain(flags: Record<string, unknown>): void {
+/** Where `gcx train` writes: stdout for its result, stderr for log lines (tests pass their own). */
+export interface TrainIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const STDIO: TrainIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+};
+
+/**
+ * Trains (or resumes) as the run directory and config say: synchronously on a CPU backend, as it always has, and with
+ * {@link trainAsync} (every read point awaited) on a device backend (`--backend webgpu`).
+ */
+function trainOn(
+  cfg: TrainConfig | null,
+  runDir: string,
+  hooks: TrainHooks,
+  ext: ResumeOptions = {},
+): TrainResult | Promise<TrainResult> {
+  return onDevice() ? trainAsync(cfg, runDir, hooks, ext) : train(cfg, runDir, hooks, ext);
+}
+
+/** The work of `gcx train`, in-process: flags as commander parses them (camelCase keys). */
+export async function runTrain(flags: Record<string, unknown>, io: TrainIO = STDIO): Promise<void> {
   const bar = progressBar("training", flags.progress !== false && process.stderr.isTTY === true);
   const onLog = (r: MetricsRecord) => {
     if (process.stderr.isTTY && flags.progress !== false) return; // the bar shows progress; keep the terminal tidy
     const f = (k: string) => (typeof r[k] === "number" ? r[k].toPrecision(4) : "-");
-    process.stderr.write(
+    io.err(
       `step ${r.step}: train_loss ${f("train_loss")} test_acc ${f("test_acc")} gc_train ${f("gc_train")} gc_test ${f("gc_test")}\n`,
     );
   };
-  let result;
+  let result: TrainResult;
   try {
     if (flags.resume !== undefined) {
       const extra = Object.keys(flags).filter((k) => flags[k] !== undefined && !RESUME_FLAGS.has(k));
@@ -153,7 +179,7 @@ function runTrain(flags: Record<string, unknown>): void {
       const ext = { steps: flags.steps as number | undefined, epochs: flags.epochs as number | undefined };
       if (ext.steps !== undefined && ext.epochs !== undefined)
         throw new UserError("give --steps or --epochs, not both");
-      result = train(null, flags.resume as string, { onStep: bar.update, onLog }, ext);
+      result = await trainOn(null, flags.resume as string, { onStep: bar.update, onLog }, ext);
     } else {
       const raw: Record<string, unknown> = flags.config ? readConfigFile(flags.config as string) : {};
       for (const [, key] of FLAG_KEYS) if (flags[key] !== undefined) raw[key] = flags[key];
@@ -167,20 +193,20 @@ function runTrain(flags: Record<string, unknown>): void {
       const out =
         (flags.out as string | undefined) ??
         join("runs", `${cfg.data}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-      result = train(cfg, out, { onStep: bar.update, onLog });
+      result = await trainOn(cfg, out, { onStep: bar.update, onLog });
     }
   } finally {
     bar.stop();
   }
   const f = result.final;
   if (result.alreadyComplete) {
-    process.stdout.write(
+    io.out(
       `run ${result.runDir} is already complete (${result.steps} steps); nothing to do (extend it with --resume ${result.runDir} --steps N)\n` +
         `model: ${join(result.runDir, "model")}  metrics: ${join(result.runDir, "metrics.jsonl")}\n`,
     );
     return;
   }
-  process.stdout.write(
+  io.out(
     `run: ${result.runDir} (${result.steps} steps, ${(result.secondsPerStep * 1000).toFixed(1)} ms/step)\n` +
       `final: train_loss ${f.train_loss} test_loss ${f.test_loss} test_acc ${f.test_acc} gc_train ${f.gc_train} gc_test ${f.gc_test}\n` +
       `model: ${join(result.runDir, "model")}  metrics: ${join(result.runDir, "metrics.jsonl")}\n`,
