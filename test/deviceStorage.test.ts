@@ -279,6 +279,16 @@ const cases: OpCase[] = [
     },
   },
   {
+    // One fused op; the first-order closed form (batchNormBackward) runs in an inner gradient without a graph.
+    name: "batchNormTraining (batchNormForward, batchNormBackward)",
+    shapes: [[2, 3, 4], [4], [4]],
+    f: (x, g, b) => {
+      const { y, mean, variance } = ew.batchNormTraining(x, g, b, 1e-5);
+      const [dx] = grad(op.sum(op.mul(y, tensor(randomValues(24, 71), [2, 3, 4]))), [x]);
+      return op.add(op.tanh(op.add(y, dx)), op.add(mean, variance));
+    },
+  },
+  {
     name: "batchNorm fixed statistics (bnApply)",
     shapes: [[2, 3, 4]],
     f: (x) => {

@@ -8,7 +8,7 @@
  */
 import { Tensor, newStorage, newStorageLike, sizeOf } from "./tensor.js";
 import type { Storage } from "./storage.js";
-import { noGrad, record } from "./graph.js";
+import { isRecording, noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
 import { kernels, onDevice, onHost } from "./backend.js";
 import { run, runOnDevice } from "./dispatch.js";
@@ -258,6 +258,88 @@ export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tens
     return record(out, x.shape, [x], (g) => [mulB(g, k)]);
   }
   return addB(mulB(subB(x, mean), k), beta);
+}
+
+/** BatchNorm in training mode: the normalized output and the batch statistics it used. */
+export interface BatchNormTraining {
+  /** (x − mean)/√(variance + eps)·gamma + beta, differentiable in x, gamma and beta (through the statistics too). */
+  y: Tensor;
+  /** Per-channel mean of x over all axes but the last, [C]: a constant (no gradient), for running statistics. */
+  mean: Tensor;
+  /** Per-channel biased variance, [C]: a constant (no gradient). */
+  variance: Tensor;
+}
+
+/**
+ * BatchNorm with the batch's own statistics (training mode): channelMoments(x), then batchNorm, with the gradient
+ * flowing through the statistics. Float32 x, gamma, beta on a backend with the batchNormForward/Backward entries
+ * (and on host backends) run it as one recorded op: two passes forward; a first-order backward (no graph being
+ * recorded: an SGD step) in the closed form, one kernel call; a recorded backward (double backprop) in
+ * differentiable broadcast ops, so every order of derivative stays exact. Its values can differ from the
+ * composite's in the last float32 bits. Otherwise (float64, a device backend without the entries) the composite.
+ */
+export function batchNormTraining(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): BatchNormTraining {
+  const c = channelCount(x, "batchNorm");
+  checkEps(eps, "batchNorm");
+  checkVector(gamma, c, "gamma", "batchNorm");
+  checkVector(beta, c, "beta", "batchNorm");
+  if (x.size === 0) throw new RangeError(`batchNorm: empty tensor ${fmt(x.shape)}`);
+  const k = kernels();
+  const fused =
+    [x, gamma, beta].every((t) => t.dtype === "float32") &&
+    (!onDevice() || (k.batchNormForward !== undefined && k.batchNormBackward !== undefined));
+  if (!fused) {
+    const m = channelMoments(x);
+    return { y: batchNorm(x, m.mean, m.variance, gamma, beta, eps), mean: m.mean, variance: m.variance };
+  }
+  const rows = x.size / c;
+  const mean = newStorageLike(x.storage, c),
+    variance = newStorageLike(x.storage, c),
+    out = newStorageLike(x.storage, x.size);
+  run("batchNorm", "batchNormForward", x.storage, gamma.storage, beta.storage, mean, variance, out, rows, c, eps);
+  const y = record(out, x.shape, [x, gamma, beta], (g) => {
+    if (isRecording()) return batchNormBackwardOps(g, x, gamma, eps);
+    const dx = newStorageLike(x.storage, x.size),
+      dgamma = newStorageLike(x.storage, c),
+      dbeta = newStorageLike(x.storage, c);
+    run(
+      "batchNorm",
+      "batchNormBackward",
+      g.storage,
+      x.storage,
+      mean,
+      variance,
+      gamma.storage,
+      dx,
+      dgamma,
+      dbeta,
+      rows,
+      c,
+      eps,
+    );
+    return [
+      x.requiresGrad ? new Tensor(dx, x.shape) : null,
+      gamma.requiresGrad ? new Tensor(dgamma, [c]) : null,
+      beta.requiresGrad ? new Tensor(dbeta, [c]) : null,
+    ];
+  });
+  return { y, mean: new Tensor(mean, [c]), variance: new Tensor(variance, [c]) };
+}
+
+/**
+ * The vector-Jacobian product of training-mode BatchNorm in differentiable ops, with x̂ = (x − μ)·s, s = 1/√(var + eps):
+ * dβ = Σg, dγ = Σg·x̂, dx = γ·s·(g − dβ/n − x̂·dγ/n) (n values per channel), the statistics recomputed from x.
+ */
+function batchNormBackwardOps(g: Tensor, x: Tensor, gamma: Tensor, eps: number): Tensor[] {
+  const c = x.shape[x.shape.length - 1],
+    n = x.size / c;
+  const { mean, variance } = channelMoments(x);
+  const s = powScalar(affine(variance, 1, eps), -0.5);
+  const xhat = mulB(subB(x, mean), s);
+  const dbeta = sumTo(g, [c]);
+  const dgamma = sumTo(mulB(g, xhat), [c]);
+  const centered = subB(subB(g, scale(dbeta, 1 / n)), mulB(xhat, scale(dgamma, 1 / n)));
+  return [mulB(centered, mulB(gamma, s)), dgamma, dbeta];
 }
 
 /** PyTorch LayerNorm over the last axis: (x − mean)/√(var + eps)·gamma + beta with biased per-row statistics. */

@@ -167,6 +167,43 @@ export interface KernelTable {
    * rounded to the storage precision after each operation (float32: the same bits as broadcast sub, mul, add in turn).
    */
   bnApply?: (x: Storage, mean: Storage, k: Storage, beta: Storage, out: Storage, rows: number, C: number) => boolean;
+  /**
+   * BatchNorm in training over the last axis of float32 x [rows, C], statistics of the batch, in two passes:
+   * mean[c] = fl32(fl32(Σ_r x[r, c])·(1/rows)) and variance[c] = fl32(fl32(Σ_r fl32(fl32(x − mean)²))·(1/rows)) (each
+   * sum accumulated in float64 over rows in order), k[c] = fl32(γ·fl32(1/√fl32(var + eps))), then
+   * out[r, c] = (x − mean)·k + β rounded after each operation (as bnApply). Writes mean, variance (both [C]) and out.
+   */
+  batchNormForward?: (
+    x: Storage,
+    gamma: Storage,
+    beta: Storage,
+    mean: Storage,
+    variance: Storage,
+    out: Storage,
+    rows: number,
+    C: number,
+    eps: number,
+  ) => boolean;
+  /**
+   * The closed-form first-order backward of {@link KernelTable.batchNormForward} for cotangent g [rows, C] (float32),
+   * with the forward's mean and variance: per channel Σg and Σg·fl32(x − mean) (float64 over rows in order, stored
+   * float32); in float64 then stored float32, s² = 1/(var + eps), s = √s², k = γ·s, b = −k·Σg/rows,
+   * q = −k·s²·Σg(x − mean)/rows, dγ = s·Σg(x − mean), dβ = Σg; dx[r, c] = (k·g + b) + q·fl32(x − mean), each
+   * operation rounded to float32.
+   */
+  batchNormBackward?: (
+    g: Storage,
+    x: Storage,
+    mean: Storage,
+    variance: Storage,
+    gamma: Storage,
+    dx: Storage,
+    dgamma: Storage,
+    dbeta: Storage,
+    rows: number,
+    C: number,
+    eps: number,
+  ) => boolean;
 
   // ---- Optimizer updates ----
   /** out = c·a + b·d (d null: c·a). */

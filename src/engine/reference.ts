@@ -446,6 +446,72 @@ export const reference: Required<KernelTable> = {
     for (let i = 0, at = 0; i < rows; i++) for (let c = 0; c < C; c++, at++) o[at] = r(r(d[at] - m[c]) * kk[c]) + b[c];
     return true;
   },
+  batchNormForward(x, gamma, beta, mean, variance, out, rows, C, eps) {
+    // The loops of the wasm kernels channel_moments, bn_scale and bn_apply (assembly/reduce.ts, norm.ts), bit for bit.
+    const d = h(x),
+      gm = h(gamma),
+      bt = h(beta),
+      m = h(mean),
+      v = h(variance),
+      o = h(out);
+    const f = Math.fround,
+      inv = 1 / rows;
+    const k = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let r = 0, at = c; r < rows; r++, at += C) s += d[at];
+      const mc = f(f(s) * inv);
+      let q = 0;
+      for (let r = 0, at = c; r < rows; r++, at += C) {
+        const xc = f(d[at] - mc);
+        q += f(xc * xc);
+      }
+      const vc = f(f(q) * inv);
+      m[c] = mc;
+      v[c] = vc;
+      k[c] = f(gm[c] * f(1 / Math.sqrt(f(vc + eps))));
+    }
+    for (let r = 0, at = 0; r < rows; r++)
+      for (let c = 0; c < C; c++, at++) o[at] = f(f(f(d[at] - m[c]) * k[c]) + bt[c]);
+    return true;
+  },
+  batchNormBackward(g, x, mean, variance, gamma, dx, dgamma, dbeta, rows, C, eps) {
+    // The loops of the wasm kernels bn_backward_sums, bn_backward_coeffs and bn_backward_input (assembly/norm.ts).
+    const G = h(g),
+      d = h(x),
+      m = h(mean),
+      v = h(variance),
+      gm = h(gamma),
+      o = h(dx),
+      dg = h(dgamma),
+      db = h(dbeta);
+    const f = Math.fround,
+      inv = 1 / rows;
+    const kk = new Float64Array(C),
+      bb = new Float64Array(C),
+      qq = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      let a = 0,
+        b = 0;
+      for (let r = 0, at = c; r < rows; r++, at += C) {
+        a += G[at];
+        b += f(G[at] * f(d[at] - m[c]));
+      }
+      const sg = f(a),
+        sgx = f(b);
+      const s2 = 1 / (v[c] + eps),
+        s = Math.sqrt(s2),
+        k = gm[c] * s;
+      kk[c] = f(k);
+      bb[c] = f(-k * sg * inv);
+      qq[c] = f(-k * s2 * sgx * inv);
+      dg[c] = f(s * sgx);
+      db[c] = sg;
+    }
+    for (let r = 0, at = 0; r < rows; r++)
+      for (let c = 0; c < C; c++, at++) o[at] = f(f(f(kk[c] * G[at]) + bb[c]) + f(qq[c] * f(d[at] - m[c])));
+    return true;
+  },
   axpby(c, a, b, d, out) {
     const x = h(a),
       o = h(out);

@@ -276,6 +276,13 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
         break;
       case "batchnorm": {
         let mean: Tensor, variance: Tensor;
+        if (opts.training && !opts.detachBatchStats) {
+          // Batch statistics differentiated through: one fused op (elementwise.batchNormTraining).
+          const bn = ew.batchNormTraining(a, p(`${n.name}.weight`), p(`${n.name}.bias`), n.eps);
+          opts.onBatchStats?.(n.name, bn.mean, bn.variance, a.size / a.shape[a.shape.length - 1]);
+          y = bn.y;
+          break;
+        }
         if (opts.training) {
           const m = ew.channelMoments(a);
           opts.onBatchStats?.(n.name, m.mean, m.variance, a.size / a.shape[a.shape.length - 1]);

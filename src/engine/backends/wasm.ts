@@ -188,6 +188,31 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
       call([x, mean, k, beta], [out], ([px, pm, pk, pb, po]) =>
         rt.parallel("bn_apply", [px, pm, pk, pb, po, C], rows, rows * C),
       ),
+    // Training-mode BatchNorm: channel moments (parallel over channels), k, then one normalizing pass (over rows).
+    batchNormForward(x, gamma, beta, mean, variance, out, rows, C, eps) {
+      if (small(out)) return false;
+      const k = new Float32Array(C);
+      return call([x, gamma, beta], [mean, variance, out, k], ([px, pg, pb, pm, pv, po, pk]) => {
+        rt.parallel("channel_moments", [px, pm, pv, rows, C], C, rows * C);
+        fn("bn_scale")(pv, pg, pk, C, eps);
+        rt.parallel("bn_apply", [px, pm, pk, pb, po, C], rows, rows * C);
+      });
+    },
+    // Its closed-form backward: per-channel sums, the three coefficients, then dx in one pass.
+    batchNormBackward(g, x, mean, variance, gamma, dx, dgamma, dbeta, rows, C, eps) {
+      if (small(dx)) return false;
+      const sums = new Float32Array(2 * C),
+        coef = new Float32Array(3 * C);
+      return call(
+        [g, x, mean, variance, gamma],
+        [dx, dgamma, dbeta, sums, coef],
+        ([pg, px, pm, pv, pgm, pdx, pdg, pdb, ps, pc]) => {
+          rt.parallel("bn_backward_sums", [pg, px, pm, ps, ps + 4 * C, rows, C], C, rows * C);
+          fn("bn_backward_coeffs")(pv, pgm, ps, ps + 4 * C, rows, eps, pc, pdg, pdb, C);
+          rt.parallel("bn_backward_input", [pg, px, pm, pc, pdx, C], rows, rows * C);
+        },
+      );
+    },
   };
 }
 

@@ -20,8 +20,11 @@ const BIN_OPS: Record<BinaryName, string> = {
   div: "a[i] / b[i]",
 };
 
-/** The WebGPU kernel table: every KernelTable entry (all required). */
-export type WebGPUKernels = Required<KernelTable>;
+/**
+ * The WebGPU kernel table: every KernelTable entry (all required) except the training-mode BatchNorm pair, not
+ * ported yet: without them `batchNormTraining` runs its broadcast composite on the device.
+ */
+export type WebGPUKernels = Required<Omit<KernelTable, "batchNormForward" | "batchNormBackward">>;
 
 /** Merges adjacent axes that both operands walk contiguously (or both broadcast), so rank ≤ 8 covers most calls. */
 export function mergeAxes(
