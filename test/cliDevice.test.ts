@@ -17,7 +17,7 @@ import { onDevice } from "../src/measures/readback.js";
 installStrictBackend();
 
 /** Runs fn with `name` as the active backend, across fn's awaits (withBackend restores at the first await). */
-async function on<T>(name: string, fn: () => Promise<T>): Promise<T> {
+async function on<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
   const before = getBackend().name;
   setBackend(name);
   try {
@@ -65,7 +65,10 @@ test("gcx measure on a device backend: the js backend's numbers, read back once 
     const { gc: dgc, per_class: dpc, ...drest } = device.out;
     assert.deepEqual(drest, hrest);
     assert.notEqual(dgc, undefined);
-    assert.ok(Math.abs((dgc as number) - (hgc as number)) <= 1e-8 * (hgc as number), `${dgc} vs ${hgc}`);
+    assert.ok(
+      Math.abs((dgc as number) - (hgc as number)) <= 1e-8 * (hgc as number),
+      `${String(dgc)} vs ${String(hgc)}`,
+    );
     const h = hpc as { n: number; gc: number }[],
       d = dpc as { n: number; gc: number }[];
     assert.deepEqual(
@@ -87,7 +90,10 @@ test("gcx measure --all on a device backend reads the companion measures at the 
   const { hessian_top_eig: he, ...hn } = host.norms;
   const { hessian_top_eig: de, ...dn } = device.norms;
   assert.deepEqual(dn, hn);
-  assert.ok(Math.abs((de as number) - (he as number)) <= 1e-6 * Math.abs(he as number), `${de} vs ${he}`);
+  assert.ok(
+    Math.abs((de as number) - (he as number)) <= 1e-6 * Math.abs(he as number),
+    `${String(de)} vs ${String(he)}`,
+  );
   assert.equal(device.norms.companions_n, 100);
 });
 
@@ -184,7 +190,7 @@ test("runTrialAsync on a device backend: the js backend's init and training tria
   const plan = (kind: "init" | "train") =>
     ({ id: `t-${kind}`, kind, config: { ...config, steps: 20, logEvery: 10, batchSize: 32 } }) as unknown as Plan;
   for (const kind of ["init", "train"] as const) {
-    const host = await on("js", async () => runTrial(plan(kind), mkdtempSync(join(tmpdir(), "gcx-trial-"))));
+    const host = await on("js", () => runTrial(plan(kind), mkdtempSync(join(tmpdir(), "gcx-trial-"))));
     resetStrictStats();
     const device = await on("strict", () => runTrialAsync(plan(kind), mkdtempSync(join(tmpdir(), "gcx-trial-"))));
     assert.ok(strictStats().reads > 0, "the device trial read back");

@@ -4,7 +4,10 @@ import { runTrial, runTrialAsync, type TrialOutcome } from "./runTrial.js";
 import { onDevice } from "../measures/readback.js";
 import type { TrialPlan } from "./trials.js";
 
-type Message = { plan: TrialPlan; runDir: string };
+interface Message {
+  plan: TrialPlan;
+  runDir: string;
+}
 
 function post(id: string, outcome: TrialOutcome): void {
   parentPort!.postMessage({ id, ok: true, outcome });
