@@ -16,6 +16,7 @@ import { grad } from "../src/engine/autograd.js";
 import { Arena } from "../src/engine/arena.js";
 import { engineInfo, getBackend, scope, setBackend, withBackend } from "../src/engine/backend.js";
 import { wasmArenaUsage } from "../src/engine/backends/wasm.js";
+import { Arena } from "../src/engine/arena.js";
 import { compileNetwork } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { buildRegularizers } from "../src/regularizers/index.js";
@@ -87,6 +88,28 @@ test("backend: a scope's results are copies on the JS heap, intact after later s
   assert.deepEqual(Array.from(kept.y.data), [0, 1, 3, 5, 7, 9]);
   assert.ok(!getBackendOwns(kept.y.data) && !getBackendOwns(kept.list[0].data));
   assert.ok(Math.abs(kept.list[0].data[5] - Math.exp(0.6)) < 1e-6);
+});
+
+test("arena: allocations are zeroed unless asked not to be; unzeroed ones are NaN with poisoning, stale without", () => {
+  for (const poison of [false, true]) {
+    const arena = new Arena(new WebAssembly.Memory({ initial: 1 }), true, 1024, poison);
+    const fill = (v: number) => new Array<number>(8).fill(v);
+    arena.run(
+      () => {
+        const fresh = arena.alloc(8, false)!; // never used memory: 0 unless poisoned
+        assert.deepEqual(Array.from(fresh), fill(poison ? NaN : 0));
+        fresh.fill(7); // left behind when the scope releases it
+      },
+      (r) => r,
+    );
+    arena.run(
+      () => {
+        assert.deepEqual(Array.from(arena.alloc(8, false)!), fill(poison ? NaN : 7));
+        assert.deepEqual(Array.from(arena.alloc(8)!), fill(0));
+      },
+      (r) => r,
+    );
+  }
 });
 
 test("backend: wasm and js agree to float32 rounding on values, gradients and second derivatives", (t) => {

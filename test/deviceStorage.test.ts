@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Tensor, cast, full, scalar, tensor, zeros, type Data } from "../src/engine/tensor.js";
+import { Tensor, cast, full, newOutput, scalar, tensor, zeros, type Data } from "../src/engine/tensor.js";
 import * as op from "../src/engine/ops.js";
 import * as ew from "../src/engine/elementwise.js";
 import * as sp from "../src/engine/spatial.js";
@@ -381,6 +381,7 @@ const NOT_CALLED_BY_OPS = ["copy", "mlpJacobianSqNorms", "scale", "sumColumns64"
 
 test("every op: forward, gradient and second-order gradient on strict equal the js backend bit for bit", async () => {
   const called = new Set<string>();
+  let unwritten = 0; // outputs that started as NaN (allocated without zeroing): each must be written completely
   for (const [k, c] of cases.entries()) {
     const seed = 1000 + 17 * k;
     const expected = withBackend("js", () => forwardAndDerivatives(c, seed));
@@ -393,6 +394,7 @@ test("every op: forward, gradient and second-order gradient on strict equal the 
     resetStrictStats();
     const got = withBackend("strict", () => forwardAndDerivatives(c, seed));
     assert.equal(strictStats().reads, 0, `${c.name}: reads while computing`);
+    unwritten += strictStats().uninitialized;
     for (const name of Object.keys(strictStats().kernels)) called.add(name);
     for (const t of got) assert.equal(t.onHost, false, `${c.name}: a result is host storage`);
     const parts = ["y", ...c.shapes.map((_, i) => `dx${i}`), ...c.shapes.map((_, i) => `d²x${i}`)];
@@ -406,6 +408,31 @@ test("every op: forward, gradient and second-order gradient on strict equal the 
     (n) => !called.has(n) && !NOT_CALLED_BY_OPS.includes(n) && n !== "axpby" && n !== "adam",
   );
   assert.deepEqual(missing, []);
+  assert.ok(unwritten > 0, "the op outputs started as NaN (strict's fill for storage allocated without zeroing)");
+});
+
+test("op outputs are allocated without zeroing: strict starts them as NaN (so the suite above catches any value an op leaves unwritten)", async () => {
+  const [u, z] = withBackend("strict", () => [new Tensor(newOutput("float32", 5), [5]), zeros([3])]);
+  assert.ok((await u.read()).every(Number.isNaN), "newOutput: NaN until written");
+  assert.deepEqual(Array.from(await z.read()), [0, 0, 0], "zeros stay zeroed");
+  const x = () => tensor(randomValues(2 * 4 * 4 * 3, 3), [2, 4, 4, 3]);
+  // Outputs per op that its kernel writes completely: one each, relu two (values and mask).
+  const expected: [string, () => unknown, number][] = [
+    ["add", () => op.add(x(), x()), 1],
+    ["relu", () => op.relu(x()), 2],
+    ["addB", () => ew.addB(x(), tensor([1, 2, 3], [3])), 1],
+    ["matmul", () => op.matmul(tensor(randomValues(6, 4), [2, 3]), tensor(randomValues(6, 5), [3, 2])), 1],
+    ["maxPool2d", () => op.maxPool2d(x(), 2, 2), 1],
+    ["zerosLike (zeroed)", () => op.zerosLike(x()), 0],
+  ];
+  for (const [name, f, n] of expected) {
+    const got = withBackend("strict", () => {
+      resetStrictStats();
+      f(); // (its inputs are uploads, not allocations)
+      return strictStats().uninitialized;
+    });
+    assert.equal(got, n, `${name}: outputs allocated without zeroing`);
+  }
 });
 
 test("kernel entries no op calls on a device: strict runs them on its storage like the reference on host arrays", async () => {

@@ -9,6 +9,8 @@
  *
  * Use after release is a bug this design makes possible (a view kept past its scope). `GCX_ARENA_POISON=1` fills
  * released memory with NaN so tests expose any such view; scopes copy their results out (see backend.ts `scope`).
+ * It also fills allocations made without zeroing (op outputs their kernels write completely) with NaN, so a value
+ * such a kernel leaves unwritten shows up as NaN instead of a stale number.
  */
 import type { Data } from "./tensor.js";
 
@@ -89,7 +91,10 @@ export class Arena {
     return at;
   }
 
-  /** A float32 view of n values at a fresh position (zeroed unless `zero` is false), or null when full. */
+  /**
+   * A float32 view of n values at a fresh position, or null when full: zeroed unless `zero` is false, when its
+   * contents are whatever the memory held (NaN with poisoning on, so tests expose a value never written).
+   */
   f32(n: number, zero = true): Float32Array | null {
     const at = this.reserve(n * 4);
     if (at === null) return null;
@@ -97,13 +102,16 @@ export class Arena {
     if (zero) {
       if (this.zero && n >= 64) this.zero(at, n);
       else v.fill(0);
-    }
+    } else if (this.poison) v.fill(NaN);
     return v;
   }
 
-  /** Resident storage for a tensor inside a scope, or null (outside a scope, not resident, or full). */
-  alloc(n: number): Float32Array | null {
-    return this.inScope ? this.f32(n) : null;
+  /**
+   * Resident storage for a tensor inside a scope, or null (outside a scope, not resident, or full); zeroed unless
+   * `zero` is false (an output its kernel writes completely).
+   */
+  alloc(n: number, zero = true): Float32Array | null {
+    return this.inScope ? this.f32(n, zero) : null;
   }
 
   /** Current stack top, to release back to. */

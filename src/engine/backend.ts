@@ -108,9 +108,12 @@ export function withBackend<T>(name: string, fn: () => T): T {
   }
 }
 
-/** Storage for n values of dtype on the active backend. */
-export function allocStorage(dtype: DType, n: number): Storage {
-  return getBackend().alloc(dtype, n);
+/**
+ * Storage for n values of dtype on the active backend: zeroed, or with `zero` false unspecified contents that the
+ * caller overwrites completely (see tensor.ts `newOutput`).
+ */
+export function allocStorage(dtype: DType, n: number, zero = true): Storage {
+  return getBackend().alloc(dtype, n, zero);
 }
 
 /** Int32 storage for n indices on the active backend (host backends: an Int32Array). */
@@ -145,25 +148,25 @@ setStorageProvider({
   get name() {
     return getBackend().name;
   },
-  alloc: (dtype, n) => getBackend().alloc(dtype, n),
+  alloc: (dtype, n, zero) => getBackend().alloc(dtype, n, zero),
   upload(values) {
     const b = getBackend();
     if (b.upload) return b.upload(values);
     if (b.device) throw notAvailable("upload");
-    const s = b.alloc(values instanceof Float64Array ? "float64" : "float32", values.length) as Data;
+    const s = b.alloc(values instanceof Float64Array ? "float64" : "float32", values.length, false) as Data;
     s.set(values);
     return s;
   },
   filled(dtype, n, v) {
     const b = getBackend();
-    const s = b.alloc(dtype, n);
+    const s = b.alloc(dtype, n, false);
     if (b.kernels.fill?.(s, v)) return s;
     if (b.device) throw notAvailable("full");
     return (s as Data).fill(v);
   },
   convert(s, dtype) {
     const b = getBackend();
-    const out = b.alloc(dtype, s.length);
+    const out = b.alloc(dtype, s.length, false);
     if (b.kernels.copy?.(s, out)) return out;
     const [o, x] = onHost("cast", out, s);
     o.set(x);

@@ -9,7 +9,7 @@
  * matrix products (spatial.ts `conv2dGeneral`); the JS fallbacks here do the same on raw arrays.
  * NHWC images; weights [cout, kh, kw, cin]; one group.
  */
-import { Tensor, newStorageLike, sizeOf, type Data } from "./tensor.js";
+import { Tensor, newOutputLike, sizeOf, type Data } from "./tensor.js";
 import { record } from "./graph.js";
 import { kernels, onHost } from "./backend.js";
 import * as K from "./kernels.js";
@@ -19,9 +19,12 @@ export function directConvAvailable(x: Tensor, groups: number): boolean {
   return groups === 1 && x.dtype === "float32" && kernels().conv !== undefined;
 }
 
-/** Host scratch storage of d's precision (host backends only: the JS fallback's intermediates). */
+/**
+ * Host scratch storage of d's precision, not zeroed (host backends only: the JS fallback's intermediates, each
+ * written completely by im2col, transpose or matmul).
+ */
 function scratch(d: Data, n: number): Data {
-  return newStorageLike(d, n) as Data;
+  return newOutputLike(d, n) as Data;
 }
 
 function cols(x: K.ConvGeometry): { rows: number; k: number } {
@@ -32,7 +35,7 @@ function cols(x: K.ConvGeometry): { rows: number; k: number } {
 export function conv(x: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
   const cout = w.shape[0];
   const { rows, k } = cols(g);
-  const y = newStorageLike(x.storage, rows * cout);
+  const y = newOutputLike(x.storage, rows * cout);
   if (!kernels().conv?.("forward", x.storage, w.storage, y, g, cout)) {
     const [xd, wd, yd] = onHost("conv2d", x.storage, w.storage, y);
     const c = scratch(xd, rows * k),
@@ -51,7 +54,7 @@ export function conv(x: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
 export function convInput(dy: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
   const cout = w.shape[0];
   const { rows, k } = cols(g);
-  const dx = newStorageLike(dy.storage, g.n * g.h * g.w * g.c);
+  const dx = newOutputLike(dy.storage, g.n * g.h * g.w * g.c);
   if (!kernels().conv?.("input", dy.storage, w.storage, dx, g, cout)) {
     const [dyd, wd, dxd] = onHost("conv2d backward", dy.storage, w.storage, dx);
     const dc = scratch(dyd, rows * k);
@@ -69,7 +72,7 @@ export function convInput(dy: Tensor, w: Tensor, g: K.ConvGeometry): Tensor {
 export function convFilter(x: Tensor, dy: Tensor, g: K.ConvGeometry, wShape: readonly number[]): Tensor {
   const cout = wShape[0];
   const { rows, k } = cols(g);
-  const dw = newStorageLike(x.storage, sizeOf(wShape));
+  const dw = newOutputLike(x.storage, sizeOf(wShape));
   if (!kernels().conv?.("filter", x.storage, dy.storage, dw, g, cout)) {
     const [xd, dyd, dwd] = onHost("conv2d backward", x.storage, dy.storage, dw);
     const c = scratch(xd, rows * k),

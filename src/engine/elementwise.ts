@@ -6,7 +6,7 @@
  * Broadcasting is numpy's: shapes are right-aligned and size-1 or missing axes repeat. Normalization treats the
  * LAST axis as the channel/feature axis (engine images are NHWC, vectors [N, F]).
  */
-import { Tensor, newStorage, newStorageLike, sizeOf } from "./tensor.js";
+import { Tensor, newOutput, newOutputLike, newStorageLike, sizeOf } from "./tensor.js";
 import type { Storage } from "./storage.js";
 import { isRecording, noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
@@ -22,7 +22,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Output storage for a binary op: float64 when either operand is float64 (numpy's promotion), else float32. */
 function allocFor(a: Tensor, b: Tensor, n: number): Storage {
-  return newStorage(a.dtype === "float64" || b.dtype === "float64" ? "float64" : "float32", n);
+  return newOutput(a.dtype === "float64" || b.dtype === "float64" ? "float64" : "float32", n);
 }
 
 /** The broadcast shape of two shapes (numpy rules); throws RangeError when they are incompatible. */
@@ -49,7 +49,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`broadcastTo: cannot broadcast ${fmt(x.shape)} to ${fmt(target)}`);
   }
   if (sameShape(x.shape, target)) return x;
-  const out = newStorageLike(x.storage, sizeOf(target));
+  const out = newOutputLike(x.storage, sizeOf(target));
   const strides = K.broadcastStrides(x.shape, target);
   if (onDevice()) run("broadcastTo", "broadcastCopy", x.storage, strides, out, target);
   else K.broadcastCopy(...onHost("broadcastTo", x.storage), strides, ...onHost("broadcastTo", out), target);
@@ -65,7 +65,7 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
     );
   }
   if (sameShape(x.shape, target)) return x;
-  const out = newStorageLike(x.storage, sizeOf(target));
+  const out = newOutputLike(x.storage, sizeOf(target));
   const strides = K.broadcastStrides(target, x.shape);
   if (onDevice()) run("sumTo", "sumToShape", x.storage, x.shape, out, strides);
   else K.sumToShape(...onHost("sumTo", x.storage), x.shape, ...onHost("sumTo", out), strides);
@@ -130,7 +130,7 @@ export function neg(x: Tensor): Tensor {
 export function powScalar(x: Tensor, p: number): Tensor {
   if (!Number.isFinite(p)) throw new RangeError(`powScalar: exponent must be finite, got ${p}`);
   if (p === 1) return x;
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   if (p === 0) {
     run("powScalar", "fill", out, 1);
     return new Tensor(out, x.shape); // constant: no dependence on x
@@ -140,7 +140,7 @@ export function powScalar(x: Tensor, p: number): Tensor {
 }
 
 export function sqrt(x: Tensor): Tensor {
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   run("sqrt", "powScalar", x.storage, out, 0.5);
   const y: Tensor = record(out, x.shape, [x], (g) => [divB(g, scale(y, 2))]);
   return y;
@@ -148,7 +148,7 @@ export function sqrt(x: Tensor): Tensor {
 
 /** The error function; its derivative 2/√π·e^{−x²} is built from differentiable ops. */
 export function erf(x: Tensor): Tensor {
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   runOnDevice("erf", "unary", "erf", x.storage, out);
   return record(out, x.shape, [x], (g) => [mulB(g, erfDerivative(x))]);
 }
@@ -364,21 +364,21 @@ function unary(x: Tensor, out: Storage, derivative: (y: Tensor) => Tensor): Tens
 /** x where x > 0, else alpha·x (PyTorch's derivative convention at 0: alpha). */
 export function leakyRelu(x: Tensor, alpha: number): Tensor {
   if (!Number.isFinite(alpha)) throw new RangeError(`leakyRelu: alpha must be a finite number, got ${alpha}`);
-  const out = newStorageLike(x.storage, x.size),
-    mask = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size),
+    mask = newOutputLike(x.storage, x.size);
   run("leakyRelu", "leakyRelu", x.storage, out, mask, alpha);
   return record(out, x.shape, [x], (g) => [mulConst(g, mask)]);
 }
 
 export function sigmoid(x: Tensor): Tensor {
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   runOnDevice("sigmoid", "unary", "sigmoid", x.storage, out);
   return unary(x, out, (y) => mulB(y, affine(y, -1, 1))); // σ' = σ(1 − σ)
 }
 
 /** x·σ(x); derivative σ(x)·(1 + x(1 − σ(x))). */
 export function silu(x: Tensor): Tensor {
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   runOnDevice("silu", "unary", "silu", x.storage, out);
   return unary(x, out, () => {
     const s = sigmoid(x);
@@ -390,8 +390,8 @@ export function silu(x: Tensor): Tensor {
 export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
   if (!(beta > 0) || !Number.isFinite(beta))
     throw new RangeError(`softplus: beta must be a positive number, got ${beta}`);
-  const out = newStorageLike(x.storage, x.size),
-    mask = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size),
+    mask = newOutputLike(x.storage, x.size);
   run("softplus", "softplus", x.storage, out, mask, beta, threshold);
   // derivative: σ(βx) on the log branch, 1 on the linear branch = mask⊙(σ(βx) − 1) + 1
   return unary(x, out, () => affine(mulConst(affine(sigmoid(scale(x, beta)), 1, -1), mask), 1, 1));
@@ -404,7 +404,7 @@ const GELU_C = 0.044715;
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (approximate !== "none" && approximate !== "tanh")
     throw new RangeError(`gelu: approximate must be "none" or "tanh", got ${String(approximate)}`);
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   runOnDevice("gelu", "unary", approximate === "none" ? "geluErf" : "geluTanh", x.storage, out);
   if (approximate === "none") {
     // Φ(x) + x·φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = e^{−x²/2}/√(2π)

@@ -273,9 +273,15 @@ export interface Backend {
   readonly variant: string;
   /** True when storage is not host memory (a GPU buffer): values leave it only through `read`. */
   readonly device: boolean;
-  /** Storage for n values (zeroed). Device backends may refuse float64 with a RangeError. */
-  alloc(dtype: DType, n: number): Storage;
-  /** Int32 storage for n indices (max-pooling argmax); device backends implement it, host ones default to Int32Array. */
+  /**
+   * Storage for n values, zeroed unless `zero` is false: then its contents are unspecified (the caller's kernel
+   * writes every value; a backend may zero it anyway). Device backends may refuse float64 with a RangeError.
+   */
+  alloc(dtype: DType, n: number, zero?: boolean): Storage;
+  /**
+   * Int32 storage for n indices, contents unspecified until a kernel writes them (max-pooling argmax); device
+   * backends implement it, host ones default to Int32Array.
+   */
   allocIndices?(n: number): IndexStorage;
   /** New storage holding a copy of host values (tensor(), full(), parameters, batches). Device backends must have it. */
   upload?(values: Data): Storage;

@@ -218,7 +218,7 @@ export function maxPoolArgmax(x: Data, g: WindowGeometry): Int32Array {
 /** Argmax indices by the backend's max-pooling kernel (its values are recomputed by the caller's gather). */
 function nativeMaxPool(x: Data, idx: Int32Array, win: PoolWindow): boolean {
   const k = kernels().maxPool;
-  return k !== undefined && x instanceof Float32Array && k(x, allocStorage("float32", idx.length), idx, win);
+  return k !== undefined && x instanceof Float32Array && k(x, allocStorage("float32", idx.length, false), idx, win);
 }
 
 /** Flat indices of every window element for average pooling: idx[k][o] is the k-th element of window o. */

@@ -2,7 +2,7 @@
  * Differentiable ops. Each computes its result with a kernel and records a backward rule made of these same
  * ops, which is what makes every derivative differentiable again.
  */
-import { Tensor, newStorageLike, sizeOf } from "./tensor.js";
+import { Tensor, newOutputLike, newStorageLike, sizeOf } from "./tensor.js";
 import { type Data, type IndexStorage, type Storage } from "./storage.js";
 import { record } from "./graph.js";
 import * as K from "./kernels.js";
@@ -24,14 +24,14 @@ export function zerosLike(a: Tensor): Tensor {
 
 /** Ones with the shape and dtype of `a` (a constant). */
 export function onesLike(a: Tensor): Tensor {
-  const d = newStorageLike(a.storage, a.size);
+  const d = newOutputLike(a.storage, a.size);
   run("onesLike", "fill", d, 1);
   return new Tensor(d, a.shape);
 }
 
 /** a + b, where b has a's shape or is a vector broadcast along a's last axis (a bias). */
 export function add(a: Tensor, b: Tensor): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   if (b.shape.length === a.shape.length) {
     sameShape(a, b, "add");
     run("add", "binary", "add", a.storage, b.storage, out);
@@ -47,7 +47,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
 /** Elementwise a − b of two tensors of the same shape. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "sub");
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("sub", "binary", "sub", a.storage, b.storage, out);
   return record(out, a.shape, [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
 }
@@ -55,14 +55,14 @@ export function sub(a: Tensor, b: Tensor): Tensor {
 /** Elementwise product. */
 export function mul(a: Tensor, b: Tensor): Tensor {
   sameShape(a, b, "mul");
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("mul", "binary", "mul", a.storage, b.storage, out);
   return record(out, a.shape, [a, b], (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
 }
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("affine", "affine", a.storage, out, alpha, beta);
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);
 }
@@ -74,7 +74,7 @@ export function scale(a: Tensor, alpha: number): Tensor {
 
 /** a · s where s is a one-element tensor (differentiable in both). */
 export function mulScalar(a: Tensor, s: Tensor): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   // On a device the scalar is not read back: a multiply with s broadcast (the same products as x·v).
   if (onDevice()) run("mulScalar", "broadcastBinary", K.BIN_MUL, a.storage, [1], s.storage, [0], out, [a.size]);
   else run("mulScalar", "scale", a.storage, out, s.item());
@@ -86,7 +86,7 @@ export function mulScalar(a: Tensor, s: Tensor): Tensor {
 
 /** Sum of all elements, as a scalar tensor. Accumulated in float64 for accuracy. */
 export function sum(a: Tensor): Tensor {
-  const out = newStorageLike(a.storage, 1);
+  const out = newOutputLike(a.storage, 1);
   run("sum", "sum", a.storage, out);
   return record(out, [], [a], (g) => [expandScalar(g, a.shape)]);
 }
@@ -94,7 +94,7 @@ export function sum(a: Tensor): Tensor {
 /** The scalar g repeated over `shape`. */
 export function expandScalar(g: Tensor, shape: readonly number[]): Tensor {
   const n = sizeOf(shape);
-  const out = newStorageLike(g.storage, n);
+  const out = newOutputLike(g.storage, n);
   if (onDevice()) run("expandScalar", "broadcastCopy", g.storage, [0], out, [n]);
   else onHost("expandScalar", out)[0].fill(g.item());
   return record(out, shape, [g], (gg) => [sum(gg)]);
@@ -103,7 +103,7 @@ export function expandScalar(g: Tensor, shape: readonly number[]): Tensor {
 /** Sums over all axes but the last: [..., n] → [n] (the gradient of a broadcast bias). */
 export function sumToLastAxis(a: Tensor): Tensor {
   const n = a.shape[a.shape.length - 1];
-  const out = newStorageLike(a.storage, n);
+  const out = newOutputLike(a.storage, n);
   run("sumToLastAxis", "sumColumns", a.storage, out, a.size / n, n);
   return record(out, [n], [a], (g) => [broadcastRows(g, a.shape)]);
 }
@@ -112,7 +112,7 @@ export function sumToLastAxis(a: Tensor): Tensor {
 export function broadcastRows(v: Tensor, shape: readonly number[]): Tensor {
   const n = v.size;
   const size = sizeOf(shape);
-  const out = newStorageLike(v.storage, size);
+  const out = newOutputLike(v.storage, size);
   if (onDevice()) run("broadcastRows", "broadcastCopy", v.storage, [0, 1], out, [size / n, n]);
   else {
     const [o, d] = onHost("broadcastRows", out, v.storage);
@@ -124,7 +124,7 @@ export function broadcastRows(v: Tensor, shape: readonly number[]): Tensor {
 /** Sums each row of a [m, n] matrix: → [m]. */
 export function sumRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = newStorageLike(a.storage, m);
+  const out = newOutputLike(a.storage, m);
   run("sumRows", "sumRows", a.storage, out, m, n);
   return record(out, [m], [a], (g) => [broadcastCols(g, n)]);
 }
@@ -132,7 +132,7 @@ export function sumRows(a: Tensor): Tensor {
 /** Repeats each entry of v [m] across n columns: → [m, n]. */
 export function broadcastCols(v: Tensor, n: number): Tensor {
   const m = v.size;
-  const out = newStorageLike(v.storage, m * n);
+  const out = newOutputLike(v.storage, m * n);
   if (onDevice()) run("broadcastCols", "broadcastCopy", v.storage, [1, 0], out, [m, n]);
   else {
     const [o, d] = onHost("broadcastCols", out, v.storage);
@@ -161,7 +161,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     throw new RangeError(
       `matmul: inner sizes differ, [${a.shape}]${transA ? "ᵀ" : ""} · [${b.shape}]${transB ? "ᵀ" : ""}`,
     );
-  const out = newStorageLike(a.storage, M * N);
+  const out = newOutputLike(a.storage, M * N);
   // Backends with transposed-operand kernels read op(A), op(B) in place; else transpose (leaf transposes are cached).
   // Device backends always take the kernel (small products too: there is no host loop to run them).
   if (onDevice()) run("matmul", "gemm", a.storage, b.storage, out, M, Ka, N, transA, transB);
@@ -210,7 +210,7 @@ function transposedOf(t: Tensor, data: Data): Data {
 }
 
 function transposed(d: Data, m: number, n: number): Data {
-  const out = newStorageLike(d, m * n) as Data; // host backends only (callers hold host arrays)
+  const out = newOutputLike(d, m * n) as Data; // host backends only (callers hold host arrays)
   K.transpose(d, out, m, n);
   return out;
 }
@@ -227,7 +227,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): T
   if (x.shape.length !== 2 || W.shape.length !== 2 || W.shape[1] !== K || b.size !== N) {
     throw new RangeError(`linear: x [${x.shape}], W [${W.shape}] and b [${b.shape}] do not make a dense layer`);
   }
-  const out = newStorageLike(x.storage, M * N);
+  const out = newOutputLike(x.storage, M * N);
   // Device backends fuse at every size when they have the kernel, else run the composite (matmul, add, relu).
   const big = M * K * N >= 4096 || onDevice();
   const fused = big && kernels().linear?.(x.storage, W.storage, b.storage, out, M, K, N, act === "relu");
@@ -248,15 +248,15 @@ export function linear(x: Tensor, W: Tensor, b: Tensor, act: "relu" | "none"): T
 
 /** Elementwise product with a constant (never differentiated) array, e.g. an activation mask. */
 export function mulConst(a: Tensor, c: Storage): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("mulConst", "binary", "mul", a.storage, c, out);
   return record(out, a.shape, [a], (g) => [mulConst(g, c)]);
 }
 
 /** max(a, 0), i.e. a ⊙ mask with a constant mask, so its backward (and every higher derivative) is mulConst. */
 export function relu(a: Tensor): Tensor {
-  const out = newStorageLike(a.storage, a.size),
-    mask = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size),
+    mask = newOutputLike(a.storage, a.size);
   run("relu", "relu", a.storage, out, mask);
   return record(out, a.shape, [a], (g) => [mulConst(g, mask)]);
 }
@@ -268,14 +268,14 @@ export function reluMask(a: Tensor): Data {
 
 /** {@link reluMask} as storage of the active backend (device backends keep it on the device). */
 export function reluMaskStorage(a: Tensor): Storage {
-  const mask = newStorageLike(a.storage, a.size);
+  const mask = newOutputLike(a.storage, a.size);
   run("reluMask", "reluMask", a.storage, mask);
   return mask;
 }
 
 /** Elementwise hyperbolic tangent. */
 export function tanh(a: Tensor): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("tanh", "unary", "tanh", a.storage, out);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, tanhDerivativeOf(y))]);
   return y;
@@ -288,7 +288,7 @@ export function tanhDerivativeOf(y: Tensor): Tensor {
 
 /** Elementwise exponential. */
 export function exp(a: Tensor): Tensor {
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("exp", "unary", "exp", a.storage, out);
   const y: Tensor = record(out, a.shape, [a], (g) => [mul(g, y)]);
   return y;
@@ -297,7 +297,7 @@ export function exp(a: Tensor): Tensor {
 /** Row-wise softmax of a [m, n] matrix. */
 export function softmax(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = newStorageLike(a.storage, a.size);
+  const out = newOutputLike(a.storage, a.size);
   run("softmax", "softmaxRows", a.storage, out, m, n);
   const y: Tensor = record(out, a.shape, [a], (g) => {
     // ∂softmax: y ⊙ (g − Σ_j g_j y_j)
@@ -310,7 +310,7 @@ export function softmax(a: Tensor): Tensor {
 /** Row-wise log Σ exp of a [m, n] matrix → [m]; its gradient is softmax, so it is smooth to any order. */
 export function logSumExpRows(a: Tensor): Tensor {
   const [m, n] = a.shape;
-  const out = newStorageLike(a.storage, m);
+  const out = newOutputLike(a.storage, m);
   run("logSumExpRows", "logSumExpRows", a.storage, out, m, n);
   return record(out, [m], [a], (g) => [mul(broadcastCols(g, n), softmax(a))]);
 }
@@ -320,14 +320,14 @@ export function logSumExpRows(a: Tensor): Tensor {
  * host Int32Array (uploaded by device backends) or indices a device computed (max-pooling argmax).
  */
 export function gather(x: Tensor, idx: IndexStorage, shape: readonly number[]): Tensor {
-  const out = newStorageLike(x.storage, idx.length);
+  const out = newOutputLike(x.storage, idx.length);
   run("gather", "gather", x.storage, idx, out);
   return record(out, shape, [x], (g) => [scatterAdd(g, idx, x.shape)]);
 }
 
 /** Adjoint of gather: adds g[i] at position idx[i] of a zero tensor of `shape`. */
 export function scatterAdd(g: Tensor, idx: IndexStorage, shape: readonly number[]): Tensor {
-  const out = newStorageLike(g.storage, sizeOf(shape));
+  const out = newOutputLike(g.storage, sizeOf(shape));
   run("scatterAdd", "scatterAdd", g.storage, idx, out);
   return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }
@@ -336,7 +336,7 @@ export function scatterAdd(g: Tensor, idx: IndexStorage, shape: readonly number[
 export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
   const rows = geom.n * geom.outH * geom.outW;
   const cols = geom.kh * geom.kw * geom.c;
-  const out = newStorageLike(x.storage, rows * cols);
+  const out = newOutputLike(x.storage, rows * cols);
   if (onDevice()) run("im2col", "im2col", x.storage, out, convWindowOf(geom));
   else K.im2col(...onHost("im2col", x.storage, out), geom);
   return record(out, [rows, cols], [x], (g) => [col2im(g, geom, x.shape)]);
@@ -344,7 +344,7 @@ export function im2col(x: Tensor, geom: K.WindowGeometry): Tensor {
 
 /** The adjoint of {@link im2col}: adds window rows back into an image batch of the given shape. */
 export function col2im(cols: Tensor, geom: K.WindowGeometry, shape: readonly number[]): Tensor {
-  const out = newStorageLike(cols.storage, sizeOf(shape));
+  const out = newOutputLike(cols.storage, sizeOf(shape));
   if (onDevice()) run("col2im", "col2im", cols.storage, out, convWindowOf(geom));
   else K.col2im(...onHost("col2im", cols.storage, out), geom);
   return record(out, shape, [cols], (g) => [im2col(g, geom)]);
@@ -400,7 +400,7 @@ export function maxPoolByKernel(x: Tensor, win: K.ConvGeometry, shape: readonly 
   const empty = emptyPoolWindow(win);
   if (empty) throw new RangeError(`max pooling window at (${empty[0]}, ${empty[1]}) lies wholly in the padding`);
   const idx = allocIndices(sizeOf(shape));
-  const y = newStorageLike(x.storage, sizeOf(shape));
+  const y = newOutputLike(x.storage, sizeOf(shape));
   run(op, "maxPool", x.storage, y, idx, win);
   return record(y, shape, [x], (g) => [maxPoolScatter(g, idx, win, x.shape)]);
 }
@@ -409,7 +409,7 @@ export function maxPoolByKernel(x: Tensor, win: K.ConvGeometry, shape: readonly 
 function maxPoolScatter(g: Tensor, idx: IndexStorage, win: K.ConvGeometry, shape: readonly number[]): Tensor {
   // A device backend without the entry takes the generic scatter-add (the same sums), not a host loop.
   if (onDevice() && !kernels().maxPoolBackward) return scatterAdd(g, idx, shape);
-  const out = newStorageLike(g.storage, sizeOf(shape));
+  const out = newOutputLike(g.storage, sizeOf(shape));
   run("maxPool backward", "maxPoolBackward", g.storage, idx, out, win);
   return record(out, shape, [g], (gg) => [gather(gg, idx, g.shape)]);
 }

@@ -7,7 +7,7 @@
  * differentiable ops. Linear ops come in adjoint pairs (im2col/col2im, pad/crop, concat/slice, spread/mean) whose
  * backward rules call each other, so derivatives of every order exist.
  */
-import { Tensor, newStorageLike, sizeOf } from "./tensor.js";
+import { Tensor, newOutputLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
 import { gather, matmul, maxPoolByKernel, poolsByKernel, reshape, scatterAdd } from "./ops.js";
 import * as K from "./kernels.js";
@@ -52,14 +52,14 @@ function checkPad(padding: readonly number[], op: string): void {
 function im2colG(x: Tensor, geom: K.ConvGeometry): Tensor {
   const rows = geom.n * geom.outH * geom.outW;
   const cols = geom.kh * geom.kw * geom.cg;
-  const out = newStorageLike(x.storage, rows * cols);
+  const out = newOutputLike(x.storage, rows * cols);
   run("im2col", "im2col", x.storage, out, geom);
   return record(out, [rows, cols], [x], (g) => [col2imG(g, geom, x.shape)]);
 }
 
 /** Adjoint of im2colG. */
 function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): Tensor {
-  const out = newStorageLike(cols.storage, sizeOf(shape));
+  const out = newOutputLike(cols.storage, sizeOf(shape));
   run("col2im", "col2im", cols.storage, out, geom);
   return record(out, shape, [cols], (g) => [im2colG(g, geom)]);
 }
@@ -125,7 +125,7 @@ export function pad2d(x: Tensor, padding: Pad4, value = 0): Tensor {
   const [t, l, b, r] = padding;
   const H = h + t + b,
     W = w + l + r;
-  const out = newStorageLike(x.storage, n * H * W * c);
+  const out = newOutputLike(x.storage, n * H * W * c);
   run("pad2d", "pad2d", x.storage, out, x.shape, padding, value);
   return record(out, [n, H, W, c], [x], (g) => [crop2d(g, padding)]);
 }
@@ -136,7 +136,7 @@ function crop2d(x: Tensor, padding: Pad4): Tensor {
   const [t, l, b, r] = padding;
   const h = H - t - b,
     w = W - l - r;
-  const out = newStorageLike(x.storage, n * h * w * c);
+  const out = newOutputLike(x.storage, n * h * w * c);
   run("crop2d", "crop2d", x.storage, out, x.shape, padding);
   return record(out, [n, h, w, c], [x], (g) => [pad2d(g, padding, 0)]);
 }
@@ -169,7 +169,7 @@ export function avgPool2dGeneral(x: Tensor, o: Pool2dOptions & { countIncludePad
 /** Average pooling over geom's windows: a fixed linear map, differentiable through its adjoint. */
 function windowMean(x: Tensor, geom: K.ConvGeometry, countIncludePad: boolean): Tensor {
   const shape = [geom.n, geom.outH, geom.outW, geom.c];
-  const out = newStorageLike(x.storage, sizeOf(shape));
+  const out = newOutputLike(x.storage, sizeOf(shape));
   run("avgpool2d", "avgPool", x.storage, out, geom, countIncludePad);
   return record(out, shape, [x], (g) => [windowMeanAdjoint(g, geom, countIncludePad, x.shape)]);
 }
@@ -181,7 +181,7 @@ function windowMeanAdjoint(
   countIncludePad: boolean,
   shape: readonly number[],
 ): Tensor {
-  const out = newStorageLike(g.storage, sizeOf(shape));
+  const out = newOutputLike(g.storage, sizeOf(shape));
   run("avgpool2d backward", "avgPoolBackward", g.storage, out, geom, countIncludePad);
   return record(out, shape, [g], (gg) => [windowMean(gg, geom, countIncludePad)]);
 }
@@ -192,7 +192,7 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, h, w, c] = x.shape;
   const hw = h * w;
   if (hw === 0) throw new RangeError(`global_avgpool: input [${x.shape.join(",")}] has no spatial positions`);
-  const out = newStorageLike(x.storage, n * c);
+  const out = newOutputLike(x.storage, n * c);
   run("global_avgpool", "globalAvgPool", x.storage, out, n, hw, c);
   return record(out, [n, 1, 1, c], [x], (g) => [spreadMean(g, h, w)]);
 }
@@ -201,7 +201,7 @@ export function globalAvgPool(x: Tensor): Tensor {
 function spreadMean(g: Tensor, h: number, w: number): Tensor {
   const [n, , , c] = g.shape;
   const hw = h * w;
-  const out = newStorageLike(g.storage, n * hw * c);
+  const out = newOutputLike(g.storage, n * hw * c);
   run("global_avgpool backward", "spreadMean", g.storage, out, n, hw, c);
   return record(out, [n, h, w, c], [g], (gg) => [globalAvgPool(gg)]);
 }
@@ -228,7 +228,7 @@ export function concatChannels(xs: Tensor[]): Tensor {
   const widths = xs.map((t) => t.shape[rank - 1]);
   const total = widths.reduce((a, b) => a + b, 0);
   const rows = sizeOf(lead);
-  const out = newStorageLike(first.storage, rows * total);
+  const out = newOutputLike(first.storage, rows * total);
   run(
     "concat",
     "concatLastAxis",
@@ -273,7 +273,7 @@ export function permute(x: Tensor, perm: number[]): Tensor {
   }
   if (perm.every((p, i) => p === i)) return x;
   const outShape = perm.map((p) => x.shape[p]);
-  const out = newStorageLike(x.storage, x.size);
+  const out = newOutputLike(x.storage, x.size);
   run("permute", "permute", x.storage, out, x.shape, perm);
   const inverse = new Array<number>(rank);
   perm.forEach((p, i) => (inverse[p] = i));

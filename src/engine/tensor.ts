@@ -128,8 +128,11 @@ export interface StorageProvider {
   readonly device: boolean;
   /** The active backend's name (for error messages). */
   readonly name: string;
-  /** Zeroed storage for n values. */
-  alloc(dtype: DType, n: number): Storage;
+  /**
+   * Storage for n values: zeroed, or (zero false) with unspecified contents that the caller overwrites completely
+   * (backends that cannot skip the zeroing ignore the flag).
+   */
+  alloc(dtype: DType, n: number, zero?: boolean): Storage;
   /** New storage holding a copy of host values (device backends upload; host backends copy). */
   upload(values: Data): Storage;
   /** New storage with every value equal to v. */
@@ -171,6 +174,21 @@ export function newStorage(dtype: DType, n: number): Storage {
 /** Zeroed storage for n values of s's precision on the active backend. */
 export function newStorageLike(s: Storage, n: number): Storage {
   return provider.alloc(dtypeOf(s), n);
+}
+
+/**
+ * Storage for n values of an op's output that the op then writes COMPLETELY (every kernel entry and its reference
+ * loop overwrite their outputs, kernelTable.ts): not zeroed where the backend can skip it (wasm inside a scope), so
+ * the values are unspecified until written; never use it for a target that is accumulated into or written sparsely.
+ * The test backend `strict` fills it with NaN, so an output that is not written completely fails its op suite.
+ */
+export function newOutput(dtype: DType, n: number): Storage {
+  return provider.alloc(dtype, n, false);
+}
+
+/** {@link newOutput} in s's precision. */
+export function newOutputLike(s: Storage, n: number): Storage {
+  return provider.alloc(dtypeOf(s), n, false);
 }
 
 function hostOnly(what: string): void {
@@ -215,7 +233,7 @@ export function tensor(values: ArrayLike<number>, shape: readonly number[], dtyp
     host.set(values);
     return new Tensor(provider.upload(host), shape);
   }
-  const data = provider.alloc(dtype, values.length) as Data;
+  const data = provider.alloc(dtype, values.length, false) as Data;
   data.set(values);
   return new Tensor(data, shape);
 }
@@ -240,7 +258,7 @@ export function cast(t: Tensor, dtype: DType): Tensor {
   if (t.dtype === dtype) return t.detach();
   const s = t.storage;
   if (isHost(s) && !provider.device) {
-    const d = provider.alloc(dtype, t.size) as Data;
+    const d = provider.alloc(dtype, t.size, false) as Data;
     d.set(s);
     return new Tensor(d, t.shape);
   }

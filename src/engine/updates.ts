@@ -9,7 +9,7 @@ import type { Data, Storage } from "./storage.js";
 
 /** Updates are float32 whatever the inputs' precision: trained parameters and optimizer state are float32 (as checkpoints store them). */
 function like(a: Storage): Storage {
-  return allocStorage("float32", a.length);
+  return allocStorage("float32", a.length, false); // written completely by the axpby/adam kernels
 }
 
 /** c·a + b·d elementwise (d may be omitted: c·a). Host arrays in, host array out (host backends). */

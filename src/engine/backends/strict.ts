@@ -9,8 +9,9 @@
  * It is not selectable from the CLI: tests install it with {@link installStrictBackend} (backend.ts
  * `registerTestBackend`) and select it with `withBackend("strict", …)`.
  * Strictness: kernels refuse host float arrays (a tensor made on the host and used on the device: the kind of
- * silent mix a GPU backend would have to upload), float64 storage is refused, and storage used after the scope that
- * allocated it has ended throws.
+ * silent mix a GPU backend would have to upload), float64 storage is refused, storage used after the scope that
+ * allocated it has ended throws, and storage allocated without zeroing starts as NaN (indices as −2³¹), so an op
+ * output a kernel does not write completely shows up as a wrong value.
  */
 import { Tensor } from "../tensor.js";
 import type { Data, DType, IndexStorage, Storage } from "../storage.js";
@@ -57,13 +58,18 @@ export interface StrictStats {
   uploads: number;
   /** Storage allocations. */
   allocs: number;
+  /** Of those, allocations without zeroing (NaN-filled here: outputs their kernels must write completely). */
+  uninitialized: number;
   /** Kernel calls, by entry name. */
   kernels: Record<string, number>;
   /** Storage reclaimed by scopes. */
   released: number;
 }
 
-const stats: StrictStats = { reads: 0, uploads: 0, allocs: 0, kernels: {}, released: 0 };
+const stats: StrictStats = { reads: 0, uploads: 0, allocs: 0, uninitialized: 0, kernels: {}, released: 0 };
+
+/** What allocIndices holds before a kernel writes it: no valid index, so an unwritten one reads NaN or drops a value. */
+const UNWRITTEN_INDEX = -(2 ** 31);
 
 /** The strict backend's counters (a snapshot). */
 export function strictStats(): StrictStats {
@@ -72,7 +78,7 @@ export function strictStats(): StrictStats {
 
 /** Sets the counters to zero. */
 export function resetStrictStats(): void {
-  stats.reads = stats.uploads = stats.allocs = stats.released = 0;
+  stats.reads = stats.uploads = stats.allocs = stats.uninitialized = stats.released = 0;
   stats.kernels = {};
 }
 
@@ -174,11 +180,18 @@ function make(): Backend {
     name: NAME,
     variant: "strict-js",
     device: true,
-    alloc(dtype: DType, n: number): Storage {
+    // Storage allocated without zeroing (an op output its kernel must write completely) is filled with NaN and
+    // indices with −2³¹, so a value a kernel leaves unwritten shows up in the op suite's bit-for-bit comparisons.
+    alloc(dtype: DType, n: number, zero = true): Storage {
       if (dtype !== "float32") throw new RangeError(`${dtype} storage is not available on the strict backend`);
-      return track(new StrictArray(new Float32Array(n)));
+      const v = new Float32Array(n);
+      if (!zero) {
+        v.fill(NaN);
+        stats.uninitialized++;
+      }
+      return track(new StrictArray(v));
     },
-    allocIndices: (n: number): IndexStorage => track(new StrictIndices(new Int32Array(n))),
+    allocIndices: (n: number): IndexStorage => track(new StrictIndices(new Int32Array(n).fill(UNWRITTEN_INDEX))),
     upload(values: Data): Storage {
       if (!(values instanceof Float32Array))
         throw new RangeError("float64 storage is not available on the strict backend");

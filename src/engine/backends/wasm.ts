@@ -243,10 +243,12 @@ export function makeWasmBackend(): Backend | null {
     name: "wasm",
     variant: rt.variant,
     device: false,
-    alloc: (dtype, n) => (dtype === "float64" ? new Float64Array(n) : (arena.alloc(n) ?? new Float32Array(n))),
-    // Max-pooling indices in wasm memory (int32 in a float32 allocation of the same width): resident in a scope.
+    alloc: (dtype, n, zero) =>
+      dtype === "float64" ? new Float64Array(n) : (arena.alloc(n, zero) ?? new Float32Array(n)),
+    // Max-pooling indices in wasm memory (int32 in a float32 allocation of the same width): resident in a scope,
+    // not zeroed (the maxPool kernel writes every index).
     allocIndices(n) {
-      const s = arena.alloc(n);
+      const s = arena.alloc(n, false);
       return s ? new Int32Array(s.buffer, s.byteOffset, n) : new Int32Array(n);
     },
     kernels: makeKernels(rt, arena),
