@@ -16,7 +16,6 @@ import { grad } from "../src/engine/autograd.js";
 import { Arena } from "../src/engine/arena.js";
 import { engineInfo, getBackend, scope, setBackend, withBackend } from "../src/engine/backend.js";
 import { wasmArenaUsage } from "../src/engine/backends/wasm.js";
-import { Arena } from "../src/engine/arena.js";
 import { compileNetwork } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { buildRegularizers } from "../src/regularizers/index.js";

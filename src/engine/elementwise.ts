@@ -6,7 +6,7 @@
  * Broadcasting is numpy's: shapes are right-aligned and size-1 or missing axes repeat. Normalization treats the
  * LAST axis as the channel/feature axis (engine images are NHWC, vectors [N, F]).
  */
-import { Tensor, newOutput, newOutputLike, newStorageLike, sizeOf } from "./tensor.js";
+import { Tensor, newOutput, newOutputLike, sizeOf } from "./tensor.js";
 import type { Storage } from "./storage.js";
 import { isRecording, noGrad, record } from "./graph.js";
 import * as K from "./kernels.js";
@@ -253,7 +253,7 @@ export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tens
   // Fixed statistics and affine parameters (inference): one pass of the bnApply kernel, the same bits as the chain
   // below, and the chain's derivative in x, g·k. (A device backend without the entry runs the chain.)
   if (fixed && (!onDevice() || kernels().bnApply)) {
-    const out = newStorageLike(x.storage, x.size);
+    const out = newOutputLike(x.storage, x.size);
     run("batchNorm", "bnApply", x.storage, mean.storage, k.storage, beta.storage, out, x.size / c, c);
     return record(out, x.shape, [x], (g) => [mulB(g, k)]);
   }
@@ -293,15 +293,15 @@ export function batchNormTraining(x: Tensor, gamma: Tensor, beta: Tensor, eps: n
     return { y: batchNorm(x, m.mean, m.variance, gamma, beta, eps), mean: m.mean, variance: m.variance };
   }
   const rows = x.size / c;
-  const mean = newStorageLike(x.storage, c),
-    variance = newStorageLike(x.storage, c),
-    out = newStorageLike(x.storage, x.size);
+  const mean = newOutputLike(x.storage, c),
+    variance = newOutputLike(x.storage, c),
+    out = newOutputLike(x.storage, x.size);
   run("batchNorm", "batchNormForward", x.storage, gamma.storage, beta.storage, mean, variance, out, rows, c, eps);
   const y = record(out, x.shape, [x, gamma, beta], (g) => {
     if (isRecording()) return batchNormBackwardOps(g, x, gamma, eps);
-    const dx = newStorageLike(x.storage, x.size),
-      dgamma = newStorageLike(x.storage, c),
-      dbeta = newStorageLike(x.storage, c);
+    const dx = newOutputLike(x.storage, x.size),
+      dgamma = newOutputLike(x.storage, c),
+      dbeta = newOutputLike(x.storage, c);
     run(
       "batchNorm",
       "batchNormBackward",
