@@ -19,6 +19,7 @@ import { requestWebGPU } from "../src/engine/backends/webgpu/index.js";
 import { setBackend } from "../src/engine/backend.js";
 import { MANY_TASK, prepare, problems, smokeCompare, timeTask, type SmokeResult } from "./gpuTasks.js";
 import { smokeInChromium } from "./gpuBrowser.js";
+import { resultsMarkdown } from "./gpuResults.js";
 
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
@@ -85,34 +86,7 @@ if (py.status === 0) torch = JSON.parse(py.stdout.trim().split("\n").pop() ?? "{
 else
   process.stdout.write(`PyTorch CUDA: not run (${(py.stderr || py.error?.message || "").trim().split("\n").pop()})\n`);
 
-const a = be.adapter;
-const device = [a.vendor, a.architecture, a.description].filter((s) => s && s !== "unknown").join(" ") || "unknown";
-const lines = [
-  "# bench:gpu — WebGPU backend vs PyTorch CUDA",
-  "",
-  `Written by \`npm run bench:gpu\` on ${new Date().toISOString()}. WebGPU adapter: ${device}` +
-    `${a.software ? " (software)" : ""}; PyTorch: ${torch ? `${String(torch._torch)} on ${String(torch._device)}` : "not run"}.`,
-  `Batch 128; medians of ${reps} runs (penalty steps ${Math.max(5, reps >> 1)}, exact GC over 10k inputs ` +
-    `${Math.min(reps, 3)}); float32, TF32 off. ResNet-18 is the CIFAR variant (\`resnet:18\`); the 10k inputs are ` +
-    "synthetic (uniform [0, 1) from a seed, in the model's input shape), resident on the device, GC'd in chunks of 128.",
-  "",
-  "| task | webgpu ms | torch CUDA ms | ratio webgpu/torch |",
-  "|---|---|---|---|",
-];
-let worst: [string, number] | null = null;
-for (const [k, v] of Object.entries(ours)) {
-  const t = torch?.[k];
-  const ratio = typeof t === "number" ? v / t : null;
-  if (ratio !== null && (!worst || ratio > worst[1])) worst = [k, ratio];
-  lines.push(
-    `| ${k} | ${v.toFixed(3)} | ${typeof t === "number" ? t.toFixed(3) : "–"} | ${ratio?.toFixed(2) ?? "–"} |`,
-  );
-}
-lines.push(
-  "",
-  worst ? `Worst ratio: ${worst[1].toFixed(2)}× (${worst[0]}).` : "Worst ratio: – (PyTorch CUDA not run).",
-);
-const text = `${lines.join("\n")}\n`;
+const text = resultsMarkdown(be.adapter, ours, torch, reps, new Date());
 process.stdout.write(`\n${text}`);
 writeFileSync(fileURLToPath(new URL("../../bench/results-gpu.md", import.meta.url)), text);
 if (args.includes("--json")) process.stdout.write(`${JSON.stringify({ adapter: be.adapter, ours, torch })}\n`);
