@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type BrowserContext } from "playwright-core";
 import { serveStatic } from "./staticServer.js";
+import { WEBGPU_ARGS } from "./webgpuArgs.js";
 
 const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -37,20 +38,6 @@ interface Result {
   detail: string;
   pending?: boolean;
 }
-
-/** Chromium flags that give headless WebGPU on SwiftShader (no GPU process access to real hardware). */
-export const WEBGPU_ARGS = [
-  "--no-sandbox",
-  "--enable-unsafe-webgpu",
-  "--enable-features=Vulkan",
-  "--use-angle=swiftshader",
-  "--use-webgpu-adapter=swiftshader",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 test("webgpu: every kernel on SwiftShader matches the float64 reference", { timeout: 600_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -131,7 +118,7 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
     );
     const smokePending = r.smoke.filter((x) => x.pending);
     await t.test(
-      "bench smoke (bench/gpuTasks.ts, tiny MLP and CNN): forward, SGD step, exact GC, GC-penalty step on webgpu = js",
+      "bench smoke (bench/gpuTasks.ts, tiny MLP, CNN, ResNet-18): forward, steps, exact GC on webgpu = js",
       { todo: smokePending.length > 0 ? `op routing pending: ${smokePending[0].name}` : false },
       () => report(r.smoke, "smoke", 8),
     );
