@@ -58,7 +58,7 @@ export {
   type RegState,
   type PenaltyContext,
 } from "./regularizers/index.js";
-export { train, type TrainHooks, type TrainResult, type ResumeOptions } from "./training/trainer.js";
+export { train, trainAsync, type TrainHooks, type TrainResult, type ResumeOptions } from "./training/trainer.js";
 export { parseTrainConfig, type TrainConfig, type MeasureName } from "./training/config.js";
 export type { MetricsRecord } from "./training/evaluate.js";
 export { readMetrics, type ReadMetricsResult } from "./training/metricsFile.js";

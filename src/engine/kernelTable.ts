@@ -30,7 +30,16 @@ export interface KernelTable {
     transB: boolean,
   ) => boolean;
   /** out = act(x·Wᵀ + b) for x [M, K], W [N, K], b [N]; act relu when `relu`, else none (a dense layer in one call). */
-  linear?: (x: Storage, W: Storage, b: Storage, out: Storage, M: number, K: number, N: number, relu: boolean) => boolean;
+  linear?: (
+    x: Storage,
+    W: Storage,
+    b: Storage,
+    out: Storage,
+    M: number,
+    K: number,
+    N: number,
+    relu: boolean,
+  ) => boolean;
   /** out[N,M] = x[M,N]ᵀ. */
   transpose?: (x: Storage, out: Storage, M: number, N: number) => boolean;
 
@@ -171,13 +180,7 @@ export interface KernelTable {
    * out[e] = ‖∂g(x_e)/∂x_e‖_F² for a small MLP g (x [n, d]; layers with W [out, in] and b [out]; hidden activation
    * 0 identity, 1 relu, 2 tanh; linear output), all layers in one call. out is float64 on host backends.
    */
-  mlpJacobianSqNorms?: (
-    x: Storage,
-    d: number,
-    layers: readonly DenseLayer[],
-    act: 0 | 1 | 2,
-    out: Storage,
-  ) => boolean;
+  mlpJacobianSqNorms?: (x: Storage, d: number, layers: readonly DenseLayer[], act: 0 | 1 | 2, out: Storage) => boolean;
 }
 
 /** The names of the kernel table's entries. */

@@ -398,7 +398,12 @@ export function maxPoolOnDevice(x: Tensor, win: K.ConvGeometry, shape: readonly 
 function convWindowOf(g: K.WindowGeometry): K.ConvGeometry {
   const padBottom = Math.max(0, (g.outH - 1) * g.stride + g.kh - g.h - g.padTop);
   const padRight = Math.max(0, (g.outW - 1) * g.stride + g.kw - g.w - g.padLeft);
-  return K.convGeometry([g.n, g.h, g.w, g.c], [g.kh, g.kw], [g.stride, g.stride], [g.padTop, g.padLeft, padBottom, padRight]);
+  return K.convGeometry(
+    [g.n, g.h, g.w, g.c],
+    [g.kh, g.kw],
+    [g.stride, g.stride],
+    [g.padTop, g.padLeft, padBottom, padRight],
+  );
 }
 
 /** Average pooling of NHWC data, size×size windows, no padding. */

@@ -195,6 +195,19 @@ export function alloc(dtype: DType, n: number): Data {
   return provider.alloc(dtype, n) as Data;
 }
 
+/**
+ * Zeroed host values to fill and then pass to {@link toStorage} (parameters, host-made noise and masks): the active
+ * backend's storage on host backends (resident inside a scope), a JS-heap array on device backends.
+ */
+export function hostValues(dtype: DType, n: number): Data {
+  return provider.device ? heap(dtype, n) : (provider.alloc(dtype, n) as Data);
+}
+
+/** Host values as storage of the active backend: the array itself on host backends, an uploaded copy on devices. */
+export function toStorage(values: Data): Storage {
+  return provider.device ? provider.upload(values) : values;
+}
+
 /** A tensor holding a copy of `values` (length must match the shape); uploaded on a device backend. */
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = "float32"): Tensor {
   if (provider.device) {

@@ -5,7 +5,8 @@
  * when it is wider in than out, ‖Δ W₁‖² is read as the quadratic form Δ (W₁W₁ᵀ) Δᵀ, whose Gram matrix is computed
  * once per weight tensor. Measurement only (nothing is recorded for differentiation).
  */
-import { Tensor, allocLike, type Data } from "../engine/tensor.js";
+import { Tensor, allocLike, tensor, type Data } from "../engine/tensor.js";
+import { broadcastTo } from "../engine/elementwise.js";
 import * as K from "../engine/kernels.js";
 import * as op from "../engine/ops.js";
 import { noGrad } from "../engine/graph.js";
@@ -35,7 +36,10 @@ export function supportsDenseJacobian(net: Network): boolean {
   return net.spec.kind === "mlp";
 }
 
-/** ‖∂g(x_b)/∂x_b‖_F² per row of x for an MLP. */
+/**
+ * ‖∂g(x_b)/∂x_b‖_F² per row of x for an MLP: host loops on the tensors' values (a host method, for CPU backends;
+ * exact GC on a device backend runs the reverse-mode ops instead, see gc.ts).
+ */
 export function denseJacobianSqNorms(
   net: Network,
   params: Params,
@@ -159,27 +163,28 @@ export function denseJacobianSqNormsDifferentiable(net: Network, params: Params,
   const [batch] = x.shape;
   const dense = net.layers.filter((l) => l.type === "dense") as { index: number; inSize: number; outSize: number }[];
   const weights = dense.map((l) => params[`layers.${l.index}.weight`]);
-  // Masks from a forward pass that records nothing: they are constants of the penalty.
+  const k = net.outputSize;
+  // Masks from a forward pass that records nothing: they are constants of the penalty (tensors on the backend).
   const masks = noGrad(() => {
-    const out: Data[] = [];
+    const out: (Tensor | null)[] = [];
     let h = x;
     for (let l = 0; l < dense.length - 1; l++) {
       const z = op.add(
         op.matmul(h, weights[l].detach(), false, true),
         params[`layers.${dense[l].index}.bias`].detach(),
       );
-      out.push(relu ? op.reluMask(z) : new Float32Array(0));
+      out.push(relu ? repeatRows(new Tensor(op.reluMask(z), z.shape), batch, k) : null);
       h = relu ? op.relu(z) : z;
     }
     return out;
   });
-  const k = net.outputSize;
-  const eye = allocLike(x.data, batch * k * k);
+  const eye = x.dtype === "float64" ? new Float64Array(batch * k * k) : new Float32Array(batch * k * k);
   for (let r = 0; r < batch * k; r++) eye[r * k + (r % k)] = 1;
-  let delta = new Tensor(eye, [batch * k, k]);
+  let delta = tensor(eye, [batch * k, k], x.dtype); // an upload
   for (let l = dense.length - 1; l >= 1; l--) {
     delta = op.matmul(delta, weights[l]);
-    if (relu) delta = op.mulConst(delta, repeatRows(masks[l - 1], batch, k));
+    const mask = masks[l - 1];
+    if (mask) delta = op.mul(delta, mask);
   }
   const { inSize, outSize } = dense[0];
   const rowNorms =
@@ -189,10 +194,8 @@ export function denseJacobianSqNormsDifferentiable(net: Network, params: Params,
   return op.sumRows(op.reshape(rowNorms, [batch, k]));
 }
 
-/** Each example's row of a [batch, n] array repeated k times: [batch·k, n]. */
-function repeatRows(d: Data, batch: number, k: number): Data {
-  const n = d.length / batch;
-  const out = allocLike(d, d.length * k);
-  for (let b = 0; b < batch; b++) for (let c = 0; c < k; c++) out.set(d.subarray(b * n, (b + 1) * n), (b * k + c) * n);
-  return out;
+/** Each example's row of a [batch, n] tensor repeated k times: [batch·k, n] (a broadcast copy, an op). */
+function repeatRows(t: Tensor, batch: number, k: number): Tensor {
+  const n = t.size / batch;
+  return op.reshape(broadcastTo(op.reshape(t, [batch, 1, n]), [batch, k, n]), [batch * k, n]);
 }

@@ -4,6 +4,7 @@
  */
 import { Tensor } from "../engine/tensor.js";
 import { kernels, scope } from "../engine/backend.js";
+import { onDevice, resolveNow, upload, type Deferred } from "./readback.js";
 import { inputSize, type Dataset } from "../data/dataset.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
@@ -64,10 +65,16 @@ export interface EstimateOptions extends GCOptions {
   seed?: number;
 }
 
-/** Rows [start, end) of the dataset's inputs as a [rows, d] tensor (a view, no copy). */
+/** Rows [start, end) of the dataset's inputs as a [rows, d] tensor (a host view, no copy). */
 export function inputBatch(ds: Dataset, start: number, end: number): Tensor {
   const d = inputSize(ds);
   return new Tensor(ds.x.subarray(start * d, end * d), [end - start, d]);
+}
+
+/** The same rows on the active backend: the view on host backends, an upload on a device. */
+function inputBatchOnBackend(ds: Dataset, start: number, end: number): Tensor {
+  const d = inputSize(ds);
+  return upload(ds.x.subarray(start * d, end * d), [end - start, d]);
 }
 
 /** Throws a one-line UserError when the dataset's inputs or outputs do not fit the network. */
@@ -197,6 +204,23 @@ export function batchJacobianSqNorms(
     : jacobianSqNormsReverse(net, params, x, output).data;
 }
 
+/**
+ * The same norms as a [rows] tensor on the active backend, without reading anything back. Host backends take
+ * {@link batchJacobianSqNorms}'s methods (the same numbers); device backends run the reverse-mode ops (the fused,
+ * closed-form and forward-mode methods are host loops).
+ */
+export function batchJacobianSqNormsTensor(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  output: GCOutput = "logits",
+  mode: JacobianMode = cheaperMode(net),
+): Tensor {
+  if (onDevice()) return jacobianSqNormsReverse(net, params, x, output);
+  const v = batchJacobianSqNorms(net, params, x, output, mode);
+  return new Tensor(v instanceof Float64Array || v instanceof Float32Array ? v : Float64Array.from(v), [x.shape[0]]);
+}
+
 /** Activation codes of the fused small-MLP Jacobian kernel. */
 const FUSED_ACT = { identity: 0, relu: 1, tanh: 2 } as const;
 
@@ -226,29 +250,54 @@ function fusedSmallMlp(net: Network, params: Params, x: Tensor): Float64Array | 
 
 /** The exact GC = (1/|D|) Σ_x ‖∂g(x)/∂x‖_F² of the network over the dataset, one batch in memory at a time. */
 export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOptions = {}): GCResult {
+  return resolveNow(exactGCDeferred(net, params, ds, opts));
+}
+
+/**
+ * {@link exactGC} without reading anything back: every batch runs on the backend and leaves its per-example norms
+ * there; the result is made when they are read, all at once (`resolveNow`, or `await resolve` on a device backend),
+ * and accumulated in float64 on the host in example order, as the synchronous version always has.
+ */
+export function exactGCDeferred(
+  net: Network,
+  params: Params,
+  ds: Dataset,
+  opts: ExactOptions = {},
+): Deferred<GCResult> {
   checkCompatible(net, ds);
   const t0 = performance.now();
   const batchSize = batchSizeOf(opts);
   const output = opts.output ?? "logits";
   const mode = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
-  const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
+  const labels = perClassLabels(ds, opts);
+  const norms: Tensor[] = [];
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are copied out).
-    acc.add(
-      start,
-      scope(() => Float64Array.from(batchJacobianSqNorms(net, params, inputBatch(ds, start, end), output, mode))),
+    // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are kept).
+    norms.push(
+      scope(() => batchJacobianSqNormsTensor(net, params, inputBatchOnBackend(ds, start, end), output, mode)),
     );
     opts.onProgress?.(end, ds.n);
   }
   return {
-    method: "exact",
-    gc: acc.mean(),
-    n: ds.n,
-    output,
-    mode,
-    ...(opts.perClass ? { per_class: acc.perClass() } : {}),
-    seconds: (performance.now() - t0) / 1000,
+    tensors: norms,
+    finish(values) {
+      const acc = new Accumulator(labels, ds.numOutputs);
+      let start = 0;
+      for (const v of values) {
+        acc.add(start, v);
+        start += v.length;
+      }
+      return {
+        method: "exact",
+        gc: acc.mean(),
+        n: ds.n,
+        output,
+        mode,
+        ...(opts.perClass ? { per_class: acc.perClass() } : {}),
+        seconds: (performance.now() - t0) / 1000,
+      };
+    },
   };
 }
 
@@ -257,6 +306,16 @@ export function exactGC(net: Network, params: Params, ds: Dataset, opts: ExactOp
  * independent unbiased estimate G_p; the result is their mean and its standard error sd(G_p)/√probes.
  */
 export function estimateGC(net: Network, params: Params, ds: Dataset, opts: EstimateOptions = {}): GCResult {
+  return resolveNow(estimateGCDeferred(net, params, ds, opts));
+}
+
+/** {@link estimateGC} without reading anything back until the end (see {@link exactGCDeferred}). */
+export function estimateGCDeferred(
+  net: Network,
+  params: Params,
+  ds: Dataset,
+  opts: EstimateOptions = {},
+): Deferred<GCResult> {
   checkCompatible(net, ds);
   const t0 = performance.now();
   const batchSize = batchSizeOf(opts);
@@ -266,35 +325,48 @@ export function estimateGC(net: Network, params: Params, ds: Dataset, opts: Esti
   if (!Number.isInteger(probes) || probes < 2)
     throw new UserError(`--probes must be an integer ≥ 2 (the standard error needs two draws), got ${probes}`);
   const rng = new Rng(opts.seed ?? 0);
-  const perProbe = new Float64Array(probes);
-  const acc = new Accumulator(perClassLabels(ds, opts), ds.numOutputs);
+  const labels = perClassLabels(ds, opts);
+  const draws: Tensor[] = []; // batch-major, then probe
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
-    const mean = new Float64Array(end - start);
-    scope(() => {
-      const draws = probeSqNorms(net, params, inputBatch(ds, start, end), probes, probe, rng, output);
-      draws.forEach((t, p) => {
-        for (let i = 0; i < t.size; i++) {
-          perProbe[p] += t.data[i];
-          mean[i] += t.data[i] / probes;
-        }
-      });
-    });
-    acc.add(start, mean);
+    draws.push(
+      ...scope(() => probeSqNorms(net, params, inputBatchOnBackend(ds, start, end), probes, probe, rng, output)),
+    );
     opts.onProgress?.(end, ds.n);
   }
-  const g = Array.from(perProbe, (s) => s / ds.n);
-  const gc = g.reduce((a, b) => a + b, 0) / probes;
-  const variance = g.reduce((a, b) => a + (b - gc) ** 2, 0) / (probes - 1);
   return {
-    method: "estimate",
-    gc,
-    stderr: Math.sqrt(variance / probes),
-    n: ds.n,
-    output,
-    probes,
-    probe,
-    ...(opts.perClass ? { per_class: acc.perClass() } : {}),
-    seconds: (performance.now() - t0) / 1000,
+    tensors: draws,
+    finish(values) {
+      const perProbe = new Float64Array(probes);
+      const acc = new Accumulator(labels, ds.numOutputs);
+      let start = 0;
+      for (let at = 0; at < values.length; at += probes) {
+        const n = values[at].length;
+        const mean = new Float64Array(n);
+        for (let p = 0; p < probes; p++) {
+          const t = values[at + p];
+          for (let i = 0; i < n; i++) {
+            perProbe[p] += t[i];
+            mean[i] += t[i] / probes;
+          }
+        }
+        acc.add(start, mean);
+        start += n;
+      }
+      const g = Array.from(perProbe, (s) => s / ds.n);
+      const gc = g.reduce((a, b) => a + b, 0) / probes;
+      const variance = g.reduce((a, b) => a + (b - gc) ** 2, 0) / (probes - 1);
+      return {
+        method: "estimate",
+        gc,
+        stderr: Math.sqrt(variance / probes),
+        n: ds.n,
+        output,
+        probes,
+        probe,
+        ...(opts.perClass ? { per_class: acc.perClass() } : {}),
+        seconds: (performance.now() - t0) / 1000,
+      };
+    },
   };
 }

@@ -3,7 +3,7 @@
  * Reverse mode costs one backward pass per output, forward mode one tangent per input dimension, and the
  * probe form one backward pass per random probe (an unbiased estimate: E‖vᵀJ‖² = ‖J‖_F² when E[vvᵀ] = I).
  */
-import { Tensor, alloc } from "../engine/tensor.js";
+import { Tensor, tensor, type Data, type DType } from "../engine/tensor.js";
 import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
 import { forward, forwardWithTangents, type Network, type Params } from "../models/network.js";
@@ -29,10 +29,15 @@ export function cheaperMode(net: Network): JacobianMode {
   return net.inputSize < net.outputSize ? "forward" : "reverse";
 }
 
+/** Host storage for n values (filled on the host, then uploaded with `tensor`). */
+function hostArray(dtype: DType, n: number): Data {
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+}
+
 function oneHotColumn(batch: number, k: number, c: number, like: Tensor): Tensor {
-  const d = alloc(like.dtype, batch * k);
+  const d = hostArray(like.dtype, batch * k);
   for (let b = 0; b < batch; b++) d[b * k + c] = 1;
-  return new Tensor(d, [batch, k]);
+  return tensor(d, [batch, k], like.dtype); // an upload
 }
 
 /**
@@ -59,7 +64,10 @@ export function jacobianSqNormsReverse(
   return total!;
 }
 
-/** The same norms by forward mode: the d unit tangents of every example pushed through the network. */
+/**
+ * The same norms by forward mode: the d unit tangents of every example pushed through the network. The norms are
+ * summed on the host from the tangents (a host method: CPU backends only; device backends use reverse mode).
+ */
 export function jacobianSqNormsForward(
   net: Network,
   params: Params,
@@ -67,9 +75,9 @@ export function jacobianSqNormsForward(
   output: GCOutput = "logits",
 ): Float64Array {
   const [batch, d] = x.shape;
-  const tangents = alloc(x.dtype, batch * d * d);
+  const tangents = hostArray(x.dtype, batch * d * d);
   for (let b = 0; b < batch; b++) for (let j = 0; j < d; j++) tangents[(b * d + j) * d + j] = 1;
-  const { y, ty } = forwardWithTangents(net, params, x, new Tensor(tangents, [batch * d, d]));
+  const { y, ty } = forwardWithTangents(net, params, x, tensor(tangents, [batch * d, d], x.dtype));
   const k = y.shape[1];
   const out = new Float64Array(batch);
   const yp = output === "softmax" ? op.softmax(y).data : null;
@@ -96,9 +104,9 @@ export function jacobianSqNormsForward(
 
 /** Fills a [batch, k] probe matrix with independent standard Gaussian or Rademacher entries. */
 export function drawProbes(batch: number, k: number, kind: ProbeKind, rng: Rng, like: Tensor): Tensor {
-  const d = alloc(like.dtype, batch * k);
+  const d = hostArray(like.dtype, batch * k);
   for (let i = 0; i < d.length; i++) d[i] = kind === "gaussian" ? rng.normal() : rng.rademacher();
-  return new Tensor(d, [batch, k]);
+  return tensor(d, [batch, k], like.dtype); // host randomness, uploaded
 }
 
 /**

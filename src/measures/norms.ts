@@ -2,18 +2,19 @@
  * Weight norms and the GC upper bounds they give (PAPER.md T1, T2): for a ReLU (1-Lipschitz) network
  * GC ≤ ∏‖W_l‖_F² and GC ≤ min(d,k)·∏‖W_l‖_op².
  */
-import type { Tensor } from "../engine/tensor.js";
+import { Tensor } from "../engine/tensor.js";
 import type { Network, Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
+import { resolveNow, type Deferred } from "./readback.js";
 
-/** ‖W‖_F²: the sum of squares of a weight tensor's entries. */
+/** ‖W‖_F²: the sum of squares of a weight tensor's entries (host values: a measure's final arithmetic). */
 export function frobeniusSq(w: Tensor): number {
   let s = 0;
   for (let i = 0; i < w.data.length; i++) s += w.data[i] * w.data[i];
   return s;
 }
 
-/** v ← v/‖v‖ in place (left alone when zero). */
+/** v ← v/‖v‖ in place (left alone when zero). Host arithmetic for measures; training steps use ops (spectral.ts). */
 export function normalize(v: Float64Array): Float64Array {
   const n = Math.sqrt(v.reduce((a, b) => a + b * b, 0)) || 1;
   for (let i = 0; i < v.length; i++) v[i] /= n;
@@ -175,7 +176,25 @@ export interface NormReport {
  * norms of the convolution operator), so for CNNs they are reported as null.
  */
 export function weightNorms(net: Network, params: Params): NormReport {
+  return resolveNow(weightNormsDeferred(net, params));
+}
+
+/**
+ * {@link weightNorms} as a deferred read: a log-point measure that reads each weight tensor once, at the end, and
+ * computes the norms on the host in float64 (the certified Jacobi bound has no op form).
+ */
+export function weightNormsDeferred(net: Network, params: Params): Deferred<NormReport> {
   const weights = net.params.filter((p) => p.kind === "weight").map((p) => params[p.name]);
+  return {
+    tensors: weights,
+    finish: (values) => normsOf(
+      net,
+      values.map((v, i) => new Tensor(v, weights[i].shape)),
+    ),
+  };
+}
+
+function normsOf(net: Network, weights: Tensor[]): NormReport {
   const fro = weights.map(frobeniusSq);
   const spec = weights.map((w) => spectralNormUpper(w));
   const prodSpec = spec.reduce((a, s) => a * s * s, 1);

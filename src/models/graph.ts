@@ -6,7 +6,8 @@
  * images are NHWC and conv weights [out, kh, kw, in/groups]. The flattened input vector of one example is in the
  * spec's input order (C, H, W); `flatten` produces PyTorch's (C, H, W) order.
  */
-import { Tensor, alloc } from "../engine/tensor.js";
+import { Tensor, hostValues, toStorage } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import * as op from "../engine/ops.js";
 import * as sp from "../engine/spatial.js";
 import * as ew from "../engine/elementwise.js";
@@ -353,9 +354,9 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
 }
 
 /** PyTorch's inverted dropout mask: 0 with probability p, else 1/(1 − p) (all zeros when p = 1). */
-function dropoutMask(a: Tensor, p: number, rng: { uniform(): number }): Float32Array | Float64Array {
-  const mask = alloc(a.dtype, a.size);
+function dropoutMask(a: Tensor, p: number, rng: { uniform(): number }): Storage {
+  const mask = hostValues(a.dtype, a.size);
   const keep = p >= 1 ? 0 : 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keep;
-  return mask;
+  return toStorage(mask); // host-drawn noise is uploaded on a device backend (an upload, not a read-back)
 }

@@ -2,7 +2,7 @@
  * Seeded parameter initialization: He, Glorot and LeCun schemes, normal or uniform, times a scale multiplier.
  * std² = gain / fan: He 2/fan_in, Glorot 2/(fan_in+fan_out), LeCun 1/fan_in (T6 of the paper follows from these).
  */
-import { Tensor, alloc, sizeOf, type DType } from "../engine/tensor.js";
+import { Tensor, hostValues, sizeOf, toStorage, type DType } from "../engine/tensor.js";
 import { Rng } from "../util/rng.js";
 import type { Network, Params, ParamInfo } from "./network.js";
 
@@ -47,7 +47,7 @@ export function initParams(net: Network, opts: InitOptions): Params {
   const rng = new Rng(opts.seed);
   const params: Params = {};
   for (const info of net.params) {
-    const data = alloc(opts.dtype ?? "float32", sizeOf(info.shape));
+    const data = hostValues(opts.dtype ?? "float32", sizeOf(info.shape));
     if (info.kind === "bias") {
       data.fill(opts.bias);
     } else if (info.kind === "scale") {
@@ -66,7 +66,7 @@ export function initParams(net: Network, opts: InitOptions): Params {
         for (let i = 0; i < data.length; i++) data[i] = rng.uniformIn(-a, a);
       }
     }
-    params[info.name] = new Tensor(data, info.shape);
+    params[info.name] = new Tensor(toStorage(data), info.shape); // uploaded on a device backend
   }
   return params;
 }

@@ -3,9 +3,10 @@
  * gives parameter updates and the next state; `chain` composes them; `applyUpdates` adds updates to params.
  * States are plain records of Float32Arrays so checkpoints can store them.
  */
-import { Tensor } from "../engine/tensor.js";
+import { Tensor, alloc } from "../engine/tensor.js";
 import { adamMoments, axpby } from "../engine/updates.js";
 import type { Params } from "../models/network.js";
+import { onDevice, storageOf } from "../measures/readback.js";
 
 /** Named numeric arrays of an optimizer state. */
 export type Arrays = Record<string, Float32Array | Float64Array>;
@@ -31,18 +32,24 @@ function mapParams(p: Params, f: (name: string, t: Tensor) => Float32Array | Flo
   return out;
 }
 
+/** Zeroed state arrays (host memory on CPU backends, as checkpoints hold them; storage on a device backend). */
 const zerosFor = (params: Params, prefix: string): Arrays =>
-  Object.fromEntries(Object.entries(params).map(([k, t]) => [`${prefix}${k}`, new Float32Array(t.size)]));
+  Object.fromEntries(
+    Object.entries(params).map(([k, t]) => [
+      `${prefix}${k}`,
+      onDevice() ? (alloc("float32", t.size) as Float32Array) : new Float32Array(t.size),
+    ]),
+  );
 
 /** SGD with optional (heavy-ball) momentum: v ← μv + g; update = −lr·v. */
 export function sgd(lr: number, momentum = 0): GradientTransformation {
   return {
     init: (params) => ({ arrays: momentum ? zerosFor(params, "momentum.") : {}, scalars: {} }),
     update(grads, state) {
-      if (!momentum) return { updates: mapParams(grads, (_, g) => axpby(-lr, g.data)), state };
+      if (!momentum) return { updates: mapParams(grads, (_, g) => axpby(-lr, storageOf(g))), state };
       const arrays: Arrays = {};
       const updates = mapParams(grads, (k, g) => {
-        const v = axpby(momentum, state.arrays[`momentum.${k}`], 1, g.data);
+        const v = axpby(momentum, state.arrays[`momentum.${k}`], 1, storageOf(g));
         arrays[`momentum.${k}`] = v;
         return axpby(-lr, v);
       });
@@ -61,7 +68,7 @@ export function adam(lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): GradientTran
       const c1 = 1 - b1 ** count,
         c2 = 1 - b2 ** count;
       const updates = mapParams(grads, (k, g) => {
-        const r = adamMoments(g.data, state.arrays[`m.${k}`], state.arrays[`v.${k}`], lr, b1, b2, c1, c2, eps);
+        const r = adamMoments(storageOf(g), state.arrays[`m.${k}`], state.arrays[`v.${k}`], lr, b1, b2, c1, c2, eps);
         arrays[`m.${k}`] = r.m;
         arrays[`v.${k}`] = r.v;
         return r.update;
@@ -77,7 +84,7 @@ export function addDecayedWeights(lambda: number): GradientTransformation {
     init: () => ({ arrays: {}, scalars: {} }),
     update(grads, state, params) {
       return {
-        updates: mapParams(grads, (k, g) => axpby(1, g.data, lambda, params[k].data)),
+        updates: mapParams(grads, (k, g) => axpby(1, storageOf(g), lambda, storageOf(params[k]))),
         state,
       };
     },
@@ -120,5 +127,5 @@ export function chain(...ts: GradientTransformation[]): GradientTransformation {
 
 /** θ + updates, as new parameter tensors (leaves, without gradient history). */
 export function applyUpdates(params: Params, updates: Params): Params {
-  return mapParams(params, (k, p) => axpby(1, p.data, 1, updates[k].data));
+  return mapParams(params, (k, p) => axpby(1, storageOf(p), 1, storageOf(updates[k])));
 }

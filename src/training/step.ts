@@ -11,8 +11,10 @@
 import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
 import { scope } from "../engine/backend.js";
-import { Tensor } from "../engine/tensor.js";
-import { unbiasedVariance } from "../engine/elementwise.js";
+import { Tensor, cast, scalar } from "../engine/tensor.js";
+import { noGrad } from "../engine/graph.js";
+import { addB, mulB, unbiasedVariance } from "../engine/elementwise.js";
+import { bookkeepingDType, onBackend, readNow } from "../measures/readback.js";
 import { forward, type Network, type Params } from "../models/network.js";
 import type { GraphRunOptions } from "../models/graph.js";
 import type { Batch, RegState, Regularizer } from "../regularizers/regularizer.js";
@@ -39,10 +41,13 @@ export function trainableNames(net: Network, params: Params): string[] {
   return Object.keys(params).filter((k) => !buffers.has(k));
 }
 
-/** One BatchNorm's statistics of a training-mode forward pass: mean and biased variance [C], values per channel. */
+/**
+ * One BatchNorm's statistics of a training-mode forward pass: mean and unbiased variance [C] (tensors on the
+ * backend, never read back), values per channel.
+ */
 export interface BatchStats {
-  mean: Float64Array;
-  variance: Float64Array;
+  mean: Tensor;
+  variance: Tensor;
   count: number;
 }
 
@@ -57,42 +62,41 @@ export function trainingRun(stats: Map<string, BatchStats>, dropoutRng?: Rng): G
           `BatchNorm "${node}" sees ${count} value per channel in training mode; it needs at least 2 (use a larger --batch-size)`,
         );
       }
-      stats.set(node, {
-        mean: Float64Array.from(mean.data),
-        variance: Float64Array.from(unbiasedVariance(variance, count).data),
-        count,
-      });
+      stats.set(node, { mean: mean.detach(), variance: unbiasedVariance(variance, count), count });
     },
   };
 }
 
 /**
  * The parameters with every BatchNorm's buffers advanced by one training step (PyTorch's update; `stats` holds the
- * batch mean and the unbiased batch variance). Other entries are returned as they are. Arithmetic is float64,
- * stored in the buffers' own precision.
+ * batch mean and the unbiased batch variance). Other entries are returned as they are. Ops only (no read-back):
+ * the blend (1 − m)·old + m·batch runs in the bookkeeping precision (float64 on host backends, exactly the float64
+ * arithmetic this replaced) and is stored in the buffers' own precision.
  */
 export function updateBatchNormBuffers(net: Network, params: Params, stats: ReadonlyMap<string, BatchStats>): Params {
   if (!net.graph || stats.size === 0) return params;
   const out: Params = { ...params };
-  for (const node of net.graph.nodes) {
-    const n = node.spec;
-    if (n.op !== "batchnorm") continue;
-    const s = stats.get(n.name);
-    if (!s) throw new Error(`BatchNorm ${n.name}: no batch statistics were recorded`);
-    const m = n.momentum;
-    const blend = (name: string, batch: Float64Array) => {
-      const old = params[name];
-      const next = new (old.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(old.size);
-      for (let i = 0; i < next.length; i++) next[i] = (1 - m) * old.data[i] + m * batch[i];
-      out[name] = new Tensor(next, old.shape);
-    };
-    blend(`${n.name}.running_mean`, s.mean);
-    blend(`${n.name}.running_var`, s.variance);
-    const tracked = params[`${n.name}.num_batches_tracked`];
-    const t = new (tracked.data.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(tracked.size);
-    for (let i = 0; i < t.length; i++) t[i] = tracked.data[i] + 1;
-    out[`${n.name}.num_batches_tracked`] = new Tensor(t, tracked.shape);
-  }
+  const dtype = bookkeepingDType();
+  noGrad(() => {
+    for (const node of net.graph!.nodes) {
+      const n = node.spec;
+      if (n.op !== "batchnorm") continue;
+      const s = stats.get(n.name);
+      if (!s) throw new Error(`BatchNorm ${n.name}: no batch statistics were recorded`);
+      const m = n.momentum;
+      const keep = scalar(1 - m, dtype),
+        take = scalar(m, dtype);
+      const blend = (name: string, batch: Tensor) => {
+        const old = params[name];
+        const next = addB(mulB(cast(old, dtype), keep), mulB(cast(batch, dtype), take));
+        out[name] = cast(next, old.dtype);
+      };
+      blend(`${n.name}.running_mean`, s.mean);
+      blend(`${n.name}.running_var`, s.variance);
+      const tracked = params[`${n.name}.num_batches_tracked`];
+      out[`${n.name}.num_batches_tracked`] = op.affine(tracked, 1, 1);
+    }
+  });
   return out;
 }
 
@@ -102,16 +106,37 @@ export interface StepState {
   regs: RegState[];
 }
 
+/**
+ * What a step leaves: the next state and its loss and penalties as tensors on the backend (nothing is read back in
+ * a step). `loss` and `penalty` read them synchronously when asked (CPU backends; they throw on a device backend,
+ * where the trainer reads `lossTensor`/`penaltyTensors` asynchronously at log points).
+ */
 export interface StepResult {
   state: StepState;
-  loss: number;
-  penalty: number;
+  /** The data loss, a scalar tensor. */
+  lossTensor: Tensor;
+  /** Each penalty's value, in regularizer order (scalar tensors). */
+  penaltyTensors: Tensor[];
+  /** The data loss, read now. */
+  readonly loss: number;
+  /** The sum of the penalties (float64, in regularizer order), read now. */
+  readonly penalty: number;
+}
+
+/** Σ of penalty values in float64, in regularizer order, from their read-back values. */
+export function penaltySum(values: readonly ArrayLike<number>[]): number {
+  let p = 0;
+  for (const v of values) p += v[0];
+  return p;
 }
 
 export interface StepGradients {
   /** Data loss on the (transformed) batch, in training mode for graph models. */
   loss: Tensor;
-  penalty: number;
+  /** Each penalty's value, in regularizer order (scalar tensors, not read back). */
+  penalties: Tensor[];
+  /** The sum of the penalties, read now (CPU backends). */
+  readonly penalty: number;
   /** ∂(loss + penalties)/∂θ for the trainable parameters, in `params` order. */
   grads: Params;
   regs: RegState[];
@@ -137,11 +162,11 @@ export function stepGradients(
   const run = net.graph ? trainingRun(stats, Rng.derive(rng.nextUint32(), 0xd209)) : undefined;
   const { loss } = dataLoss(net, vars, batch, run);
   let total = loss;
-  let penalty = 0;
+  const penalties: Tensor[] = [];
   const next = regs.map((r, i) => {
     if (!r.penalty) return regStates[i];
     const p = r.penalty({ net, params: vars, batch, loss, rng, run: run && { training: true } }, regStates[i]);
-    penalty += p.value.item();
+    penalties.push(p.value);
     total = op.add(total, p.value);
     return p.state;
   });
@@ -149,7 +174,16 @@ export function stepGradients(
     total,
     names.map((k) => vars[k]),
   );
-  return { loss, penalty, grads: Object.fromEntries(names.map((k, i) => [k, g[i]])), regs: next, stats };
+  return {
+    loss,
+    penalties,
+    get penalty() {
+      return penaltySum(penalties.map(readNow));
+    },
+    grads: Object.fromEntries(names.map((k, i) => [k, g[i]])),
+    regs: next,
+    stats,
+  };
 }
 
 /** rng supplies this step's randomness (noise, probes); derive it from (seed, step) for reproducible resumes. */
@@ -162,7 +196,16 @@ export function trainStep(
   rng: Rng,
 ): StepResult {
   // One storage scope per step: everything the step computes is reclaimed when it returns (its result is copied out).
-  return scope(() => trainStepInScope(net, state, batch, regs, optimizer, rng));
+  const r = scope(() => trainStepInScope(net, state, batch, regs, optimizer, rng));
+  return {
+    ...r,
+    get loss() {
+      return readNow(r.lossTensor)[0];
+    },
+    get penalty() {
+      return penaltySum(r.penaltyTensors.map(readNow));
+    },
+  };
 }
 
 function trainStepInScope(
@@ -172,10 +215,12 @@ function trainStepInScope(
   regs: readonly Regularizer[],
   optimizer: GradientTransformation,
   rng: Rng,
-): StepResult {
+): Omit<StepResult, "loss" | "penalty"> {
   let b = batch;
   for (const r of regs) if (r.transformBatch) b = r.transformBatch(b, rng);
-  const { loss, penalty, grads, regs: regStates, stats } = stepGradients(net, state.params, state.regs, b, regs, rng);
+  // The batch is host data (noise regularizers change it on the host): uploaded once, here, on a device backend.
+  b = { ...b, x: onBackend(b.x) };
+  const { loss, penalties, grads, regs: regStates, stats } = stepGradients(net, state.params, state.regs, b, regs, rng);
   const trainable: Params = Object.fromEntries(Object.keys(grads).map((k) => [k, state.params[k]]));
   const { updates, state: opt } = optimizer.update(grads, state.opt, trainable);
   const updated = applyUpdates(trainable, updates);
@@ -188,7 +233,7 @@ function trainStepInScope(
   const params = updateBatchNormBuffers(net, merged, stats);
   return {
     state: { params, opt: { arrays, scalars: { ...state.opt.scalars, ...opt.scalars } }, regs: regStates },
-    loss: loss.item(),
-    penalty,
+    lossTensor: loss.detach(),
+    penaltyTensors: penalties.map((p) => p.detach()),
   };
 }

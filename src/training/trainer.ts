@@ -27,14 +27,16 @@ import {
 } from "./checkpoint.js";
 import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
 import { engineInfo } from "../engine/backend.js";
+import { Tensor } from "../engine/tensor.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
 import { LOCK_FILE, lockRun } from "./runLock.js";
 import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
 import { parseTrainConfig, stepsPerEpoch, totalSteps, type TrainConfig } from "./config.js";
-import { evaluate, type EvalSets, type MetricsRecord } from "./evaluate.js";
+import { evaluateDeferred, type EvalSets, type MetricsRecord } from "./evaluate.js";
 import { corruptLabels } from "./labelCorruption.js";
 import { adam, sgd, type GradientTransformation } from "./optimizers.js";
-import { trainStep, type StepState } from "./step.js";
+import { penaltySum, trainStep, type StepState } from "./step.js";
+import { onDevice, readBack, runReads, runReadsNow, type Deferred, type Reads } from "../measures/readback.js";
 import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
 /** Callbacks of {@link train} (progress bars, live logging). */
@@ -158,7 +160,7 @@ export interface TrainResult {
 
 /**
  * Trains from scratch into runDir (which must be new or empty), or (cfg null) resumes the run in runDir from its
- * last checkpoint. The run directory is locked for the duration.
+ * last checkpoint. The run directory is locked for the duration. Reads numbers back synchronously: CPU backends.
  */
 export function train(
   cfgOrNull: TrainConfig | null,
@@ -166,6 +168,29 @@ export function train(
   hooks: TrainHooks = {},
   resumeOpts: ResumeOptions = {},
 ): TrainResult {
+  return runReadsNow(trainReads(cfgOrNull, runDir, hooks, resumeOpts));
+}
+
+/**
+ * {@link train} for any backend, device ones included: the same run, with every read point (losses, log points,
+ * checkpoints) awaited instead of read synchronously.
+ */
+export function trainAsync(
+  cfgOrNull: TrainConfig | null,
+  runDir: string,
+  hooks: TrainHooks = {},
+  resumeOpts: ResumeOptions = {},
+): Promise<TrainResult> {
+  return runReads(trainReads(cfgOrNull, runDir, hooks, resumeOpts));
+}
+
+/** The run as a computation that pauses at each read point (decision 0007), driven by train or trainAsync. */
+function* trainReads(
+  cfgOrNull: TrainConfig | null,
+  runDir: string,
+  hooks: TrainHooks,
+  resumeOpts: ResumeOptions,
+): Reads<TrainResult> {
   const resuming = cfgOrNull === null;
   if (!resuming) {
     checkNewRunDir(runDir); // refuses "/" and other non-empty directories too
@@ -182,7 +207,7 @@ export function train(
         throw new UserError(
           `--out ${runDir} is no longer empty (another process wrote ${others[0]}); choose a new or empty directory`,
         );
-      return runLoop(cfg, run0!, runDir, hooks, null, dataFingerprint(run0!.train, run0!.sets), []);
+      return yield* runLoop(cfg, run0!, runDir, hooks, null, dataFingerprint(run0!.train, run0!.sets), []);
     }
     const configFile = join(runDir, CONFIG);
     let run = setupRun(cfg);
@@ -239,7 +264,7 @@ export function train(
       if (ck) updateCheckpointFingerprint(runDir, ck.step, { config: cfg, data, engine: engineInfo() });
       writeFileAtomic(configFile, JSON.stringify(cfg, null, 2) + "\n");
     }
-    return runLoop(cfg, run, runDir, hooks, ck, data, records);
+    return yield* runLoop(cfg, run, runDir, hooks, ck, data, records);
   } finally {
     lock.release();
   }
@@ -268,7 +293,7 @@ function finishComplete(
 }
 
 /** `data` is the run's data fingerprint; `records` the metrics already on disk (resumes). */
-function runLoop(
+function* runLoop(
   cfg: TrainConfig,
   run: RunSetup & { initial: StepState },
   runDir: string,
@@ -276,7 +301,7 @@ function runLoop(
   ck: ReturnType<typeof loadCheckpoint>,
   data: string,
   records: MetricsRecord[],
-): TrainResult {
+): Reads<TrainResult> {
   const metricsFile = join(runDir, METRICS);
   const fingerprint: RunFingerprint = { config: cfg, data, engine: engineInfo() };
   let state = run.initial;
@@ -295,12 +320,12 @@ function runLoop(
     if (!existsSync(join(runDir, CONFIG))) writeFileAtomic(join(runDir, CONFIG), JSON.stringify(cfg, null, 2) + "\n");
     writeMetrics(metricsFile, []);
   }
-  const log = (step: number, extra: MetricsRecord) => {
+  function* log(step: number, extra: MetricsRecord): Reads<MetricsRecord> {
     const rec: MetricsRecord = {
       step,
       epoch: step / stepsPerEpoch(run.train.n, Math.min(cfg.batchSize, run.train.n)),
       ...extra,
-      ...evaluate(run.net, state.params, run.sets, cfg, step),
+      ...(yield* readBack(evaluateDeferred(run.net, state.params, run.sets, cfg, step))),
     };
     for (const k of ["gc_train", "gc_test"]) {
       const v = rec[k];
@@ -313,35 +338,93 @@ function runLoop(
     appendText(metricsFile, JSON.stringify(rec) + "\n");
     hooks.onLog?.(rec);
     return rec;
-  };
+  }
   let last: MetricsRecord = {};
-  if (start === 0) last = log(0, { batch_loss: null, penalty: null });
+  if (start === 0) last = yield* log(0, { batch_loss: null, penalty: null });
   const cache = newEpochCache();
   let stepTime = 0;
+  // Losses and penalties stay on the backend until a read point (decision 0007: nothing is read inside a step).
+  // CPU backends read after every step, so a divergence stops the run at the step that diverged, as it always has;
+  // device backends read at log points, checkpoints and the end, where the same check names the same first
+  // diverged step (the steps run after it until the read point are discarded with the error).
+  const readEveryStep = !onDevice();
+  const pending: { step: number; loss: Tensor; penalties: Tensor[] }[] = [];
+  const settle = () => readBack(pendingSteps(pending.splice(0)));
+  const account = (read: { step: number; loss: number; penalty: number }[]) => {
+    for (const r of read) {
+      if (!Number.isFinite(r.loss))
+        throw new UserError(
+          `training diverged at step ${r.step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`,
+        );
+      sums.lossSum += r.loss;
+      sums.penaltySum += r.penalty;
+      sums.count++;
+      hooks.onStep?.(r.step + 1, run.total, r.loss);
+    }
+  };
   for (let step = start; step < run.total; step++) {
-    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter)
+    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) {
+      account(yield* settle());
       return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
+    }
     const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
     const t0 = performance.now();
     const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step));
     stepTime += (performance.now() - t0) / 1000;
-    if (!Number.isFinite(r.loss))
-      throw new UserError(
-        `training diverged at step ${step + 1} (loss ${r.loss}); lower --lr or the penalty strengths`,
-      );
-    state = r.state;
-    sums.lossSum += r.loss;
-    sums.penaltySum += r.penalty;
-    sums.count++;
+    pending.push({ step, loss: r.lossTensor, penalties: r.penaltyTensors });
     const done = step + 1;
-    hooks.onStep?.(done, run.total, r.loss);
-    if (done % cfg.logEvery === 0 || done === run.total) {
-      last = log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
+    const logNow = done % cfg.logEvery === 0 || done === run.total;
+    const checkpointNow = done % cfg.checkpointEvery === 0 || done === run.total;
+    if (readEveryStep || logNow || checkpointNow) account(yield* settle());
+    state = r.state;
+    if (logNow) {
+      last = yield* log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
       Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
     }
-    if (done % cfg.checkpointEvery === 0 || done === run.total)
-      saveCheckpoint(runDir, done, run.spec, state, sums, fingerprint);
+    if (checkpointNow) saveCheckpoint(runDir, done, run.spec, yield* readBack(hostState(state)), sums, fingerprint);
   }
-  saveModel(join(runDir, "model"), run.spec, state.params);
+  saveModel(join(runDir, "model"), run.spec, (yield* readBack(hostState(state))).params);
   return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };
+}
+
+/** The losses and summed penalties of the steps not yet read, as one deferred read (in step order). */
+function pendingSteps(
+  steps: { step: number; loss: Tensor; penalties: Tensor[] }[],
+): Deferred<{ step: number; loss: number; penalty: number }[]> {
+  return {
+    tensors: steps.flatMap((s) => [s.loss, ...s.penalties]),
+    finish(values) {
+      let at = 0;
+      return steps.map((s) => {
+        const loss = values[at][0];
+        const penalty = penaltySum(values.slice(at + 1, at + 1 + s.penalties.length));
+        at += 1 + s.penalties.length;
+        return { step: s.step, loss, penalty };
+      });
+    },
+  };
+}
+
+/**
+ * A step state with every array in host memory, for checkpoints and the saved model (a read point). On CPU
+ * backends the arrays already are host memory: the state itself, nothing copied.
+ */
+function hostState(state: StepState): Deferred<StepState> {
+  if (!onDevice()) return { tensors: [], finish: () => state };
+  const params = Object.entries(state.params);
+  const arrays = Object.entries(state.opt.arrays);
+  const regs = state.regs.map((r) => Object.entries(r));
+  const flat = (a: ArrayLike<number>) => new Tensor(a as Float32Array, [a.length]);
+  return {
+    tensors: [...params.map(([, t]) => t), ...arrays.map(([, a]) => flat(a)), ...regs.flat().map(([, a]) => flat(a))],
+    finish(values) {
+      let at = 0;
+      const next = () => values[at++];
+      return {
+        params: Object.fromEntries(params.map(([k, t]) => [k, new Tensor(next(), t.shape)])),
+        opt: { arrays: Object.fromEntries(arrays.map(([k]) => [k, next()])), scalars: state.opt.scalars },
+        regs: regs.map((r) => Object.fromEntries(r.map(([k]) => [k, Float64Array.from(next())]))),
+      };
+    },
+  };
 }
