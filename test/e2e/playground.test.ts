@@ -11,25 +11,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { extname, join, normalize, sep } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { buildPlayground, CHROMIUM, ROOT, run, serve, WEB_DIST } from "./playgroundServer.js";
 
-const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
-// dist/test/e2e/playground.test.js → the repository root
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const WEB_DIST = join(ROOT, "web", "dist");
 const SCREENSHOT = join(ROOT, "web", "screenshot.png");
 const SCREENSHOT_COMPARE = join(ROOT, "web", "screenshot-compare.png");
 const SCREENSHOT_MOBILE = join(ROOT, "web", "screenshot-mobile.png");
-/** The app is served from here, not from the root: its URLs must be relative. */
-const SUB_PATH = "/static/gcx/";
-const run = promisify(execFile);
 
 /** moons, MLP 2-16-16-2 ReLU, He init, SGD: what both the page and `gcx train` run below. */
 const CONFIG = {
@@ -48,42 +38,6 @@ const CONFIG = {
   "batch-size": "32",
 };
 const STEPS = 200;
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript",
-  ".css": "text/css",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-};
-
-/** A static file server for dir at SUB_PATH on 127.0.0.1 (a free port); anything outside SUB_PATH is a 404. */
-async function serve(dir: string): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
-    const full = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    if (!full.startsWith(SUB_PATH)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    const path = full.slice(SUB_PATH.length - 1);
-    let file = normalize(join(dir, path));
-    if (!file.startsWith(dir + sep) && file !== dir) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-    if (!existsSync(file)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  if (!addr || typeof addr === "string") throw new Error("no server address");
-  return { server, base: `http://127.0.0.1:${addr.port}${SUB_PATH}` };
-}
 
 async function number(page: Page, id: string): Promise<number> {
   const v = await page.getByTestId(id).getAttribute("data-value");
@@ -123,19 +77,7 @@ test(
       return;
     }
     const t0 = performance.now();
-    await run(
-      process.execPath,
-      [
-        join(ROOT, "node_modules", "vite", "bin", "vite.js"),
-        "build",
-        "--config",
-        "web/vite.config.ts",
-        "--logLevel",
-        "warn",
-      ],
-      { cwd: ROOT },
-    );
-    t.diagnostic(`vite build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    t.diagnostic(`vite build: ${(await buildPlayground()).toFixed(1)} s`);
 
     const { server, base } = await serve(WEB_DIST);
     const userDataDir = mkdtempSync(join(tmpdir(), "gcx-e2e-chromium-"));

@@ -224,6 +224,7 @@ export class App {
     );
     this.running = false;
     this.phase = "done";
+    this.showNumbers(); // with the status: "done" never shows the numbers of before the run
     this.updateStatus();
     this.requestDraw();
     return performance.now() - t0;
