@@ -113,8 +113,15 @@ test(
         assert.equal(
           await page.getByTestId("engine").getAttribute("data-value"),
           "wasm",
-          "the wasm kernels load in the browser's trainer worker",
+          "the wasm kernels load in the browser's trainer worker (no WebGPU here, or only a software adapter)",
         );
+        const gpu = await page.evaluate(async () => {
+          const g = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: object } | null> } }).gpu;
+          if (!g) return "navigator.gpu is absent";
+          const a = await g.requestAdapter();
+          return a ? `adapter ${JSON.stringify(a.info ?? {})}` : "navigator.gpu gives no adapter";
+        });
+        t.diagnostic(`WebGPU in this Chromium (no --enable-unsafe-webgpu): ${gpu}`);
         assert.equal(
           await page.getByTestId("gc").getAttribute("data-exact"),
           "true",

@@ -187,6 +187,7 @@ export class Session {
     for (let i = 0; i < n; i++) results.push(this.stepOnce());
     const tensors = results.flatMap((r) => [r.lossTensor, ...r.penaltyTensors]);
     const values = await readAll(tensors);
+    release(tensors);
     let at = 0;
     let ok = true;
     for (const r of results) {
@@ -240,8 +241,8 @@ export class Session {
     const d = this.measureDeferred(sample);
     if (!this.device) return resolveNow(d);
     const values = await readAll(d.tensors);
-    const params = new Set(Object.values(this.stepState.params).map((t) => t.storage));
-    release(d.tensors.filter((t) => !params.has(t.storage)));
+    // The weight norms read the parameters themselves: everything else read here was made for this measurement.
+    releaseStorages(deviceStorages(d.tensors), new Set([...deviceStorages(this.stepState)].map(memoryOf)));
     return d.finish(values);
   }
 
@@ -319,15 +320,27 @@ function deviceStorages(v: unknown, out = new Set<Storage>()): Set<Storage> {
   return out;
 }
 
+/** What identifies a device storage's memory: its GPU buffer when it has one (views share it), else itself. */
+const memoryOf = (s: Storage): unknown => (s as { buffer?: unknown }).buffer ?? s;
+
+/** Returns each distinct memory of `storages` to the backend's pool once (never twice: that would alias buffers). */
+function releaseStorages(storages: Iterable<Storage>, keep: ReadonlySet<unknown> = new Set()): void {
+  const b = getBackend();
+  const done = new Set<unknown>(keep);
+  for (const s of storages) {
+    const m = memoryOf(s);
+    if (done.has(m)) continue;
+    done.add(m);
+    b.release?.(s);
+  }
+}
+
 /** Returns tensors' device buffers to the backend's pool (they must not be used afterwards). */
 function release(tensors: readonly Tensor[]): void {
-  const b = getBackend();
-  for (const s of deviceStorages(tensors)) b.release?.(s);
+  releaseStorages(deviceStorages(tensors));
 }
 
 /** Releases the device storage of `prev` that `next` no longer holds (a step's or a reconfiguration's old state). */
 function releaseReplaced(prev: unknown, next: unknown): void {
-  const b = getBackend();
-  const keep = deviceStorages(next);
-  for (const s of deviceStorages(prev)) if (!keep.has(s)) b.release?.(s);
+  releaseStorages(deviceStorages(prev), new Set([...deviceStorages(next)].map(memoryOf)));
 }
