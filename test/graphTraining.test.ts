@@ -238,7 +238,7 @@ test("one SGD step updates BatchNorm buffers as PyTorch does (mean, unbiased var
     for (const [k, v] of Object.entries(r.state.opt.arrays)) {
       if (/running_|num_batches/.test(k))
         assert.ok(
-          v.every((e) => e === 0),
+          (v as Float32Array).every((e) => e === 0),
           `optimizer state ${k} untouched`,
         );
     }

@@ -18,16 +18,16 @@ const MAIN = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 /** A GPU object whose only adapter reports `info` (enough for requestWebGPU's selection logic). */
 function fakeGpu(info: Record<string, unknown> | null): GPU {
   return {
-    requestAdapter: async () =>
-      info === null
-        ? null
-        : ({
-            info,
-            limits: {},
-            requestDevice: async () => {
-              throw new Error("fake adapter: no device");
-            },
-          } as unknown as GPUAdapter),
+    requestAdapter: () =>
+      Promise.resolve(
+        info === null
+          ? null
+          : ({
+              info,
+              limits: {},
+              requestDevice: () => Promise.reject(new Error("fake adapter: no device")),
+            } as unknown as GPUAdapter),
+      ),
   } as unknown as GPU;
 }
 

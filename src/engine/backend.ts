@@ -50,8 +50,8 @@ let defaultName = "auto";
 
 /**
  * TEST ONLY: makes a backend selectable by name through setBackend/withBackend (the test double `strict`,
- * test/deviceStorage.test.ts). Not listed by availableBackends and not selectable from the CLI, which validates
- * its --backend choices itself.
+ * test/deviceStorage.test.ts). Not listed by availableBackends; the CLI never registers one, so `--backend strict`
+ * stays an unknown backend there.
  */
 export function registerTestBackend(name: string, make: () => Backend): void {
   if (name === "js" || name === "wasm" || name === "auto") throw new RangeError(`backend "${name}" is built in`);

@@ -19,7 +19,7 @@ function deviceArgument(args: readonly unknown[]): string | null {
     if (Array.isArray(a)) {
       const d = deviceArgument(a);
       if (d) return d;
-    } else if ("device" in a) return String((a as { device: unknown }).device);
+    } else if ("device" in a) return String(a.device);
   }
   return null;
 }

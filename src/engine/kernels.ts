@@ -375,7 +375,7 @@ export function col2imGeneral(cols: Data, x: Data, g: ConvGeometry): void {
  * has no element to pick: RangeError.
  */
 export function maxPoolArgmaxGeneral(x: Data, g: ConvGeometry): Int32Array {
-  const { n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW } = g;
+  const { n, c, outH, outW } = g;
   const idx = new Int32Array(n * outH * outW * c);
   if (c === g.cg && !emptyPoolWindow(g) && nativeMaxPool(x, idx, g)) return idx;
   return maxPoolArgmaxGeneralJs(x, g);

@@ -62,7 +62,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 /** alpha·a + beta, elementwise. */
 export function affine(a: Tensor, alpha: number, beta = 0): Tensor {
-  // Plain loops rather than a per-element callback: these run on every activation of every batch.
   const out = newStorageLike(a.storage, a.size);
   run("affine", "affine", a.storage, out, alpha, beta);
   return record(out, a.shape, [a], (g) => [scale(g, alpha)]);

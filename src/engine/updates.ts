@@ -22,46 +22,30 @@ export function axpby(c: number, a: Storage, b = 0, d?: Storage): Storage {
   return out;
 }
 
+/** Adam's hyperparameters for one step: learning rate, β1, β2, the bias corrections c1, c2, and ε. */
+type AdamHyper = [lr: number, b1: number, b2: number, c1: number, c2: number, eps: number];
+
 /**
  * One Adam step on flat arrays: m' = b1·m + (1−b1)·g, v' = b2·v + (1−b2)·g², update = −lr·(m'/c1)/(√(v'/c2) + eps)
- * with c1 = 1 − b1^t, c2 = 1 − b2^t (Kingma & Ba, bias-corrected).
+ * with c1 = 1 − b1^t, c2 = 1 − b2^t (Kingma & Ba, bias-corrected). Host arrays in, host arrays out (host backends).
  */
-export function adamMoments(
-  g: Data,
-  m: Data,
-  v: Data,
-  lr: number,
-  b1: number,
-  b2: number,
-  c1: number,
-  c2: number,
-  eps: number,
-): { m: Data; v: Data; update: Data };
+export function adamMoments(g: Data, m: Data, v: Data, ...h: AdamHyper): { m: Data; v: Data; update: Data };
+/** One Adam step on the active backend's storage (device backends keep it on the device). */
 export function adamMoments(
   g: Storage,
   m: Storage,
   v: Storage,
-  lr: number,
-  b1: number,
-  b2: number,
-  c1: number,
-  c2: number,
-  eps: number,
+  ...h: AdamHyper
 ): { m: Storage; v: Storage; update: Storage };
 export function adamMoments(
   g: Storage,
   m: Storage,
   v: Storage,
-  lr: number,
-  b1: number,
-  b2: number,
-  c1: number,
-  c2: number,
-  eps: number,
+  ...h: AdamHyper
 ): { m: Storage; v: Storage; update: Storage } {
   const m2 = like(m),
     v2 = like(v),
     u = like(g);
-  run("adam", "adam", g, m, v, m2, v2, u, lr, b1, b2, c1, c2, eps);
+  run("adam", "adam", g, m, v, m2, v2, u, ...h);
   return { m: m2, v: v2, update: u };
 }

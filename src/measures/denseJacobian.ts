@@ -173,7 +173,7 @@ export function denseJacobianSqNormsDifferentiable(net: Network, params: Params,
         op.matmul(h, weights[l].detach(), false, true),
         params[`layers.${dense[l].index}.bias`].detach(),
       );
-      out.push(relu ? repeatRows(new Tensor(op.reluMask(z), z.shape), batch, k) : null);
+      out.push(relu ? repeatRows(new Tensor(op.reluMaskStorage(z), z.shape), batch, k) : null);
       h = relu ? op.relu(z) : z;
     }
     return out;

@@ -268,7 +268,9 @@ export function exactGCDeferred(
   const t0 = performance.now();
   const batchSize = batchSizeOf(opts);
   const output = opts.output ?? "logits";
-  const mode = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
+  // Device backends run reverse mode whatever was asked (the other methods are host loops): the result says so.
+  const asked = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
+  const mode: JacobianMode = onDevice() ? "reverse" : asked;
   const labels = perClassLabels(ds, opts);
   const norms: Tensor[] = [];
   for (let start = 0; start < ds.n; start += batchSize) {

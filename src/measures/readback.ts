@@ -5,13 +5,11 @@
  * {@link resolveNow} (synchronous, CPU backends) or {@link resolve} (asynchronous, any backend, device ones
  * included) once, at the end.
  */
-import { getBackend } from "../engine/backend.js";
+import { onDevice } from "../engine/backend.js";
 import { Tensor, tensor, type Data, type DType } from "../engine/tensor.js";
+import { isHost, type Storage } from "../engine/storage.js";
 
-/** True when the active backend's storage is not host memory (a GPU): reads there are asynchronous only. */
-export function onDevice(): boolean {
-  return (getBackend() as { readonly device?: boolean }).device === true;
-}
+export { onDevice };
 
 /**
  * The precision of bookkeeping arithmetic done with ops (power-iteration vectors, running statistics, blends):
@@ -40,13 +38,13 @@ export function upload(values: Data, shape: readonly number[], dtype?: DType): T
  */
 export function onBackend(t: Tensor): Tensor {
   if (!onDevice()) return t;
-  const s = storageOf(t);
-  return ArrayBuffer.isView(s) ? tensor(s, t.shape, "float32") : t;
+  const s = t.storage;
+  return isHost(s) ? tensor(s, t.shape, "float32") : t;
 }
 
 /** The storage behind a tensor, to keep as state between steps (regularizer and optimizer state hold storage). */
-export function storageOf(t: Tensor): Data {
-  return (t as unknown as { readonly storage?: Data }).storage ?? t.data;
+export function storageOf(t: Tensor): Storage {
+  return t.storage;
 }
 
 /** Synchronous read of a tensor's values: the single synchronous read point (CPU backends only). */
@@ -55,9 +53,8 @@ export function readNow(t: Tensor): Data {
 }
 
 /** Asynchronous read of a tensor's values: works on every backend (device backends copy back after their queue). */
-export async function read(t: Tensor): Promise<Data> {
-  const r = (t as unknown as { read?: () => Promise<Data> }).read;
-  return r ? r.call(t) : t.data;
+export function read(t: Tensor): Promise<Data> {
+  return t.read();
 }
 
 /** Work whose numbers are still on the backend: the tensors to read, and how to make the result from their values. */
@@ -73,9 +70,8 @@ export function resolveNow<T>(d: Deferred<T>): T {
 
 /** Reads a deferred result asynchronously (every backend, device ones included): every tensor once, at the end. */
 export async function resolve<T>(d: Deferred<T>): Promise<T> {
-  const values: Data[] = [];
-  for (const t of d.tensors) values.push(await read(t));
-  return d.finish(values);
+  // All reads are issued at once (a device backend can overlap its copies); values come back in tensor order.
+  return d.finish(await Promise.all(d.tensors.map(read)));
 }
 
 /** A deferred value that needs no reads (nothing left on the backend). */

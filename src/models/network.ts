@@ -7,8 +7,11 @@
  * one matmul on NHWC patches); files store conv weights as PyTorch's [out, in, kh, kw] (see io.ts).
  */
 import { Tensor, allocLike, type Data } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import * as op from "../engine/ops.js";
 import * as ew from "../engine/elementwise.js";
+import { onDevice } from "../engine/backend.js";
+import { noGrad } from "../engine/graph.js";
 import type { Activation, ModelSpec } from "./spec.js";
 import { UserError } from "../util/errors.js";
 import { erfScalar, maxPoolArgmax, windowGeometry } from "../engine/kernels.js";
@@ -299,9 +302,11 @@ export function forwardWithTangents(
       }
       case "act": {
         if (layer.fn === "identity") break;
-        const d = activationDerivative(layer.fn, h.data);
+        const d = onDevice()
+          ? activationDerivativeOnDevice(layer.fn, h, batch, t)
+          : repeatPerTangent(activationDerivative(layer.fn, h.data), batch, t);
         h = activation(layer.fn, h);
-        th = op.mulConst(th, repeatPerTangent(d, batch, t));
+        th = op.mulConst(th, d);
         break;
       }
       case "maxpool":
@@ -326,6 +331,40 @@ export function forwardWithTangents(
     }
   }
   return { y: h, ty: th };
+}
+
+/**
+ * σ'(z) as ops on a device backend (no read-back), repeated for the t tangents of each example: the closed forms of
+ * {@link activationDerivative} written with engine ops (equal to rounding, not bit for bit).
+ */
+function activationDerivativeOnDevice(fn: Activation, z: Tensor, batch: number, t: number): Storage {
+  return noGrad(() => {
+    let d: Tensor;
+    switch (fn) {
+      case "relu":
+        d = new Tensor(op.reluMaskStorage(z), z.shape);
+        break;
+      case "tanh":
+        d = op.tanhDerivativeOf(op.tanh(z));
+        break;
+      case "sigmoid": {
+        const s = ew.sigmoid(z);
+        d = ew.mulB(s, op.affine(s, -1, 1));
+        break;
+      }
+      case "gelu": {
+        const cdf = op.affine(ew.erf(op.scale(z, Math.SQRT1_2)), 0.5, 0.5);
+        d = ew.addB(cdf, ew.mulB(z, op.scale(op.exp(op.scale(ew.mulB(z, z), -0.5)), INV_SQRT_2PI)));
+        break;
+      }
+      case "identity":
+        d = op.onesLike(z);
+        break;
+    }
+    if (t === 1) return d.storage;
+    const per = d.size / batch;
+    return ew.broadcastTo(op.reshape(d, [batch, 1, per]), [batch, t, per]).storage;
+  });
 }
 
 function repeatPerTangent(d: Float32Array | Float64Array, batch: number, t: number): Float32Array | Float64Array {

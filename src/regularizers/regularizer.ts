@@ -4,6 +4,7 @@
  * regularizers) and `penalty` may add a differentiable term to the loss (norm, flatness and GC penalties).
  */
 import type { Tensor } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import type { Network, Params } from "../models/network.js";
 import type { GraphRunOptions } from "../models/graph.js";
 import type { Rng } from "../util/rng.js";
@@ -19,8 +20,8 @@ export interface Batch {
   numOutputs: number;
 }
 
-/** A regularizer's state between steps (saved in checkpoints). */
-export type RegState = Record<string, Float64Array>;
+/** A regularizer's state between steps (saved in checkpoints): Float64Arrays on CPU backends, device storage on a device. */
+export type RegState = Record<string, Storage>;
 
 /** What a penalty may use to build its term. */
 export interface PenaltyContext {

@@ -17,7 +17,7 @@ import { bookkeepingDType, onBackend, storageOf } from "../measures/readback.js"
  */
 function normalized(v: Tensor): Tensor {
   const n = sqrt(op.sumSquares(v));
-  const isZero = op.affine(new Tensor(op.reluMask(n), n.shape), -1, 1);
+  const isZero = op.affine(new Tensor(op.reluMaskStorage(n), n.shape), -1, 1);
   return divB(v, op.add(n, isZero));
 }
 
@@ -65,7 +65,7 @@ export function spectral(lambda: number, iterations = 1): Regularizer {
         const rows = w.shape[0],
           cols = w.size / rows;
         const { u, v } = powerIteration(w, onBackend(new Tensor(state[`${p.name}.v`], [cols])), iterations);
-        next[`${p.name}.v`] = storageOf(op.reshape(v, [cols])) as Float64Array;
+        next[`${p.name}.v`] = storageOf(op.reshape(v, [cols]));
         // σ = uᵀ W v = Σ W ⊙ (u vᵀ), differentiable in W with u, v fixed (the outer product in W's precision).
         const outer = cast(op.matmul(op.reshape(u, [rows, 1]), v), w.dtype);
         const sigma = op.sum(op.mul(w, op.reshape(outer, w.shape)));

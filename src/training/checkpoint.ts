@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { isHost, type Data, type Storage } from "../engine/storage.js";
 import { loadModel, MAX_WEIGHTS_BYTES, saveModel } from "../models/io.js";
 import { decodeSafetensors, encodeSafetensors, type StoredTensor } from "../models/safetensors.js";
 import type { ModelSpec } from "../models/spec.js";
@@ -74,9 +75,9 @@ export function saveCheckpoint(
   });
   saveModel(dir, spec, state.params);
   const tensors: Record<string, StoredTensor> = {};
-  for (const [k, v] of Object.entries(state.opt.arrays)) tensors[`opt/${k}`] = { shape: [v.length], data: v };
+  for (const [k, v] of Object.entries(state.opt.arrays)) tensors[`opt/${k}`] = { shape: [v.length], data: hostArray(v) };
   state.regs.forEach((r, i) => {
-    for (const [k, v] of Object.entries(r)) tensors[`reg/${i}/${k}`] = { shape: [v.length], data: v };
+    for (const [k, v] of Object.entries(r)) tensors[`reg/${i}/${k}`] = { shape: [v.length], data: hostArray(v) };
   });
   writeFileAtomic(join(dir, STATE_TENSORS), encodeSafetensors(tensors));
   writeFileAtomic(
@@ -89,6 +90,12 @@ export function saveCheckpoint(
     if (old !== name)
       onFile("remove", join(root, old), () => rmSync(join(root, old), { recursive: true, force: true }));
   }
+}
+
+/** State storage that is host memory (a device run reads its state back before saving it: trainer.ts hostState). */
+function hostArray(s: Storage): Data {
+  if (!isHost(s)) throw new RangeError("saveCheckpoint: the state is on the device; read it back first");
+  return s;
 }
 
 export interface LoadedCheckpoint {

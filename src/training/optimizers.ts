@@ -1,15 +1,16 @@
 /**
  * Optimizers as pairs of pure functions, after Optax: `init(params)` gives a state, `update(grads, state, params)`
  * gives parameter updates and the next state; `chain` composes them; `applyUpdates` adds updates to params.
- * States are plain records of Float32Arrays so checkpoints can store them.
+ * States are plain records of storage (Float32Arrays on CPU backends) so checkpoints can store them.
  */
-import { Tensor, alloc } from "../engine/tensor.js";
+import { Tensor, zeros } from "../engine/tensor.js";
+import type { Storage } from "../engine/storage.js";
 import { adamMoments, axpby } from "../engine/updates.js";
 import type { Params } from "../models/network.js";
 import { onDevice, storageOf } from "../measures/readback.js";
 
 /** Named numeric arrays of an optimizer state. */
-export type Arrays = Record<string, Float32Array | Float64Array>;
+export type Arrays = Record<string, Storage>;
 /** An optimizer's state (moments, step counts), saved in checkpoints. */
 export interface OptState {
   /** Named arrays (moments, ...), saved in checkpoints. */
@@ -26,7 +27,7 @@ export interface GradientTransformation {
   update(grads: Params, state: OptState, params: Params): { updates: Params; state: OptState };
 }
 
-function mapParams(p: Params, f: (name: string, t: Tensor) => Float32Array | Float64Array): Params {
+function mapParams(p: Params, f: (name: string, t: Tensor) => Storage): Params {
   const out: Params = {};
   for (const [k, t] of Object.entries(p)) out[k] = new Tensor(f(k, t), t.shape);
   return out;
@@ -37,7 +38,7 @@ const zerosFor = (params: Params, prefix: string): Arrays =>
   Object.fromEntries(
     Object.entries(params).map(([k, t]) => [
       `${prefix}${k}`,
-      onDevice() ? (alloc("float32", t.size) as Float32Array) : new Float32Array(t.size),
+      onDevice() ? zeros([t.size]).storage : new Float32Array(t.size),
     ]),
   );
 

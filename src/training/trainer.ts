@@ -27,7 +27,8 @@ import {
 } from "./checkpoint.js";
 import { configChanges, dataFingerprint, engineMismatch, EXTENSIBLE_KEYS, type RunFingerprint } from "./fingerprint.js";
 import { engineInfo } from "../engine/backend.js";
-import { Tensor } from "../engine/tensor.js";
+import { Tensor, toStorage } from "../engine/tensor.js";
+import { isHost, type Storage } from "../engine/storage.js";
 import { readMetrics, writeMetrics } from "./metricsFile.js";
 import { LOCK_FILE, lockRun } from "./runLock.js";
 import { appendText, onFile, pathKind, readJsonFile, writeFileAtomic } from "../util/files.js";
@@ -36,7 +37,15 @@ import { evaluateDeferred, type EvalSets, type MetricsRecord } from "./evaluate.
 import { corruptLabels } from "./labelCorruption.js";
 import { adam, sgd, type GradientTransformation } from "./optimizers.js";
 import { penaltySum, trainStep, type StepState } from "./step.js";
-import { onDevice, readBack, runReads, runReadsNow, type Deferred, type Reads } from "../measures/readback.js";
+import {
+  onBackend,
+  onDevice,
+  readBack,
+  runReads,
+  runReadsNow,
+  type Deferred,
+  type Reads,
+} from "../measures/readback.js";
 import { batchForStep, newEpochCache, stepRng } from "./schedule.js";
 
 /** Callbacks of {@link train} (progress bars, live logging). */
@@ -308,7 +317,7 @@ function* runLoop(
   let start = 0;
   const sums: RunningSums = { lossSum: 0, penaltySum: 0, count: 0 };
   if (ck) {
-    state = ck.state;
+    state = onBackendState(ck.state);
     start = ck.step;
     Object.assign(sums, ck.running);
     // Keep the records up to the checkpoint; anything later (or a line torn by a failed write) is redone.
@@ -414,7 +423,7 @@ function hostState(state: StepState): Deferred<StepState> {
   const params = Object.entries(state.params);
   const arrays = Object.entries(state.opt.arrays);
   const regs = state.regs.map((r) => Object.entries(r));
-  const flat = (a: ArrayLike<number>) => new Tensor(a as Float32Array, [a.length]);
+  const flat = (a: Storage) => new Tensor(a, [a.length]);
   return {
     tensors: [...params.map(([, t]) => t), ...arrays.map(([, a]) => flat(a)), ...regs.flat().map(([, a]) => flat(a))],
     finish(values) {
@@ -426,5 +435,20 @@ function hostState(state: StepState): Deferred<StepState> {
         regs: regs.map((r) => Object.fromEntries(r.map(([k]) => [k, Float64Array.from(next())]))),
       };
     },
+  };
+}
+
+/**
+ * A state loaded from a checkpoint (host arrays) on the active backend: uploaded on a device backend (float32,
+ * device storage's precision), returned as it is on CPU backends.
+ */
+function onBackendState(state: StepState): StepState {
+  if (!onDevice()) return state;
+  const up = (a: Storage): Storage => (isHost(a) ? toStorage(a instanceof Float32Array ? a : Float32Array.from(a)) : a);
+  const map = (r: Record<string, Storage>) => Object.fromEntries(Object.entries(r).map(([k, a]) => [k, up(a)]));
+  return {
+    params: Object.fromEntries(Object.entries(state.params).map(([k, t]) => [k, onBackend(t)])),
+    opt: { arrays: map(state.opt.arrays), scalars: state.opt.scalars },
+    regs: state.regs.map(map),
   };
 }

@@ -48,11 +48,21 @@ async function serve(dir: string): Promise<{ server: Server; base: string }> {
   return { server, base: `http://127.0.0.1:${addr.port}/` };
 }
 
+interface Run {
+  adapter: unknown;
+  results: Result[];
+  ops: Result[];
+  models: Result[];
+  smoke: Result[];
+  stats: unknown;
+}
+
 interface Result {
   name: string;
   ok: boolean;
   worst: number;
   detail: string;
+  pending?: boolean;
 }
 
 /** Chromium flags that give headless WebGPU on SwiftShader (no GPU process access to real hardware). */
@@ -116,26 +126,41 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
     await page.waitForFunction(() => "gcxWebGPU" in globalThis, null, { timeout: 60_000 });
     const t1 = performance.now();
     const r = await page.evaluate(() =>
-      (
-        globalThis as unknown as {
-          gcxWebGPU: { run(): Promise<{ adapter: unknown; results: Result[]; stats: unknown }> };
-        }
-      ).gcxWebGPU.run(),
+      (globalThis as unknown as { gcxWebGPU: { run(): Promise<Run> } }).gcxWebGPU.run(),
     );
-    t.diagnostic(`kernels ran in ${((performance.now() - t1) / 1000).toFixed(1)} s on ${JSON.stringify(r.adapter)}`);
+    t.diagnostic(`page ran in ${((performance.now() - t1) / 1000).toFixed(1)} s on ${JSON.stringify(r.adapter)}`);
     if (typeof r.adapter === "string") {
       t.skip(`no WebGPU adapter in this Chromium: ${r.adapter}`);
       return;
     }
     t.diagnostic(`context counters: ${JSON.stringify(r.stats)}`);
-    for (const x of r.results)
-      t.diagnostic(`${x.ok ? "ok  " : "FAIL"} ${x.name}: worst ${x.worst.toPrecision(3)} of the bound; ${x.detail}`);
-    assert.ok(r.results.length >= 60, `ran ${r.results.length} checks`);
-    const failed = r.results.filter((x) => !x.ok);
-    assert.deepEqual(
-      failed.map((x) => `${x.name}: ${x.detail}`),
-      [],
-      "every kernel within its tolerance",
+    const report = (list: Result[], what: string, min: number) => {
+      for (const x of list)
+        t.diagnostic(
+          `${x.ok ? "ok  " : x.pending ? "TODO" : "FAIL"} ${x.name}: ${x.worst.toPrecision(3)} of the bound; ${x.detail}`,
+        );
+      assert.ok(list.length >= min, `${what}: ran ${list.length} checks`);
+      assert.deepEqual(
+        list.filter((x) => !x.ok && !x.pending).map((x) => `${x.name}: ${x.detail}`),
+        [],
+        `${what}: every check within its tolerance`,
+      );
+    };
+    await t.test("kernels and the device context", () => report(r.results, "kernels", 100));
+    await t.test("op suite: forward, ∇ and H·v on webgpu = js; js float64 = finite differences", () =>
+      report(r.ops, "ops", 150),
+    );
+    const pending = r.models.filter((x) => x.pending);
+    await t.test(
+      "MLP exact GC and one GC-penalty SGD step on webgpu = js",
+      { todo: pending.length > 0 ? `op routing pending: ${pending[0].detail}` : false },
+      () => report(r.models, "models", 8),
+    );
+    const smokePending = r.smoke.filter((x) => x.pending);
+    await t.test(
+      "bench smoke (bench/gpuTasks.ts, tiny MLP and CNN): forward, SGD step, exact GC, GC-penalty step on webgpu = js",
+      { todo: smokePending.length > 0 ? `op routing pending: ${smokePending[0].name}` : false },
+      () => report(r.smoke, "smoke", 8),
     );
     assert.deepEqual(errors, [], "no errors or warnings in the page (shader compilation included)");
   } finally {

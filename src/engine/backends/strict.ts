@@ -108,7 +108,7 @@ function strictKernels(): KernelTable {
       return ref(...args.map((a) => unwrap(a, name)));
     };
   }
-  return table as KernelTable;
+  return table;
 }
 
 /** Storage of the open scopes, innermost last; null entries mark `unscoped` regions. */

@@ -17,6 +17,8 @@ import { requestWebGPU, type WebGPUBackend } from "../../../src/engine/backends/
 import type { GpuArray } from "../../../src/engine/backends/webgpu/context.js";
 import * as K from "../../../src/engine/kernels.js";
 import { opSuite } from "./ops.js";
+import { modelSuite } from "./models.js";
+import { smokeCompare } from "../../../bench/gpuTasks.js";
 
 export interface Result {
   name: string;
@@ -24,6 +26,8 @@ export interface Result {
   /** The worst |gpu − ref| / bound (≤ 1 passes). */
   worst: number;
   detail: string;
+  /** A gap the engine's op routing has not closed yet (an op "not available on the webgpu backend"): reported, not failed. */
+  pending?: boolean;
 }
 
 let seed = 12345;
@@ -791,27 +795,42 @@ async function mechanics(be: WebGPUBackend): Promise<void> {
   else results.push({ name: "50 dispatches, 1 submit", ok: true, worst: 0, detail: "" });
 }
 
-async function run(): Promise<{ adapter: unknown; results: Result[]; stats: unknown }> {
+async function run(): Promise<{
+  adapter: unknown;
+  results: Result[];
+  ops: Result[];
+  models: Result[];
+  smoke: Result[];
+  stats: unknown;
+}> {
   results.length = 0;
   const soft = await requestWebGPU();
   const r = await requestWebGPU({ allowSoftware: true });
-  if (!r.backend) return { adapter: r.reason, results: [], stats: null };
+  if (!r.backend) return { adapter: r.reason, results: [], ops: [], models: [], smoke: [], stats: null };
   const be = r.backend;
   // Without allowSoftware a software adapter is refused with one line.
   if (be.adapter.software && soft.backend) fail("software adapter refused by default", "it was accepted");
   if (be.adapter.software && soft.reason !== undefined)
     results.push({
       name: "software adapter refused by default",
-      ok: /software/.test(soft.reason) && !soft.reason.includes("\n"),
+      ok: soft.reason.includes("software") && !soft.reason.includes("\n"),
       worst: 0,
       detail: soft.reason,
     });
   await kernels(be);
   await layoutKernels(be);
   await mechanics(be);
-  results.push(...(await opSuite()));
+  const ops = await opSuite();
+  const models = await modelSuite();
+  const smoke: Result[] = (await smokeCompare()).map((r) => ({
+    name: `bench smoke ${r.task}: webgpu = js`,
+    ok: r.ok,
+    worst: r.rel / 1e-4,
+    detail: `rel ${r.rel.toExponential(2)}`,
+    pending: !r.ok && /not available on the webgpu backend|lives on the webgpu backend/.test(r.task),
+  }));
   for (const e of be.ctx.errors) fail("device error", e);
-  return { adapter: be.adapter, results, stats: be.ctx.stats };
+  return { adapter: be.adapter, results, ops, models, smoke, stats: be.ctx.stats };
 }
 
 (globalThis as unknown as { gcxWebGPU: { run: typeof run } }).gcxWebGPU = { run };

@@ -115,7 +115,7 @@ export class GpuContext {
   constructor(readonly device: GPUDevice) {
     this.uniforms = device.createBuffer({ size: SLOTS * SLOT_WORDS * 4, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     device.addEventListener?.("uncapturederror", (e) => {
-      this.errors.push((e as GPUUncapturedErrorEvent).error.message);
+      this.errors.push(e.error.message);
     });
   }
 

@@ -137,7 +137,7 @@ async function missingVulkanLoader(): Promise<string | null> {
   const proc = (globalThis as { process?: { platform?: string; env?: Record<string, string | undefined> } }).process;
   if (proc?.platform !== "linux") return null;
   const fsName = "node:fs";
-  const { existsSync } = (await import(/* @vite-ignore */ fsName)) as { existsSync(p: string): boolean };
+  const fs = (await import(/* @vite-ignore */ fsName)) as { existsSync: (p: string) => boolean };
   const dirs = [
     ...(proc.env?.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
     "/usr/lib/x86_64-linux-gnu",
@@ -149,7 +149,7 @@ async function missingVulkanLoader(): Promise<string | null> {
     "/lib",
     "/usr/local/lib",
   ];
-  return dirs.some((d) => existsSync(`${d}/libvulkan.so.1`))
+  return dirs.some((d) => fs.existsSync(`${d}/libvulkan.so.1`))
     ? null
     : "no WebGPU adapter: no Vulkan loader (libvulkan.so.1) for the webgpu package to reach a GPU through";
 }
@@ -178,7 +178,7 @@ export async function requestWebGPU(
 ): Promise<{ backend: WebGPUBackend; reason?: undefined } | { backend?: undefined; reason: string }> {
   const gpu = opts.gpu ?? (await findGpu());
   if (typeof gpu === "string") return { reason: gpu };
-  let adapter: GPUAdapter | null = null;
+  let adapter: GPUAdapter | null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch (e) {
