@@ -32,7 +32,14 @@ export async function buildPlayground(): Promise<number> {
   const t0 = performance.now();
   await run(
     process.execPath,
-    [join(ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"],
+    [
+      join(ROOT, "node_modules", "vite", "bin", "vite.js"),
+      "build",
+      "--config",
+      "web/vite.config.ts",
+      "--logLevel",
+      "warn",
+    ],
     { cwd: ROOT },
   );
   return (performance.now() - t0) / 1000;
