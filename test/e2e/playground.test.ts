@@ -192,6 +192,13 @@ test(
         }
       });
 
+      await t.test("engine=webgpu without a WebGPU adapter falls back to wasm and says why", async () => {
+        await load(page, base, new URLSearchParams({ ...CONFIG, engine: "webgpu" }).toString());
+        const badge = page.getByTestId("engine");
+        assert.equal(await badge.getAttribute("data-value"), "wasm");
+        assert.match((await badge.getAttribute("title")) ?? "", /WebGPU/, "the tooltip says why WebGPU is not used");
+      });
+
       await t.test("a strong L2 or GC penalty lowers GC at the same seed and step", async () => {
         const plain = await autorun(page, base, {});
         const l2 = await autorun(page, base, { l2: "0.03" });
