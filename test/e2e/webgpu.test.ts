@@ -9,45 +9,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
 import { tmpdir } from "node:os";
-import { extname, join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type BrowserContext } from "playwright-core";
+import { serveStatic } from "./staticServer.js";
 
 const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const run = promisify(execFile);
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript" };
-
-/** A static file server for dir on 127.0.0.1 (a free port). */
-async function serve(dir: string): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    if (path === "/favicon.ico") {
-      res.writeHead(204).end();
-      return;
-    }
-    let file = normalize(join(dir, path));
-    if (!file.startsWith(dir + sep) && file !== dir) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-    if (!existsSync(file)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  if (!addr || typeof addr === "string") throw new Error("no server address");
-  return { server, base: `http://127.0.0.1:${addr.port}/` };
-}
-
 interface Run {
   adapter: unknown;
   results: Result[];
@@ -109,7 +82,7 @@ test("webgpu: every kernel on SwiftShader matches the float64 reference", { time
       { cwd: ROOT },
     );
     t.diagnostic(`vite build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const served = await serve(out);
+    const served = await serveStatic(out);
     server = served.server;
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,

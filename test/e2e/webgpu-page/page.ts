@@ -748,6 +748,20 @@ async function mechanics(be: WebGPUBackend): Promise<void> {
     return { a };
   });
   check("alloc from the pool is zeroed", await read(z.a), [0, 0, 0], 0, () => 1);
+  // A recycled buffer owes its zeros lazily: read as a kernel input before any write, it is still zero.
+  const x5 = be.upload(Float32Array.from([1, 2, 3, 4, 5]));
+  let junkBuffer: unknown = null;
+  be.scope(() => {
+    const junk = be.alloc("float32", 5);
+    k.fill(junk, 9); // leaves 9s in a buffer the scope recycles
+    junkBuffer = (junk as GpuArray).buffer;
+    return {};
+  });
+  const zeroIn = be.alloc("float32", 5) as GpuArray; // the recycled buffer full of 9s (the pool is LIFO)
+  if (zeroIn.buffer !== junkBuffer) fail("recycled buffer test setup", "the pool did not hand back the same buffer");
+  const sumOut = be.alloc("float32", 5);
+  k.binary("add", x5, zeroIn, sumOut);
+  check("a recycled buffer read before any write is zero", await read(sumOut), [1, 2, 3, 4, 5], 0, () => 1);
   // An upload into a buffer the open encoder still reads must not overtake that read.
   const A = be.upload(Float32Array.from([1, 2, 3, 4]));
   const o1 = be.alloc("float32", 4);
@@ -780,8 +794,9 @@ async function mechanics(be: WebGPUBackend): Promise<void> {
   if (!r1.every((v, i) => Object.is(v, r2[i])) || !r3.every((v, i) => Object.is(v, r4[i])))
     fail("deterministic", "two runs differ");
   else results.push({ name: "deterministic (gemm, sumColumns twice)", ok: true, worst: 0, detail: "" });
-  // Batching: many dispatches, one submit per read.
-  const s0 = ctx.stats.submits;
+  // Batching: many dispatches, one submit per read; outputs from the pool cost no zero-fill dispatch.
+  const s0 = ctx.stats.submits,
+    d0 = ctx.stats.dispatches;
   const v = be.upload(randn(100));
   let acc = v;
   for (let i = 0; i < 50; i++) {
@@ -790,8 +805,10 @@ async function mechanics(be: WebGPUBackend): Promise<void> {
     acc = nx;
   }
   await read(acc);
-  const subs = ctx.stats.submits - s0;
-  if (subs !== 1) fail("one submit per read", `${subs} submits for 50 dispatches and a read`);
+  const subs = ctx.stats.submits - s0,
+    disp = ctx.stats.dispatches - d0;
+  if (subs !== 1 || disp !== 50)
+    fail("one submit per read", `${subs} submits, ${disp} dispatches for 50 ops and a read`);
   else results.push({ name: "50 dispatches, 1 submit", ok: true, worst: 0, detail: "" });
 }
 

@@ -20,6 +20,11 @@ const MAP_READ_MODE = 1;
 export class GpuArray implements DeviceArray {
   readonly device = "webgpu";
   readonly dtype = "float32";
+  /**
+   * True while the values are zeros not yet written to a recycled buffer: the zeros are written only when the array
+   * is read before a kernel has overwritten it (kernels write their outputs completely), saving a dispatch per op.
+   */
+  pendingZero = false;
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteOffset: number,
@@ -106,7 +111,7 @@ export class GpuContext {
   private readonly uniformFloats = new Float32Array(this.uniformData.buffer);
   private slot = 0;
   private staging: GPUBuffer[] = [];
-  /** Called with a kind of the zero-fill dispatch for recycled buffers (set by the kernels module). */
+  /** Records a dispatch that writes zeros into a (set by the kernels module). */
   zeroFill: ((a: GpuArray) => void) | null = null;
   readonly stats: GpuStats = { dispatches: 0, submits: 0, reads: 0, buffersCreated: 0, pipelines: 0 };
   /** Errors the device reported (validation, out of memory), newest last. */
@@ -136,7 +141,7 @@ export class GpuContext {
   alloc(n: number): GpuArray {
     const { buffer, recycled } = this.take(Math.max(4 * n, 4));
     const a = new GpuArray(buffer, 0, n);
-    if (recycled && n > 0) this.zeroFill?.(a);
+    a.pendingZero = recycled && n > 0;
     return a;
   }
 
@@ -181,6 +186,7 @@ export class GpuContext {
 
   /** Writes host bytes into a, ordered after everything recorded so far. */
   private write(a: Bindable, f32: Float32Array | Int32Array): void {
+    if (a instanceof GpuArray) a.pendingZero = false;
     if (f32.length === 0) return;
     if (!this.touched.has(a.buffer)) {
       this.device.queue.writeBuffer(a.buffer, a.byteOffset, f32.buffer, f32.byteOffset, f32.byteLength);
@@ -197,6 +203,7 @@ export class GpuContext {
   private async readBytes(a: Bindable): Promise<ArrayBuffer> {
     this.stats.reads++;
     if (a.length === 0) return new ArrayBuffer(0);
+    this.materialize(a);
     const bytes = a.length * 4;
     const st = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     this.copyEncoder().copyBufferToBuffer(a.buffer, a.byteOffset, st, 0, bytes);
@@ -289,8 +296,18 @@ export class GpuContext {
     return this.pipeline(key, code);
   }
 
+  /** Writes the zeros a recycled array still owes (before anything reads it). */
+  private materialize(a: Bindable): void {
+    if (a instanceof GpuArray && a.pendingZero) {
+      a.pendingZero = false;
+      if (!this.zeroFill) throw new Error("webgpu: no zero-fill kernel");
+      this.zeroFill(a);
+    }
+  }
+
   /** Copies a into a fresh temporary (for an operand that aliases an output of the same dispatch). */
   private copyOf(a: GpuArray): GpuArray {
+    this.materialize(a);
     const t = this.allocUninitialized(a.length);
     this.copyEncoder().copyBufferToBuffer(a.buffer, a.byteOffset, t.buffer, 0, a.length * 4);
     this.touched.add(t.buffer);
@@ -300,6 +317,8 @@ export class GpuContext {
   /** Records one dispatch in the open encoder. */
   dispatch(d: Dispatch): void {
     if (d.params.length > SLOT_WORDS) throw new RangeError(`${d.key}: ${d.params.length} parameters`);
+    for (const r of [...d.reads, ...(d.extra ?? [])]) this.materialize(r);
+    for (const w of d.writes) if (w instanceof GpuArray) w.pendingZero = false; // kernels write outputs completely
     if (this.slot >= SLOTS) this.flush();
     const writeBufs = new Set(d.writes.map((w) => w.buffer));
     const temps: GpuArray[] = [];

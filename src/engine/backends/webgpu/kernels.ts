@@ -3,7 +3,7 @@
  * Inputs that arrive as host arrays (constants such as a broadcast zero) are uploaded; outputs must be GPU storage.
  * Nothing here reads back: results stay on the device until `read`.
  */
-import type { BinaryName, ConvWindow, KernelTable, PoolWindow } from "../../kernelTable.js";
+import type { BinaryName, KernelTable, PoolWindow } from "../../kernelTable.js";
 import type { Data, IndexStorage, Storage } from "./contract.js";
 import { GpuArray, GpuContext, GpuIndexArray, f, grid, type Bindable, type Param } from "./context.js";
 import * as W from "./wgsl.js";
@@ -72,6 +72,20 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     extra: Bindable[] = [],
   ) => run(key, code, reads, writes, params, grid(Math.ceil(n / W.WG)), extra);
   const ew = (reads: string[], writes: string[], body: string) => () => W.elementwise(reads, writes, body);
+  /** A kernel with one output and a thread per output value: false when out is not this backend's storage. */
+  const single = (
+    key: string,
+    code: () => string,
+    inputs: Storage[],
+    out: Storage,
+    params: (n: number) => Param[],
+    extra: () => Bindable[] = () => [],
+  ): boolean => {
+    if (!isOut(out)) return false;
+    const n = out.length;
+    if (n > 0) run1(key, code, inputs.map(inp), [out as GpuArray], params(n), n, extra());
+    return true;
+  };
   /** Device indices (host Int32Arrays are uploaded; their inverse for scatters is computed on the host). */
   const indices = (idx: IndexStorage): GpuIndexArray => {
     if (idx instanceof GpuIndexArray) return idx;
@@ -165,25 +179,6 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     return true;
   };
 
-  const geomParams = (count: number, g: PoolWindow, cout: number): number[] => [
-    count,
-    g.n,
-    g.h,
-    g.w,
-    g.c,
-    cout,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.padTop,
-    g.padLeft,
-    g.outH,
-    g.outW,
-  ];
-
   return {
     gemm(A, B, C, M, K, N, transA, transB) {
       if (!isOut(C)) return false;
@@ -195,55 +190,17 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       gemmCall(inp(x), inp(Wt), inp(b), out as GpuArray, M, K, N, false, true, relu);
       return true;
     },
-    binary(name, a, b, out) {
-      if (!isOut(out) || out.length === 0) return isOut(out);
-      run1(
-        `binary:${name}`,
-        ew(["a", "b"], ["out"], `out[i] = ${BIN_OPS[name]};`),
-        [inp(a), inp(b)],
-        [out as GpuArray],
-        [out.length],
-        out.length,
-      );
-      return true;
-    },
-    unary(name, x, out) {
-      if (!isOut(out) || out.length === 0) return isOut(out);
-      const body = `let x = xs[i]; out[i] = ${W.UNARY_EXPR[name]};`;
-      run1(`unary:${name}`, ew(["xs"], ["out"], body), [inp(x)], [out as GpuArray], [out.length], out.length);
-      return true;
-    },
-    scale(x, out, s) {
-      if (!isOut(out) || out.length === 0) return isOut(out);
-      run1(
-        "scale",
-        ew(["x"], ["out"], "out[i] = x[i] * pf(1u);"),
-        [inp(x)],
-        [out as GpuArray],
-        [out.length, f(s)],
-        out.length,
-      );
-      return true;
-    },
-    affine(x, out, alpha, beta) {
-      if (!isOut(out) || out.length === 0) return isOut(out);
-      const body = "out[i] = pf(1u) * x[i] + pf(2u);";
-      run1(
-        "affine",
-        ew(["x"], ["out"], body),
-        [inp(x)],
-        [out as GpuArray],
-        [out.length, f(alpha), f(beta)],
-        out.length,
-      );
-      return true;
-    },
-    reluMask(x, mask) {
-      if (!isOut(mask) || mask.length === 0) return isOut(mask);
-      const body = "out[i] = select(0.0, 1.0, x[i] > 0.0);";
-      run1("reluMask", ew(["x"], ["out"], body), [inp(x)], [mask as GpuArray], [mask.length], mask.length);
-      return true;
-    },
+    binary: (name, a, b, out) =>
+      single(`binary:${name}`, ew(["a", "b"], ["out"], `out[i] = ${BIN_OPS[name]};`), [a, b], out, (n) => [n]),
+    unary: (name, x, out) =>
+      single(`unary:${name}`, ew(["xs"], ["out"], `let x = xs[i]; out[i] = ${W.UNARY_EXPR[name]};`), [x], out, (n) => [
+        n,
+      ]),
+    scale: (x, out, s) => single("scale", ew(["x"], ["out"], "out[i] = x[i] * pf(1u);"), [x], out, (n) => [n, f(s)]),
+    affine: (x, out, alpha, beta) =>
+      single("affine", ew(["x"], ["out"], "out[i] = pf(1u) * x[i] + pf(2u);"), [x], out, (n) => [n, f(alpha), f(beta)]),
+    reluMask: (x, mask) =>
+      single("reluMask", ew(["x"], ["out"], "out[i] = select(0.0, 1.0, x[i] > 0.0);"), [x], mask, (n) => [n]),
     relu(x, out, mask) {
       if (!isOut(out, mask) || out.length === 0) return isOut(out, mask);
       const body = "let v = x[i]; let p = v > 0.0; out[i] = select(0.0, v, p); mask[i] = select(0.0, 1.0, p);";
@@ -257,19 +214,8 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       );
       return true;
     },
-    addRowVector(x, v, out, rows, cols) {
-      if (!isOut(out) || out.length === 0) return isOut(out);
-      const body = "out[i] = x[i] + v[i % pu(1u)];";
-      run1(
-        "addRowVector",
-        ew(["x", "v"], ["out"], body),
-        [inp(x), inp(v)],
-        [out as GpuArray],
-        [rows * cols, cols],
-        rows * cols,
-      );
-      return true;
-    },
+    addRowVector: (x, v, out, rows, cols) =>
+      single("addRowVector", ew(["x", "v"], ["out"], "out[i] = x[i] + v[i % pu(1u)];"), [x, v], out, (n) => [n, cols]),
     broadcastBinary(op, a, aStrides, b, bStrides, out, outShape) {
       if (!isOut(out)) return false;
       if (out.length === 0) return true;
@@ -346,9 +292,9 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       const A = inp(a),
         B = inp(b);
       if (which === "forward") {
-        run1("convForward", () => W.CONV_FORWARD, [A, B], [o], geomParams(o.length, g, cout), o.length);
+        run1("convForward", () => W.CONV_FORWARD, [A, B], [o], winParams(o.length, g, false, cout), o.length);
       } else if (which === "input") {
-        run1("convInput", () => W.CONV_INPUT, [A, B], [o], geomParams(o.length, g, cout), o.length);
+        run1("convInput", () => W.CONV_INPUT, [A, B], [o], winParams(o.length, g, false, cout), o.length);
       } else {
         const pixels = g.n * g.outH * g.outW;
         if (pixels === 0) {
@@ -359,7 +305,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
         const chunks = Math.ceil(pixels / chunk);
         const wsize = o.length;
         const part = ctx.allocUninitialized(2 * chunks * wsize);
-        const params = [...geomParams(chunks * wsize, g, cout), chunk, wsize];
+        const params = winParams(chunks * wsize, g, false, cout, chunk, wsize);
         run1("convFilterPartial", () => W.CONV_FILTER_PARTIAL, [A, B], [part], params, chunks * wsize);
         run1("sumColumnsFinal", () => W.SUM_COLUMNS_FINAL, [part], [o], [chunks, wsize], wsize);
         ctx.recycle(part);
@@ -369,7 +315,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     maxPool(x, y, idx, g) {
       if (!isOut(y) || !(idx instanceof GpuIndexArray)) return false;
       if (y.length === 0) return true;
-      const params = geomParams(y.length, g, 0);
+      const params = winParams(y.length, g, false);
       run1("maxPool", () => W.MAX_POOL, [inp(x)], [y as GpuArray, idx], params, y.length);
       idx.pool = { ...g, xLength: x.length };
       return true;
@@ -379,17 +325,15 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (out.length > 0) fill(out as GpuArray, v);
       return true;
     },
-    transpose(x, out, M, N) {
-      if (!isOut(out)) return false;
-      if (out.length > 0) run1("transpose", () => L.TRANSPOSE, [inp(x)], [out as GpuArray], [M * N, M, N], M * N);
-      return true;
-    },
-    copy(x, out) {
-      if (!isOut(out)) return false;
-      if (out.length > 0)
-        run1("copy", ew(["x"], ["out"], "out[i] = x[i];"), [inp(x)], [out as GpuArray], [out.length], out.length);
-      return true;
-    },
+    transpose: (x, out, M, N) =>
+      single(
+        "transpose",
+        () => L.TRANSPOSE,
+        [x],
+        out,
+        (n) => [n, M, N],
+      ),
+    copy: (x, out) => single("copy", ew(["x"], ["out"], "out[i] = x[i];"), [x], out, (n) => [n]),
     powScalar(x, out, p) {
       if (!isOut(out)) return false;
       if (out.length === 0) return true;
@@ -508,12 +452,15 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       ctx.recycle(part);
       return true;
     },
-    gather(x, idx, out) {
-      if (!isOut(out)) return false;
-      if (out.length === 0) return true;
-      run1("gather", () => L.GATHER, [inp(x)], [out as GpuArray], [out.length], out.length, [indices(idx)]);
-      return true;
-    },
+    gather: (x, idx, out) =>
+      single(
+        "gather",
+        () => L.GATHER,
+        [x],
+        out,
+        (n) => [n],
+        () => [indices(idx)],
+      ),
     scatterAdd(g, idx, out) {
       if (!isOut(out)) return false;
       const o = out as GpuArray;
@@ -531,26 +478,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (!(idx instanceof GpuIndexArray)) return false;
       const pool = idx.pool as (PoolWindow & { xLength: number }) | null;
       if (pool && pool.xLength === o.length) {
-        const params = [
-          o.length,
-          pool.n,
-          pool.h,
-          pool.w,
-          pool.c,
-          0,
-          pool.c,
-          pool.kh,
-          pool.kw,
-          pool.sh,
-          pool.sw,
-          pool.dh,
-          pool.dw,
-          pool.padTop,
-          pool.padLeft,
-          pool.outH,
-          pool.outW,
-          0,
-        ];
+        const params = winParams(o.length, pool, false);
         run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [G], [o], params, o.length, [idx]);
         return true;
       }
@@ -587,56 +515,54 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       run1("crop2d", () => L.CROP2D, [inp(x)], [out as GpuArray], params, out.length);
       return true;
     },
-    im2col(x, cols, g) {
-      if (!isOut(cols)) return false;
-      if (cols.length > 0)
-        run1("im2col", () => L.IM2COL, [inp(x)], [cols as GpuArray], winParams(cols.length, g, false), cols.length);
-      return true;
-    },
-    col2im(cols, x, g) {
-      if (!isOut(x)) return false;
-      if (x.length > 0)
-        run1("col2im", () => L.COL2IM, [inp(cols)], [x as GpuArray], winParams(x.length, g, false), x.length);
-      return true;
-    },
-    avgPool(x, out, g, countIncludePad) {
-      if (!isOut(out)) return false;
-      if (out.length > 0)
-        run1(
-          "avgPool",
-          () => L.AVG_POOL,
-          [inp(x)],
-          [out as GpuArray],
-          winParams(out.length, whole(g), countIncludePad),
-          out.length,
-        );
-      return true;
-    },
-    avgPoolBackward(dy, dx, g, countIncludePad) {
-      if (!isOut(dx)) return false;
-      if (dx.length > 0)
-        run1(
-          "avgPoolBackward",
-          () => L.AVG_POOL_BACKWARD,
-          [inp(dy)],
-          [dx as GpuArray],
-          winParams(dx.length, whole(g), countIncludePad),
-          dx.length,
-        );
-      return true;
-    },
-    globalAvgPool(x, out, n, hw, c) {
-      if (!isOut(out)) return false;
-      if (out.length > 0)
-        run1("globalAvgPool", () => L.GLOBAL_AVG_POOL, [inp(x)], [out as GpuArray], [n * c, hw, c], n * c);
-      return true;
-    },
-    spreadMean(g, out, n, hw, c) {
-      if (!isOut(out)) return false;
-      if (out.length > 0)
-        run1("spreadMean", () => L.SPREAD_MEAN, [inp(g)], [out as GpuArray], [n * hw * c, hw, c], n * hw * c);
-      return true;
-    },
+    im2col: (x, cols, g) =>
+      single(
+        "im2col",
+        () => L.IM2COL,
+        [x],
+        cols,
+        (n) => winParams(n, g, false),
+      ),
+    col2im: (cols, x, g) =>
+      single(
+        "col2im",
+        () => L.COL2IM,
+        [cols],
+        x,
+        (n) => winParams(n, g, false),
+      ),
+    avgPool: (x, out, g, countIncludePad) =>
+      single(
+        "avgPool",
+        () => L.AVG_POOL,
+        [x],
+        out,
+        (n) => winParams(n, g, countIncludePad),
+      ),
+    avgPoolBackward: (dy, dx, g, countIncludePad) =>
+      single(
+        "avgPoolBackward",
+        () => L.AVG_POOL_BACKWARD,
+        [dy],
+        dx,
+        (n) => winParams(n, g, countIncludePad),
+      ),
+    globalAvgPool: (x, out, _n, hw, c) =>
+      single(
+        "globalAvgPool",
+        () => L.GLOBAL_AVG_POOL,
+        [x],
+        out,
+        (n) => [n, hw, c],
+      ),
+    spreadMean: (g, out, _n, hw, c) =>
+      single(
+        "spreadMean",
+        () => L.SPREAD_MEAN,
+        [g],
+        out,
+        (n) => [n, hw, c],
+      ),
   };
 }
 
@@ -651,21 +577,23 @@ function rowMajorStrides(shape: readonly number[]): number[] {
   return st;
 }
 
-/** A pooling window as a window over all channels (c0 0, cg c). */
-function whole(g: PoolWindow): ConvWindow {
-  return { ...g, c0: 0, cg: g.c, padBottom: 0, padRight: 0 };
-}
-
-/** Words of the window kernels of wgslLayout.ts. */
-function winParams(count: number, g: ConvWindow, flag: boolean): number[] {
+/** Words of the window kernels (wgsl.ts `GEOM`); a pooling window reads all channels (c0 0, cg c). */
+function winParams(
+  count: number,
+  g: PoolWindow & { c0?: number; cg?: number },
+  flag: boolean,
+  cout = 0,
+  chunk = 0,
+  wsize = 0,
+): number[] {
   return [
     count,
     g.n,
     g.h,
     g.w,
     g.c,
-    g.c0,
-    g.cg,
+    g.c0 ?? 0,
+    g.cg ?? g.c,
     g.kh,
     g.kw,
     g.sh,
@@ -677,6 +605,9 @@ function winParams(count: number, g: ConvWindow, flag: boolean): number[] {
     g.outH,
     g.outW,
     flag ? 1 : 0,
+    cout,
+    chunk,
+    wsize,
   ];
 }
 

@@ -327,36 +327,60 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 /**
- * Convolution geometry words shared by the conv and pooling kernels: 1 n, 2 h, 3 w, 4 c, 5 cout, 6 kh, 7 kw,
- * 8 sh, 9 sw, 10 dh, 11 dw, 12 padTop, 13 padLeft, 14 outH, 15 outW (word 0: the thread count).
+ * Window geometry words shared by the convolution, pooling and im2col kernels (kernels.ts `winParams`): 1 n, 2 h,
+ * 3 w, 4 c, 5 c0, 6 cg (the channel range a grouped window reads), 7 kh, 8 kw, 9 sh, 10 sw, 11 dh, 12 dw,
+ * 13 padTop, 14 padLeft, 15 outH, 16 outW, 17 a flag (countIncludePad), 18 cout, 19 chunk, 20 weight count
+ * (word 0: the thread count).
  */
-const GEOM = /* wgsl */ `
-  let n = pu(1u); let h = pu(2u); let w = pu(3u); let c = pu(4u); let cout = pu(5u);
-  let kh = pu(6u); let kw = pu(7u); let sh = pu(8u); let sw = pu(9u); let dh = pu(10u); let dw = pu(11u);
-  let padTop = i32(pu(12u)); let padLeft = i32(pu(13u)); let outH = pu(14u); let outW = pu(15u);`;
+export const GEOM = /* wgsl */ `
+  let n = pu(1u); let h = pu(2u); let w = pu(3u); let c = pu(4u); let c0 = pu(5u); let cg = pu(6u);
+  let kh = pu(7u); let kw = pu(8u); let sh = pu(9u); let sw = pu(10u); let dh = pu(11u); let dw = pu(12u);
+  let padTop = i32(pu(13u)); let padLeft = i32(pu(14u)); let outH = pu(15u); let outW = pu(16u);
+  let flag = pu(17u); let cout = pu(18u);`;
 
-/** y [n, outH, outW, cout] = conv(x [n,h,w,c], wt [cout,kh,kw,c]): one thread per output, sum in (ky, kx, ci) order. */
-export const CONV_FORWARD = `${PRELUDE}${bindings(["x", "wt"], ["y"])}
-${ENTRY_1D}
-  if (i >= pu(0u)) { return; }
-${GEOM}
-  let co = i % cout;
-  let p = i / cout;
+/** Thread i as an NHWC output position: channel `ch` of `channels`, pixel (oy, ox) of image b. */
+export function outputPosition(channels: string, ch: string): string {
+  return `
+  let ${ch} = i % ${channels};
+  let p = i / ${channels};
   let ox = p % outW;
   let oy = (p / outW) % outH;
-  let b = p / (outW * outH);
-  var acc = 0.0;
+  let b = p / (outW * outH);`;
+}
+
+/** Thread i as an NHWC input position: channel `ch`, pixel (iy, ix) (as i32) of image b. */
+export function inputPosition(ch: string): string {
+  return `
+  let ${ch} = i % c;
+  let p = i / c;
+  let ix = i32(p % w);
+  let iy = i32((p / w) % h);
+  let b = p / (w * h);`;
+}
+
+/** `body` for each window offset (ky, kx) of output pixel (oy, ox) that lies inside the image (iy, ix as i32). */
+export function insideWindow(body: string): string {
+  return `
   for (var ky = 0u; ky < kh; ky = ky + 1u) {
     let iy = i32(oy * sh + ky * dh) - padTop;
     if (iy < 0 || iy >= i32(h)) { continue; }
     for (var kx = 0u; kx < kw; kx = kx + 1u) {
       let ix = i32(ox * sw + kx * dw) - padLeft;
       if (ix < 0 || ix >= i32(w)) { continue; }
+      ${body}
+    }
+  }`;
+}
+
+/** y [n, outH, outW, cout] = conv(x [n,h,w,c], wt [cout,kh,kw,c]): one thread per output, sum in (ky, kx, ci) order. */
+export const CONV_FORWARD = `${PRELUDE}${bindings(["x", "wt"], ["y"])}
+${ENTRY_1D}
+  if (i >= pu(0u)) { return; }
+${GEOM}${outputPosition("cout", "co")}
+  var acc = 0.0;${insideWindow(`
       let xo = ((b * h + u32(iy)) * w + u32(ix)) * c;
       let wo = ((co * kh + ky) * kw + kx) * c;
-      for (var ci = 0u; ci < c; ci = ci + 1u) { acc = fma(x[xo + ci], wt[wo + ci], acc); }
-    }
-  }
+      for (var ci = 0u; ci < c; ci = ci + 1u) { acc = fma(x[xo + ci], wt[wo + ci], acc); }`)}
   y[i] = acc;
 }`;
 
@@ -364,12 +388,7 @@ ${GEOM}
 export const CONV_INPUT = `${PRELUDE}${bindings(["dy", "wt"], ["dx"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${GEOM}
-  let ci = i % c;
-  let p = i / c;
-  let ix = i32(p % w);
-  let iy = i32((p / w) % h);
-  let b = p / (w * h);
+${GEOM}${inputPosition("ci")}
   var acc = 0.0;
   for (var ky = 0u; ky < kh; ky = ky + 1u) {
     let ty = iy + padTop - i32(ky * dh);
@@ -392,14 +411,14 @@ ${GEOM}
 
 /**
  * Partial filter gradients: thread (chunk q, weight e) sums dy ⊗ x patches over output pixels [q·chunk, (q+1)·chunk)
- * in pixel order, writing (hi, lo) to part[(q·wsize + e)·2 …] for SUM_COLUMNS_FINAL. Words 16 chunk, 17 wsize.
+ * in pixel order, writing (hi, lo) to part[(q·wsize + e)·2 …] for SUM_COLUMNS_FINAL. Words 19 chunk, 20 wsize.
  */
 export const CONV_FILTER_PARTIAL = `${PRELUDE}${TWO_SUM}${bindings(["x", "dy"], ["part"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
 ${GEOM}
-  let chunk = pu(16u);
-  let wsize = pu(17u);
+  let chunk = pu(19u);
+  let wsize = pu(20u);
   let e = i % wsize;
   let q = i / wsize;
   let ci = e % c;
@@ -430,25 +449,12 @@ export const MAX_POOL = `${PRELUDE}${bindings(["x"], ["y"])}
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${GEOM}
-  let ch = i % c;
-  let p = i / c;
-  let ox = p % outW;
-  let oy = (p / outW) % outH;
-  let b = p / (outW * outH);
+${GEOM}${outputPosition("c", "ch")}
   var best = 0.0;
-  var at = -1;
-  for (var ky = 0u; ky < kh; ky = ky + 1u) {
-    let iy = i32(oy * sh + ky * dh) - padTop;
-    if (iy < 0 || iy >= i32(h)) { continue; }
-    for (var kx = 0u; kx < kw; kx = kx + 1u) {
-      let ix = i32(ox * sw + kx * dw) - padLeft;
-      if (ix < 0 || ix >= i32(w)) { continue; }
+  var at = -1;${insideWindow(`
       let a = i32(((b * h + u32(iy)) * w + u32(ix)) * c + ch);
       let v = x[a];
-      if (at < 0 || v > best || isnan_(v)) { best = v; at = a; }
-    }
-  }
+      if (at < 0 || v > best || isnan_(v)) { best = v; at = a; }`)}
   y[i] = best;
   idx[i] = at;
 }`;

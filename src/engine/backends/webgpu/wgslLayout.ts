@@ -3,7 +3,7 @@
  * loops before the device-storage contract): transpose, permute, strided copies, sums to a broadcast shape,
  * gather/scatter, padding, im2col/col2im, average pooling. Conventions as in wgsl.ts (uniform words, bindings).
  */
-import { PRELUDE, ENTRY_1D, TWO_SUM, bindings } from "./wgsl.js";
+import { PRELUDE, ENTRY_1D, GEOM, TWO_SUM, bindings, inputPosition, insideWindow, outputPosition } from "./wgsl.js";
 
 /** out[j·M + i] = x[i·N + j]. Words: 0 n, 1 M, 2 N. */
 export const TRANSPOSE = `${PRELUDE}${bindings(["x"], ["out"])}
@@ -102,15 +102,21 @@ fn main() {
   for (var i = 0u; i < pu(1u); i = i + 1u) { let k = u32(idx[i]); out[k] = out[k] + g[i]; }
 }`;
 
-/**
- * Geometry words of the window kernels here: 1 n, 2 h, 3 w, 4 c, 5 c0, 6 cg, 7 kh, 8 kw, 9 sh, 10 sw, 11 dh, 12 dw,
- * 13 padTop, 14 padLeft, 15 outH, 16 outW, 17 a flag (countIncludePad) (word 0: threads).
- */
-const WIN = /* wgsl */ `
-  let n = pu(1u); let h = pu(2u); let w = pu(3u); let c = pu(4u); let c0 = pu(5u); let cg = pu(6u);
-  let kh = pu(7u); let kw = pu(8u); let sh = pu(9u); let sw = pu(10u); let dh = pu(11u); let dw = pu(12u);
-  let padTop = i32(pu(13u)); let padLeft = i32(pu(14u)); let outH = pu(15u); let outW = pu(16u);
-  let flag = pu(17u);`;
+/** `body` for each window (oy, ox) containing input pixel (iy, ix), in increasing window order (ky, kx its offset). */
+function windowsOfInput(body: string): string {
+  return `
+  for (var oy = 0u; oy < outH; oy = oy + 1u) {
+    let ty = iy + padTop - i32(oy * sh);
+    if (ty < 0 || ty % i32(dh) != 0 || u32(ty) / dh >= kh) { continue; }
+    let ky = u32(ty) / dh;
+    for (var ox = 0u; ox < outW; ox = ox + 1u) {
+      let tx = ix + padLeft - i32(ox * sw);
+      if (tx < 0 || tx % i32(dw) != 0 || u32(tx) / dw >= kw) { continue; }
+      let kx = u32(tx) / dw;
+      ${body}
+    }
+  }`;
+}
 
 /**
  * Backward of max pooling from its argmax: thread per x element gathers dy of the windows (in increasing window
@@ -120,24 +126,10 @@ export const MAX_POOL_BACKWARD = `${PRELUDE}${bindings(["g"], ["out"])}
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${WIN}
-  let ch = i % c;
-  let p = i / c;
-  let ix = i32(p % w);
-  let iy = i32((p / w) % h);
-  let b = p / (w * h);
-  var acc = 0.0;
-  // Windows containing (iy, ix): oy·sh + ky·dh − padTop = iy. Visit oy, ox ascending (window order).
-  for (var oy = 0u; oy < outH; oy = oy + 1u) {
-    let ty = iy + padTop - i32(oy * sh);
-    if (ty < 0 || ty % i32(dh) != 0 || u32(ty) / dh >= kh) { continue; }
-    for (var ox = 0u; ox < outW; ox = ox + 1u) {
-      let tx = ix + padLeft - i32(ox * sw);
-      if (tx < 0 || tx % i32(dw) != 0 || u32(tx) / dw >= kw) { continue; }
+${GEOM}${inputPosition("ch")}
+  var acc = 0.0;${windowsOfInput(`
       let o = ((b * outH + oy) * outW + ox) * c + ch;
-      if (u32(idx[o]) == i) { acc = acc + g[o]; }
-    }
-  }
+      if (u32(idx[o]) == i) { acc = acc + g[o]; }`)}
   out[i] = acc;
 }`;
 
@@ -145,7 +137,7 @@ ${WIN}
 export const IM2COL = `${PRELUDE}${bindings(["x"], ["cols"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${WIN}
+${GEOM}
   let ch = i % cg;
   let kx = (i / cg) % kw;
   let ky = (i / (cg * kw)) % kh;
@@ -164,27 +156,12 @@ ${WIN}
 export const COL2IM = `${PRELUDE}${bindings(["cols"], ["x"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${WIN}
-  let chAll = i % c;
-  let p = i / c;
-  let ix = i32(p % w);
-  let iy = i32((p / w) % h);
-  let b = p / (w * h);
+${GEOM}${inputPosition("chAll")}
   var acc = 0.0;
   if (chAll >= c0 && chAll < c0 + cg) {
-    let ch = chAll - c0;
-    for (var oy = 0u; oy < outH; oy = oy + 1u) {
-      let ty = iy + padTop - i32(oy * sh);
-      if (ty < 0 || ty % i32(dh) != 0 || u32(ty) / dh >= kh) { continue; }
-      let ky = u32(ty) / dh;
-      for (var ox = 0u; ox < outW; ox = ox + 1u) {
-        let tx = ix + padLeft - i32(ox * sw);
-        if (tx < 0 || tx % i32(dw) != 0 || u32(tx) / dw >= kw) { continue; }
-        let kx = u32(tx) / dw;
-        let r = (b * outH + oy) * outW + ox;
-        acc = acc + cols[((r * kh + ky) * kw + kx) * cg + ch];
-      }
-    }
+    let ch = chAll - c0;${windowsOfInput(`
+      let r = (b * outH + oy) * outW + ox;
+      acc = acc + cols[((r * kh + ky) * kw + kx) * cg + ch];`)}
   }
   x[i] = acc;
 }`;
@@ -209,22 +186,9 @@ fn divisor(oy: u32, ox: u32, h: u32, w: u32, kh: u32, kw: u32, sh: u32, sw: u32,
 export const AVG_POOL = `${PRELUDE}${DIVISOR}${bindings(["x"], ["out"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${WIN}
-  let ch = i % c;
-  let p = i / c;
-  let ox = p % outW;
-  let oy = (p / outW) % outH;
-  let b = p / (outW * outH);
-  var acc = 0.0;
-  for (var ky = 0u; ky < kh; ky = ky + 1u) {
-    let iy = i32(oy * sh + ky * dh) - padTop;
-    if (iy < 0 || iy >= i32(h)) { continue; }
-    for (var kx = 0u; kx < kw; kx = kx + 1u) {
-      let ix = i32(ox * sw + kx * dw) - padLeft;
-      if (ix < 0 || ix >= i32(w)) { continue; }
-      acc = acc + x[((b * h + u32(iy)) * w + u32(ix)) * c + ch];
-    }
-  }
+${GEOM}${outputPosition("c", "ch")}
+  var acc = 0.0;${insideWindow(`
+      acc = acc + x[((b * h + u32(iy)) * w + u32(ix)) * c + ch];`)}
   out[i] = acc * (1.0 / divisor(oy, ox, h, w, kh, kw, sh, sw, dh, dw, padTop, padLeft, flag));
 }`;
 
@@ -232,23 +196,10 @@ ${WIN}
 export const AVG_POOL_BACKWARD = `${PRELUDE}${DIVISOR}${bindings(["dy"], ["dx"])}
 ${ENTRY_1D}
   if (i >= pu(0u)) { return; }
-${WIN}
-  let ch = i % c;
-  let p = i / c;
-  let ix = i32(p % w);
-  let iy = i32((p / w) % h);
-  let b = p / (w * h);
-  var acc = 0.0;
-  for (var oy = 0u; oy < outH; oy = oy + 1u) {
-    let ty = iy + padTop - i32(oy * sh);
-    if (ty < 0 || ty % i32(dh) != 0 || u32(ty) / dh >= kh) { continue; }
-    for (var ox = 0u; ox < outW; ox = ox + 1u) {
-      let tx = ix + padLeft - i32(ox * sw);
-      if (tx < 0 || tx % i32(dw) != 0 || u32(tx) / dw >= kw) { continue; }
+${GEOM}${inputPosition("ch")}
+  var acc = 0.0;${windowsOfInput(`
       let o = ((b * outH + oy) * outW + ox) * c + ch;
-      acc = acc + dy[o] * (1.0 / divisor(oy, ox, h, w, kh, kw, sh, sw, dh, dw, padTop, padLeft, flag));
-    }
-  }
+      acc = acc + dy[o] * (1.0 / divisor(oy, ox, h, w, kh, kw, sh, sw, dh, dw, padTop, padLeft, flag));`)}
   dx[i] = acc;
 }`;
 
