@@ -46,6 +46,7 @@ export { resolveModel, type ResolvedModel } from "./models/resolve.js";
 export * from "./measures/gc.js";
 export * from "./measures/jacobian.js";
 export * from "./measures/norms.js";
+export { combine, mapDeferred, resolve, resolveNow, type Deferred } from "./measures/readback.js";
 export {
   l2,
   spectral,

@@ -24,6 +24,8 @@ import { compileNetwork } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { loadDataset } from "../src/data/registry.js";
 import { UserError } from "../src/util/errors.js";
+import { jacobianSqNormsForward, jacobianSqNormsForwardTensor } from "../src/measures/jacobian.js";
+import { relativeError } from "./helpers.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "gcx-readback-"));
 const quick = { data: "moons", model: "mlp:2-16-16-2", size: 200, evalSize: 200, gcSize: 100, lr: 0.1, batchSize: 32 };
@@ -52,7 +54,10 @@ test("trainAsync writes the same metrics, checkpoint and model as train", async 
   train(cfg, a);
   await trainAsync(cfg, b);
   const strip = (s: string) => s.replace(/"seconds":[^,}]*/g, "");
-  assert.equal(strip(readFileSync(join(b, "metrics.jsonl"), "utf8")), strip(readFileSync(join(a, "metrics.jsonl"), "utf8")));
+  assert.equal(
+    strip(readFileSync(join(b, "metrics.jsonl"), "utf8")),
+    strip(readFileSync(join(a, "metrics.jsonl"), "utf8")),
+  );
   const wa = loadModel(join(a, "model")).params,
     wb = loadModel(join(b, "model")).params;
   for (const k of Object.keys(wa)) assert.deepEqual(wb[k].data, wa[k].data, k);
@@ -96,7 +101,8 @@ test("device read schedule: losses are read at log points and checkpoints, with 
     d = rows(device);
   assert.equal(d.length, 3);
   for (let i = 0; i < h.length; i++) {
-    for (const k of ["batch_loss", "penalty", "train_loss", "test_loss", "train_acc"]) assert.equal(d[i][k], h[i][k], `${k} at step ${h[i].step}`);
+    for (const k of ["batch_loss", "penalty", "train_loss", "test_loss", "train_acc"])
+      assert.equal(d[i][k], h[i][k], `${k} at step ${h[i].step}`);
     // Exact GC on a device runs the reverse-mode ops instead of the closed-form host loops: float32 rounding apart.
     assert.ok(Math.abs(d[i].gc_train - h[i].gc_train) <= 1e-5 * h[i].gc_train, `gc_train at ${h[i].step}`);
   }
@@ -144,7 +150,13 @@ test("deferred GC measures read once at the end and give the synchronous results
 });
 
 test("strict device backend: a training step with each penalty, and a step of a BatchNorm graph model, read nothing back", async () => {
-  const bn = (name: string, input: string) => ({ name, op: "batchnorm" as const, inputs: [input], eps: 1e-5, momentum: 0.1 });
+  const bn = (name: string, input: string) => ({
+    name,
+    op: "batchnorm" as const,
+    inputs: [input],
+    eps: 1e-5,
+    momentum: 0.1,
+  });
   const specs = {
     relu: compileNetwork({ kind: "mlp", sizes: [4, 16, 16, 3], activation: "relu" }),
     tanh: compileNetwork({ kind: "mlp", sizes: [4, 16, 3], activation: "tanh" }),
@@ -180,10 +192,10 @@ test("strict device backend: a training step with each penalty, and a step of a 
       for (const [pname, cfg] of Object.entries(penalties)) {
         const regs = buildRegularizers(cfg);
         for (const opt of [sgd(0.01, 0.9), adam(0.01)]) {
-          let state: StepState = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
+          const state: StepState = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
           resetStrictStats();
           const r = trainStep(net, state, batch, regs, opt, Rng.derive(7, 0));
-          state = trainStep(net, r.state, batch, regs, opt, Rng.derive(7, 1)).state;
+          trainStep(net, r.state, batch, regs, opt, Rng.derive(7, 1)); // a second step, from device state
           assert.equal(strictStats().reads, 0, `${name} + ${pname}: reads inside the steps`);
           assert.throws(() => r.loss, /await tensor.read\(\)/, "a synchronous read of the loss throws on a device");
           const loss = await r.lossTensor.readItem();
@@ -249,4 +261,28 @@ test("strict device backend: a run resumed from its checkpoint writes what an un
   const wa = loadModel(join(a, "model")).params,
     wb = loadModel(join(b, "model")).params;
   for (const k of Object.keys(wa)) assert.deepEqual(wb[k].data, wa[k].data, k);
+});
+
+test("forward-mode GC as ops (device path) matches the host forward-mode loop, logits and softmax; strict runs it with no read", async () => {
+  const ds = loadDataset("moons", { split: "train", seed: 0, size: 60 });
+  const net = compileNetwork({ kind: "mlp", sizes: [2, 16, 3], activation: "tanh" });
+  const labels = Int32Array.from(ds.labels!, (c, i) => (c + i) % 3);
+  const three = { ...ds, numOutputs: 3, labels };
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 4 });
+  for (const output of ["logits", "softmax"] as const) {
+    const x = new Tensor(ds.x.subarray(0, 60 * 2), [60, 2]);
+    const host = jacobianSqNormsForward(net, params, x, output);
+    const ops = jacobianSqNormsForwardTensor(net, params, x, output).data;
+    assert.ok(relativeError(ops, host) < 1e-5, `${output}: ops vs host loop ${relativeError(ops, host)}`);
+    const want = withJs(() => exactGC(net, params, three, { batchSize: 25, mode: "forward", output }).gc);
+    await onStrict(async () => {
+      const p = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0.1, seed: 4 });
+      resetStrictStats();
+      const d = exactGCDeferred(net, p, three, { batchSize: 25, mode: "forward", output });
+      assert.equal(strictStats().reads, 0);
+      const r = await resolve(d);
+      assert.equal(r.mode, "forward");
+      assert.ok(Math.abs(r.gc - want) <= 1e-5 * want, `${output}: strict ${r.gc} vs host ${want}`);
+    });
+  }
 });

@@ -106,7 +106,11 @@ test("wasm SGD, momentum and Adam steps (with and without weight decay) equal th
         c.step(h.exports, p, g, s, n, step);
         assertBitEqual(h.get(p, n), params.w.data, `${c.name} n=${n} step ${step}: parameters`);
         c.state.forEach((prefix, i) => {
-          assertBitEqual(h.get(s[i], n), state.arrays[`${prefix}w`] as Float32Array, `${c.name} n=${n} step ${step}: ${prefix}`);
+          assertBitEqual(
+            h.get(s[i], n),
+            state.arrays[`${prefix}w`] as Float32Array,
+            `${c.name} n=${n} step ${step}: ${prefix}`,
+          );
         });
       }
     }

@@ -9,7 +9,7 @@ import { grad } from "../engine/autograd.js";
 import { forward, type Network, type Params } from "../models/network.js";
 import { Rng } from "../util/rng.js";
 import { spectralNormUpper } from "./norms.js";
-import { bookkeepingDType, resolveNow, upload, type Deferred } from "./readback.js";
+import { bookkeepingDType, resolveNow, sumScalars, upload, type Deferred } from "./readback.js";
 
 /** A data loss on fixed data, as a function of (differentiable) parameters. */
 export type LossOf = (params: Params) => Tensor;
@@ -94,11 +94,6 @@ export function outputGradientsDeferred(
   };
 }
 
-/** Σ of scalar read-back values in float64, in order. */
-function sumOf(values: readonly ArrayLike<number>[]): number {
-  return values.reduce((s, v) => s + v[0], 0);
-}
-
 /** ‖∇_θ L‖² of a loss. */
 export function lossGradSq(params: Params, loss: LossOf): number {
   return resolveNow(lossGradSqDeferred(params, loss));
@@ -108,7 +103,7 @@ export function lossGradSq(params: Params, loss: LossOf): number {
 export function lossGradSqDeferred(params: Params, loss: LossOf): Deferred<number> {
   const vars = variables(params);
   const grads = grad(loss(vars), Object.values(vars));
-  return { tensors: grads.map((g) => op.sumSquares(g)), finish: sumOf };
+  return { tensors: grads.map((g) => op.sumSquares(g)), finish: sumScalars };
 }
 
 /** Hessian-vector product H·v of the loss at params, by differentiating ⟨∇L, v⟩. */
@@ -155,7 +150,7 @@ export function hessianTraceDeferred(
     tensors: terms,
     finish(values) {
       const draws: number[] = [];
-      for (let p = 0; p < probes; p++) draws.push(sumOf(values.slice(p * n, (p + 1) * n)));
+      for (let p = 0; p < probes; p++) draws.push(sumScalars(values.slice(p * n, (p + 1) * n)));
       const mean = draws.reduce((a, b) => a + b, 0) / probes;
       const variance = probes > 1 ? draws.reduce((a, b) => a + (b - mean) ** 2, 0) / (probes - 1) : NaN;
       return { trace: mean, stderr: Math.sqrt(variance / probes) };
@@ -195,5 +190,5 @@ export function hessianTopEigenvalueDeferred(
     terms = hv.map((h, i) => op.sum(op.mul(h, v[i])));
     v = hv;
   }
-  return { tensors: terms, finish: (values: readonly Data[]) => sumOf(values) };
+  return { tensors: terms, finish: (values: readonly Data[]) => sumScalars(values) };
 }

@@ -13,6 +13,7 @@ import { denseJacobianSqNorms, supportsDenseJacobian } from "./denseJacobian.js"
 import {
   cheaperMode,
   jacobianSqNormsForward,
+  jacobianSqNormsForwardTensor,
   jacobianSqNormsReverse,
   probeSqNorms,
   type GCOutput,
@@ -206,8 +207,8 @@ export function batchJacobianSqNorms(
 
 /**
  * The same norms as a [rows] tensor on the active backend, without reading anything back. Host backends take
- * {@link batchJacobianSqNorms}'s methods (the same numbers); device backends run the reverse-mode ops (the fused,
- * closed-form and forward-mode methods are host loops).
+ * {@link batchJacobianSqNorms}'s methods (the same numbers); device backends run the forward- or reverse-mode ops
+ * (the fused and closed-form methods are host loops).
  */
 export function batchJacobianSqNormsTensor(
   net: Network,
@@ -216,7 +217,10 @@ export function batchJacobianSqNormsTensor(
   output: GCOutput = "logits",
   mode: JacobianMode = cheaperMode(net),
 ): Tensor {
-  if (onDevice()) return jacobianSqNormsReverse(net, params, x, output);
+  if (onDevice())
+    return mode === "forward"
+      ? jacobianSqNormsForwardTensor(net, params, x, output)
+      : jacobianSqNormsReverse(net, params, x, output);
   const v = batchJacobianSqNorms(net, params, x, output, mode);
   return new Tensor(v instanceof Float64Array || v instanceof Float32Array ? v : Float64Array.from(v), [x.shape[0]]);
 }
@@ -268,17 +272,13 @@ export function exactGCDeferred(
   const t0 = performance.now();
   const batchSize = batchSizeOf(opts);
   const output = opts.output ?? "logits";
-  // Device backends run reverse mode whatever was asked (the other methods are host loops): the result says so.
-  const asked = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
-  const mode: JacobianMode = onDevice() ? "reverse" : asked;
+  const mode = !opts.mode || opts.mode === "auto" ? cheaperMode(net) : opts.mode;
   const labels = perClassLabels(ds, opts);
   const norms: Tensor[] = [];
   for (let start = 0; start < ds.n; start += batchSize) {
     const end = Math.min(ds.n, start + batchSize);
     // One storage scope per batch: its Jacobians are reclaimed before the next batch (the norms are kept).
-    norms.push(
-      scope(() => batchJacobianSqNormsTensor(net, params, inputBatchOnBackend(ds, start, end), output, mode)),
-    );
+    norms.push(scope(() => batchJacobianSqNormsTensor(net, params, inputBatchOnBackend(ds, start, end), output, mode)));
     opts.onProgress?.(end, ds.n);
   }
   return {

@@ -5,6 +5,7 @@
  */
 import { Tensor, tensor, type Data, type DType } from "../engine/tensor.js";
 import * as op from "../engine/ops.js";
+import { broadcastTo } from "../engine/elementwise.js";
 import { grad } from "../engine/autograd.js";
 import { forward, forwardWithTangents, type Network, type Params } from "../models/network.js";
 import type { Rng } from "../util/rng.js";
@@ -100,6 +101,30 @@ export function jacobianSqNormsForward(
     out[b] = s;
   }
   return out;
+}
+
+/**
+ * The forward-mode norms as ops, leaving a [batch] tensor on the backend (device backends: no host loop, nothing
+ * read back). Same mathematics as {@link jacobianSqNormsForward}, summed in the backend's order.
+ */
+export function jacobianSqNormsForwardTensor(
+  net: Network,
+  params: Params,
+  x: Tensor,
+  output: GCOutput = "logits",
+): Tensor {
+  const [batch, d] = x.shape;
+  const tangents = hostArray(x.dtype, batch * d * d);
+  for (let b = 0; b < batch; b++) for (let j = 0; j < d; j++) tangents[(b * d + j) * d + j] = 1;
+  const { y, ty } = forwardWithTangents(net, params, x, tensor(tangents, [batch * d, d], x.dtype));
+  const k = y.shape[1];
+  let t = ty; // [batch·d, k]: one tangent row per (example, input dimension)
+  if (output === "softmax") {
+    // softmax's Jacobian applied to each tangent: p ⊙ (t − ⟨p, t⟩), p repeated over the example's d tangents
+    const p = op.reshape(broadcastTo(op.reshape(op.softmax(y), [batch, 1, k]), [batch, d, k]), [batch * d, k]);
+    t = op.mul(p, op.sub(ty, op.broadcastCols(op.sumRows(op.mul(p, ty)), k)));
+  }
+  return op.sumRows(op.reshape(op.mul(t, t), [batch, d * k]));
 }
 
 /** Fills a [batch, k] probe matrix with independent standard Gaussian or Rademacher entries. */

@@ -187,10 +187,11 @@ export function weightNormsDeferred(net: Network, params: Params): Deferred<Norm
   const weights = net.params.filter((p) => p.kind === "weight").map((p) => params[p.name]);
   return {
     tensors: weights,
-    finish: (values) => normsOf(
-      net,
-      values.map((v, i) => new Tensor(v, weights[i].shape)),
-    ),
+    finish: (values) =>
+      normsOf(
+        net,
+        values.map((v, i) => new Tensor(v, weights[i].shape)),
+      ),
   };
 }
 

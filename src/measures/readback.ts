@@ -57,6 +57,13 @@ export function read(t: Tensor): Promise<Data> {
   return t.read();
 }
 
+/** Σ of one-element read-back values in float64, in order (the order the synchronous code summed `item()`s in). */
+export function sumScalars(values: readonly ArrayLike<number>[]): number {
+  let s = 0;
+  for (const v of values) s += v[0];
+  return s;
+}
+
 /** Work whose numbers are still on the backend: the tensors to read, and how to make the result from their values. */
 export interface Deferred<T> {
   readonly tensors: readonly Tensor[];
@@ -105,7 +112,7 @@ export type Reads<T> = Generator<Deferred<unknown>, T, unknown>;
 
 /** Inside a {@link Reads} generator: `const v = yield* readBack(d)` reads d at this point (one read point). */
 export function* readBack<T>(d: Deferred<T>): Reads<T> {
-  return (yield d as Deferred<unknown>) as T;
+  return (yield d) as T;
 }
 
 /** Runs a {@link Reads} computation, reading synchronously at each read point (CPU backends). */

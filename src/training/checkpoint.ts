@@ -75,7 +75,8 @@ export function saveCheckpoint(
   });
   saveModel(dir, spec, state.params);
   const tensors: Record<string, StoredTensor> = {};
-  for (const [k, v] of Object.entries(state.opt.arrays)) tensors[`opt/${k}`] = { shape: [v.length], data: hostArray(v) };
+  for (const [k, v] of Object.entries(state.opt.arrays))
+    tensors[`opt/${k}`] = { shape: [v.length], data: hostArray(v) };
   state.regs.forEach((r, i) => {
     for (const [k, v] of Object.entries(r)) tensors[`reg/${i}/${k}`] = { shape: [v.length], data: hostArray(v) };
   });

@@ -14,7 +14,7 @@ import { scope } from "../engine/backend.js";
 import { Tensor, cast, scalar } from "../engine/tensor.js";
 import { noGrad } from "../engine/graph.js";
 import { addB, mulB, unbiasedVariance } from "../engine/elementwise.js";
-import { bookkeepingDType, onBackend, readNow } from "../measures/readback.js";
+import { bookkeepingDType, onBackend, readNow, sumScalars } from "../measures/readback.js";
 import { forward, type Network, type Params } from "../models/network.js";
 import type { GraphRunOptions } from "../models/graph.js";
 import type { Batch, RegState, Regularizer } from "../regularizers/regularizer.js";
@@ -123,13 +123,6 @@ export interface StepResult {
   readonly penalty: number;
 }
 
-/** Σ of penalty values in float64, in regularizer order, from their read-back values. */
-export function penaltySum(values: readonly ArrayLike<number>[]): number {
-  let p = 0;
-  for (const v of values) p += v[0];
-  return p;
-}
-
 export interface StepGradients {
   /** Data loss on the (transformed) batch, in training mode for graph models. */
   loss: Tensor;
@@ -178,7 +171,7 @@ export function stepGradients(
     loss,
     penalties,
     get penalty() {
-      return penaltySum(penalties.map(readNow));
+      return sumScalars(penalties.map(readNow));
     },
     grads: Object.fromEntries(names.map((k, i) => [k, g[i]])),
     regs: next,
@@ -203,7 +196,7 @@ export function trainStep(
       return readNow(r.lossTensor)[0];
     },
     get penalty() {
-      return penaltySum(r.penaltyTensors.map(readNow));
+      return sumScalars(r.penaltyTensors.map(readNow));
     },
   };
 }

@@ -36,13 +36,14 @@ import { parseTrainConfig, stepsPerEpoch, totalSteps, type TrainConfig } from ".
 import { evaluateDeferred, type EvalSets, type MetricsRecord } from "./evaluate.js";
 import { corruptLabels } from "./labelCorruption.js";
 import { adam, sgd, type GradientTransformation } from "./optimizers.js";
-import { penaltySum, trainStep, type StepState } from "./step.js";
+import { trainStep, type StepState } from "./step.js";
 import {
   onBackend,
   onDevice,
   readBack,
   runReads,
   runReadsNow,
+  sumScalars,
   type Deferred,
   type Reads,
 } from "../measures/readback.js";
@@ -406,7 +407,7 @@ function pendingSteps(
       let at = 0;
       return steps.map((s) => {
         const loss = values[at][0];
-        const penalty = penaltySum(values.slice(at + 1, at + 1 + s.penalties.length));
+        const penalty = sumScalars(values.slice(at + 1, at + 1 + s.penalties.length));
         at += 1 + s.penalties.length;
         return { step: s.step, loss, penalty };
       });
