@@ -20,14 +20,22 @@ import * as op from "../../src/engine/ops.js";
 import { compileNetwork, forward, type Network } from "../../src/models/network.js";
 import { initParams } from "../../src/models/init.js";
 import { exactGCDeferred } from "../../src/measures/gc.js";
-import { jacobianSqNormsForward, jacobianSqNormsReverse } from "../../src/measures/jacobian.js";
+import { jacobianSqNormsForward, jacobianSqNormsForwardTensor } from "../../src/measures/jacobian.js";
 import { weightNormsDeferred } from "../../src/measures/norms.js";
-import { combine, mapDeferred, onBackend, onDevice, resolveNow, type Deferred } from "../../src/measures/readback.js";
+import {
+  combine,
+  mapDeferred,
+  onBackend,
+  onDevice,
+  resolveNow,
+  sumScalars,
+  type Deferred,
+} from "../../src/measures/readback.js";
 import { buildRegularizers, type Batch, type Regularizer } from "../../src/regularizers/index.js";
 import { batchForStep, batchOf, newEpochCache, stepRng } from "../../src/training/schedule.js";
 import { accuracyOf } from "../../src/training/losses.js";
 import { adam, sgd, type GradientTransformation } from "../../src/training/optimizers.js";
-import { dataLoss, penaltySum, trainStep, type StepResult, type StepState } from "../../src/training/step.js";
+import { dataLoss, trainStep, type StepResult, type StepState } from "../../src/training/step.js";
 import { head } from "../../src/data/select.js";
 import { hiddenWidths, testSize, type OptimizerName, type State } from "./state.js";
 
@@ -193,7 +201,7 @@ export class Session {
     for (const r of results) {
       const loss = values[at++][0];
       const penalties = r.penaltyTensors.map(() => values[at++]);
-      if (ok) ok = this.count(loss, penaltySum(penalties));
+      if (ok) ok = this.count(loss, sumScalars(penalties));
     }
     return ok;
   }
@@ -214,8 +222,8 @@ export class Session {
   }
 
   /**
-   * Exact GC over a whole data set, as `gcx measure` computes it (CPU backends: forward mode, one tangent per input;
-   * device backends: reverse mode, which records a graph).
+   * Exact GC over a whole data set, as `gcx measure` computes it: forward mode, one tangent per input (a host loop on
+   * CPU backends, ops on a device backend).
    */
   private gcOf(ds: Dataset): Deferred<number> {
     const gc = () => exactGCDeferred(this.net, this.stepState.params, ds, { mode: "forward", batchSize: ds.n });
@@ -288,7 +296,7 @@ export class Session {
     });
   }
 
-  /** {@link probe} on every backend (device backends: reverse-mode norms, both results read at the end). */
+  /** {@link probe} on every backend (device backends: forward-mode norms as ops, both results read at the end). */
   async probeAsync(xs: Float32Array): Promise<Probe> {
     if (!this.device) return this.probe(xs);
     const d = this.net.inputSize;
@@ -296,7 +304,7 @@ export class Session {
       const x = onBackend(new Tensor(xs, [xs.length / d, d]));
       const logits = noGrad(() => forward(this.net, this.stepState.params, x));
       const out = this.task === "classification" ? noGrad(() => op.softmax(logits)) : logits;
-      return { out, sq: jacobianSqNormsReverse(this.net, this.stepState.params, x) };
+      return { out, sq: jacobianSqNormsForwardTensor(this.net, this.stepState.params, x) };
     });
     const [o, g] = await readAll([out, sq]);
     release([out, sq]);
