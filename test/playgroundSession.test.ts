@@ -2,8 +2,8 @@
  * The playground's training session (web/src/session.ts) on a device backend, in Node: on the test double `strict`
  * (opaque storage, asynchronous counted reads, released storage unusable) the async methods the trainer worker calls
  * on WebGPU — runStepsAsync, measureAsync, probeAsync — read nothing synchronously, survive the session's releases of
- * replaced device state, and give the js backend's numbers (GC: reverse mode on the device, forward mode on js;
- * equal to float32 rounding).
+ * replaced device state, and give the js backend's numbers (GC in forward mode: ops on the device, a host loop on
+ * js; equal to float32 rounding).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";

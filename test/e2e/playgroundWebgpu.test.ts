@@ -3,7 +3,7 @@
  * runs on SwiftShader (a CPU implementation, so the network is tiny and the runs short). Checks that
  * - `engine=webgpu` (which accepts a software adapter) puts the trainer worker on WebGPU and the badge says so;
  * - a deterministic run (#…&autorun=N) on WebGPU gives the wasm page's losses, GC and bounds to relative 1e-4
- *   (both compute in float32; WebGPU measures GC in reverse mode, wasm in forward mode);
+ *   (both compute in float32, GC in forward mode: as ops on WebGPU, a host loop or fused kernel on wasm);
  * - Play, then Pause, works on WebGPU (frames read back asynchronously, commands are handled between them);
  * - without `engine=`, the page picks wasm even though navigator.gpu offers an adapter: SwiftShader is software.
  * Skipped when /usr/bin/chromium is absent or when this Chromium offers no WebGPU adapter at all.
