@@ -47,6 +47,10 @@ async function trace(state: State, device: boolean): Promise<Trace> {
     assert.ok(ok1 && ok2, "no divergence");
     const second = device ? await s.measureAsync(30) : s.measure(30);
     const probe = device ? await s.probeAsync(xs) : s.probe(xs);
+    s.dispose();
+    // On the device, dispose returned the parameters' storage: using them now fails (on js it frees nothing).
+    if (device) await assert.rejects(async () => s.measureAsync(), /strict/);
+    else assert.ok(Number.isFinite(s.measure().gcTrain));
     return { first, second, probe, steps: s.step };
   } finally {
     setBackend("auto");

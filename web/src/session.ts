@@ -206,6 +206,11 @@ export class Session {
     return ok;
   }
 
+  /** Releases the session's device storage (parameters, optimizer and regularizer state); it must not be used after. */
+  dispose(): void {
+    if (this.device) releaseStorages(deviceStorages(this.stepState));
+  }
+
   /** Data loss and accuracy over a whole data set, left on the backend until read. */
   private lossAndAccuracy(ds: Dataset): Deferred<{ loss: number; acc: number | null }> {
     const b = batchOf(ds);

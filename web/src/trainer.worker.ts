@@ -180,6 +180,7 @@ async function reset(s: State, g: number): Promise<void> {
   gen = g;
   playing = false;
   diverged = false;
+  session?.dispose(); // device buffers of the previous session (WebGPU reclaims nothing by itself)
   session = new Session(s);
   const domain = domainOf(session.train, session.test);
   grid = gridPoints(domain);
