@@ -772,6 +772,24 @@ async function mechanics(be: WebGPUBackend): Promise<void> {
   k.scale(B, o2, 10);
   check("upload after reuse keeps order (first)", await read(o1), [10, 20, 30, 40], 0, () => 1);
   check("upload after reuse keeps order (second)", await read(o2), [50, 60, 70, 80], 0, () => 1);
+  // float64 is refused in one line, never converted silently.
+  for (const [what, f] of [
+    ["alloc", () => be.alloc("float64", 3)],
+    ["upload", () => be.upload(Float64Array.from([1, 2]))],
+  ] as const) {
+    let msg = "";
+    try {
+      f();
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    results.push({
+      name: `float64 ${what} refused`,
+      ok: msg.startsWith("float64: not available on the webgpu backend"),
+      worst: 0,
+      detail: msg,
+    });
+  }
   // An output that aliases an input.
   const al = be.upload(Float32Array.from([1, -2, 3]));
   k.binary("add", al, al, al);

@@ -72,6 +72,8 @@ const asGpu = (s: Storage | DeviceArray): GpuArray => {
   return s;
 };
 
+const float64Refused = () => new RangeError("float64: not available on the webgpu backend (it computes in float32)");
+
 /** The WebGPU backend on a device (from `requestWebGPU`, or a device the caller already has). */
 export function makeWebGPUBackend(device: GPUDevice, adapter?: AdapterDescription): WebGPUBackend {
   const ctx = new GpuContext(device);
@@ -87,12 +89,14 @@ export function makeWebGPUBackend(device: GPUDevice, adapter?: AdapterDescriptio
     variant: `webgpu-${tag(desc.vendor)}-${tag(desc.architecture)}`,
     device: true,
     alloc: (dtype, n) => {
-      if (dtype === "float64")
-        throw new RangeError("float64: not available on the webgpu backend (it computes in float32)");
+      if (dtype === "float64") throw float64Refused();
       return ctx.alloc(n);
     },
     allocIndices: (n) => ctx.allocIndices(n),
-    upload: (values) => ctx.upload(values),
+    upload: (values) => {
+      if (values instanceof Float64Array) throw float64Refused(); // never a silent change of precision
+      return ctx.upload(values);
+    },
     read: (s) => (s instanceof GpuArray ? ctx.read(s) : Promise.resolve(s as Data)),
     release: (s) => ctx.recycle(asGpu(s)),
     kernels,
