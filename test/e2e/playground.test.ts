@@ -11,25 +11,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { serveStatic } from "./staticServer.js";
+import { buildPlayground, CHROMIUM, ROOT, run, serve, WEB_DIST } from "./playgroundServer.js";
 
-const CHROMIUM = process.env.GCX_CHROMIUM ?? "/usr/bin/chromium";
-// dist/test/e2e/playground.test.js → the repository root
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const WEB_DIST = join(ROOT, "web", "dist");
 const SCREENSHOT = join(ROOT, "web", "screenshot.png");
 const SCREENSHOT_COMPARE = join(ROOT, "web", "screenshot-compare.png");
 const SCREENSHOT_MOBILE = join(ROOT, "web", "screenshot-mobile.png");
-/** The app is served from here, not from the root: its URLs must be relative. */
-const SUB_PATH = "/static/gcx/";
-const run = promisify(execFile);
 
 /** moons, MLP 2-16-16-2 ReLU, He init, SGD: what both the page and `gcx train` run below. */
 const CONFIG = {
@@ -87,21 +77,9 @@ test(
       return;
     }
     const t0 = performance.now();
-    await run(
-      process.execPath,
-      [
-        join(ROOT, "node_modules", "vite", "bin", "vite.js"),
-        "build",
-        "--config",
-        "web/vite.config.ts",
-        "--logLevel",
-        "warn",
-      ],
-      { cwd: ROOT },
-    );
-    t.diagnostic(`vite build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    t.diagnostic(`vite build: ${(await buildPlayground()).toFixed(1)} s`);
 
-    const { server, base } = await serveStatic(WEB_DIST, SUB_PATH);
+    const { server, base } = await serve(WEB_DIST);
     const userDataDir = mkdtempSync(join(tmpdir(), "gcx-e2e-chromium-"));
     let context: BrowserContext | undefined;
     try {
@@ -135,8 +113,15 @@ test(
         assert.equal(
           await page.getByTestId("engine").getAttribute("data-value"),
           "wasm",
-          "the wasm kernels load in the browser's trainer worker",
+          "the wasm kernels load in the browser's trainer worker (no WebGPU here, or only a software adapter)",
         );
+        const gpu = await page.evaluate(async () => {
+          const g = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: object } | null> } }).gpu;
+          if (!g) return "navigator.gpu is absent";
+          const a = await g.requestAdapter();
+          return a ? `adapter ${JSON.stringify(a.info ?? {})}` : "navigator.gpu gives no adapter";
+        });
+        t.diagnostic(`WebGPU in this Chromium (no --enable-unsafe-webgpu): ${gpu}`);
         assert.equal(
           await page.getByTestId("gc").getAttribute("data-exact"),
           "true",
@@ -205,6 +190,13 @@ test(
         } finally {
           rmSync(out, { recursive: true, force: true });
         }
+      });
+
+      await t.test("engine=webgpu without a WebGPU adapter falls back to wasm and says why", async () => {
+        await load(page, base, new URLSearchParams({ ...CONFIG, engine: "webgpu" }).toString());
+        const badge = page.getByTestId("engine");
+        assert.equal(await badge.getAttribute("data-value"), "wasm");
+        assert.match((await badge.getAttribute("title")) ?? "", /WebGPU/, "the tooltip says why WebGPU is not used");
       });
 
       await t.test("a strong L2 or GC penalty lowers GC at the same seed and step", async () => {

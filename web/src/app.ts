@@ -13,6 +13,7 @@ import {
   type PageState,
 } from "./page.js";
 import { RunClient } from "./runClient.js";
+import type { EngineChoice } from "./engine.js";
 import { effectOf, type State } from "./state.js";
 import { tourStop, verdict } from "./tour.js";
 import { LineChart, type Series } from "./views/chart.js";
@@ -68,7 +69,7 @@ export class App {
   constructor(
     private readonly el: Elements,
     initial: PageState,
-    private readonly js: boolean,
+    private readonly engine: EngineChoice,
   ) {
     this.page = initial;
     this.controls = new Controls(el.controls, initial.state, (next) => this.setState(next));
@@ -124,7 +125,7 @@ export class App {
     this.page = next;
     this.controls.show(next.state);
     if (document.activeElement !== this.el.compareInput) this.el.compareInput.value = serializeCompare(next.compare);
-    writePage(next, this.js ? new URLSearchParams({ engine: "js" }) : undefined);
+    writePage(next, this.engine !== "auto" ? new URLSearchParams({ engine: this.engine }) : undefined);
     if (force || prevStates.length !== nextStates.length) {
       for (const r of this.runs) r.terminate();
       this.runs = nextStates.map((s, i) => this.makeRun(s, i));
@@ -155,7 +156,7 @@ export class App {
   }
 
   private makeRun(s: State, i: number): RunClient {
-    const r = new RunClient(s, this.js);
+    const r = new RunClient(s, this.engine);
     r.onUpdate = () => {
       if (this.runs.length > 1 && this.runs.every((x) => !x.playing || x.tickDone === this.tickId)) this.nextTick();
       this.requestDraw(true);
@@ -223,6 +224,7 @@ export class App {
     );
     this.running = false;
     this.phase = "done";
+    this.showNumbers(); // with the status: "done" never shows the numbers of before the run
     this.updateStatus();
     this.requestDraw();
     return performance.now() - t0;

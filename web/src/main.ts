@@ -8,6 +8,7 @@ import { App, COMPARE_HELP } from "./app.js";
 import { parsePage } from "./page.js";
 import { paramsOf } from "./state.js";
 import { TOUR } from "./tour.js";
+import { ENGINE_LABEL, engineChoice } from "./engine.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -39,7 +40,7 @@ function tourButtons(): void {
 
 async function main(): Promise<void> {
   const initialHash = location.hash; // before the app rewrites the address bar (without autorun)
-  const js = paramsOf(initialHash).get("engine") === "js";
+  const choice = engineChoice(paramsOf(initialHash).get("engine"));
   $("help-compare").textContent = COMPARE_HELP;
   tourButtons();
   const app = new App(
@@ -65,14 +66,14 @@ async function main(): Promise<void> {
       compareInput: $("compare-input"),
     },
     parsePage(location.hash),
-    js,
+    choice,
   );
   $("controls").append(document.querySelector(".compare-box")!); // after the generated controls
   const engine = await app.runs[0].ready;
   const engineEl = $("engine");
-  engineEl.textContent = engine.engine === "wasm" ? "engine: wasm SIMD (worker)" : "engine: JS (worker)";
+  engineEl.textContent = `engine: ${ENGINE_LABEL[engine.engine]} (worker)`;
   engineEl.dataset.value = engine.engine;
-  if (engine.error) engineEl.title = `wasm kernels unavailable: ${engine.error}`;
+  if (engine.error) engineEl.title = engine.error;
 
   // Someone pasted or edited the hash (or took a tour stop): follow it, autorun included.
   window.addEventListener("hashchange", () => {

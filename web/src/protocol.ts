@@ -7,10 +7,11 @@ import type { Dataset } from "../../src/data/dataset.js";
 import type { Metrics } from "./session.js";
 import type { State } from "./state.js";
 import type { Domain } from "./views/plane.js";
+import type { EngineChoice, EngineKind } from "./engine.js";
 
 export type ToWorker =
-  /** Load the kernels (wasm unless `js`), then build a session from `state`. */
-  | { type: "init"; state: State; js: boolean }
+  /** Pick the engine (web/src/wasm.ts: WebGPU on a hardware adapter, else wasm, else JS), then build a session. */
+  | { type: "init"; state: State; engine: EngineChoice }
   /** New data and parameters from the state (same seed → same start). */
   | { type: "reset"; state: State; gen: number }
   /** New training settings on the same model. */
@@ -36,7 +37,8 @@ export interface ProbeChunk {
 }
 
 export type FromWorker =
-  | { type: "ready"; engine: "wasm" | "js"; error?: string }
+  /** The engine the worker runs on; `error`: why a better one was not used (WebGPU asked for, wasm failed). */
+  | { type: "ready"; engine: EngineKind; error?: string }
   /** After a reset: the data sets, the input-space box and its probe grid. */
   | { type: "data"; gen: number; train: Dataset; test: Dataset; domain: Domain; grid: Float32Array }
   /**

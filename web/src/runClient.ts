@@ -9,6 +9,7 @@ import type { FrameTimings, FromWorker, ToWorker } from "./protocol.js";
 import type { Metrics } from "./session.js";
 import type { State } from "./state.js";
 import type { Domain } from "./views/plane.js";
+import type { EngineChoice, EngineKind } from "./engine.js";
 
 /** Model outputs and ‖∂g/∂x‖² over the probe grid, as far as the worker has computed them. */
 export interface GridValues {
@@ -33,7 +34,7 @@ export class RunClient {
   workerStep = 0;
   /** The latest lockstep tick the worker has answered. */
   tickDone = 0;
-  readonly ready: Promise<{ engine: "wasm" | "js"; error?: string }>;
+  readonly ready: Promise<{ engine: EngineKind; error?: string }>;
   onUpdate: () => void = () => {};
   onPlaying: (playing: boolean) => void = () => {};
   onError: (message: string) => void = () => {};
@@ -42,9 +43,9 @@ export class RunClient {
   private runId = 0;
   private readonly pending = new Map<number, (ms: number) => void>();
 
-  constructor(state: State, js: boolean) {
+  constructor(state: State, engine: EngineChoice) {
     this.worker = new Worker(new URL("./trainer.worker.ts", import.meta.url), { type: "module" });
-    let resolveReady!: (r: { engine: "wasm" | "js"; error?: string }) => void;
+    let resolveReady!: (r: { engine: EngineKind; error?: string }) => void;
     this.ready = new Promise((r) => (resolveReady = r));
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const m = e.data;
@@ -64,7 +65,7 @@ export class RunClient {
       }
     };
     this.worker.onerror = (e) => this.onError(e.message || "the trainer worker failed to start");
-    this.send({ type: "init", state, js });
+    this.send({ type: "init", state, engine });
     this.reset(state);
   }
 

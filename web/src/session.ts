@@ -3,22 +3,39 @@
  * library's own code (the same modules as `gcx train` and `gcx measure`), stepping and measuring on demand.
  * Batches and per-step randomness are derived from (seed, step) exactly as src/training/trainer.ts does, so
  * a run is reproducible: the same URL gives the same numbers after the same number of steps.
+ *
+ * On a device backend (WebGPU, issue 12) nothing is read back synchronously: steps leave their losses on the device,
+ * and `stepsAsync`, `measureAsync` and `probeAsync` read them (and the measurements) with `await tensor.read()` at the
+ * end of the frame's work. CPU backends keep the synchronous methods and today's numbers. Device buffers a session
+ * replaces (the previous step's parameters and optimizer state, results once read) are released at once: the WebGPU
+ * backend reclaims only what a scope allocated.
  */
 import { makeSynthetic } from "../../src/data/synthetic.js";
 import type { Dataset } from "../../src/data/dataset.js";
-import { noGrad } from "../../src/engine/graph.js";
+import { noGrad, withGrad } from "../../src/engine/graph.js";
+import { getBackend, scope } from "../../src/engine/backend.js";
+import type { Data, Storage } from "../../src/engine/storage.js";
 import { Tensor } from "../../src/engine/tensor.js";
 import * as op from "../../src/engine/ops.js";
 import { compileNetwork, forward, type Network } from "../../src/models/network.js";
 import { initParams } from "../../src/models/init.js";
-import { exactGC } from "../../src/measures/gc.js";
-import { jacobianSqNormsForward } from "../../src/measures/jacobian.js";
-import { weightNorms } from "../../src/measures/norms.js";
+import { exactGCDeferred } from "../../src/measures/gc.js";
+import { jacobianSqNormsForward, jacobianSqNormsForwardTensor } from "../../src/measures/jacobian.js";
+import { weightNormsDeferred } from "../../src/measures/norms.js";
+import {
+  combine,
+  mapDeferred,
+  onBackend,
+  onDevice,
+  resolveNow,
+  sumScalars,
+  type Deferred,
+} from "../../src/measures/readback.js";
 import { buildRegularizers, type Batch, type Regularizer } from "../../src/regularizers/index.js";
 import { batchForStep, batchOf, newEpochCache, stepRng } from "../../src/training/schedule.js";
-import { accuracy } from "../../src/training/losses.js";
+import { accuracyOf } from "../../src/training/losses.js";
 import { adam, sgd, type GradientTransformation } from "../../src/training/optimizers.js";
-import { dataLoss, trainStep, type StepState } from "../../src/training/step.js";
+import { dataLoss, trainStep, type StepResult, type StepState } from "../../src/training/step.js";
 import { head } from "../../src/data/select.js";
 import { hiddenWidths, testSize, type OptimizerName, type State } from "./state.js";
 
@@ -99,6 +116,7 @@ export class Session {
    */
   configure(state: State): void {
     const prev = this.settings;
+    const old = { opt: this.stepState.opt, regs: this.stepState.regs };
     this.settings = state;
     if (!prev || prev.optimizer !== state.optimizer)
       this.stepState.opt = optimizerFor(state.optimizer, state.lr).init(this.stepState.params);
@@ -114,6 +132,7 @@ export class Session {
       labelNoise: state.labelNoise,
     });
     this.stepState.regs = this.regs.map((r) => r.init(this.net, this.stepState.params));
+    if (this.device) releaseReplaced(old, this.stepState);
   }
 
   get regularizerNames(): string[] {
@@ -129,36 +148,91 @@ export class Session {
     return batchForStep(this.train, this.settings.batchSize, this.settings.seed, step, this.epochCache);
   }
 
-  /** Runs n optimization steps; returns false (and stops) if the loss became NaN or infinite. */
+  /** True when the session's tensors live on a device backend (WebGPU): every read is asynchronous there. */
+  readonly device = onDevice();
+
+  /** One optimization step (nothing read back); on a device the buffers of the state it replaces are released. */
+  private stepOnce(): StepResult {
+    const prev = this.stepState;
+    const r = trainStep(
+      this.net,
+      prev,
+      this.batchFor(this.step),
+      this.regs,
+      this.optimizer,
+      stepRng(this.settings.seed, this.step),
+    );
+    this.stepState = r.state;
+    this.step++;
+    if (this.device) releaseReplaced(prev, r.state);
+    return r;
+  }
+
+  /** Adds a step's loss and penalty to the sums since the last measurement; false when the loss is not finite. */
+  private count(loss: number, penalty: number): boolean {
+    this.sums.loss += loss;
+    this.sums.penalty += penalty;
+    this.sums.count++;
+    return Number.isFinite(loss);
+  }
+
+  /** Runs n optimization steps; returns false (and stops) if the loss became NaN or infinite. CPU backends only. */
   runSteps(n: number): boolean {
     for (let i = 0; i < n; i++) {
-      const r = trainStep(
-        this.net,
-        this.stepState,
-        this.batchFor(this.step),
-        this.regs,
-        this.optimizer,
-        stepRng(this.settings.seed, this.step),
-      );
-      this.stepState = r.state;
-      this.step++;
-      this.sums.loss += r.loss;
-      this.sums.penalty += r.penalty;
-      this.sums.count++;
-      if (!Number.isFinite(r.loss)) return false;
+      const r = this.stepOnce();
+      if (!this.count(r.loss, r.penalty)) return false;
     }
     return true;
   }
 
-  private lossAndAccuracy(ds: Dataset): { loss: number; acc: number | null } {
-    const b = batchOf(ds);
-    const { loss, logits } = dataLoss(this.net, this.stepState.params, b);
-    return { loss: loss.item(), acc: b.labels ? accuracy(logits, b.labels) : null };
+  /**
+   * {@link runSteps} on every backend. On a device the n steps run without a read; their losses and penalties are
+   * read together after the last one (so a NaN is noticed at the end of the n steps, not at the step it appeared).
+   */
+  async runStepsAsync(n: number): Promise<boolean> {
+    if (!this.device) return this.runSteps(n);
+    const results: StepResult[] = [];
+    for (let i = 0; i < n; i++) results.push(this.stepOnce());
+    const tensors = results.flatMap((r) => [r.lossTensor, ...r.penaltyTensors]);
+    const values = await readAll(tensors);
+    release(tensors);
+    let at = 0;
+    let ok = true;
+    for (const r of results) {
+      const loss = values[at++][0];
+      const penalties = r.penaltyTensors.map(() => values[at++]);
+      if (ok) ok = this.count(loss, sumScalars(penalties));
+    }
+    return ok;
   }
 
-  /** Exact GC over a whole data set, as `gcx measure` computes it (forward mode: one tangent per input). */
-  private gcOf(ds: Dataset): number {
-    return exactGC(this.net, this.stepState.params, ds, { mode: "forward", batchSize: ds.n }).gc;
+  /** Releases the session's device storage (parameters, optimizer and regularizer state); it must not be used after. */
+  dispose(): void {
+    if (this.device) releaseStorages(deviceStorages(this.stepState));
+  }
+
+  /** Data loss and accuracy over a whole data set, left on the backend until read. */
+  private lossAndAccuracy(ds: Dataset): Deferred<{ loss: number; acc: number | null }> {
+    const b = batchOf(ds);
+    const { loss, logits } = scope(() =>
+      noGrad(() => {
+        const r = dataLoss(this.net, this.stepState.params, { ...b, x: onBackend(b.x) });
+        return { loss: r.loss, logits: r.logits };
+      }),
+    );
+    return {
+      tensors: [loss, logits],
+      finish: ([l, z]) => ({ loss: l[0], acc: b.labels ? accuracyOf(z, logits.shape, b.labels) : null }),
+    };
+  }
+
+  /**
+   * Exact GC over a whole data set, as `gcx measure` computes it: forward mode, one tangent per input (a host loop on
+   * CPU backends, ops on a device backend).
+   */
+  private gcOf(ds: Dataset): Deferred<number> {
+    const gc = () => exactGCDeferred(this.net, this.stepState.params, ds, { mode: "forward", batchSize: ds.n });
+    return mapDeferred(this.device ? withGrad(gc) : noGrad(gc), (r) => r.gc);
   }
 
   /** Parameters of the network (a cost measure: work per example is about proportional). */
@@ -169,37 +243,53 @@ export class Session {
   /**
    * Losses, accuracies, GC on both sets and the weight-norm bounds, at the current parameters, over every example
    * unless `sample` is given: then over the first `sample` examples of each split (a cheaper, labelled
-   * approximation while playing).
+   * approximation while playing). CPU backends only (the values are read synchronously).
    */
   measure(sample?: number): Metrics {
-    return noGrad(() => {
-      const trainSet = sample ? head(this.train, sample) : this.train;
-      const testSet = sample ? head(this.test, sample) : this.test;
-      const train = this.lossAndAccuracy(trainSet);
-      const test = this.lossAndAccuracy(testSet);
-      const norms = weightNorms(this.net, this.stepState.params);
-      const { count } = this.sums;
-      const m: Metrics = {
-        step: this.step,
-        batchLoss: count ? this.sums.loss / count : null,
-        penalty: count ? this.sums.penalty / count : null,
-        trainLoss: train.loss,
-        testLoss: test.loss,
-        trainAcc: train.acc,
-        testAcc: test.acc,
-        gcTrain: this.gcOf(trainSet),
-        gcTest: this.gcOf(testSet),
-        gcSample: sample && (sample < this.train.n || sample < this.test.n) ? sample : null,
-        sumFrobeniusSq: norms.sum_frobenius_sq,
-        t1: norms.prod_frobenius_sq ?? NaN,
-        t2: norms.lipschitz_bound ?? NaN,
-      };
-      this.sums = { loss: 0, penalty: 0, count: 0 };
-      return m;
-    });
+    return resolveNow(this.measureDeferred(sample));
   }
 
-  /** Outputs (softmax probabilities for classifiers) and ‖∂g/∂x‖_F² at n points given row-major in xs. */
+  /** {@link measure} on every backend: computed on the backend, then read with `await tensor.read()`. */
+  async measureAsync(sample?: number): Promise<Metrics> {
+    const d = this.measureDeferred(sample);
+    if (!this.device) return resolveNow(d);
+    const values = await readAll(d.tensors);
+    // The weight norms read the parameters themselves: everything else read here was made for this measurement.
+    releaseStorages(deviceStorages(d.tensors), new Set([...deviceStorages(this.stepState)].map(memoryOf)));
+    return d.finish(values);
+  }
+
+  private measureDeferred(sample?: number): Deferred<Metrics> {
+    const trainSet = sample ? head(this.train, sample) : this.train;
+    const testSet = sample ? head(this.test, sample) : this.test;
+    const parts = combine([
+      this.lossAndAccuracy(trainSet),
+      this.lossAndAccuracy(testSet),
+      this.gcOf(trainSet),
+      this.gcOf(testSet),
+      weightNormsDeferred(this.net, this.stepState.params),
+    ] as const);
+    const { loss, penalty, count } = this.sums;
+    this.sums = { loss: 0, penalty: 0, count: 0 };
+    const step = this.step;
+    return mapDeferred(parts, ([train, test, gcTrain, gcTest, norms]) => ({
+      step,
+      batchLoss: count ? loss / count : null,
+      penalty: count ? penalty / count : null,
+      trainLoss: train.loss,
+      testLoss: test.loss,
+      trainAcc: train.acc,
+      testAcc: test.acc,
+      gcTrain,
+      gcTest,
+      gcSample: sample && (sample < this.train.n || sample < this.test.n) ? sample : null,
+      sumFrobeniusSq: norms.sum_frobenius_sq,
+      t1: norms.prod_frobenius_sq ?? NaN,
+      t2: norms.lipschitz_bound ?? NaN,
+    }));
+  }
+
+  /** Outputs (softmax probabilities for classifiers) and ‖∂g/∂x‖_F² at n points given row-major in xs (CPU backends). */
   probe(xs: Float32Array): Probe {
     return noGrad(() => {
       const d = this.net.inputSize;
@@ -210,4 +300,60 @@ export class Session {
       return { outputs: out, k, gradSq: jacobianSqNormsForward(this.net, this.stepState.params, x) };
     });
   }
+
+  /** {@link probe} on every backend (device backends: forward-mode norms as ops, both results read at the end). */
+  async probeAsync(xs: Float32Array): Promise<Probe> {
+    if (!this.device) return this.probe(xs);
+    const d = this.net.inputSize;
+    const { out, sq } = scope(() => {
+      const x = onBackend(new Tensor(xs, [xs.length / d, d]));
+      const logits = noGrad(() => forward(this.net, this.stepState.params, x));
+      const out = this.task === "classification" ? noGrad(() => op.softmax(logits)) : logits;
+      return { out, sq: jacobianSqNormsForwardTensor(this.net, this.stepState.params, x) };
+    });
+    const [o, g] = await readAll([out, sq]);
+    release([out, sq]);
+    return { outputs: Float32Array.from(o), k: out.shape[1], gradSq: Float64Array.from(g) };
+  }
+}
+
+/** Reads tensors back together (device backends: every copy is queued before the first wait). */
+function readAll(tensors: readonly Tensor[]): Promise<Data[]> {
+  return Promise.all(tensors.map((t) => t.read()));
+}
+
+/** Device storage behind the tensors and storages anywhere in v (arrays, maps, plain objects). */
+function deviceStorages(v: unknown, out = new Set<Storage>()): Set<Storage> {
+  if (v instanceof Tensor) {
+    if (!ArrayBuffer.isView(v.storage)) out.add(v.storage);
+  } else if (v !== null && typeof v === "object" && !ArrayBuffer.isView(v)) {
+    if ("device" in v && "length" in v) out.add(v as Storage);
+    else for (const x of v instanceof Map ? v.values() : Object.values(v)) deviceStorages(x, out);
+  }
+  return out;
+}
+
+/** What identifies a device storage's memory: its GPU buffer when it has one (views share it), else itself. */
+const memoryOf = (s: Storage): unknown => (s as { buffer?: unknown }).buffer ?? s;
+
+/** Returns each distinct memory of `storages` to the backend's pool once (never twice: that would alias buffers). */
+function releaseStorages(storages: Iterable<Storage>, keep: ReadonlySet<unknown> = new Set()): void {
+  const b = getBackend();
+  const done = new Set<unknown>(keep);
+  for (const s of storages) {
+    const m = memoryOf(s);
+    if (done.has(m)) continue;
+    done.add(m);
+    b.release?.(s);
+  }
+}
+
+/** Returns tensors' device buffers to the backend's pool (they must not be used afterwards). */
+function release(tensors: readonly Tensor[]): void {
+  releaseStorages(deviceStorages(tensors));
+}
+
+/** Releases the device storage of `prev` that `next` no longer holds (a step's or a reconfiguration's old state). */
+function releaseReplaced(prev: unknown, next: unknown): void {
+  releaseStorages(deviceStorages(prev), new Set([...deviceStorages(next)].map(memoryOf)));
 }

@@ -5,13 +5,18 @@
  * page. A command (pause, step, a new setting) is handled between two frames, so it takes effect within one
  * frame's time. Large networks are measured on the first examples of each split while playing (the page labels
  * such numbers); whenever training pauses, steps or finishes a run, GC is exact over every example.
+ *
+ * Engines (issue 12): WebGPU on a hardware adapter, else wasm, else JS (web/src/loadEngine.ts). On WebGPU every
+ * number is read back with `await tensor.read()`, so frames and commands are async; they run one after another
+ * through one queue ({@link serial}), so a command still never lands inside a frame, and on the CPU engines (where
+ * nothing is awaited but the kernels) they behave and compute exactly as before.
  */
 /// <reference lib="webworker" />
 import type { FrameTimings, FromWorker, ProbeChunk, ToWorker } from "./protocol.js";
 import { Session, type Metrics } from "./session.js";
 import type { State } from "./state.js";
 import { domainOf, gridPoints } from "./views/plane.js";
-import { loadKernels } from "./wasm.js";
+import { loadEngine } from "./loadEngine.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -41,7 +46,6 @@ let lockstep = false;
 /** The latest tick handled (echoed in every frame). */
 let tick = 0;
 const timings: FrameTimings = { steps: 0, measure: 0, probe: 0 };
-const queue: ToWorker[] = [];
 let ready: Promise<void>;
 /** Commands handled so far: a frame's `playing` answers every command up to this one. */
 let handled = 0;
@@ -56,13 +60,13 @@ function sampleSize(s: Session): number | undefined {
 }
 
 /** Probes `count` grid points from the cursor on (wrapping to the start). */
-function probeChunk(count: number): ProbeChunk {
+async function probeChunk(count: number): Promise<ProbeChunk> {
   const s = session!;
   const d = grid.length / gridN;
   const start = cursor >= gridN ? 0 : cursor;
   const end = Math.min(gridN, start + count);
   const t0 = performance.now();
-  const p = s.probe(grid.subarray(start * d, end * d));
+  const p = await s.probeAsync(grid.subarray(start * d, end * d));
   const ms = performance.now() - t0;
   msPerPoint = 0.7 * msPerPoint + (0.3 * ms) / Math.max(1, end - start);
   cursor = end;
@@ -99,24 +103,24 @@ function chunkSize(): number {
  * Exact measurement over every example, then the whole grid refreshed from its first row: what a paused view
  * shows. The grid follows in chunks between commands, so a click right after a pause is not kept waiting.
  */
-function settle(): void {
+async function settle(): Promise<void> {
   if (!session) return;
   const t0 = performance.now();
-  const m = session.measure();
+  const m = await session.measureAsync();
   timings.measure = performance.now() - t0;
   cursor = 0;
   gridStale = true;
   if (gridN <= chunkSize()) {
     gridStale = false;
-    sendFrame([m], probeChunk(gridN));
+    sendFrame([m], await probeChunk(gridN));
   } else {
     sendFrame([m], null);
     schedule();
   }
 }
 
-function steps(n: number): boolean {
-  const ok = session!.runSteps(n);
+async function steps(n: number): Promise<boolean> {
+  const ok = await session!.runStepsAsync(n);
   if (!ok) {
     diverged = true;
     playing = false;
@@ -127,11 +131,12 @@ function steps(n: number): boolean {
 let lastFrame = 0;
 let scheduled = false;
 const channel = new MessageChannel();
-channel.port1.onmessage = () => {
-  scheduled = false;
-  if (playing && lockstep) return; // lockstep frames run on the page's ticks only
-  frame();
-};
+channel.port1.onmessage = () =>
+  serial(async () => {
+    scheduled = false;
+    if (playing && lockstep) return; // lockstep frames run on the page's ticks only
+    await frame();
+  });
 
 function schedule(): void {
   if (scheduled || !((playing && !lockstep) || gridStale)) return;
@@ -142,12 +147,12 @@ function schedule(): void {
   else channel.port2.postMessage(null);
 }
 
-function frame(): void {
+async function frame(): Promise<void> {
   if (!session) return;
   if (!playing) {
     // Paused with part of the grid still from older parameters: one more chunk.
     if (!gridStale) return;
-    const probe = probeChunk(chunkSize());
+    const probe = await probeChunk(chunkSize());
     if (cursor >= gridN) gridStale = false;
     sendFrame([], probe);
     schedule();
@@ -156,42 +161,43 @@ function frame(): void {
   gridStale = false;
   lastFrame = performance.now();
   const t0 = performance.now();
-  const ok = steps(state.stepsPerFrame);
+  const ok = await steps(state.stepsPerFrame);
   const t1 = performance.now();
   const sample = sampleSize(session);
   // Small networks are measured every frame; large ones every MEASURE_EVERY_MS (each frame still shows its step).
   const due = !ok || sample === undefined || t1 - lastMeasure >= MEASURE_EVERY_MS;
-  const metrics = due ? [session.measure(ok ? sample : undefined)] : [];
+  const metrics = due ? [await session.measureAsync(ok ? sample : undefined)] : [];
   if (due) lastMeasure = performance.now();
   const t2 = performance.now();
-  const probe = probeChunk(ok ? chunkSize() : gridN);
+  const probe = await probeChunk(ok ? chunkSize() : gridN);
   Object.assign(timings, { steps: t1 - t0, measure: due ? t2 - t1 : timings.measure, probe: performance.now() - t2 });
   sendFrame(metrics, probe);
   schedule();
 }
 
-function reset(s: State, g: number): void {
+async function reset(s: State, g: number): Promise<void> {
   state = s;
   gen = g;
   playing = false;
   diverged = false;
+  session?.dispose(); // device buffers of the previous session (WebGPU reclaims nothing by itself)
   session = new Session(s);
   const domain = domainOf(session.train, session.test);
   grid = gridPoints(domain);
   gridN = grid.length / session.train.inputShape[0];
   cursor = 0;
   post({ type: "data", gen, train: session.train, test: session.test, domain, grid });
-  settle();
+  await settle();
 }
 
-function handle(msg: ToWorker): void {
+async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case "init":
       state = msg.state;
-      ready = loadKernels(msg.js).then((r) => post({ type: "ready", engine: r.kind, error: r.error }));
+      ready = loadEngine(msg.engine).then((r) => post({ type: "ready", engine: r.kind, error: r.error }));
       return;
     case "reset":
-      reset(msg.state, msg.gen);
+      await reset(msg.state, msg.gen);
       return;
     case "configure":
       state = msg.state;
@@ -208,22 +214,22 @@ function handle(msg: ToWorker): void {
       return;
     case "tick":
       tick = msg.id;
-      if (playing && lockstep) frame();
+      if (playing && lockstep) await frame();
       else sendFrame([], null);
       return;
     case "pause":
       if (!playing) return;
       playing = false;
       sendFrame([], null); // the page shows "paused" at once; the exact numbers follow
-      settle();
+      await settle();
       return;
     case "step": {
       playing = false;
       if (!session || diverged) return;
       const t0 = performance.now();
-      steps(msg.n);
+      await steps(msg.n);
       timings.steps = performance.now() - t0;
-      settle();
+      await settle();
       return;
     }
     case "run": {
@@ -234,40 +240,36 @@ function handle(msg: ToWorker): void {
       const points: Metrics[] = [];
       for (let done = 0; done < msg.n && !diverged;) {
         const k = Math.min(every, msg.n - done);
-        steps(k);
+        await steps(k);
         done += k;
-        if (done < msg.n && !diverged) points.push(session.measure());
+        if (done < msg.n && !diverged) points.push(await session.measureAsync());
       }
       sendFrame(points, null);
-      settle();
+      await settle();
       post({ type: "done", gen, id: msg.id, ms: performance.now() - t0 });
       return;
     }
   }
 }
 
-// Commands wait for the kernels: the first message is "init", later ones are handled in order once it is done.
-let busy = false;
-async function drain(): Promise<void> {
-  if (busy) return;
-  busy = true;
-  try {
-    while (queue.length) {
-      const msg = queue.shift()!;
-      if (msg.type !== "init") await ready;
-      handled++;
-      try {
-        handle(msg);
-      } catch (e) {
-        post({ type: "error", message: e instanceof Error ? e.message : String(e) });
-      }
-    }
-  } finally {
-    busy = false;
-  }
+let lock: Promise<void> = Promise.resolve();
+
+/**
+ * Runs `work` after everything queued before it: commands (in the order they came) and frames form one queue, so a
+ * command waits for the frame in progress, even one awaiting a device read, and a frame for the commands before it.
+ */
+function serial(work: () => Promise<void>): void {
+  lock = lock.then(work).catch((e: unknown) => {
+    post({ type: "error", message: e instanceof Error ? e.message : String(e) });
+  });
 }
 
+// Commands wait for the engine: the first message is "init", later ones are handled in order once it is ready.
 self.onmessage = (e: MessageEvent<ToWorker>) => {
-  queue.push(e.data);
-  void drain();
+  const msg = e.data;
+  serial(async () => {
+    if (msg.type !== "init") await ready;
+    handled++;
+    await handle(msg);
+  });
 };
