@@ -15,20 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { buildPlayground, CHROMIUM, serve, WEB_DIST } from "./playgroundServer.js";
+import { WEBGPU_ARGS } from "./webgpuArgs.js";
 
-/** Chromium flags that give headless WebGPU on SwiftShader. */
-const WEBGPU_FLAGS = [
-  "--no-sandbox",
-  "--enable-unsafe-webgpu",
-  "--enable-features=Vulkan",
-  "--use-angle=swiftshader",
-  "--use-webgpu-adapter=swiftshader",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** moons, MLP 2-8-2 tanh, SGD: small enough for SwiftShader. */
 const CONFIG = {
@@ -88,7 +76,7 @@ test(
       context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: CHROMIUM,
         headless: true,
-        args: WEBGPU_FLAGS,
+        args: WEBGPU_ARGS,
         viewport: { width: 1320, height: 1000 },
       });
       const page = context.pages()[0] ?? (await context.newPage());
