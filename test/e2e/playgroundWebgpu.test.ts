@@ -17,7 +17,6 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { buildPlayground, CHROMIUM, serve, WEB_DIST } from "./playgroundServer.js";
 import { WEBGPU_ARGS } from "./webgpuArgs.js";
 
-
 /** moons, MLP 2-8-2 tanh, SGD: small enough for SwiftShader. */
 const CONFIG = {
   data: "moons",
