@@ -57,8 +57,10 @@ export class RunClient {
       else if (m.type === "frame") {
         this.workerStep = m.step;
         this.tickDone = m.tick;
-        // Until the worker has handled every command sent, its `playing` may predate the latest play or pause.
-        this.onFrame(m.metrics, m.probe, m.handled === this.sent ? m.playing : this.playing, m.diverged, m.ms);
+        // Until the worker has handled every command sent, its `playing` may predate the latest play or pause, and
+        // frames it ran before a pause may still be on their way: only a frame that answers every command confirms.
+        const confirmed = m.handled === this.sent;
+        this.onFrame(m.metrics, m.probe, confirmed ? m.playing : this.playing, confirmed, m.diverged, m.ms);
       } else if (m.type === "done") {
         this.pending.get(m.id)?.(m.ms);
         this.pending.delete(m.id);
@@ -148,6 +150,7 @@ export class RunClient {
     metrics: Metrics[],
     probe: { start: number; outputs: Float32Array; k: number; gradSq: Float64Array } | null,
     playing: boolean,
+    confirmed: boolean,
     diverged: boolean,
     ms: FrameTimings,
   ): void {
@@ -162,7 +165,7 @@ export class RunClient {
     this.timings = ms;
     this.diverged = diverged;
     const wasPausing = this.pausing;
-    if (!playing) this.pausing = false;
+    if (!playing && confirmed) this.pausing = false;
     // The worker stops by itself when the loss diverges; a stale "playing" echo after a pause is ignored.
     if (!playing) this.setPlaying(false);
     if (wasPausing && !this.pausing) this.onPlaying(false);

@@ -218,7 +218,10 @@ async function handle(msg: ToWorker): Promise<void> {
       else sendFrame([], null);
       return;
     case "pause":
-      if (!playing) return;
+      if (!playing) {
+        sendFrame([], null); // already stopped (e.g. diverged): still answer, so the page's pause is confirmed
+        return;
+      }
       playing = false;
       sendFrame([], null); // the page shows "paused" at once; the exact numbers follow
       await settle();
