@@ -175,6 +175,10 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
     return true;
   };
 
+  /** dx from dy and maxPool's device argmax over window g: a gather over each input's windows (sums in window order). */
+  const poolScatter = (dy: GpuArray, idx: GpuIndexArray, dx: GpuArray, g: PoolWindow): void =>
+    run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [dy], [dx], winParams(dx.length, g, false), dx.length, [idx]);
+
   const rowKernel = (key: string, code: string, x: Storage, out: Storage, rows: number, cols: number): boolean => {
     if (!isOut(out)) return false;
     if (rows === 0) return true;
@@ -481,8 +485,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
       if (!(idx instanceof GpuIndexArray)) return false;
       const pool = idx.pool as (PoolWindow & { xLength: number }) | null;
       if (pool && pool.xLength === o.length) {
-        const params = winParams(o.length, pool, false);
-        run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [G], [o], params, o.length, [idx]);
+        poolScatter(G, idx, o, pool);
         return true;
       }
       run("scatterSerial", () => L.SCATTER_SERIAL, [G], [o], [o.length, idx.length], [1, 1], [idx]);
@@ -498,9 +501,7 @@ export function makeWebGPUKernels(ctx: GpuContext): WebGPUKernels {
         fill(o, 0);
         return true;
       }
-      run1("maxPoolBackward", () => L.MAX_POOL_BACKWARD, [inp(dy)], [o], winParams(o.length, g, false), o.length, [
-        idx,
-      ]);
+      poolScatter(inp(dy), idx, o, g);
       return true;
     },
     bnApply: (x, mean, k, beta, out, _rows, C) =>
