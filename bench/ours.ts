@@ -9,7 +9,8 @@ import { batchJacobianSqNorms, exactGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { gcPenalty, flatness, type Regularizer } from "../src/regularizers/index.js";
 import { trainStep, type StepState } from "../src/training/step.js";
-import { sgd } from "../src/training/optimizers.js";
+import { sgd, type GradientTransformation } from "../src/training/optimizers.js";
+import type { Batch } from "../src/regularizers/regularizer.js";
 import { Rng } from "../src/util/rng.js";
 
 export function medianMs(fn: () => void, reps: number, warmup = 5): number {
@@ -22,6 +23,27 @@ export function medianMs(fn: () => void, reps: number, warmup = 5): number {
   }
   ts.sort((a, b) => a - b);
   return ts[ts.length >> 1];
+}
+
+/**
+ * One training step as `gcx train` runs it, called repeatedly: each step's state stays resident for the next step
+ * (trainStep's `keep`) and the previous result is released, so parameters and optimizer state are used in place.
+ */
+export function trainerStep(
+  net: Network,
+  params: Params,
+  batch: Batch,
+  regs: Regularizer[],
+  opt: GradientTransformation,
+): () => void {
+  let state: StepState = { params, opt: opt.init(params), regs: regs.map((r) => r.init(net, params)) };
+  let release = () => {};
+  return () => {
+    const r = trainStep(net, state, batch, regs, opt, new Rng(0), { keep: true });
+    state = r.state;
+    release();
+    release = r.release;
+  };
 }
 
 function setup(spec: ModelSpec, batch: number, classes: number) {
@@ -47,11 +69,8 @@ function tasks(
 ): Record<string, number> {
   // Forward and exact GC in inference mode (graph models: BatchNorm's running statistics), steps in training mode,
   // as gcx measure and gcx train run them.
-  const opt = sgd(0.01);
-  const state: StepState = { params, opt: opt.init(params), regs: [] };
   const batch = { x, labels, numOutputs: net.outputSize };
-  const step = (regs: Regularizer[]) => () =>
-    trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, batch, regs, opt, new Rng(0));
+  const step = (regs: Regularizer[]) => trainerStep(net, params, batch, regs, sgd(0.01));
   // Each in a storage scope, as gcx runs them (evaluate and measure scope every batch; a step is its own scope).
   const gc = () => scope(() => batchJacobianSqNorms(net, params, x)); // what gcx measure runs per batch
   const all: [string, () => void, number][] = [

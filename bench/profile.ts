@@ -27,7 +27,7 @@ import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
 import { resnetSpec } from "../src/models/zoo.js";
 import { batchJacobianSqNorms } from "../src/measures/gc.js";
 import { gcPenalty, flatness, type Regularizer } from "../src/regularizers/index.js";
-import { trainStep, type StepState } from "../src/training/step.js";
+import { trainerStep } from "./ours.js";
 import { sgd } from "../src/training/optimizers.js";
 import { Rng } from "../src/util/rng.js";
 
@@ -68,11 +68,8 @@ function makeStep(): () => void {
     [batch, net.inputSize],
   );
   const labels = Int32Array.from({ length: batch }, () => rng.int(classes));
-  const opt = sgd(0.01);
-  const state: StepState = { params, opt: opt.init(params), regs: [] };
   const b = { x, labels, numOutputs: net.outputSize };
-  const step = (regs: Regularizer[]) => () =>
-    void trainStep(net, { ...state, regs: regs.map((r) => r.init(net, params)) }, b, regs, opt, new Rng(0));
+  const step = (regs: Regularizer[]) => trainerStep(net, params, b, regs, sgd(0.01));
   switch (kind) {
     case "forward":
       return () => void scope(() => forward(net, params, x));

@@ -30,8 +30,17 @@ function copyInto(dst: Staged, src: Staged): void {
 const CEILING = 3.75 * 2 ** 30;
 const PAGE = 65536;
 
+/** A block of kept results (runKept): freed blocks are reused or given back to the scopes. */
+interface KeptBlock {
+  at: number;
+  bytes: number;
+  live: boolean;
+}
+
 export class Arena {
   private top: number;
+  /** Kept blocks in address order, all below the top whenever no scope is open. */
+  private readonly kept: KeptBlock[] = [];
   private depth = 0;
   private readonly buffers = new Set<ArrayBufferLike>();
   private full = false;
@@ -148,6 +157,120 @@ export class Arena {
       this.depth--;
       this.release(mark);
     }
+  }
+
+  /**
+   * Runs fn as a scope whose result stays resident: every array of this memory the result holds (`collect` lists
+   * them, `rebuild` swaps each for its new view) is copied into one kept block, which outlives the scope until
+   * `drop()` frees it; nothing is copied to the JS heap. A freed block is reused by a later kept result that fits
+   * (first fit, lowest address), and freed blocks at the top give their memory back to the scopes, so a loop that
+   * keeps each step's state and drops the previous one stays at two blocks (decision 0007, addendum). Where
+   * nothing can stay resident (non-shared memory, inside another scope, memory full) it is `run(fn, finish)` and
+   * `drop` does nothing.
+   */
+  runKept<T>(
+    fn: () => T,
+    collect: (r: T) => Staged[],
+    rebuild: (r: T, moved: (a: Staged) => Staged) => T,
+    finish: (r: T) => T,
+  ): { value: T; drop: () => void } {
+    const none = () => {};
+    if (!this.resident || this.depth > 0) return { value: this.run(fn, finish), drop: none };
+    this.trim();
+    const mark = this.mark();
+    this.depth++;
+    let r: T;
+    try {
+      r = fn();
+    } catch (e) {
+      this.depth--;
+      this.release(mark);
+      throw e;
+    }
+    this.depth--;
+    try {
+      // Layout of the block: each distinct array of this memory at a 16-byte aligned offset.
+      const place = new Map<Staged, number>();
+      let bytes = 0;
+      for (const a of collect(r)) {
+        if (place.has(a) || !this.owns(a)) continue;
+        place.set(a, bytes);
+        bytes += Math.ceil((a.length * 4) / 16) * 16;
+      }
+      if (bytes === 0) {
+        const value = finish(r);
+        this.release(mark);
+        return { value, drop: none };
+      }
+      const hole = this.kept.find((b) => !b.live && b.bytes >= bytes);
+      // Into a freed block directly (it lies below the scope); else through a staging copy above the scope's top,
+      // since the block's final place [mark, mark + bytes) overlaps the arrays being moved.
+      const staging = hole ? null : this.reserve(bytes);
+      if (!hole && staging === null) {
+        const value = finish(r);
+        this.release(mark);
+        return { value, drop: none };
+      }
+      const at = hole ? hole.at : mark;
+      const via = staging ?? at;
+      const mem = new Uint8Array(this.memory.buffer);
+      for (const [a, off] of place) mem.copyWithin(via + off, a.byteOffset, a.byteOffset + a.length * 4);
+      if (staging !== null) mem.copyWithin(at, staging, staging + bytes);
+      const value = rebuild(r, (a) => (place.has(a) ? viewLike(a, this.memory.buffer, at + place.get(a)!) : a));
+      let block: KeptBlock;
+      if (hole) {
+        this.release(mark);
+        block = { at, bytes, live: true };
+        const rest = hole.bytes - bytes;
+        this.kept.splice(
+          this.kept.indexOf(hole),
+          1,
+          block,
+          ...(rest > 0 ? [{ at: at + bytes, bytes: rest, live: false }] : []),
+        );
+      } else {
+        this.release(at + bytes);
+        block = { at, bytes, live: true };
+        this.kept.push(block);
+      }
+      return { value, drop: () => this.dropKept(block) };
+    } catch (e) {
+      this.release(mark);
+      throw e;
+    }
+  }
+
+  /** Frees a kept block (merging it with free neighbours) and, outside scopes, trims free blocks at the top. */
+  private dropKept(block: KeptBlock): void {
+    if (!block.live) return;
+    block.live = false;
+    if (this.poison) new Float32Array(this.memory.buffer, block.at, block.bytes / 4).fill(NaN);
+    for (let i = 0; i + 1 < this.kept.length;) {
+      const b = this.kept[i],
+        next = this.kept[i + 1];
+      if (!b.live && !next.live && b.at + b.bytes === next.at) {
+        b.bytes += next.bytes;
+        this.kept.splice(i + 1, 1);
+      } else i++;
+    }
+    if (this.depth === 0) this.trim();
+  }
+
+  /** Gives free kept blocks at the top back to the scopes (only outside scopes, where the top is theirs). */
+  private trim(): void {
+    while (this.kept.length > 0 && !this.kept[this.kept.length - 1].live && this.top === this.keptEnd()) {
+      this.top = this.kept.pop()!.at;
+    }
+  }
+
+  private keptEnd(): number {
+    const b = this.kept[this.kept.length - 1];
+    return b ? b.at + b.bytes : this.base;
+  }
+
+  /** Bytes held by kept blocks that are still live (tests check that a loop does not leak them). */
+  get keptBytes(): number {
+    return this.kept.reduce((s, b) => s + (b.live ? b.bytes : 0), 0);
   }
 
   /**

@@ -195,6 +195,17 @@ export function scope<T>(fn: () => T): T {
   return getBackend().scope(fn);
 }
 
+/**
+ * Runs fn in a storage scope whose result stays resident in the backend's memory until `drop()` (the wasm backend
+ * keeps it in its linear memory instead of copying it to the JS heap; elsewhere this is `scope` and `drop` does
+ * nothing). The training loop keeps each step's state this way and drops the previous one, so parameters and
+ * optimizer state are used in place from step to step. Nothing may use the result after `drop()`.
+ */
+export function keptScope<T>(fn: () => T): { value: T; drop: () => void } {
+  const b = getBackend();
+  return b.scopeKept ? b.scopeKept(fn) : { value: b.scope(fn), drop: () => {} };
+}
+
 /** Runs fn with allocation outside any open scope: for values cached beyond the scope (e.g. a weight's transpose). */
 export function unscoped<T>(fn: () => T): T {
   return getBackend().unscoped(fn);

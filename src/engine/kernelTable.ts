@@ -297,6 +297,12 @@ export interface Backend {
    * storage on the device (moved to the enclosing scope, or made long-lived at top level) and cut its graphs.
    */
   scope<T>(fn: () => T): T;
+  /**
+   * Like `scope`, but the result's storage stays where it is resident (no copy to the JS heap) until `drop()`:
+   * for state one call hands to the next (a training loop's parameters and optimizer state), so the next call
+   * uses it in place. Using the result after `drop()` is a bug. Optional: `keptScope` runs `scope` without it.
+   */
+  scopeKept?<T>(fn: () => T): { value: T; drop: () => void };
   /** Runs fn with its allocations outside any scope (long-lived caches built while a scope is open). */
   unscoped<T>(fn: () => T): T;
 }

@@ -10,7 +10,7 @@
  */
 import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
-import { scope } from "../engine/backend.js";
+import { keptScope, scope } from "../engine/backend.js";
 import { Tensor, cast, scalar } from "../engine/tensor.js";
 import { noGrad } from "../engine/graph.js";
 import { addB, mulB, unbiasedVariance } from "../engine/elementwise.js";
@@ -121,6 +121,11 @@ export interface StepResult {
   readonly loss: number;
   /** The sum of the penalties (float64, in regularizer order), read now. */
   readonly penalty: number;
+  /**
+   * Frees the resident storage of this result (its state and tensors) when the step ran with `keep`; afterwards
+   * nothing may use them. Does nothing otherwise.
+   */
+  readonly release: () => void;
 }
 
 export interface StepGradients {
@@ -179,7 +184,12 @@ export function stepGradients(
   };
 }
 
-/** rng supplies this step's randomness (noise, probes); derive it from (seed, step) for reproducible resumes. */
+/**
+ * rng supplies this step's randomness (noise, probes); derive it from (seed, step) for reproducible resumes.
+ * `keep`: the result stays resident in the backend's memory (wasm) until `result.release()`, instead of being copied
+ * to the JS heap; a loop that passes each state to the next step and then releases the previous result copies
+ * nothing between steps (the trainer does this).
+ */
 export function trainStep(
   net: Network,
   state: StepState,
@@ -187,11 +197,16 @@ export function trainStep(
   regs: readonly Regularizer[],
   optimizer: GradientTransformation,
   rng: Rng,
+  options: { keep?: boolean } = {},
 ): StepResult {
-  // One storage scope per step: everything the step computes is reclaimed when it returns (its result is copied out).
-  const r = scope(() => trainStepInScope(net, state, batch, regs, optimizer, rng));
+  // One storage scope per step: everything the step computes is reclaimed when it returns; its result is copied
+  // out, or with `keep` stays resident until `release()` (training loops: the next step uses it in place).
+  const run = () => trainStepInScope(net, state, batch, regs, optimizer, rng);
+  const kept = options.keep ? keptScope(run) : { value: scope(run), drop: () => {} };
+  const r = kept.value;
   return {
     ...r,
+    release: kept.drop,
     get loss() {
       return readNow(r.lossTensor)[0];
     },
@@ -208,7 +223,7 @@ function trainStepInScope(
   regs: readonly Regularizer[],
   optimizer: GradientTransformation,
   rng: Rng,
-): Omit<StepResult, "loss" | "penalty"> {
+): Omit<StepResult, "loss" | "penalty" | "release"> {
   let b = batch;
   for (const r of regs) if (r.transformBatch) b = r.transformBatch(b, rng);
   // The batch is host data (noise regularizers change it on the host): uploaded once, here, on a device backend.

@@ -372,29 +372,39 @@ function* runLoop(
       hooks.onStep?.(r.step + 1, run.total, r.loss);
     }
   };
-  for (let step = start; step < run.total; step++) {
-    if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) {
-      account(yield* settle());
-      return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
+  // Steps keep their state resident (wasm memory) for the next step; each is released once nothing reads it, and
+  // whatever is still held when the loop ends or fails (after the model is saved) is released here.
+  const held: (() => void)[] = [];
+  try {
+    for (let step = start; step < run.total; step++) {
+      if (hooks.stopAfter !== undefined && step - start >= hooks.stopAfter) {
+        account(yield* settle());
+        return { runDir, steps: step, final: last, secondsPerStep: stepTime / Math.max(1, step - start) };
+      }
+      const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
+      const t0 = performance.now();
+      const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step), { keep: true });
+      stepTime += (performance.now() - t0) / 1000;
+      pending.push({ step, loss: r.lossTensor, penalties: r.penaltyTensors });
+      const done = step + 1;
+      const logNow = done % cfg.logEvery === 0 || done === run.total;
+      const checkpointNow = done % cfg.checkpointEvery === 0 || done === run.total;
+      if (readEveryStep || logNow || checkpointNow) account(yield* settle());
+      state = r.state;
+      // The previous states are released once nothing reads them: their losses are read and the new state replaced them.
+      held.push(r.release);
+      if (pending.length === 0) while (held.length > 1) held.shift()!();
+      if (logNow) {
+        last = yield* log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
+        Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
+      }
+      if (checkpointNow) saveCheckpoint(runDir, done, run.spec, yield* readBack(hostState(state)), sums, fingerprint);
     }
-    const batch = batchForStep(run.train, cfg.batchSize, cfg.seed, step, cache);
-    const t0 = performance.now();
-    const r = trainStep(run.net, state, batch, run.regs, run.optimizer, stepRng(cfg.seed, step));
-    stepTime += (performance.now() - t0) / 1000;
-    pending.push({ step, loss: r.lossTensor, penalties: r.penaltyTensors });
-    const done = step + 1;
-    const logNow = done % cfg.logEvery === 0 || done === run.total;
-    const checkpointNow = done % cfg.checkpointEvery === 0 || done === run.total;
-    if (readEveryStep || logNow || checkpointNow) account(yield* settle());
-    state = r.state;
-    if (logNow) {
-      last = yield* log(done, { batch_loss: sums.lossSum / sums.count, penalty: sums.penaltySum / sums.count });
-      Object.assign(sums, { lossSum: 0, penaltySum: 0, count: 0 });
-    }
-    if (checkpointNow) saveCheckpoint(runDir, done, run.spec, yield* readBack(hostState(state)), sums, fingerprint);
+    saveModel(join(runDir, "model"), run.spec, (yield* readBack(hostState(state))).params);
+    return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };
+  } finally {
+    for (const release of held) release();
   }
-  saveModel(join(runDir, "model"), run.spec, (yield* readBack(hostState(state))).params);
-  return { runDir, steps: run.total, final: last, secondsPerStep: stepTime / Math.max(1, run.total - start) };
 }
 
 /** The losses and summed penalties of the steps not yet read, as one deferred read (in step order). */

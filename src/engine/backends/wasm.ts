@@ -33,23 +33,40 @@ function note(text: string): void {
   else console.warn(`gcx: note: ${text}`);
 }
 
-/** Copies of arena-backed values in a scope's result, so nothing returned points into released memory. */
-function detach(v: unknown, arena: Arena): unknown {
+/**
+ * The result of a scope made independent of its graphs, with every array of the arena (also inside tensors,
+ * arrays, maps and plain objects) replaced by `move(array)`: a copy on the JS heap for `scope`, its view in a kept
+ * block for `scopeKept`.
+ */
+function relocate(v: unknown, arena: Arena, move: (a: Staged) => Staged): unknown {
   if (v instanceof Tensor) {
-    if (arena.owns(v.data)) return new Tensor(v.data.slice(), v.shape);
+    if (arena.owns(v.data)) return new Tensor(move(v.data) as Float32Array, v.shape);
     return v.requiresGrad ? new Tensor(v.data, v.shape) : v;
   }
-  if (v instanceof Float32Array || v instanceof Int32Array) return arena.owns(v) ? v.slice() : v;
-  if (Array.isArray(v)) return v.map((x) => detach(x, arena));
-  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, detach(x, arena)]));
+  if (v instanceof Float32Array || v instanceof Int32Array) return arena.owns(v) ? move(v) : v;
+  if (Array.isArray(v)) return v.map((x) => relocate(x, arena, move));
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, relocate(x, arena, move)]));
   if (v !== null && typeof v === "object") {
     const proto: unknown = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) return v;
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = detach(x, arena);
+    for (const [k, x] of Object.entries(v)) out[k] = relocate(x, arena, move);
     return out;
   }
   return v;
+}
+
+/** Copies of arena-backed values in a scope's result, so nothing returned points into released memory. */
+const detach = (v: unknown, arena: Arena): unknown => relocate(v, arena, (a) => a.slice());
+
+/** The arena's arrays a scope's result holds, in the order `relocate` visits them. */
+function arraysOf(v: unknown, arena: Arena): Staged[] {
+  const found: Staged[] = [];
+  relocate(v, arena, (a) => {
+    found.push(a);
+    return a;
+  });
+  return found;
 }
 
 type Fn = (...args: number[]) => number;
@@ -253,13 +270,20 @@ export function makeWasmBackend(): Backend | null {
     },
     kernels: makeKernels(rt, arena),
     scope: (fn) => arena.run(fn, (r) => detach(r, arena) as typeof r),
+    scopeKept: (fn) =>
+      arena.runKept(
+        fn,
+        (r) => arraysOf(r, arena),
+        (r, moved) => relocate(r, arena, moved) as typeof r,
+        (r) => detach(r, arena) as typeof r,
+      ),
     unscoped: (fn) => arena.outside(fn),
   };
   return made;
 }
 
 /** Bytes of wasm memory the open scopes hold, and the high-water mark (tests check that steps do not leak). */
-export function wasmArenaUsage(): { used: number; peak: number } | null {
+export function wasmArenaUsage(): { used: number; peak: number; kept: number } | null {
   makeWasmBackend();
-  return arenaOf ? { used: arenaOf.used, peak: arenaOf.peak } : null;
+  return arenaOf ? { used: arenaOf.used, peak: arenaOf.peak, kept: arenaOf.keptBytes } : null;
 }
