@@ -11,6 +11,7 @@ export { grad, valueAndGrad, type GradOptions } from "./engine/autograd.js";
 export { noGrad } from "./engine/graph.js";
 export {
   scope,
+  keptScope,
   unscoped,
   setBackend,
   withBackend,
@@ -24,6 +25,7 @@ export {
   type BinaryName,
   type DenseLayer,
   type PoolWindow,
+  type Kept,
 } from "./engine/backend.js";
 export type { Storage, IndexStorage, DeviceArray, DeviceIndexArray } from "./engine/storage.js";
 export type { ConvWindow } from "./engine/kernelTable.js";

@@ -14,7 +14,7 @@
  */
 import { setStorageProvider, setStorageReader } from "./tensor.js";
 import { isHost, type Data, type DeviceArray, type DType, type IndexStorage, type Storage } from "./storage.js";
-import type { Backend, KernelTable } from "./kernelTable.js";
+import type { Backend, Kept, KernelTable } from "./kernelTable.js";
 import { makeWasmBackend } from "./backends/wasm.js";
 import { installedWebGPU } from "./backends/webgpu/index.js";
 
@@ -23,6 +23,7 @@ export type {
   BinaryName,
   ConvWindow,
   DenseLayer,
+  Kept,
   KernelName,
   KernelTable,
   PoolWindow,
@@ -201,7 +202,7 @@ export function scope<T>(fn: () => T): T {
  * nothing). The training loop keeps each step's state this way and drops the previous one, so parameters and
  * optimizer state are used in place from step to step. Nothing may use the result after `drop()`.
  */
-export function keptScope<T>(fn: () => T): { value: T; drop: () => void } {
+export function keptScope<T>(fn: () => T): Kept<T> {
   const b = getBackend();
   return b.scopeKept ? b.scopeKept(fn) : { value: b.scope(fn), drop: () => {} };
 }

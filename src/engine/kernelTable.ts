@@ -259,6 +259,14 @@ export interface ConvWindow extends PoolWindow {
   padRight: number;
 }
 
+/** A scope's result kept resident by `Backend.scopeKept` / `keptScope`. */
+export interface Kept<T> {
+  /** The result, its storage still in the backend's memory. */
+  value: T;
+  /** Frees that storage (once; later calls do nothing): nothing may use `value` afterwards. */
+  drop: () => void;
+}
+
 /**
  * An engine backend: where tensor storage lives and which kernels run (see the module comment of backend.ts).
  *
@@ -302,7 +310,7 @@ export interface Backend {
    * for state one call hands to the next (a training loop's parameters and optimizer state), so the next call
    * uses it in place. Using the result after `drop()` is a bug. Optional: `keptScope` runs `scope` without it.
    */
-  scopeKept?<T>(fn: () => T): { value: T; drop: () => void };
+  scopeKept?<T>(fn: () => T): Kept<T>;
   /** Runs fn with its allocations outside any scope (long-lived caches built while a scope is open). */
   unscoped<T>(fn: () => T): T;
 }
