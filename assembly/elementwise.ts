@@ -195,6 +195,14 @@ export function ew_one_minus_square(y: usize, out: usize, n: i32): void {
   }
 }
 
+/**
+ * Copies n bytes from src to dst (regions may overlap: memmove) with the bulk-memory copy: 2–3× a typed-array copy
+ * on the shared memory of the two-thread build, where V8 copies byte by byte (the arena's kept blocks, issue 11).
+ */
+export function mem_copy(dst: usize, src: usize, n: usize): void {
+  memory.copy(dst, src, n);
+}
+
 /** out = c (fill). */
 export function ew_fill(out: usize, n: i32, c: f32): void {
   // +0 (all bits clear: the arena's zeroing of every fresh tensor) takes the bulk-memory fill, 1.7–2× the store

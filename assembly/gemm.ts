@@ -11,6 +11,11 @@ import { scratch, SCRATCH_BYTES } from "./scratch";
 import { hsum, madd, relu4 } from "./simd";
 import { packOutputGradRows, packPatches, packPatchRows, packWeightsForInputGrad } from "./convpack";
 
+/** Row length of B [K, N] when gemmColumns runs on a column range of it (0: N). Per instance, so per thread. */
+let bRowLength: i32 = 0;
+/** True while gemmColumns runs: a narrow column range keeps the panel path (the sequence gemm ran for all of N). */
+let inColumns: bool = false;
+
 /** Depth of one packed block of B (rows of op(B)). */
 const KC: i32 = 256;
 /** Width of one packed block of B (columns of op(B)); a multiple of 8. */
@@ -33,6 +38,8 @@ assert(APACK_OFF + <usize>MC * <usize>KC * 4 <= SCRATCH_BYTES);
  * B is [K, N] (transB = 0) or [N, K] (transB = 1).
  */
 function packB(b: usize, dst: usize, pc: i32, kc: i32, jc: i32, nc: i32, K: i32, N: i32, transB: i32): void {
+  // A column range of a wider B (gemmColumns): rows of B are bRowLength floats apart, not N.
+  if (bRowLength > 0) N = bRowLength;
   const panels = (nc + 7) >> 3;
   for (let p = 0; p < panels; p++) {
     const j0 = jc + (p << 3);
@@ -309,7 +316,7 @@ export function drive(mode: i32, a: usize, sai: usize, sak: usize, b: usize, tra
   const packsA = mode == MODE_CONV_FWD || mode == MODE_CONV_BWD_IN;
   // Fewer than 8 columns would waste most of a panel's lanes: dot products along k instead, when rows of A are
   // contiguous along k (packed, or A not transposed).
-  const dot = N < 8 && (packsA || sak == 4);
+  const dot = N < 8 && !inColumns && (packsA || sak == 4);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     const panels = (nc + 7) >> 3;
@@ -374,4 +381,26 @@ export function gemm(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, 
   const sai: usize = transA ? 4 : <usize>K << 2;
   const sak: usize = transA ? <usize>M << 2 : 4;
   drive(MODE_GEMM, a, sai, sak, b, transB, c, <usize>N << 2, bias, M, K, N, act, accumulate, r0, r1);
+}
+
+/**
+ * gemm's columns [8·p0, 8·p1) of C (panels p0 ≤ p < p1 of 8 columns; the last may be narrower) for every row: the
+ * same numbers as gemm (every element runs the same operation sequence), for splitting a product with few rows and
+ * many columns across threads by columns, so that each thread packs only its part of op(B). Needs N ≥ 8 (gemm's
+ * narrow path for N < 8 is another sequence). The row-range ABI with panels for rows: ceil(N / 8) of them.
+ */
+export function gemmColumns(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32,
+  transB: i32, act: i32, accumulate: i32, p0: i32, p1: i32): void {
+  const j0 = max(p0, 0) << 3, j1 = min(N, p1 << 3);
+  if (j1 <= j0) return;
+  assert(N >= 8);
+  const sai: usize = transA ? 4 : <usize>K << 2;
+  const sak: usize = transA ? <usize>M << 2 : 4;
+  const bj = transB ? b + <usize>j0 * <usize>K * 4 : b + (<usize>j0 << 2);
+  if (!transB) bRowLength = N;
+  inColumns = true;
+  drive(MODE_GEMM, a, sai, sak, bj, transB, c + (<usize>j0 << 2), <usize>N << 2, bias ? bias + (<usize>j0 << 2) : 0,
+    M, K, j1 - j0, act, accumulate, 0, M);
+  bRowLength = 0;
+  inColumns = false;
 }

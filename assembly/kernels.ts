@@ -50,7 +50,7 @@ export function matmul(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32): vo
 }
 
 export { setThreadIndex, heapBase, KERNEL_RELAXED } from "./scratch";
-export { gemm } from "./gemm";
+export { gemm, gemmColumns } from "./gemm";
 export * from "./conv";
 export * from "./pool";
 export * from "./elementwise";

@@ -20,7 +20,7 @@ import { Session } from "node:inspector/promises";
 import { loadavg } from "node:os";
 import { useCliKernels } from "./cliKernels.js";
 import { Tensor } from "../src/engine/tensor.js";
-import { engineInfo, getBackend, scope, type KernelTable } from "../src/engine/backend.js";
+import { engineInfo, getBackend, keepResident, scope, type KernelTable } from "../src/engine/backend.js";
 import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
 import { initParams } from "../src/models/init.js";
 import { defaultCnnSpec, type ModelSpec } from "../src/models/spec.js";
@@ -70,11 +70,12 @@ function makeStep(): () => void {
   const labels = Int32Array.from({ length: batch }, () => rng.int(classes));
   const b = { x, labels, numOutputs: net.outputSize };
   const step = (regs: Regularizer[]) => trainerStep(net, params, b, regs, sgd(0.01));
+  const held = keepResident(params).value; // as gcx measure keeps them
   switch (kind) {
     case "forward":
-      return () => void scope(() => forward(net, params, x));
+      return () => void scope(() => forward(net, held, x));
     case "gc":
-      return () => void scope(() => batchJacobianSqNorms(net, params, x));
+      return () => void scope(() => batchJacobianSqNorms(net, held, x));
     case "gcpen":
       return step([gcPenalty(0.01)]);
     case "flat":

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tensor } from "../src/engine/tensor.js";
-import { getBackend, keptScope, scope } from "../src/engine/backend.js";
+import { getBackend, keepResident, keptScope, scope } from "../src/engine/backend.js";
 import * as op from "../src/engine/ops.js";
 import { wasmArenaUsage } from "../src/engine/backends/wasm.js";
 import { compileNetwork } from "../src/models/network.js";
@@ -20,6 +20,8 @@ import { trainStep, type StepState } from "../src/training/step.js";
 import { adam, sgd } from "../src/training/optimizers.js";
 import { parseTrainConfig } from "../src/training/config.js";
 import { train } from "../src/training/trainer.js";
+import { exactGC } from "../src/measures/gc.js";
+import { loadDataset } from "../src/data/registry.js";
 import { Rng } from "../src/util/rng.js";
 
 const inWasm = (a: ArrayBufferView): boolean =>
@@ -180,4 +182,22 @@ test("a training run (which keeps each step's state) leaves no wasm memory held 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("keepResident holds a model's parameters in wasm memory for a measurement: same numbers, freed by drop", (t) => {
+  if (!residentOrSkip(t)) return;
+  const net = compileNetwork({ kind: "mlp", sizes: [2, 32, 32, 2], activation: "relu" });
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 4 });
+  const ds = loadDataset("moons", { split: "test", seed: 0, limit: 100 });
+  const held = keepResident(params);
+  for (const [k, p] of Object.entries(held.value)) {
+    assert.ok(inWasm(p.data), `${k} is resident`);
+    assert.deepEqual(p.data, params[k].data, k);
+  }
+  const onHeap = exactGC(net, params, ds, { batchSize: 32 });
+  const resident = exactGC(net, held.value, ds, { batchSize: 32 });
+  assert.equal(resident.gc, onHeap.gc);
+  assert.ok(wasmArenaUsage()!.kept > 0);
+  held.drop();
+  assert.deepEqual({ ...wasmArenaUsage()!, peak: 0 }, { used: 0, peak: 0, kept: 0 });
 });

@@ -133,6 +133,47 @@ for (const build of BUILDS) {
   });
 }
 
+for (const build of BUILDS) {
+  test(`gemmColumns (${build}): column panels split anywhere give gemm's bits, the rest of C untouched`, (t) => {
+    const h = loadHarness(build);
+    if (!h) return t.skip(`dist/wasm/${build} not built`);
+    const r = rng(13);
+    // N straddles the 8-column panels (a narrow last panel) and the 256-wide packing block; N = 8 is one panel.
+    const shapes: [number, number, number][] = [
+      [7, 300, 263],
+      [13, 33, 8],
+      [5, 257, 20],
+    ];
+    for (const [M, K, N] of shapes) {
+      const panels = Math.ceil(N / 8);
+      for (let v = 0; v < 16; v++) {
+        const transA = v & 1,
+          transB = (v >> 1) & 1,
+          act = (v >> 2) & 1,
+          accumulate = (v >> 3) & 1;
+        h.reset();
+        const a = h.put(Float32Array.from({ length: M * K }, r)),
+          b = h.put(Float32Array.from({ length: K * N }, r)),
+          bias = v % 3 ? h.put(Float32Array.from({ length: N }, r)) : 0;
+        const C0 = Float32Array.from({ length: M * N }, r);
+        const whole = h.put(C0),
+          parts = h.put(C0);
+        h.exports.gemm(a, b, whole, bias, M, K, N, transA, transB, act, accumulate, 0, M);
+        const ref: Float32Array = h.get(whole, M * N);
+        const cut = Math.min(panels, 1 + (v % panels));
+        h.exports.gemmColumns(a, b, parts, bias, M, K, N, transA, transB, act, accumulate, cut, panels);
+        const half: Float32Array = h.get(parts, M * N);
+        for (let i = 0; i < M * N; i++) {
+          const j = i % N;
+          assert.equal(half[i], j >= 8 * cut ? ref[i] : C0[i], `panels [${cut}, ${panels}) element ${i} (case ${v})`);
+        }
+        h.exports.gemmColumns(a, b, parts, bias, M, K, N, transA, transB, act, accumulate, 0, cut);
+        assert.deepEqual(h.get(parts, M * N), ref, `M ${M} K ${K} N ${N} case ${v}, cut at panel ${cut}`);
+      }
+    }
+  });
+}
+
 test("gemm: the relaxed-SIMD build agrees with the SIMD128 build to float32 rounding", (t) => {
   const plain = loadHarness("kernels.wasm"),
     relaxed = loadHarness("kernels-relaxed.wasm");

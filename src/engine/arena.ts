@@ -55,6 +55,8 @@ export class Arena {
     private readonly onFull: (bytes: number) => void = () => {},
     /** Zeroes n float32 values at a byte offset (a native fill; typed-array fill on shared memory is slow). */
     private readonly zero: ((ptr: number, n: number) => void) | null = null,
+    /** Copies n bytes within this memory, regions may overlap (a native copy, for the same reason). */
+    private readonly copy: ((dst: number, src: number, n: number) => void) | null = null,
   ) {
     this.top = base;
     this.buffers.add(memory.buffer);
@@ -214,8 +216,9 @@ export class Arena {
       const at = hole ? hole.at : mark;
       const via = staging ?? at;
       const mem = new Uint8Array(this.memory.buffer);
-      for (const [a, off] of place) mem.copyWithin(via + off, a.byteOffset, a.byteOffset + a.length * 4);
-      if (staging !== null) mem.copyWithin(at, staging, staging + bytes);
+      const move = this.copy ?? ((dst: number, src: number, n: number) => mem.copyWithin(dst, src, src + n));
+      for (const [a, off] of place) move(via + off, a.byteOffset, a.length * 4);
+      if (staging !== null) move(at, staging, bytes);
       const value = rebuild(r, (a) => (place.has(a) ? viewLike(a, this.memory.buffer, at + place.get(a)!) : a));
       let block: KeptBlock;
       if (hole) {

@@ -12,7 +12,7 @@
  * Determinism: a backend and kernel variant give the same numbers whatever the thread count (kernels split work by
  * output rows only, never a reduction). `engineInfo()` names both so runs, checkpoints and trials can record them.
  */
-import { setStorageProvider, setStorageReader } from "./tensor.js";
+import { setStorageProvider, setStorageReader, tensor, type Tensor } from "./tensor.js";
 import { isHost, type Data, type DeviceArray, type DType, type IndexStorage, type Storage } from "./storage.js";
 import type { Backend, Kept, KernelTable } from "./kernelTable.js";
 import { makeWasmBackend } from "./backends/wasm.js";
@@ -205,6 +205,21 @@ export function scope<T>(fn: () => T): T {
 export function keptScope<T>(fn: () => T): Kept<T> {
   const b = getBackend();
   return b.scopeKept ? b.scopeKept(fn) : { value: b.scope(fn), drop: () => {} };
+}
+
+/**
+ * Copies of tensors kept in the active backend's memory until `drop()`: a model's parameters for the duration of a
+ * measurement, so that every batch uses them in place instead of staging them into wasm memory for each kernel call
+ * (a device backend uploads host ones; on the js backend, or where nothing stays resident, they are returned as
+ * they are). On host backends only float32 tensors are copied; a device holds float32 only.
+ */
+export function keepResident<T extends Record<string, Tensor>>(tensors: T): Kept<T> {
+  const b = getBackend();
+  const copy = (t: Tensor): Tensor =>
+    isHost(t.storage) && (b.device || t.dtype === "float32") ? tensor(t.storage, t.shape, "float32") : t;
+  const all = () => Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, copy(t)])) as T;
+  if (b.device) return { value: all(), drop: () => {} };
+  return b.scopeKept ? b.scopeKept(all) : { value: tensors, drop: () => {} };
 }
 
 /** Runs fn with allocation outside any open scope: for values cached beyond the scope (e.g. a weight's transpose). */

@@ -1,5 +1,5 @@
 /** `gcx measure`: geometric complexity of a model on a data set, exact or estimated. */
-import { engineInfo } from "../../engine/backend.js";
+import { engineInfo, keepResident } from "../../engine/backend.js";
 import { Command, Option } from "commander";
 import { addDataOptions, addInitOptions, datasetFrom, initFrom, type DataFlags, type InitFlags } from "../common.js";
 import { positiveInt } from "../parse.js";
@@ -15,7 +15,7 @@ import {
   nonFiniteError,
   type GCResult,
 } from "../../measures/gc.js";
-import { onBackend, onDevice, resolve } from "../../measures/readback.js";
+import { onDevice, resolve } from "../../measures/readback.js";
 import type { NormReport } from "../../measures/norms.js";
 import { head } from "../../data/select.js";
 import { companionMeasures, companionMeasuresDeferred, type MetricsRecord } from "../../training/evaluate.js";
@@ -123,13 +123,17 @@ export async function runMeasure(flags: MeasureFlags): Promise<string> {
   );
   const device = onDevice();
   const resolved = resolveModel(flags.model, ds, initFrom(flags));
-  // A saved model's weights are read into host memory; a device backend needs them uploaded (initialized ones are).
-  const model: ResolvedModel = device
-    ? {
-        ...resolved,
-        params: Object.fromEntries(Object.entries(resolved.params).map(([k, t]) => [k, onBackend(t)])),
-      }
-    : resolved;
+  // A saved model's weights are read into host memory: kept in the backend's memory for the whole measurement
+  // (uploaded on a device, resident in wasm memory), so no batch stages them again.
+  const held = keepResident(resolved.params);
+  try {
+    return await measureWith({ ...resolved, params: held.value }, ds, flags, device);
+  } finally {
+    held.drop();
+  }
+}
+
+async function measureWith(model: ResolvedModel, ds: Dataset, flags: MeasureFlags, device: boolean): Promise<string> {
   const bar = progressBar("measuring GC", flags.progress && process.stderr.isTTY === true);
   const common = { batchSize: flags.batchSize, output: flags.output, perClass: flags.perClass, onProgress: bar.update };
   const exactOpts = { ...common, mode: flags.mode };

@@ -254,6 +254,7 @@ export function makeWasmBackend(): Backend | null {
         `a step needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than its 4 GiB address space allows; the rest of it uses JavaScript memory (use a smaller --batch-size to stay fast)`,
       ),
     fill ? (ptr, n) => fill(ptr, n, 0) : null,
+    (rt.exports.mem_copy as ((dst: number, src: number, n: number) => void) | undefined) ?? null,
   );
   arenaOf = arena;
   made = {
