@@ -12,7 +12,7 @@
  * Determinism: a backend and kernel variant give the same numbers whatever the thread count (kernels split work by
  * output rows only, never a reduction). `engineInfo()` names both so runs, checkpoints and trials can record them.
  */
-import { setStorageProvider, setStorageReader, tensor, type Tensor } from "./tensor.js";
+import { setStorageProvider, setStorageReader, Tensor, tensor } from "./tensor.js";
 import { isHost, type Data, type DeviceArray, type DType, type IndexStorage, type Storage } from "./storage.js";
 import type { Backend, Kept, KernelTable } from "./kernelTable.js";
 import { makeWasmBackend } from "./backends/wasm.js";
@@ -220,6 +220,20 @@ export function keepResident<T extends Record<string, Tensor>>(tensors: T): Kept
   const all = () => Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, copy(t)])) as T;
   if (b.device) return { value: all(), drop: () => {} };
   return b.scopeKept ? b.scopeKept(all) : { value: tensors, drop: () => {} };
+}
+
+/**
+ * The tensor with its values where the active backend computes, for a value several kernels of a scope read (a
+ * training batch: the forward pass and the first layer's weight gradient): uploaded on a device backend, copied
+ * once into the open scope's memory on wasm (instead of once per kernel call), itself elsewhere.
+ */
+export function residentInScope(t: Tensor): Tensor {
+  const b = getBackend();
+  const s = t.storage;
+  if (!isHost(s)) return t;
+  if (b.device) return tensor(s, t.shape, "float32");
+  const moved = b.adopt ? b.adopt(s) : s;
+  return moved === s ? t : new Tensor(moved, t.shape);
 }
 
 /** Runs fn with allocation outside any open scope: for values cached beyond the scope (e.g. a weight's transpose). */

@@ -295,6 +295,12 @@ export interface Backend {
   upload?(values: Data): Storage;
   /** The values of storage as a new host array, after the work queued before it (device backends must have it). */
   read?(s: Storage): Promise<Data>;
+  /**
+   * Host storage copied into the memory of the open scope, where kernels use it in place (optional; wasm): for a
+   * value several kernels of a scope read, one copy instead of one staging copy per call. Returns `s` itself when
+   * there is nothing to gain (no scope open, already there, float64).
+   */
+  adopt?(s: Storage): Storage;
   /** Frees storage now (optional; scopes reclaim what they allocated anyway). */
   release?(s: Storage): void;
   /** Native kernels of this backend. */

@@ -10,11 +10,11 @@
  */
 import * as op from "../engine/ops.js";
 import { grad } from "../engine/autograd.js";
-import { keptScope, scope } from "../engine/backend.js";
+import { keptScope, residentInScope, scope } from "../engine/backend.js";
 import { Tensor, cast, scalar } from "../engine/tensor.js";
 import { noGrad } from "../engine/graph.js";
 import { addB, mulB, unbiasedVariance } from "../engine/elementwise.js";
-import { bookkeepingDType, onBackend, readNow, sumScalars } from "../measures/readback.js";
+import { bookkeepingDType, readNow, sumScalars } from "../measures/readback.js";
 import { forward, type Network, type Params } from "../models/network.js";
 import type { GraphRunOptions } from "../models/graph.js";
 import type { Batch, RegState, Regularizer } from "../regularizers/regularizer.js";
@@ -226,8 +226,9 @@ function trainStepInScope(
 ): Omit<StepResult, "loss" | "penalty" | "release"> {
   let b = batch;
   for (const r of regs) if (r.transformBatch) b = r.transformBatch(b, rng);
-  // The batch is host data (noise regularizers change it on the host): uploaded once, here, on a device backend.
-  b = { ...b, x: onBackend(b.x) };
+  // The batch is host data (noise regularizers change it on the host): uploaded once, here, on a device backend,
+  // and copied once into the step's wasm memory (the forward pass and the first layer's gradient both read it).
+  b = { ...b, x: residentInScope(b.x) };
   const { loss, penalties, grads, regs: regStates, stats } = stepGradients(net, state.params, state.regs, b, regs, rng);
   const trainable: Params = Object.fromEntries(Object.keys(grads).map((k) => [k, state.params[k]]));
   const { updates, state: opt } = optimizer.update(grads, state.opt, trainable);

@@ -269,6 +269,13 @@ export function makeWasmBackend(): Backend | null {
       const s = arena.alloc(n, false);
       return s ? new Int32Array(s.buffer, s.byteOffset, n) : new Int32Array(n);
     },
+    adopt(s) {
+      if (!(s instanceof Float32Array) || arena.owns(s)) return s;
+      const v = arena.alloc(s.length, false);
+      if (!v) return s;
+      v.set(s);
+      return v;
+    },
     kernels: makeKernels(rt, arena),
     scope: (fn) => arena.run(fn, (r) => detach(r, arena) as typeof r),
     scopeKept: (fn) =>
