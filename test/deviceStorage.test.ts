@@ -41,7 +41,7 @@ installStrictBackend();
 registerTestBackend("js-direct-conv", () => ({
   ...jsBackend,
   name: "js-direct-conv",
-  kernels: { conv: reference.conv },
+  kernels: { conv: reference.conv, convBiasAct: reference.convBiasAct },
 }));
 /** strict without one kernel, and strict with a kernel that declines: the op must throw, never fall back. */
 const strictWithout = (name: string, kernels: KernelTable) => ({ ...strictBackend(), name, kernels });
@@ -313,6 +313,24 @@ const cases: OpCase[] = [
     ],
     f: (x, w) =>
       op.tanh(sp.conv2dGeneral(x, w, { stride: [2, 1], padding: [1, 0, 1, 2], dilation: [1, 2], groups: 1 })),
+    direct: true,
+  },
+  {
+    name: "conv2dBiasAct relu",
+    shapes: [[2, 5, 6, 2], [3, 2, 2, 2], [3]],
+    f: (x, w, b) =>
+      op.tanh(
+        sp.conv2dBiasAct(x, w, b, { stride: [2, 1], padding: [1, 0, 1, 2], dilation: [1, 2], groups: 1 }, "relu"),
+      ),
+    direct: true,
+  },
+  {
+    name: "conv2dBiasAct none",
+    shapes: [[2, 4, 4, 3], [4, 3, 3, 3], [4]],
+    f: (x, w, b) =>
+      op.tanh(
+        sp.conv2dBiasAct(x, w, b, { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }, "none"),
+      ),
     direct: true,
   },
   {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Tensor } from "../src/engine/tensor.js";
 import { noGrad } from "../src/engine/graph.js";
 import { compileNetwork, forward, type Params } from "../src/models/network.js";
+import { inferenceFusions } from "../src/models/graph.js";
 import { initParams } from "../src/models/init.js";
 import { loadModel, saveModel } from "../src/models/io.js";
 import { resnetSpec } from "../src/models/zoo.js";
@@ -264,4 +265,39 @@ test("dropout: PyTorch's inverted dropout in training mode (with a mask stream),
     Array.from(x.data),
     "no mask stream: identity",
   );
+});
+
+test("inference folds conv → BatchNorm → ReLU into one convolution: the unfused nodes' values and input gradients", () => {
+  const spec = resnetSpec(8, [2, 8, 8], 3, 4);
+  // The same network with a second reader of every convolution's output, which keeps each chain unfused.
+  const unfused: GraphSpec = {
+    ...spec,
+    nodes: [
+      ...spec.nodes,
+      ...spec.nodes
+        .filter((n) => n.op === "conv2d")
+        .map((n) => ({ name: `${n.name}_tap`, op: "identity" as const, inputs: [n.name] })),
+    ],
+  };
+  const a = compileNetwork(spec),
+    b = compileNetwork(unfused);
+  assert.ok(a.graph && b.graph);
+  // ResNet-8: the stem, two per block and both downsampling shortcuts; the first of each block's pair has its ReLU.
+  assert.equal(inferenceFusions(a.graph), 9);
+  assert.equal(inferenceFusions(b.graph), 0);
+  for (const dtype of ["float64", "float32"] as const) {
+    const params = initParams(a, { ...f64, dtype });
+    randomizeNorms(spec, params, 5);
+    const rng = new Rng(6);
+    const values = dtype === "float64" ? new Float64Array(3 * 128) : new Float32Array(3 * 128);
+    for (let i = 0; i < values.length; i++) values[i] = rng.normal();
+    const input = new Tensor(values, [3, 128]);
+    const ya = forward(a, params, input).data,
+      yb = forward(b, params, input).data;
+    const tol = dtype === "float64" ? 1e-12 : 2e-5;
+    assert.ok(relativeError(ya, yb) < tol, `${dtype} logits: ${relativeError(ya, yb)}`);
+    const ga = jacobianSqNormsReverse(a, params, input).data,
+      gb = jacobianSqNormsReverse(b, params, input).data;
+    assert.ok(relativeError(ga, gb) < tol * 10, `${dtype} input Jacobians: ${relativeError(ga, gb)}`);
+  }
 });

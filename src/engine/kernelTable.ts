@@ -140,6 +140,19 @@ export interface KernelTable {
     cout: number,
   ) => boolean;
   /**
+   * The forward convolution (one group) with a bias per output channel added after the sum and, when `relu`, the
+   * clamp max(·, 0): out = act(conv(x, w) + bias), the values of conv then a broadcast add then relu.
+   */
+  convBiasAct?: (
+    x: Storage,
+    w: Storage,
+    bias: Storage,
+    out: Storage,
+    g: PoolWindow,
+    cout: number,
+    relu: boolean,
+  ) => boolean;
+  /**
    * Max pooling of NHWC x (padding counts as −∞): values y and flat argmax indices idx into x (first maximum in
    * scan order; a NaN wins). The window must not lie wholly in the padding (callers check the geometry first).
    */

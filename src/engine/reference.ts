@@ -358,6 +358,14 @@ export const reference: Required<KernelTable> = {
     K.col2imGeneral(h(cols), h(x), g);
     return true;
   },
+  convBiasAct(x, w, b, out, g, cout, relu) {
+    reference.conv("forward", x, w, out, g, cout);
+    const o = h(out),
+      bias = h(b);
+    for (let i = 0; i < o.length; i += cout) for (let j = 0; j < cout; j++) o[i + j] = o[i + j] + bias[j];
+    if (relu) for (let i = 0; i < o.length; i++) if (!(o[i] > 0)) o[i] = 0;
+    return true;
+  },
   conv(which, a, b, out, g, cout) {
     const geom = fullWindow(g);
     const rows = g.n * g.outH * g.outW,

@@ -9,11 +9,23 @@
  */
 import { Tensor, newOutputLike, sizeOf } from "./tensor.js";
 import { record } from "./graph.js";
-import { gather, matmul, maxPoolByKernel, poolsByKernel, reshape, scatterAdd } from "./ops.js";
+import {
+  add,
+  gather,
+  matmul,
+  maxPoolByKernel,
+  mulConst,
+  poolsByKernel,
+  relu,
+  reluMaskStorage,
+  reshape,
+  scatterAdd,
+  sumToLastAxis,
+} from "./ops.js";
 import * as K from "./kernels.js";
-import { onDevice, onHost } from "./backend.js";
+import { kernels, onDevice, onHost } from "./backend.js";
 import { run } from "./dispatch.js";
-import { conv, directConvAvailable } from "./conv.js";
+import { conv, convFilter, convInput, directConvAvailable } from "./conv.js";
 import { emptyPoolWindow } from "./wasmKernels.js";
 
 /** Padding of the two spatial axes: [top, left, bottom, right]. */
@@ -71,6 +83,55 @@ function col2imG(cols: Tensor, geom: K.ConvGeometry, shape: readonly number[]): 
  * the same width (cheaper in practice than per-group matmuls plus concatenation, whose adjoints are full-size).
  */
 export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
+  const geom = convChecked(x, w, o);
+  const [cout, kh, kw, cg] = w.shape;
+  const cin = x.shape[3];
+  const groups = o.groups;
+  const og = cout / groups;
+  if (directConvAvailable(x, groups)) return conv(x, w, geom);
+  const cols = im2colG(x, geom);
+  // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
+  // so the whole convolution stays one im2col and one matmul.
+  const wFull =
+    groups === 1
+      ? reshape(w, [cout, kh * kw * cin])
+      : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
+  const y = matmul(cols, wFull, false, true);
+  return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
+}
+
+/**
+ * A convolution layer act(conv2d(x, w) + b), b [cout], act relu or none: one kernel on a backend with the fused
+ * entry (convBiasAct: the bias and the clamp ride on the implicit GEMM's last block, as `linear` does for dense
+ * layers), else conv2dGeneral, add and relu. The same values either way (the bias is added once after the sum, then
+ * clamped), and the backward rule is the composite's (a constant ReLU mask, then the input and filter gradients and
+ * a per-channel sum), so it is differentiable again exactly as the composite is.
+ */
+export function conv2dBiasAct(x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, act: "relu" | "none"): Tensor {
+  const cout = w.shape[0];
+  if (b.shape.length !== 1 || b.size !== cout)
+    throw new RangeError(`conv2d: bias must be a vector of ${cout} values, got shape [${b.shape.join(",")}]`);
+  const geom = convChecked(x, w, o);
+  const fused =
+    directConvAvailable(x, o.groups) && b.dtype === x.dtype && kernels().convBiasAct !== undefined ? geom : null;
+  const out = fused ? newOutputLike(x.storage, geom.n * geom.outH * geom.outW * cout) : null;
+  if (!fused || !out || !kernels().convBiasAct!(x.storage, w.storage, b.storage, out, geom, cout, act === "relu")) {
+    const z = add(conv2dGeneral(x, w, o), b);
+    return act === "relu" ? relu(z) : z;
+  }
+  const y: Tensor = record(out, [geom.n, geom.outH, geom.outW, cout], [x, w, b], (g) => {
+    const gz = act === "relu" ? mulConst(g, reluMaskStorage(y)) : g; // y > 0 exactly where conv + b > 0
+    return [
+      x.requiresGrad ? convInput(gz, w, geom) : null,
+      w.requiresGrad ? convFilter(x, gz, geom, w.shape) : null,
+      b.requiresGrad ? sumToLastAxis(gz) : null,
+    ];
+  });
+  return y;
+}
+
+/** conv2d's argument checks; the geometry of the convolution. */
+function convChecked(x: Tensor, w: Tensor, o: Conv2dOptions): K.ConvGeometry {
   checkImage(x, "conv2d");
   if (w.shape.length !== 4)
     throw new RangeError(`conv2d: weight must be [out, kh, kw, in/groups], got shape [${w.shape.join(",")}]`);
@@ -88,18 +149,7 @@ export function conv2dGeneral(x: Tensor, w: Tensor, o: Conv2dOptions): Tensor {
     );
   }
   if (x.dtype !== w.dtype) throw new RangeError(`conv2d: input is ${x.dtype} but weight is ${w.dtype}`);
-  const og = cout / groups;
-  const geom = K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation);
-  if (directConvAvailable(x, groups)) return conv(x, w, geom);
-  const cols = im2colG(x, geom);
-  // Grouped: every output filter sees all input channels through a block-diagonal weight (zeros outside its group),
-  // so the whole convolution stays one im2col and one matmul.
-  const wFull =
-    groups === 1
-      ? reshape(w, [cout, kh * kw * cin])
-      : scatterAdd(w, blockDiagonalIndex(cout, kh * kw, cg, og), [cout, kh * kw * cin]);
-  const y = matmul(cols, wFull, false, true);
-  return reshape(y, [geom.n, geom.outH, geom.outW, cout]);
+  return K.convGeometry(x.shape, [kh, kw], o.stride, o.padding, o.dilation);
 }
 
 /** Position in the block-diagonal [cout, k·cin] weight of each entry of a grouped weight [cout, k, cg]. */

@@ -248,6 +248,43 @@ function toInternal(x: Tensor, shape: readonly number[]): Tensor {
   return c === 1 ? op.reshape(nchw, [n, h, w, 1]) : sp.permute(nchw, [0, 2, 3, 1]);
 }
 
+/**
+ * Inference-mode fusions of a graph: a conv2d whose only consumer is a BatchNorm (and that BatchNorm's only consumer,
+ * when it is a ReLU): conv index → the BatchNorm's and ReLU's node indices (−1: none). The BatchNorm folds into the
+ * convolution's weights and bias (running statistics are constants in inference), and the bias and the ReLU ride on
+ * the convolution kernel (spatial.ts `conv2dBiasAct`): one pass instead of three.
+ */
+interface ConvFold {
+  bn: number;
+  relu: number;
+}
+
+const foldsOf = new WeakMap<CompiledGraph, Map<number, ConvFold>>();
+
+function convFolds(g: CompiledGraph): Map<number, ConvFold> {
+  let folds = foldsOf.get(g);
+  if (folds) return folds;
+  folds = new Map();
+  // consumers[v]: the nodes reading value v (value 0 is the input, value i + 1 node i's output).
+  const consumers: number[][] = Array.from({ length: g.nodes.length + 1 }, () => []);
+  g.nodes.forEach((node, i) => node.inputs.forEach((v) => consumers[v].push(i)));
+  const only = (i: number): number => (consumers[i + 1].length === 1 && g.output !== i ? consumers[i + 1][0] : -1);
+  g.nodes.forEach((node, i) => {
+    if (node.spec.op !== "conv2d") return;
+    const bn = only(i);
+    if (bn < 0 || g.nodes[bn].spec.op !== "batchnorm") return;
+    const next = only(bn);
+    folds.set(i, { bn, relu: next >= 0 && g.nodes[next].spec.op === "relu" ? next : -1 });
+  });
+  foldsOf.set(g, folds);
+  return folds;
+}
+
+/** How many conv2d → BatchNorm [→ ReLU] chains inference mode runs as one convolution (diagnostics and tests). */
+export function inferenceFusions(g: CompiledGraph): number {
+  return convFolds(g).size;
+}
+
 /** Logits [N, outputs] for inputs [N, inputSize]. */
 export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: GraphRunOptions = {}): Tensor {
   const values: Tensor[] = [toInternal(x, g.inputShape)];
@@ -256,9 +293,25 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
     if (!t) throw new RangeError(`graph: missing parameter ${name}`);
     return t;
   };
-  for (const node of g.nodes) {
+  const folds = opts.training ? null : convFolds(g);
+  /** Nodes computed by a fold: their value is the fused convolution's (nothing else reads what they skip). */
+  const folded = new Map<number, Tensor>();
+  for (const [i, node] of g.nodes.entries()) {
     const n = node.spec;
     const a = values[node.inputs[0]];
+    const done = folded.get(i);
+    if (done) {
+      values.push(done);
+      continue;
+    }
+    const fold = folds?.get(i);
+    if (fold && n.op === "conv2d") {
+      const y = foldedConv(n, g.nodes[fold.bn].spec, a, p, fold.relu >= 0);
+      folded.set(fold.bn, y);
+      if (fold.relu >= 0) folded.set(fold.relu, y);
+      values.push(y);
+      continue;
+    }
     let y: Tensor;
     switch (n.op) {
       case "conv2d":
@@ -358,6 +411,29 @@ export function graphForward(g: CompiledGraph, params: Params, x: Tensor, opts: 
   }
   const out = values[g.output + 1];
   return out.shape.length === 2 ? out : op.reshape(out, [out.shape[0], out.size / out.shape[0]]);
+}
+
+/**
+ * conv2d → BatchNorm (running statistics) [→ ReLU] as one convolution: with k = γ/√(var + eps) per output channel,
+ * weights w·k and bias β − mean·k (+ the convolution's own bias·k). The same function as the three nodes (rounding
+ * differs in the last float32 bits), differentiable in the input and every parameter through the folding ops.
+ */
+function foldedConv(
+  n: Extract<GraphNodeSpec, { op: "conv2d" }>,
+  bn: GraphNodeSpec,
+  a: Tensor,
+  p: (name: string) => Tensor,
+  relu: boolean,
+): Tensor {
+  if (bn.op !== "batchnorm") throw new Error(`graph: ${bn.name} is not a BatchNorm`);
+  const w = p(`${n.name}.weight`);
+  const cout = w.shape[0];
+  const k = ew.mulB(p(`${bn.name}.weight`), ew.powScalar(op.affine(p(`${bn.name}.running_var`), 1, bn.eps), -0.5));
+  const wk = ew.mulB(w, op.reshape(k, [cout, 1, 1, 1]));
+  let bias = ew.subB(p(`${bn.name}.bias`), ew.mulB(p(`${bn.name}.running_mean`), k));
+  if (n.bias) bias = ew.addB(bias, ew.mulB(p(`${n.name}.bias`), k));
+  const o = { stride: n.stride, padding: n.padding, dilation: n.dilation, groups: n.groups };
+  return sp.conv2dBiasAct(a, wk, bias, o, relu ? "relu" : "none");
 }
 
 /** PyTorch's inverted dropout mask: 0 with probability p, else 1/(1 − p) (all zeros when p = 1). */

@@ -195,6 +195,11 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         return call([a, b], [out], ([pdy, pw, pdx]) => wasmConv2dBackwardInput(rt, pdy, pw, pdx, g, cout));
       return call([a, b], [out], ([px, pdy, pdw]) => wasmConv2dBackwardFilter(rt, px, pdy, pdw, g, cout));
     },
+    convBiasAct: (x, w, bias, out, g, cout, relu) =>
+      x instanceof Float32Array &&
+      call([x, w, bias], [out], ([px, pw, pb, py]) =>
+        wasmConv2dForward(rt, px, pw, py, g, cout, 1, { bias: pb, relu }),
+      ),
     maxPool: (x, y, idx, g) => call([x], [y, idx], ([px, py, pi]) => wasmMaxPoolForward(rt, px, py, pi, g)),
     // Clears dx per image (memory.fill), then adds in output order: the reference's 0 + dy[o] + … bit for bit.
     maxPoolBackward: (dy, idx, dx, g) =>

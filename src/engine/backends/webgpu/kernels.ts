@@ -21,10 +21,11 @@ const BIN_OPS: Record<BinaryName, string> = {
 };
 
 /**
- * The WebGPU kernel table: every KernelTable entry (all required) except the training-mode BatchNorm pair, not
- * ported yet: without them `batchNormTraining` runs its broadcast composite on the device.
+ * The WebGPU kernel table: every KernelTable entry (all required) except the training-mode BatchNorm pair and the
+ * fused convolution + bias + ReLU, not ported yet: without them `batchNormTraining` and `conv2dBiasAct` run their
+ * composites on the device.
  */
-export type WebGPUKernels = Required<Omit<KernelTable, "batchNormForward" | "batchNormBackward">>;
+export type WebGPUKernels = Required<Omit<KernelTable, "batchNormForward" | "batchNormBackward" | "convBiasAct">>;
 
 /** Merges adjacent axes that both operands walk contiguously (or both broadcast), so rank ≤ 8 covers most calls. */
 export function mergeAxes(
