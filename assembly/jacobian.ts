@@ -1,7 +1,7 @@
 // Fused forward-mode Jacobian of a small MLP (issue 11): for each example x_e the value h and the d unit tangents
 // ∂h/∂x_j are pushed through every layer in one call, and ‖∂g(x_e)/∂x_e‖_F² (logits, identity output) is written
-// out. Nothing is allocated: weights are transposed once per call into caller-provided scratch, and each example
-// runs in two scratch vectors-of-vectors.
+// out. Nothing is allocated: weights are transposed once per call into caller-provided scratch (one area per thread,
+// side by side, so two threads can share the examples), and each example runs in two scratch vectors-of-vectors.
 //
 // Per layer (W [out, in] as PyTorch nn.Linear / network.ts), with V = d + 1 vectors (value and d tangents):
 //   acc_v = [v = 0] b + Σ_{i active} H_v[i] · Wᵀ[i, :]     (an axpy per active input, 3 vectors × 16 outputs in
@@ -12,6 +12,7 @@
 // (thread split) it was computed in.
 
 import { tanh4 } from "./simdmath";
+import { threadIndex } from "./scratch";
 
 // Layer table: 4 int32 per layer: W pointer, b pointer, in, out.
 // @ts-ignore: decorator
@@ -133,6 +134,8 @@ export function jacobian_mlp_sqnorms_softmax(x: usize, d: i32, layers: usize, nL
 
 function sqnorms(x: usize, d: i32, layers: usize, nLayers: i32, act: i32, output: i32, scratch: usize, out: usize,
   r0: i32, r1: i32): void {
+  // One scratch area per thread, side by side (the caller reserves jacobian_mlp_scratch_bytes per thread).
+  scratch += <usize>threadIndex() * <usize>jacobian_mlp_scratch_bytes(d, layers, nLayers);
   // Transposed, zero-padded weights and padded biases.
   let p = scratch;
   for (let l = 0; l < nLayers; l++) {

@@ -34,3 +34,9 @@ export function heapBase(): usize {
 
 /** 1 when this build multiplies-adds with relaxed SIMD (f32x4.relaxed_madd), else 0. */
 export const KERNEL_RELAXED: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+
+/** This instance's thread index (0 = the main thread, 1 = the helper): for kernels given one scratch per thread. */
+// @ts-ignore: decorator
+@inline export function threadIndex(): i32 {
+  return thread;
+}

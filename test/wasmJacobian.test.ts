@@ -14,6 +14,15 @@ import { Rng } from "../src/util/rng.js";
 import { finiteDifferenceJacobianSq } from "./helpers.js";
 import { loadHarness, type WasmHarness } from "./wasmHarness.js";
 import { setBackend } from "../src/engine/backend.js";
+import { gcx } from "./cliRun.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wasmRuntime } from "../src/engine/wasmKernels.js";
+import { loadDataset } from "../src/data/registry.js";
+import { exactGC } from "../src/measures/gc.js";
+import { saveModel } from "../src/models/io.js";
+import { parseModelArg } from "../src/models/resolve.js";
 
 // The references are the JS kernels: run the engine on its JS backend whatever the default backend is.
 setBackend("js");
@@ -165,4 +174,37 @@ test("wasm fused Jacobian on the shared-memory build: two worker threads give th
   );
   const threaded = new Float64Array(h.memory.buffer.slice(out, out + 8 * n));
   assert.deepEqual(Array.from(threaded), Array.from(single));
+});
+
+test("the fused small-MLP Jacobian shared by two threads gives one thread's bits (in process vs GCX_THREADS=1)", async (t) => {
+  const rt = wasmRuntime();
+  if (!rt || rt.threads !== 2) return t.skip("no two-thread wasm runtime here");
+  for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
+  assert.ok(rt.helperReady(), "the helper thread started");
+  setBackend("wasm");
+  const ds = loadDataset("moons", { split: "test", seed: 0, limit: 1000 });
+  for (const spec of ["mlp:2-64-64-2", "mlp:2-32-32-32-2:tanh"]) {
+    const parsed = parseModelArg(spec, ds);
+    const net = compileNetwork(parsed);
+    const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 4 });
+    const dir = mkdtempSync(join(tmpdir(), "gcx-jac-threads-"));
+    try {
+      saveModel(dir, parsed, params);
+      const two = exactGC(net, params, ds, { mode: "forward", batchSize: 1000 }).gc; // both threads
+      const r = gcx(
+        ["measure", "--model", dir, "--data", "moons", "--split", "test", "--seed", "0", "--limit", "1000"].concat([
+          "--mode",
+          "forward",
+          "--batch-size",
+          "1000",
+          "--json",
+        ]),
+        { env: { ...process.env, GCX_THREADS: "1" } },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { gc: number }).gc, two, spec);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 });

@@ -179,9 +179,18 @@ function makeKernels(rt: WasmRuntime, arena: Arena): KernelTable {
         if (table === null || res === null) return false;
         const t = new Int32Array(rt.memory.buffer, table, layers.length * 4);
         layers.forEach((l, i) => t.set([staged.ptrs[1 + 2 * i], staged.ptrs[2 + 2 * i], l.inSize, l.outSize], 4 * i));
-        const scratch = arena.reserve(fn("jacobian_mlp_scratch_bytes")(d, table, layers.length));
+        // One scratch area per thread; the examples are shared by two threads when there is enough work
+        // (each example is computed alone, so the split changes no bit).
+        const perThread = fn("jacobian_mlp_scratch_bytes")(d, table, layers.length);
+        const scratch = arena.reserve(perThread * rt.threads);
         if (scratch === null) return false;
-        fn("jacobian_mlp_sqnorms")(staged.ptrs[0], d, table, layers.length, act, scratch, res, 0, out.length);
+        const macs = layers.reduce((s, l) => s + l.inSize * l.outSize, 0) * (d + 1) * out.length;
+        rt.parallel(
+          "jacobian_mlp_sqnorms",
+          [staged.ptrs[0], d, table, layers.length, act, scratch, res],
+          out.length,
+          macs,
+        );
         (out as Float64Array).set(new Float64Array(rt.memory.buffer, res, out.length));
         return true;
       } finally {
