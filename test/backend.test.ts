@@ -24,21 +24,10 @@ import { sgd } from "../src/training/optimizers.js";
 import { exactGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { Rng } from "../src/util/rng.js";
+import { smallRun } from "./helpers.js";
 
 const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const wasm = () => getBackend().name === "wasm";
-
-function smallRun() {
-  const net = compileNetwork({ kind: "mlp", sizes: [4, 16, 16, 3], activation: "relu" });
-  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
-  const rng = new Rng(2);
-  const x = new Tensor(
-    Float32Array.from({ length: 32 * 4 }, () => rng.normal()),
-    [32, 4],
-  );
-  const labels = Int32Array.from({ length: 32 }, () => rng.int(3));
-  return { net, params, batch: { x, labels, numOutputs: 3 } };
-}
 
 test("backend: 1,000 steps with every penalty leave no scoped memory behind and the heap flat", (t) => {
   if (!wasmArenaUsage()) return t.skip("the wasm kernels are not built (js backend only)");

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { Tensor } from "../src/engine/tensor.js";
 import { grad } from "../src/engine/autograd.js";
 import { Rng } from "../src/util/rng.js";
-import { forward, type Network, type Params } from "../src/models/network.js";
+import { compileNetwork, forward, type Network, type Params } from "../src/models/network.js";
+import { initParams } from "../src/models/init.js";
 
 export function randomTensor(shape: number[], rng: Rng, std = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -90,3 +91,16 @@ export function finiteDifferenceJacobianSq(net: Network, params: Params, x: Floa
  * Whole slow files are listed in scripts/run-tests.mjs instead.
  */
 export const SLOW_TEST = { skip: process.env.GCX_TEST_FAST === "1" && "slow: left out of npm run test:fast" };
+
+/** A 4-16-16-3 ReLU MLP with a batch of 32 examples: the small training setup of the backend and kept-state tests. */
+export function smallRun() {
+  const net = compileNetwork({ kind: "mlp", sizes: [4, 16, 16, 3], activation: "relu" });
+  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
+  const rng = new Rng(2);
+  const x = new Tensor(
+    Float32Array.from({ length: 32 * 4 }, () => rng.normal()),
+    [32, 4],
+  );
+  const labels = Int32Array.from({ length: 32 }, () => rng.int(3));
+  return { net, params, batch: { x, labels, numOutputs: 3 } };
+}

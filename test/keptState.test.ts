@@ -23,6 +23,7 @@ import { train } from "../src/training/trainer.js";
 import { exactGC } from "../src/measures/gc.js";
 import { loadDataset } from "../src/data/registry.js";
 import { Rng } from "../src/util/rng.js";
+import { smallRun } from "./helpers.js";
 
 const inWasm = (a: ArrayBufferView): boolean =>
   typeof SharedArrayBuffer !== "undefined" && a.buffer instanceof SharedArrayBuffer;
@@ -38,18 +39,6 @@ function residentOrSkip(t: { skip(m: string): void }): boolean {
   probe.drop();
   if (!resident) t.skip("wasm memory is not shared here, so nothing stays resident");
   return resident;
-}
-
-function smallRun() {
-  const net = compileNetwork({ kind: "mlp", sizes: [4, 16, 16, 3], activation: "relu" });
-  const params = initParams(net, { scheme: "he", distribution: "normal", scale: 1, bias: 0, seed: 1 });
-  const rng = new Rng(2);
-  const x = new Tensor(
-    Float32Array.from({ length: 32 * 4 }, () => rng.normal()),
-    [32, 4],
-  );
-  const labels = Int32Array.from({ length: 32 }, () => rng.int(3));
-  return { net, params, batch: { x, labels, numOutputs: 3 } };
 }
 
 const everyPenalty = () =>
