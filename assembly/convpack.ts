@@ -5,6 +5,11 @@
 //   forward           y[p, co]       = Σ_{tap, ci} patch(p)[tap, ci] · w[co, tap, ci]    (rows: output pixels)
 //   input gradient    dx[q, ci]      = Σ_{tap, co} dy[out(q, tap), co] · w[co, tap, ci]  (rows: input pixels)
 //   filter gradient   dw[co, tap·ci] = Σ_p dy[p, co] · patch(p)[tap, ci]                 (rows: output channels)
+//
+// A strided input gradient runs one GEMM per output phase (setConvPhase): the input pixels whose (iy + padT) mod sh,
+// (ix + padL) mod sw are fixed see only the taps with ky·dh ≡ that mod sh (and likewise kx), so their rows gather
+// only those taps (k = phase tap·og + co) instead of mostly-zero columns. A filter gradient may be asked for a
+// slab of its columns (setPatchColumn0).
 
 import { scratch } from "./scratch";
 
@@ -16,6 +21,13 @@ let gCg: i32 = 1, gOg: i32 = 1, gX0: i32 = 0, gY0: i32 = 0;
 /** The tensor the rows are gathered from (x, or dy for the input gradient), and this group's weights. */
 let gSrc: usize = 0, gWts: usize = 0;
 
+/** The output phase of a strided input gradient (0 = none): its rows (i32 input pixel indices, one per row of the
+ * driver) and its taps (16-byte records: tap index ky·kw + kx, then (ky·dh − phase row) / sh, (kx·dw − phase col) / sw). */
+let gPhase: bool = false;
+let gRows: usize = 0, gTaps: usize = 0;
+/** The first column of the patch matrix a filter-gradient call computes (its column 0). */
+let gCol0: i32 = 0;
+
 /** Bytes from the scratch start where the filter-gradient gather keeps 8 columns' tap offsets. */
 const INFO_OFF: usize = 480 * 1024;
 
@@ -25,6 +37,20 @@ export function setConvGeometry(src: usize, n: i32, h: i32, w: i32, c: i32, cout
   gSrc = src; gN = n; gH = h; gW = w; gC = c; gCout = cout; gKh = kh; gKw = kw; gSh = sh; gSw = sw; gDh = dh; gDw = dw;
   gPadT = padT; gPadL = padL; gOutH = outH; gOutW = outW;
   gCg = c / groups; gOg = cout / groups;
+  gPhase = false;
+  gCol0 = 0;
+}
+
+/** Makes the input-gradient gathers run on one output phase: rows from `rows`, taps from `taps` (see gPhase). */
+export function setConvPhase(rows: usize, taps: usize): void {
+  gPhase = true;
+  gRows = rows;
+  gTaps = taps;
+}
+
+/** Makes the filter-gradient gather start at column c0 of the patch matrix. */
+export function setPatchColumn0(c0: i32): void {
+  gCol0 = c0;
 }
 
 /** Selects group g: its channel offsets and its weights (w + g·og·kh·kw·cg floats). */
@@ -116,6 +142,10 @@ export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): v
 
 /** Input gradient: rows [ic, ie) (input pixels) × columns [pc, pc+kc) of k = tap·og + co, gathered from dy. */
 export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
+  if (gPhase) {
+    packPhaseRows(dst, ic, ie, pc, kc);
+    return;
+  }
   const hw = gH * gW, og = gOg;
   for (let i = ic; i < ie; i++) {
     const b = i / hw, r = i - b * hw, iy = r / gW, ix = r - iy * gW;
@@ -147,6 +177,39 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
   }
 }
 
+/** Input gradient of one output phase: row i is input pixel gRows[i]; column k = phase tap·og + co. */
+function packPhaseRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
+  const hw = gH * gW, og = gOg;
+  const imgBytes = <usize>gOutH * <usize>gOutW * <usize>gCout * 4;
+  const t0 = pc / og, co0 = pc - t0 * og;
+  for (let i = ic; i < ie; i++) {
+    const q = load<i32>(gRows + (<usize>i << 2));
+    const b = q / hw, r = q - b * hw, iy = r / gW, ix = r - iy * gW;
+    // Every tap of the phase lands on an output pixel: (iy + padT − ky·dh) / sh = oy0 − (ky·dh − phase row) / sh.
+    const oy0 = (iy + gPadT) / gSh, ox0 = (ix + gPadL) / gSw;
+    const img = gSrc + <usize>b * imgBytes + (<usize>gY0 << 2);
+    let out = dst + <usize>(i - ic) * <usize>kc * 4;
+    let k = pc, t = t0, co = co0;
+    const end = pc + kc;
+    while (k < end) {
+      const len = min(og - co, end - k);
+      const rec = gTaps + (<usize>t << 4);
+      const oy = oy0 - load<i32>(rec, 4), ox = ox0 - load<i32>(rec, 8);
+      if (oy >= 0 && oy < gOutH && ox >= 0 && ox < gOutW) {
+        const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>co) << 2);
+        if (len == 1) store<f32>(out, load<f32>(src));
+        else copyFloats(out, src, len);
+      } else {
+        zeroFloats(out, len);
+      }
+      out += <usize>len << 2;
+      k += len;
+      co = 0;
+      t++;
+    }
+  }
+}
+
 /** Input gradient: B[k = tap·og + co, j = ci] = w[co, tap, ci] for k in [pc, pc+kc), j in [jc, jc+nc), in panels of 8. */
 export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const taps = gKh * gKw, og = gOg, cg = gCg;
@@ -156,7 +219,8 @@ export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, n
     const wd = min(8, jc + nc - j0);
     const out = dst + <usize>p * <usize>kc * 32;
     for (let kk = 0; kk < kc; kk++) {
-      const k = pc + kk, tap = k / og, co = k - tap * og;
+      const k = pc + kk, t = k / og, co = k - t * og;
+      const tap = gPhase ? load<i32>(gTaps + (<usize>t << 4)) : t;
       const src = gWts + ((<usize>(co * taps + tap) * <usize>cg + <usize>j0) << 2);
       const o = out + (<usize>kk << 5);
       if (wd == 8) {
@@ -171,7 +235,10 @@ export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, n
   }
 }
 
-/** Filter gradient: B[k = output pixel, j = tap·cg + ci] = patch(k)[tap, ci] for k in [pc, pc+kc), in panels of 8. */
+/**
+ * Filter gradient: B[k = output pixel, j] = patch(k)[tap, ci] (gCol0 + j = tap·cg + ci) for k in [pc, pc+kc), in
+ * panels of 8.
+ */
 export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const cg = gCg, hw = gOutH * gOutW;
   const info = scratch() + INFO_OFF; // per column: dy·ky, dx·kx, ci (i32 each, 8 columns)
@@ -182,7 +249,7 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
     const wd = min(8, jc + nc - j0);
     const out = dst + <usize>p * <usize>kc * 32;
     for (let jj = 0; jj < 8; jj++) {
-      const j = min(j0 + jj, j0 + wd - 1), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw;
+      const j = gCol0 + min(j0 + jj, j0 + wd - 1), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw;
       store<i32>(info + (<usize>jj << 2), ky * gDh);
       store<i32>(info + (<usize>jj << 2), kx * gDw, 32);
       store<i32>(info + (<usize>jj << 2), gX0 + j - tap * cg, 64);
@@ -190,8 +257,9 @@ export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): voi
       store<i32>(info + (<usize>jj << 2), (((ky * gDh) * gW + kx * gDw) * gC + gX0 + j - tap * cg) << 2, 96);
     }
     const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
-    // Eight columns within one tap (cg a multiple of 8): one bounds check and two vector loads per pixel.
-    const oneTap = wd == 8 && cg % 8 == 0;
+    // Eight columns within one tap (cg a multiple of 8 and the panel aligned to 8): one bounds check and two vector
+    // loads per pixel.
+    const oneTap = wd == 8 && cg % 8 == 0 && (gCol0 & 7) == 0;
     const k0 = pc, b0 = k0 / hw, r0 = k0 - b0 * hw;
     let b = b0, oy = r0 / gOutW, ox = r0 - oy * gOutW;
     for (let kk = 0; kk < kc; kk++) {

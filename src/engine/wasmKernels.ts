@@ -441,9 +441,21 @@ export function wasmConv2dBackwardInput(
 }
 
 /**
- * dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split by output channels (each thread
- * gathers the patches itself, so only wide layers gain from the second thread).
+ * How the filter gradient of a convolution is shared across threads: by columns of dw (kernel
+ * conv2dBackwardFilterColumns over kh·kw·c/groups columns, so each thread gathers only its part of every patch)
+ * when there are at least two panels of 8 columns, else by output channels (conv2dBackwardFilter over cout rows;
+ * each thread then gathers every patch). Both kernels compute the same numbers.
  */
+export function filterGradientSplit(
+  g: WasmWindow,
+  cout: number,
+  groups = 1,
+): { kernel: "conv2dBackwardFilterColumns" | "conv2dBackwardFilter"; rows: number } {
+  const K = (g.kh * g.kw * g.c) / groups;
+  return K >= 16 ? { kernel: "conv2dBackwardFilterColumns", rows: K } : { kernel: "conv2dBackwardFilter", rows: cout };
+}
+
+/** dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split as filterGradientSplit says. */
 export function wasmConv2dBackwardFilter(
   rt: WasmRuntime,
   x: number,
@@ -455,11 +467,13 @@ export function wasmConv2dBackwardFilter(
   o: { accumulate?: boolean } = {},
 ): void {
   const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
+  const split = filterGradientSplit(g, cout, groups);
+  const wide = split.kernel === "conv2dBackwardFilterColumns" || cout >= 16;
   rt.parallel(
-    "conv2dBackwardFilter",
+    split.kernel,
     [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0],
-    cout,
-    cout >= 16 ? work : 0,
+    split.rows,
+    wide ? work : 0,
     2,
   );
 }
