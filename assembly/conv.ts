@@ -18,7 +18,7 @@ const PHASE_TAPS_OFF: usize = 0;
 const MAX_PHASE_TAPS: i32 = 256;
 const PHASE_ROWS_OFF: usize = 4096;
 const MAX_PHASE_ROWS: i32 = 1024;
-const PHASE_OUT_OFF: usize = 8192;
+const PHASE_OUT_OFF: usize = PHASE_ROWS_OFF + <usize>MAX_PHASE_ROWS * 16;
 const PHASE_OUT_FLOATS: i32 = <i32>((CONV_SCRATCH_BYTES - PHASE_OUT_OFF) >> 2);
 
 /**
@@ -38,7 +38,6 @@ function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, c
   const area = scratch() + CONV_SCRATCH_OFF;
   const taps = area + PHASE_TAPS_OFF, rows = area + PHASE_ROWS_OFF, out = area + PHASE_OUT_OFF;
   const cap = min(MAX_PHASE_ROWS, PHASE_OUT_FLOATS / cg) & ~3;
-  const b0 = r0 / hw, q0 = r0 - b0 * hw, iy0 = q0 / wd, ix0 = q0 - iy0 * wd;
   for (let ry = 0; ry < sh; ry++) {
     for (let rx = 0; rx < sw; rx++) {
       let nt = 0;
@@ -54,33 +53,31 @@ function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, c
         }
       }
       if (nt == 0 && accumulate) continue;
-      // Walk the range, collecting this phase's pixels.
-      let iy = iy0, ix = ix0, py = (iy0 + padT) % sh, px = (ix0 + padL) % sw, cnt = 0;
-      for (let q = r0; q < r1; q++) {
-        if (py == ry && px == rx) {
-          if (nt == 0) {
-            const p = dx + ((<usize>q * <usize>c) << 2);
-            for (let j = 0; j < c; j++) store<f32>(p + (<usize>j << 2), 0);
-          } else {
-            store<i32>(rows + (<usize>cnt << 2), q);
+      // Walk the range image row by image row, collecting this phase's pixels.
+      let cnt = 0;
+      for (let q = r0; q < r1; ) {
+        const b = q / hw, rr = q - b * hw, iy = rr / wd, ix = rr - iy * wd;
+        const rowEnd = min(r1, q - ix + wd);
+        if ((iy + padT) % sh == ry) {
+          const oy0 = (iy + padT) / sh;
+          let x = ix + (rx - (ix + padL) % sw + sw) % sw;
+          for (let p = q - ix + x; p < rowEnd; p += sw, x += sw) {
+            if (nt == 0) {
+              memory.fill(dx + ((<usize>p * <usize>c) << 2), 0, <usize>c << 2);
+              continue;
+            }
+            const rec = rows + (<usize>cnt << 4);
+            store<i32>(rec, p);
+            store<i32>(rec, b, 4);
+            store<i32>(rec, oy0, 8);
+            store<i32>(rec, (x + padL) / sw, 12);
             if (++cnt == cap) {
               phaseBatch(w, dx, c, cg, og, groups, rows, taps, nt, out, cnt, accumulate);
               cnt = 0;
             }
           }
         }
-        if (++ix == wd) {
-          ix = 0;
-          px = padL % sw;
-          if (++iy == h) {
-            iy = 0;
-            py = padT % sh;
-          } else if (++py == sh) {
-            py = 0;
-          }
-        } else if (++px == sw) {
-          px = 0;
-        }
+        q = rowEnd;
       }
       if (cnt > 0) phaseBatch(w, dx, c, cg, og, groups, rows, taps, nt, out, cnt, accumulate);
     }
@@ -95,7 +92,7 @@ function phaseBatch(w: usize, dx: usize, c: i32, cg: i32, og: i32, groups: i32, 
     setConvPhase(rows, taps);
     drive(MODE_CONV_BWD_IN, 0, 0, 0, 0, 0, out, <usize>cg << 2, 0, cnt, nt * og, cg, 0, 0, 0, cnt);
     for (let i = 0; i < cnt; i++) {
-      const q = load<i32>(rows + (<usize>i << 2));
+      const q = load<i32>(rows + (<usize>i << 4));
       const dst = dx + ((<usize>q * <usize>c + <usize>(g * cg)) << 2), src = out + ((<usize>i * <usize>cg) << 2);
       let j = 0;
       if (accumulate) {

@@ -11,7 +11,7 @@
 // only those taps (k = phase tap·og + co) instead of mostly-zero columns. A filter gradient may be asked for a
 // slab of its columns (setPatchColumn0).
 
-import { scratch } from "./scratch";
+import { scratch, SCRATCH_BYTES } from "./scratch";
 
 let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gC: i32 = 0, gCout: i32 = 0;
 let gKh: i32 = 1, gKw: i32 = 1, gSh: i32 = 1, gSw: i32 = 1, gDh: i32 = 1, gDw: i32 = 1;
@@ -21,8 +21,11 @@ let gCg: i32 = 1, gOg: i32 = 1, gX0: i32 = 0, gY0: i32 = 0;
 /** The tensor the rows are gathered from (x, or dy for the input gradient), and this group's weights. */
 let gSrc: usize = 0, gWts: usize = 0;
 
-/** The output phase of a strided input gradient (0 = none): its rows (i32 input pixel indices, one per row of the
- * driver) and its taps (16-byte records: tap index ky·kw + kx, then (ky·dh − phase row) / sh, (kx·dw − phase col) / sw). */
+/**
+ * The output phase of a strided input gradient (false = none): its rows (16-byte records per row of the driver:
+ * input pixel q, image b, (iy + padT) / sh, (ix + padL) / sw) and its taps (16-byte records: tap index ky·kw + kx,
+ * then (ky·dh − phase row) / sh, (kx·dw − phase column) / sw).
+ */
 let gPhase: bool = false;
 let gRows: usize = 0, gTaps: usize = 0;
 /** The first column of the patch matrix a filter-gradient call computes (its column 0). */
@@ -142,8 +145,8 @@ export function packPatchRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): v
 
 /** Input gradient: rows [ic, ie) (input pixels) × columns [pc, pc+kc) of k = tap·og + co, gathered from dy. */
 export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
-  if (gPhase) {
-    packPhaseRows(dst, ic, ie, pc, kc);
+  if (gPhase || (gSh == 1 && gSw == 1 && kc <= MAX_SEGMENTS)) {
+    packGradRows(dst, ic, ie, pc, kc);
     return;
   }
   const hw = gH * gW, og = gOg;
@@ -177,36 +180,101 @@ export function packOutputGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i3
   }
 }
 
-/** Input gradient of one output phase: row i is input pixel gRows[i]; column k = phase tap·og + co. */
-function packPhaseRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
-  const hw = gH * gW, og = gOg;
-  const imgBytes = <usize>gOutH * <usize>gOutW * <usize>gCout * 4;
-  const t0 = pc / og, co0 = pc - t0 * og;
-  for (let i = ic; i < ie; i++) {
-    const q = load<i32>(gRows + (<usize>i << 2));
-    const b = q / hw, r = q - b * hw, iy = r / gW, ix = r - iy * gW;
-    // Every tap of the phase lands on an output pixel: (iy + padT − ky·dh) / sh = oy0 − (ky·dh − phase row) / sh.
-    const oy0 = (iy + gPadT) / gSh, ox0 = (ix + gPadL) / gSw;
-    const img = gSrc + <usize>b * imgBytes + (<usize>gY0 << 2);
-    let out = dst + <usize>(i - ic) * <usize>kc * 4;
-    let k = pc, t = t0, co = co0;
-    const end = pc + kc;
-    while (k < end) {
-      const len = min(og - co, end - k);
+/** Most segments (runs of one tap's channels) packGradRows keeps (32 bytes each, from INFO_OFF to the end). */
+const MAX_SEGMENTS: i32 = 1024;
+
+/**
+ * The input-gradient gather by runs of one tap's channels ("segments" of the block's columns, laid out once per
+ * block): rows are input pixels [ic, ie) (stride 1) or the phase's rows (gPhase: 16-byte records q, b, oy0, ox0
+ * with oy0 = (iy + padT) / sh, ox0 = (ix + padL) / sw); a tap reads dy at (oy0 − its row offset, ox0 − its column
+ * offset). One bounds check per row when all the block's taps land inside dy.
+ */
+function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
+  assert(kc <= MAX_SEGMENTS);
+  const og = gOg;
+  const seg = scratch() + INFO_OFF;
+  let nseg = 0, k = pc, t = pc / og, co = pc - t * og;
+  let minY = i32.MAX_VALUE, maxY = i32.MIN_VALUE, minX = i32.MAX_VALUE, maxX = i32.MIN_VALUE;
+  const end = pc + kc;
+  while (k < end) {
+    const len = min(og - co, end - k);
+    let dyo: i32, dxo: i32;
+    if (gPhase) {
       const rec = gTaps + (<usize>t << 4);
-      const oy = oy0 - load<i32>(rec, 4), ox = ox0 - load<i32>(rec, 8);
-      if (oy >= 0 && oy < gOutH && ox >= 0 && ox < gOutW) {
-        const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>co) << 2);
-        if (len == 1) store<f32>(out, load<f32>(src));
-        else copyFloats(out, src, len);
-      } else {
-        zeroFloats(out, len);
-      }
-      out += <usize>len << 2;
-      k += len;
-      co = 0;
-      t++;
+      dyo = load<i32>(rec, 4);
+      dxo = load<i32>(rec, 8);
+    } else {
+      const ky = t / gKw, kx = t - ky * gKw;
+      dyo = ky * gDh;
+      dxo = kx * gDw;
     }
+    const r = seg + (<usize>nseg << 5);
+    store<i32>(r, dyo);
+    store<i32>(r, dxo, 4);
+    store<i32>(r, gY0 + co, 8);
+    store<i32>(r, len, 12);
+    store<i32>(r, (k - pc) << 2, 16);
+    store<i32>(r, ((gY0 + co) - (dyo * gOutW + dxo) * gCout) << 2, 20);
+    minY = min(minY, dyo); maxY = max(maxY, dyo);
+    minX = min(minX, dxo); maxX = max(maxX, dxo);
+    nseg++;
+    k += len;
+    co = 0;
+    t++;
+  }
+  const imgBytes = <usize>gOutH * <usize>gOutW * <usize>gCout * 4, rowBytes = <usize>kc << 2;
+  const hw = gH * gW;
+  let b = 0, iy = 0, ix = 0;
+  if (!gPhase) {
+    b = ic / hw;
+    const r = ic - b * hw;
+    iy = r / gW;
+    ix = r - iy * gW;
+  }
+  let out = dst;
+  for (let i = ic; i < ie; i++) {
+    let oy0: i32, ox0: i32, bb: i32;
+    if (gPhase) {
+      const rec = gRows + (<usize>i << 4);
+      bb = load<i32>(rec, 4);
+      oy0 = load<i32>(rec, 8);
+      ox0 = load<i32>(rec, 12);
+    } else {
+      bb = b;
+      oy0 = iy + gPadT;
+      ox0 = ix + gPadL;
+      if (++ix == gW) {
+        ix = 0;
+        if (++iy == gH) {
+          iy = 0;
+          b++;
+        }
+      }
+    }
+    const img = gSrc + <usize>bb * imgBytes;
+    if (oy0 - maxY >= 0 && oy0 - minY < gOutH && ox0 - maxX >= 0 && ox0 - minX < gOutW) {
+      const base = img + ((<usize>(oy0 * gOutW + ox0) * <usize>gCout) << 2);
+      for (let sg = 0; sg < nseg; sg++) {
+        const r = seg + (<usize>sg << 5);
+        const len = load<i32>(r, 12), o = out + <usize>load<i32>(r, 16), src = base + <usize>load<i32>(r, 20);
+        if (len == 1) store<f32>(o, load<f32>(src));
+        else copyFloats(o, src, len);
+      }
+    } else {
+      for (let sg = 0; sg < nseg; sg++) {
+        const r = seg + (<usize>sg << 5);
+        const oy = oy0 - load<i32>(r), ox = ox0 - load<i32>(r, 4);
+        const len = load<i32>(r, 12), o = out + <usize>load<i32>(r, 16);
+        if (oy >= 0 && oy < gOutH && ox >= 0 && ox < gOutW) {
+          const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>load<i32>(r, 8)) << 2);
+          if (len == 1) store<f32>(o, load<f32>(src));
+          else copyFloats(o, src, len);
+        } else {
+          zeroFloats(o, len);
+        }
+      }
+    }
+    out += rowBytes;
   }
 }
 
@@ -235,12 +303,82 @@ export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, n
   }
 }
 
+/** Most pixels packPatchPanels keeps a table for (16 bytes each, from INFO_OFF). */
+const MAX_WHOLE_PIXELS: i32 = 1024;
+// That table, and packGradRows' segments, fit between INFO_OFF and the end of the driver's scratch.
+assert(INFO_OFF + <usize>MAX_WHOLE_PIXELS * 16 <= SCRATCH_BYTES && INFO_OFF + <usize>MAX_SEGMENTS * 32 <= SCRATCH_BYTES);
+
+/**
+ * packPatches when every panel is 8 channels of one tap (cg and the first column multiples of 8, whole panels):
+ * each pixel's patch origin is located once per block (a table), then each panel is filled pixel after pixel
+ * (sequential stores) with one bounds check per pixel for patches wholly inside the image.
+ */
+function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const cg = gCg, hw = gOutH * gOutW, panels = nc >> 3;
+  const pix = scratch() + INFO_OFF; // per pixel: inside (1/0), patch origin (inside) or image start, y0, x0
+  const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
+  const imgBytes = <usize>gH * <usize>gW * <usize>gC * 4;
+  const b0 = pc / hw, q0 = pc - b0 * hw;
+  let oy = q0 / gOutW, ox = q0 - oy * gOutW;
+  let img = gSrc + <usize>b0 * imgBytes;
+  for (let kk = 0; kk < kc; kk++) {
+    const y0 = oy * gSh - gPadT, x0 = ox * gSw - gPadL;
+    const rec = pix + (<usize>kk << 4);
+    if (y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
+      store<i32>(rec, 1);
+      store<i32>(rec, <i32>(img + ((<usize>(y0 * gW + x0) * <usize>gC) << 2)), 4);
+    } else {
+      store<i32>(rec, 0);
+      store<i32>(rec, <i32>img, 4);
+      store<i32>(rec, y0, 8);
+      store<i32>(rec, x0, 12);
+    }
+    if (++ox == gOutW) {
+      ox = 0;
+      if (++oy == gOutH) {
+        oy = 0;
+        img += imgBytes;
+      }
+    }
+  }
+  for (let p = 0; p < panels; p++) {
+    const j = gCol0 + jc + (p << 3), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw, ci = gX0 + j - tap * cg;
+    const dyk = ky * gDh, dxk = kx * gDw;
+    const off = <usize>((((dyk * gW + dxk) * gC + ci)) << 2);
+    let o = dst + <usize>p * <usize>kc * 32;
+    for (let kk = 0; kk < kc; kk++) {
+      const rec = pix + (<usize>kk << 4);
+      const base = <usize>load<i32>(rec, 4);
+      if (load<i32>(rec)) {
+        const src = base + off;
+        v128.store(o, v128.load(src));
+        v128.store(o, v128.load(src, 16), 16);
+      } else {
+        const iy = load<i32>(rec, 8) + dyk, ix = load<i32>(rec, 12) + dxk;
+        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
+          const src = base + ((<usize>(iy * gW + ix) * <usize>gC + <usize>ci) << 2);
+          v128.store(o, v128.load(src));
+          v128.store(o, v128.load(src, 16), 16);
+        } else {
+          v128.store(o, f32x4.splat(0));
+          v128.store(o, f32x4.splat(0), 16);
+        }
+      }
+      o += 32;
+    }
+  }
+}
+
 /**
  * Filter gradient: B[k = output pixel, j] = patch(k)[tap, ci] (gCol0 + j = tap·cg + ci) for k in [pc, pc+kc), in
  * panels of 8.
  */
 export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const cg = gCg, hw = gOutH * gOutW;
+  if (cg % 8 == 0 && (gCol0 & 7) == 0 && (nc & 7) == 0 && kc <= MAX_WHOLE_PIXELS) {
+    packPatchPanels(dst, pc, kc, jc, nc);
+    return;
+  }
   const info = scratch() + INFO_OFF; // per column: dy·ky, dx·kx, ci (i32 each, 8 columns)
   const panels = (nc + 7) >> 3;
   const imgBytes = <usize>gH * <usize>gW * <usize>gC * 4;
