@@ -71,6 +71,22 @@ export function setConvGroup(g: i32, wts: usize): void {
   for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
 }
 
+/** Copies `len` floats, 16 at a time while 16 remain (the input gradient's runs of one tap's channels). */
+// @ts-ignore: decorator
+@inline function copyRun(dst: usize, src: usize, len: i32): void {
+  let i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const o = <usize>i << 2;
+    const a = v128.load(src + o), b = v128.load(src + o, 16), c = v128.load(src + o, 32), d = v128.load(src + o, 48);
+    v128.store(dst + o, a);
+    v128.store(dst + o, b, 16);
+    v128.store(dst + o, c, 32);
+    v128.store(dst + o, d, 48);
+  }
+  for (; i + 4 <= len; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+  for (; i < len; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+}
+
 // @ts-ignore: decorator
 @inline function zeroFloats(dst: usize, len: i32): void {
   let i = 0;
@@ -258,7 +274,7 @@ function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
         const r = seg + (<usize>sg << 5);
         const len = load<i32>(r, 12), o = out + <usize>load<i32>(r, 16), src = base + <usize>load<i32>(r, 20);
         if (len == 1) store<f32>(o, load<f32>(src));
-        else copyFloats(o, src, len);
+        else copyRun(o, src, len);
       }
     } else {
       for (let sg = 0; sg < nseg; sg++) {
@@ -268,7 +284,7 @@ function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
         if (oy >= 0 && oy < gOutH && ox >= 0 && ox < gOutW) {
           const src = img + ((<usize>(oy * gOutW + ox) * <usize>gCout + <usize>load<i32>(r, 8)) << 2);
           if (len == 1) store<f32>(o, load<f32>(src));
-          else copyFloats(o, src, len);
+          else copyRun(o, src, len);
         } else {
           zeroFloats(o, len);
         }

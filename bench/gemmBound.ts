@@ -134,7 +134,7 @@ function caller(s: Shape, e: Exports, mem: WebAssembly.Memory, t: ThreadedKernel
   if (s.pass === "forward") return () => run("conv2dForward", [x, w, y, 0, ...geo, 0, 0], P, chunks);
   if (s.pass === "input") return () => run("conv2dBackwardInput", [y, w, x, ...geo, 0], X / g.c, chunks);
   const split = filterGradientSplit(g, s.cout);
-  return () => run(split.kernel, [x, y, w, ...geo, 0], split.rows, 2);
+  return () => run(split.kernel, [x, y, w, ...geo, 0], split.rows, split.chunks);
 }
 
 const require = createRequire(import.meta.url);

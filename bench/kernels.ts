@@ -226,7 +226,7 @@ function convBench(): void {
           () => relaxed.conv2dBackwardFilter(s2.x, s2.dy, s2.dw, ...geo, 0, 0, cout),
           () => {
             const split = filterGradientSplit(g, cout);
-            th.relaxed.run(split.kernel, [s3.x, s3.dy, s3.dw, ...geo, 0], split.rows, 2);
+            th.relaxed.run(split.kernel, [s3.x, s3.dy, s3.dw, ...geo, 0], split.rows, split.chunks);
           },
         ],
       ],

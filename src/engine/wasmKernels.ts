@@ -442,17 +442,25 @@ export function wasmConv2dBackwardInput(
 
 /**
  * How the filter gradient of a convolution is shared across threads: by columns of dw (kernel
- * conv2dBackwardFilterColumns over kh·kw·c/groups columns, so each thread gathers only its part of every patch)
- * when there are at least two panels of 8 columns, else by output channels (conv2dBackwardFilter over cout rows;
- * each thread then gathers every patch). Both kernels compute the same numbers.
+ * conv2dBackwardFilterColumns over kh·kw·c/groups columns, so each thread gathers only its part of every patch;
+ * up to 4 slabs of at least 32 columns, so a helper that starts late still takes a share) when there are at least
+ * two panels of 8 columns, else by output channels (conv2dBackwardFilter over cout rows, in two halves and only for
+ * layers of 16 channels or more: each thread then gathers every patch). Both kernels compute the same numbers.
  */
 export function filterGradientSplit(
   g: WasmWindow,
   cout: number,
   groups = 1,
-): { kernel: "conv2dBackwardFilterColumns" | "conv2dBackwardFilter"; rows: number } {
+): { kernel: "conv2dBackwardFilterColumns" | "conv2dBackwardFilter"; rows: number; chunks: number; shared: boolean } {
   const K = (g.kh * g.kw * g.c) / groups;
-  return K >= 16 ? { kernel: "conv2dBackwardFilterColumns", rows: K } : { kernel: "conv2dBackwardFilter", rows: cout };
+  if (K >= 16)
+    return {
+      kernel: "conv2dBackwardFilterColumns",
+      rows: K,
+      chunks: Math.max(2, Math.min(4, Math.floor(K / 32))),
+      shared: true,
+    };
+  return { kernel: "conv2dBackwardFilter", rows: cout, chunks: 2, shared: cout >= 16 };
 }
 
 /** dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split as filterGradientSplit says. */
@@ -468,13 +476,12 @@ export function wasmConv2dBackwardFilter(
 ): void {
   const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
   const split = filterGradientSplit(g, cout, groups);
-  const wide = split.kernel === "conv2dBackwardFilterColumns" || cout >= 16;
   rt.parallel(
     split.kernel,
     [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0],
     split.rows,
-    wide ? work : 0,
-    2,
+    split.shared ? work : 0,
+    split.chunks,
   );
 }
 
