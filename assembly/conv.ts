@@ -26,7 +26,7 @@ const PHASE_OUT_FLOATS: i32 = <i32>((CONV_SCRATCH_BYTES - PHASE_OUT_OFF) >> 2);
  * ((iy + padT) mod sh, (ix + padL) mod sw) = (ry, rx) receive only the taps with ky·dh ≡ ry (mod sh) and
  * kx·dw ≡ rx (mod sw), so each phase is a GEMM over those taps alone (no multiplications by the zeros between dy's
  * pixels). The phase's pixels in [r0, r1) go to the driver in batches (rows = pixels); its result rows are then
- * stored (or added) at their pixels. A phase without taps gets zeros. Each dx element's sum is the driver's over
+ * stored (or added) at their pixels. Pixels of a phase without taps get zeros (or are left as they are). Each dx element's sum is the driver's over
  * its phase's taps (in tap order, then co), whatever the batch or the range.
  */
 function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, cout: i32, kh: i32, kw: i32,
@@ -38,6 +38,21 @@ function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, c
   const area = scratch() + CONV_SCRATCH_OFF;
   const taps = area + PHASE_TAPS_OFF, rows = area + PHASE_ROWS_OFF, out = area + PHASE_OUT_OFF;
   const cap = min(MAX_PHASE_ROWS, PHASE_OUT_FLOATS / cg) & ~3;
+  // Pixels that no tap reaches get zeros: clear the whole range at once when some phase has no taps (the phases
+  // with taps then overwrite theirs).
+  if (!accumulate) {
+    let tapless = false;
+    for (let ry = 0; ry < sh && !tapless; ry++) {
+      let rowTaps = false;
+      for (let ky = 0; ky < kh; ky++) if ((ky * dh) % sh == ry) rowTaps = true;
+      for (let rx = 0; rx < sw && !tapless; rx++) {
+        let colTaps = false;
+        for (let kx = 0; kx < kw; kx++) if ((kx * dw) % sw == rx) colTaps = true;
+        tapless = !rowTaps || !colTaps;
+      }
+    }
+    if (tapless) memory.fill(dx + ((<usize>r0 * <usize>c) << 2), 0, (<usize>(r1 - r0) * <usize>c) << 2);
+  }
   for (let ry = 0; ry < sh; ry++) {
     for (let rx = 0; rx < sw; rx++) {
       let nt = 0;
@@ -52,7 +67,7 @@ function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, c
           nt++;
         }
       }
-      if (nt == 0 && accumulate) continue;
+      if (nt == 0) continue; // cleared above, or nothing to add
       // Walk the range image row by image row, collecting this phase's pixels.
       let cnt = 0;
       for (let q = r0; q < r1; ) {
@@ -62,10 +77,6 @@ function inputGradPhased(w: usize, dx: usize, n: i32, h: i32, wd: i32, c: i32, c
           const oy0 = (iy + padT) / sh;
           let x = ix + (rx - (ix + padL) % sw + sw) % sw;
           for (let p = q - ix + x; p < rowEnd; p += sw, x += sw) {
-            if (nt == 0) {
-              memory.fill(dx + ((<usize>p * <usize>c) << 2), 0, <usize>c << 2);
-              continue;
-            }
             const rec = rows + (<usize>cnt << 4);
             store<i32>(rec, p);
             store<i32>(rec, b, 4);
