@@ -319,35 +319,40 @@ export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, n
   }
 }
 
-/** Most pixels packPatchPanels keeps a table for (16 bytes each, from INFO_OFF). */
+/** Most pixels packPatchPanels keeps tables for: 4 bytes each from INFO_OFF, 16 more from BORDER_OFF. */
 const MAX_WHOLE_PIXELS: i32 = 1024;
-// That table, and packGradRows' segments, fit between INFO_OFF and the end of the driver's scratch.
-assert(INFO_OFF + <usize>MAX_WHOLE_PIXELS * 16 <= SCRATCH_BYTES && INFO_OFF + <usize>MAX_SEGMENTS * 32 <= SCRATCH_BYTES);
+const BORDER_OFF: usize = INFO_OFF + <usize>MAX_WHOLE_PIXELS * 4;
+// Those tables, and packGradRows' segments, fit between INFO_OFF and the end of the driver's scratch.
+assert(BORDER_OFF + <usize>MAX_WHOLE_PIXELS * 16 <= SCRATCH_BYTES && INFO_OFF + <usize>MAX_SEGMENTS * 32 <= SCRATCH_BYTES);
 
 /**
  * packPatches when every panel is 8 channels of one tap (cg and the first column multiples of 8, whole panels):
  * each pixel's patch origin is located once per block (a table), then each panel is filled pixel after pixel
- * (sequential stores) with one bounds check per pixel for patches wholly inside the image.
+ * (sequential stores, no bounds checks: a pixel whose patch reaches outside the image reads from its image's
+ * start instead, which stays inside the image as the kernel's span is smaller than the image), and then the panel's
+ * values of those border pixels are redone with bounds checks (a second table).
  */
 function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const cg = gCg, hw = gOutH * gOutW, panels = nc >> 3;
-  const pix = scratch() + INFO_OFF; // per pixel: inside (1/0), patch origin (inside) or image start, y0, x0
+  const pix = scratch() + INFO_OFF; // per pixel: patch origin (inside), or its image's start (border)
+  const border = scratch() + BORDER_OFF; // per border pixel: its index in the block, image start, y0, x0
   const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
   const imgBytes = <usize>gH * <usize>gW * <usize>gC * 4;
   const b0 = pc / hw, q0 = pc - b0 * hw;
-  let oy = q0 / gOutW, ox = q0 - oy * gOutW;
+  let oy = q0 / gOutW, ox = q0 - oy * gOutW, nb = 0;
   let img = gSrc + <usize>b0 * imgBytes;
   for (let kk = 0; kk < kc; kk++) {
     const y0 = oy * gSh - gPadT, x0 = ox * gSw - gPadL;
-    const rec = pix + (<usize>kk << 4);
     if (y0 >= 0 && y0 + spanY < gH && x0 >= 0 && x0 + spanX < gW) {
-      store<i32>(rec, 1);
-      store<i32>(rec, <i32>(img + ((<usize>(y0 * gW + x0) * <usize>gC) << 2)), 4);
+      store<i32>(pix + (<usize>kk << 2), <i32>(img + ((<usize>(y0 * gW + x0) * <usize>gC) << 2)));
     } else {
-      store<i32>(rec, 0);
+      store<i32>(pix + (<usize>kk << 2), <i32>img);
+      const rec = border + (<usize>nb << 4);
+      store<i32>(rec, kk);
       store<i32>(rec, <i32>img, 4);
       store<i32>(rec, y0, 8);
       store<i32>(rec, x0, 12);
+      nb++;
     }
     if (++ox == gOutW) {
       ox = 0;
@@ -361,26 +366,35 @@ function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
     const j = gCol0 + jc + (p << 3), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw, ci = gX0 + j - tap * cg;
     const dyk = ky * gDh, dxk = kx * gDw;
     const off = <usize>((((dyk * gW + dxk) * gC + ci)) << 2);
-    let o = dst + <usize>p * <usize>kc * 32;
-    for (let kk = 0; kk < kc; kk++) {
-      const rec = pix + (<usize>kk << 4);
-      const base = <usize>load<i32>(rec, 4);
-      if (load<i32>(rec)) {
-        const src = base + off;
-        v128.store(o, v128.load(src));
-        v128.store(o, v128.load(src, 16), 16);
+    const out = dst + <usize>p * <usize>kc * 32;
+    let o = out;
+    let kk = 0;
+    for (; kk + 2 <= kc; kk += 2) {
+      const s0 = <usize>load<i32>(pix + (<usize>kk << 2)) + off, s1 = <usize>load<i32>(pix + (<usize>kk << 2), 4) + off;
+      const a0 = v128.load(s0), a1 = v128.load(s0, 16), c0 = v128.load(s1), c1 = v128.load(s1, 16);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, c0, 32);
+      v128.store(o, c1, 48);
+      o += 64;
+    }
+    if (kk < kc) {
+      const s0 = <usize>load<i32>(pix + (<usize>kk << 2)) + off;
+      v128.store(o, v128.load(s0));
+      v128.store(o, v128.load(s0, 16), 16);
+    }
+    for (let e = 0; e < nb; e++) {
+      const rec = border + (<usize>e << 4);
+      const ob = out + (<usize>load<i32>(rec) << 5);
+      const iy = load<i32>(rec, 8) + dyk, ix = load<i32>(rec, 12) + dxk;
+      if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
+        const src = <usize>load<i32>(rec, 4) + ((<usize>(iy * gW + ix) * <usize>gC + <usize>ci) << 2);
+        v128.store(ob, v128.load(src));
+        v128.store(ob, v128.load(src, 16), 16);
       } else {
-        const iy = load<i32>(rec, 8) + dyk, ix = load<i32>(rec, 12) + dxk;
-        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) {
-          const src = base + ((<usize>(iy * gW + ix) * <usize>gC + <usize>ci) << 2);
-          v128.store(o, v128.load(src));
-          v128.store(o, v128.load(src, 16), 16);
-        } else {
-          v128.store(o, f32x4.splat(0));
-          v128.store(o, f32x4.splat(0), 16);
-        }
+        v128.store(ob, f32x4.splat(0));
+        v128.store(ob, f32x4.splat(0), 16);
       }
-      o += 32;
     }
   }
 }
@@ -391,7 +405,9 @@ function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
  */
 export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const cg = gCg, hw = gOutH * gOutW;
-  if (cg % 8 == 0 && (gCol0 & 7) == 0 && (nc & 7) == 0 && kc <= MAX_WHOLE_PIXELS) {
+  // (A kernel span smaller than the image keeps packPatchPanels' unchecked reads of border pixels inside x.)
+  if (cg % 8 == 0 && (gCol0 & 7) == 0 && (nc & 7) == 0 && kc <= MAX_WHOLE_PIXELS && (gKh - 1) * gDh < gH &&
+    (gKw - 1) * gDw < gW) {
     packPatchPanels(dst, pc, kc, jc, nc);
     return;
   }

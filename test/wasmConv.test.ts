@@ -281,6 +281,10 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       { n: 1, h: 10, w: 9, c: 27, cout: 9, kh: 3, kw: 3, sh: 2, sw: 3, dh: 2, dw: 1, pad: [2, 1, 0, 2], groups: 3 },
       { n: 2, h: 70, w: 66, c: 8, cout: 72, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
       { n: 1, h: 15, w: 15, c: 600, cout: 8, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+      // Stride 1 with borders (the filter gradient's unchecked gather and its border fix-up), and a dilated
+      // kernel taller than the image (no pixel inside: the checked gather).
+      { n: 2, h: 6, w: 7, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 2, 1, 0], groups: 1 },
+      { n: 2, h: 3, w: 4, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 1, pad: [2, 1, 2, 1], groups: 1 },
     ] as ConvCase[]) {
       const g = geometry(k);
       const what = JSON.stringify(k);
