@@ -240,6 +240,7 @@ function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
   }
   const imgBytes = <usize>gOutH * <usize>gOutW * <usize>gCout * 4, rowBytes = <usize>kc << 2;
   const hw = gH * gW;
+  const whole16 = (og & 15) == 0 && pc % og == 0 && kc % og == 0;
   let b = 0, iy = 0, ix = 0;
   if (!gPhase) {
     b = ic / hw;
@@ -270,11 +271,29 @@ function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
     const img = gSrc + <usize>bb * imgBytes;
     if (oy0 - maxY >= 0 && oy0 - minY < gOutH && ox0 - maxX >= 0 && ox0 - minX < gOutW) {
       const base = img + ((<usize>(oy0 * gOutW + ox0) * <usize>gCout) << 2);
-      for (let sg = 0; sg < nseg; sg++) {
-        const r = seg + (<usize>sg << 5);
-        const len = load<i32>(r, 12), o = out + <usize>load<i32>(r, 16), src = base + <usize>load<i32>(r, 20);
-        if (len == 1) store<f32>(o, load<f32>(src));
-        else copyRun(o, src, len);
+      if (whole16) {
+        // Every segment is a whole tap of og (a multiple of 16) channels, back to back in the row.
+        let o = out;
+        for (let sg = 0; sg < nseg; sg++) {
+          const src = base + <usize>load<i32>(seg + (<usize>sg << 5), 20);
+          for (let i = 0; i < og; i += 16) {
+            const q = <usize>i << 2;
+            const a = v128.load(src + q), bq = v128.load(src + q, 16), cq = v128.load(src + q, 32);
+            const d = v128.load(src + q, 48);
+            v128.store(o + q, a);
+            v128.store(o + q, bq, 16);
+            v128.store(o + q, cq, 32);
+            v128.store(o + q, d, 48);
+          }
+          o += <usize>og << 2;
+        }
+      } else {
+        for (let sg = 0; sg < nseg; sg++) {
+          const r = seg + (<usize>sg << 5);
+          const len = load<i32>(r, 12), o = out + <usize>load<i32>(r, 16), src = base + <usize>load<i32>(r, 20);
+          if (len == 1) store<f32>(o, load<f32>(src));
+          else copyRun(o, src, len);
+        }
       }
     } else {
       for (let sg = 0; sg < nseg; sg++) {
