@@ -341,20 +341,19 @@ export function packWeightsForInputGrad(dst: usize, pc: i32, kc: i32, jc: i32, n
 /** Most pixels packPatchPanels keeps tables for: 4 bytes each from INFO_OFF, 16 more from BORDER_OFF. */
 const MAX_WHOLE_PIXELS: i32 = 1024;
 const BORDER_OFF: usize = INFO_OFF + <usize>MAX_WHOLE_PIXELS * 4;
+/** packPatchLanes' eight lanes (16 bytes each: dy·ky, dx·kx, channel, byte offset from the patch origin). */
+const LANES_OFF: usize = BORDER_OFF + <usize>MAX_WHOLE_PIXELS * 16;
 // Those tables, and packGradRows' segments, fit between INFO_OFF and the end of the driver's scratch.
-assert(BORDER_OFF + <usize>MAX_WHOLE_PIXELS * 16 <= SCRATCH_BYTES && INFO_OFF + <usize>MAX_SEGMENTS * 32 <= SCRATCH_BYTES);
+assert(LANES_OFF + 128 <= SCRATCH_BYTES && INFO_OFF + <usize>MAX_SEGMENTS * 32 <= SCRATCH_BYTES);
 
 /**
- * packPatches when every panel is 8 channels of one tap (cg and the first column multiples of 8, whole panels):
- * each pixel's patch origin is located once per block (a table), then each panel is filled pixel after pixel
- * (sequential stores, no bounds checks: a pixel whose patch reaches outside the image reads from its image's
- * start instead, which stays inside the image as the kernel's span is smaller than the image), and then the panel's
- * values of those border pixels are redone with bounds checks (a second table).
+ * The tables of packPatchPanels and packPatchLanes for pixels [pc, pc+kc): per pixel (4 bytes from INFO_OFF) its
+ * patch origin when the patch lies inside the image, else its image's start; per such border pixel (16 bytes from
+ * BORDER_OFF) its index in the block, image start, y0, x0. Returns the number of border pixels.
  */
-function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
-  const cg = gCg, hw = gOutH * gOutW, panels = nc >> 3;
-  const pix = scratch() + INFO_OFF; // per pixel: patch origin (inside), or its image's start (border)
-  const border = scratch() + BORDER_OFF; // per border pixel: its index in the block, image start, y0, x0
+function locatePatches(pc: i32, kc: i32): i32 {
+  const hw = gOutH * gOutW;
+  const pix = scratch() + INFO_OFF, border = scratch() + BORDER_OFF;
   const spanY = (gKh - 1) * gDh, spanX = (gKw - 1) * gDw;
   const imgBytes = <usize>gH * <usize>gW * <usize>gC * 4;
   const b0 = pc / hw, q0 = pc - b0 * hw;
@@ -381,6 +380,66 @@ function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
       }
     }
   }
+  return nb;
+}
+
+/**
+ * packPatches for any columns (the span condition of packPatchPanels): the same tables, then per panel eight
+ * gathered lanes per pixel (lanes past the block's last column repeat it; their products are never stored), border
+ * pixels redone with bounds checks per lane.
+ */
+function packPatchLanes(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const cg = gCg, panels = (nc + 7) >> 3;
+  const pix = scratch() + INFO_OFF, border = scratch() + BORDER_OFF, lanes = scratch() + LANES_OFF;
+  const nb = locatePatches(pc, kc);
+  for (let p = 0; p < panels; p++) {
+    const j0 = jc + (p << 3);
+    const wd = min(8, jc + nc - j0);
+    for (let jj = 0; jj < 8; jj++) {
+      const j = gCol0 + min(j0 + jj, j0 + wd - 1), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw;
+      const ci = gX0 + j - tap * cg, rec = lanes + (<usize>jj << 4);
+      store<i32>(rec, ky * gDh);
+      store<i32>(rec, kx * gDw, 4);
+      store<i32>(rec, ci, 8);
+      store<i32>(rec, (((ky * gDh) * gW + kx * gDw) * gC + ci) << 2, 12);
+    }
+    const f0 = <usize>load<i32>(lanes, 12), f1 = <usize>load<i32>(lanes, 28), f2 = <usize>load<i32>(lanes, 44);
+    const f3 = <usize>load<i32>(lanes, 60), f4 = <usize>load<i32>(lanes, 76), f5 = <usize>load<i32>(lanes, 92);
+    const f6 = <usize>load<i32>(lanes, 108), f7 = <usize>load<i32>(lanes, 124);
+    const out = dst + <usize>p * <usize>kc * 32;
+    let o = out;
+    for (let kk = 0; kk < kc; kk++) {
+      const base = <usize>load<i32>(pix + (<usize>kk << 2));
+      v128.store(o, f32x4(load<f32>(base + f0), load<f32>(base + f1), load<f32>(base + f2), load<f32>(base + f3)));
+      v128.store(o, f32x4(load<f32>(base + f4), load<f32>(base + f5), load<f32>(base + f6), load<f32>(base + f7)), 16);
+      o += 32;
+    }
+    for (let e = 0; e < nb; e++) {
+      const rec = border + (<usize>e << 4);
+      const ob = out + (<usize>load<i32>(rec) << 5), img = <usize>load<i32>(rec, 4);
+      const y0 = load<i32>(rec, 8), x0 = load<i32>(rec, 12);
+      for (let jj = 0; jj < 8; jj++) {
+        const ln = lanes + (<usize>jj << 4);
+        const iy = y0 + load<i32>(ln), ix = x0 + load<i32>(ln, 4);
+        let v: f32 = 0;
+        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) v = load<f32>(img + ((<usize>(iy * gW + ix) * <usize>gC + <usize>load<i32>(ln, 8)) << 2));
+        store<f32>(ob + (<usize>jj << 2), v);
+      }
+    }
+  }
+}
+
+/**
+ * packPatches when every panel is 8 channels of one tap (cg and the first column multiples of 8, whole panels):
+ * each pixel's patch origin is located once per block (a table), then each panel is filled pixel after pixel
+ * (sequential stores, no bounds checks: a pixel whose patch reaches outside the image reads from its image's
+ * start instead, which stays inside the image as the kernel's span is smaller than the image), and then the panel's
+ * values of those border pixels are redone with bounds checks (a second table).
+ */
+function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const cg = gCg, panels = nc >> 3;
+  const pix = scratch() + INFO_OFF, border = scratch() + BORDER_OFF;
+  const nb = locatePatches(pc, kc);
   for (let p = 0; p < panels; p++) {
     const j = gCol0 + jc + (p << 3), tap = j / cg, ky = tap / gKw, kx = tap - ky * gKw, ci = gX0 + j - tap * cg;
     const dyk = ky * gDh, dxk = kx * gDw;
@@ -425,9 +484,9 @@ function packPatchPanels(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
 export function packPatches(dst: usize, pc: i32, kc: i32, jc: i32, nc: i32): void {
   const cg = gCg, hw = gOutH * gOutW;
   // (A kernel span smaller than the image keeps packPatchPanels' unchecked reads of border pixels inside x.)
-  if (cg % 8 == 0 && (gCol0 & 7) == 0 && (nc & 7) == 0 && kc <= MAX_WHOLE_PIXELS && (gKh - 1) * gDh < gH &&
-    (gKw - 1) * gDw < gW) {
-    packPatchPanels(dst, pc, kc, jc, nc);
+  if (kc <= MAX_WHOLE_PIXELS && (gKh - 1) * gDh < gH && (gKw - 1) * gDw < gW) {
+    if (cg % 8 == 0 && (gCol0 & 7) == 0 && (nc & 7) == 0) packPatchPanels(dst, pc, kc, jc, nc);
+    else packPatchLanes(dst, pc, kc, jc, nc);
     return;
   }
   const info = scratch() + INFO_OFF; // per column: dy·ky, dx·kx, ci (i32 each, 8 columns)
