@@ -432,14 +432,35 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
   });
 }
 
-test("wasm runtime: convolutions and pooling on two threads equal one thread bit for bit", async (t) => {
+/**
+ * The kernel runtime the engine uses (two threads unless GCX_THREADS=1) once its helper is up, with a bump
+ * allocator from its heap base over at least `bytes` bytes: alloc(len, fill) returns a byte offset (zeros without
+ * fill); read(p, len) copies floats out. Null when the wasm kernels are not available.
+ */
+async function readyRuntime(bytes: number) {
   const K = await import("../src/engine/wasmKernels.js");
   const rt = K.wasmRuntime();
-  if (!rt) return t.skip("wasm kernels not available");
+  if (!rt) return null;
   if (rt.threads === 2) {
     for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(rt.helperReady(), "the helper thread started");
   }
+  let top = rt.heapBase;
+  const need = top + bytes;
+  if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
+  const alloc = (len: number, fill?: () => number): number => {
+    const p = top;
+    const v = new Float32Array(rt.memory.buffer, p, len);
+    if (fill) for (let i = 0; i < len; i++) v[i] = fill();
+    else v.fill(0);
+    top = (top + len * 4 + 15) & ~15;
+    return p;
+  };
+  const read = (p: number, len: number): Float32Array => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
+  return { K, rt, alloc, read };
+}
+
+test("wasm runtime: convolutions and pooling on two threads equal one thread bit for bit", async (t) => {
   const k: ConvCase = {
     n: 16,
     h: 14,
@@ -458,22 +479,13 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
   const g = geometry(k),
     P = k.n * g.outH * g.outW;
   const r = rng(21);
-  let top = rt.heapBase;
-  const need = top + 4 * (20 * P * k.cout) + (1 << 20);
-  if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
-  const alloc = (len: number, fill?: () => number): number => {
-    const p = top;
-    const v = new Float32Array(rt.memory.buffer, p, len);
-    if (fill) for (let i = 0; i < len; i++) v[i] = fill();
-    else v.fill(0);
-    top = (top + len * 4 + 15) & ~15;
-    return p;
-  };
+  const run = await readyRuntime(4 * (20 * P * k.cout) + (1 << 20));
+  if (!run) return t.skip("wasm kernels not available");
+  const { K, rt, alloc, read: bytes } = run;
   const x = alloc(k.n * k.h * k.w * k.c, r),
     w = alloc(k.cout * 9 * k.c, r),
     dy = alloc(P * k.cout, r),
     bias = alloc(k.cout, r);
-  const bytes = (p: number, len: number) => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
   const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, 1];
   const direct = rt.exports as unknown as Record<string, Fn>;
   const y1 = alloc(P * k.cout),
@@ -518,13 +530,9 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
 });
 
 test("wasm runtime: strided convolutions' gradients (by output phase, by column slabs) on two threads equal one thread", async (t) => {
-  const K = await import("../src/engine/wasmKernels.js");
-  const rt = K.wasmRuntime();
-  if (!rt) return t.skip("wasm kernels not available");
-  if (rt.threads === 2) {
-    for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
-    assert.ok(rt.helperReady(), "the helper thread started");
-  }
+  const run = await readyRuntime(1 << 24);
+  if (!run) return t.skip("wasm kernels not available");
+  const { K, rt, alloc, read: bytes } = run;
   const r = rng(23);
   const direct = rt.exports as unknown as Record<string, Fn>;
   // ResNet's downsampling 3×3 and its 1×1 shortcut (both stride 2), and a stride-3 one with groups: large enough
@@ -538,20 +546,9 @@ test("wasm runtime: strided convolutions' gradients (by output phase, by column 
       P = k.n * g.outH * g.outW,
       X = k.n * k.h * k.w * k.c,
       W = (k.cout * k.kh * k.kw * k.c) / k.groups;
-    let top = rt.heapBase;
-    const need = top + 4 * (3 * X + 3 * W + P * k.cout) + (1 << 20);
-    if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
-    const alloc = (len: number, fill: () => number): number => {
-      const p = top;
-      const v = new Float32Array(rt.memory.buffer, p, len);
-      for (let i = 0; i < len; i++) v[i] = fill();
-      top = (top + len * 4 + 15) & ~15;
-      return p;
-    };
     const x = alloc(X, r),
       w = alloc(W, r),
       dy = alloc(P * k.cout, r);
-    const bytes = (p: number, len: number): Float32Array => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
     const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW];
     const dx1 = alloc(X, () => NaN),
       dx2 = alloc(X, () => NaN);
