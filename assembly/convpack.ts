@@ -275,16 +275,7 @@ function packGradRows(dst: usize, ic: i32, ie: i32, pc: i32, kc: i32): void {
         // Every segment is a whole tap of og (a multiple of 16) channels, back to back in the row.
         let o = out;
         for (let sg = 0; sg < nseg; sg++) {
-          const src = base + <usize>load<i32>(seg + (<usize>sg << 5), 20);
-          for (let i = 0; i < og; i += 16) {
-            const q = <usize>i << 2;
-            const a = v128.load(src + q), bq = v128.load(src + q, 16), cq = v128.load(src + q, 32);
-            const d = v128.load(src + q, 48);
-            v128.store(o + q, a);
-            v128.store(o + q, bq, 16);
-            v128.store(o + q, cq, 32);
-            v128.store(o + q, d, 48);
-          }
+          copyRun(o, base + <usize>load<i32>(seg + (<usize>sg << 5), 20), og);
           o += <usize>og << 2;
         }
       } else {
