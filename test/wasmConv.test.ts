@@ -285,6 +285,9 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
       // kernel taller than the image (no pixel inside: the checked gather).
       { n: 2, h: 6, w: 7, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 2, 1, 0], groups: 1 },
       { n: 2, h: 3, w: 4, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 1, pad: [2, 1, 2, 1], groups: 1 },
+      // One output channel: dyᵀ rows are contiguous, so a slab narrower than 8 columns would take the driver's dot
+      // path and change bits.
+      { n: 2, h: 5, w: 6, c: 8, cout: 1, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
     ] as ConvCase[]) {
       const g = geometry(k);
       const what = JSON.stringify(k);
