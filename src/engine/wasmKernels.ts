@@ -442,10 +442,10 @@ export function wasmConv2dBackwardInput(
 
 /**
  * How the filter gradient of a convolution is shared across threads: by columns of dw (kernel
- * conv2dBackwardFilterColumns over kh·kw·c/groups columns, so each thread gathers only its part of every patch;
- * up to 4 slabs of at least 32 columns, so a helper that starts late still takes a share) when there are at least
- * two panels of 8 columns, else by output channels (conv2dBackwardFilter over cout rows, in two halves and only for
- * layers of 16 channels or more: each thread then gathers every patch). Both kernels compute the same numbers.
+ * conv2dBackwardFilterColumns over kh·kw·c/groups columns, in two slabs, so each thread gathers only its part of
+ * every patch; four slabs measured slower, as each slab streams all of dy) when there are at least two panels of 8
+ * columns, else by output channels (conv2dBackwardFilter over cout rows, in two halves and only for layers of 16
+ * channels or more: each thread then gathers every patch). Both kernels compute the same numbers.
  */
 export function filterGradientSplit(
   g: WasmWindow,
@@ -453,13 +453,7 @@ export function filterGradientSplit(
   groups = 1,
 ): { kernel: "conv2dBackwardFilterColumns" | "conv2dBackwardFilter"; rows: number; chunks: number; shared: boolean } {
   const K = (g.kh * g.kw * g.c) / groups;
-  if (K >= 16)
-    return {
-      kernel: "conv2dBackwardFilterColumns",
-      rows: K,
-      chunks: Math.max(2, Math.min(4, Math.floor(K / 32))),
-      shared: true,
-    };
+  if (K >= 16) return { kernel: "conv2dBackwardFilterColumns", rows: K, chunks: 2, shared: true };
   return { kernel: "conv2dBackwardFilter", rows: cout, chunks: 2, shared: cout >= 16 };
 }
 
