@@ -4,8 +4,14 @@
 // the builds start with enough memory to hold them (--initialMemory), and callers place tensors at or above
 // heapBase().
 
-/** Bytes of scratch per thread. */
+/** Bytes of scratch per thread that the GEMM driver (gemm.ts) and the operand gathers it calls may use. */
 export const SCRATCH_BYTES: usize = 512 * 1024;
+/** Where the convolution kernels (conv.ts) keep what must survive a call of the driver: just above its area. */
+export const CONV_SCRATCH_OFF: usize = SCRATCH_BYTES;
+/** Bytes of that area. */
+export const CONV_SCRATCH_BYTES: usize = 96 * 1024;
+/** Bytes of scratch per thread in all. */
+const THREAD_SCRATCH_BYTES: usize = CONV_SCRATCH_OFF + CONV_SCRATCH_BYTES;
 /** Threads with their own scratch region. */
 const MAX_THREADS: i32 = 2;
 
@@ -24,12 +30,12 @@ export function setThreadIndex(t: i32): void {
 /** Start of this instance's scratch region. */
 // @ts-ignore: decorator
 @inline export function scratch(): usize {
-  return scratchBase() + <usize>thread * SCRATCH_BYTES;
+  return scratchBase() + <usize>thread * THREAD_SCRATCH_BYTES;
 }
 
 /** First byte above the static data and every thread's scratch: where callers may place tensors. */
 export function heapBase(): usize {
-  return scratchBase() + <usize>MAX_THREADS * SCRATCH_BYTES;
+  return scratchBase() + <usize>MAX_THREADS * THREAD_SCRATCH_BYTES;
 }
 
 /** 1 when this build multiplies-adds with relaxed SIMD (f32x4.relaxed_madd), else 0. */

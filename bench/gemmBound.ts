@@ -20,6 +20,7 @@ import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startThreadedKernels, type ThreadedKernels } from "../src/engine/wasmThreads.js";
 import { convGeometry } from "../src/engine/kernels.js";
+import { filterGradientSplit } from "../src/engine/wasmKernels.js";
 
 type Fn = (...a: number[]) => unknown;
 type Exports = Record<string, Fn> & { memory: WebAssembly.Memory; heapBase: () => number };
@@ -132,7 +133,8 @@ function caller(s: Shape, e: Exports, mem: WebAssembly.Memory, t: ThreadedKernel
   const chunks = Math.max(2, Math.min(4, Math.floor((P * K * s.cout) / 2 ** 21)));
   if (s.pass === "forward") return () => run("conv2dForward", [x, w, y, 0, ...geo, 0, 0], P, chunks);
   if (s.pass === "input") return () => run("conv2dBackwardInput", [y, w, x, ...geo, 0], X / g.c, chunks);
-  return () => run("conv2dBackwardFilter", [x, y, w, ...geo, 0], s.cout, 2);
+  const split = filterGradientSplit(g, s.cout);
+  return () => run(split.kernel, [x, y, w, ...geo, 0], split.rows, split.chunks);
 }
 
 const require = createRequire(import.meta.url);

@@ -14,6 +14,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { startThreadedKernels, type ThreadedKernels } from "../src/engine/wasmThreads.js";
 import { convGeometry, im2colGeneral, type ConvGeometry } from "../src/engine/kernels.js";
+import { filterGradientSplit } from "../src/engine/wasmKernels.js";
 
 type Fn = (...a: number[]) => unknown;
 type Exports = Record<string, Fn> & { memory: WebAssembly.Memory; heapBase: () => number };
@@ -223,7 +224,10 @@ function convBench(): void {
           },
           () => plain.conv2dBackwardFilter(s1.x, s1.dy, s1.dw, ...geo, 0, 0, cout),
           () => relaxed.conv2dBackwardFilter(s2.x, s2.dy, s2.dw, ...geo, 0, 0, cout),
-          () => th.relaxed.run("conv2dBackwardFilter", [s3.x, s3.dy, s3.dw, ...geo, 0], cout, 2),
+          () => {
+            const split = filterGradientSplit(g, cout);
+            th.relaxed.run(split.kernel, [s3.x, s3.dy, s3.dw, ...geo, 0], split.rows, split.chunks);
+          },
         ],
       ],
     ];

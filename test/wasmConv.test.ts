@@ -265,6 +265,91 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
     }
   });
 
+  test(`conv2d (${build}): strided input gradients by output phase and filter gradients by column slabs`, (t) => {
+    const h = loadHarness(build);
+    if (!h) return t.skip(`dist/wasm/${build} not built`);
+    const r = rng(13);
+    // cg ≥ 8 (the phased path; fewer channels take the narrow one): strides 2 and 3, a 1×1 and a 2×2 kernel with
+    // phases that no tap reaches, dilation, groups, odd sizes and one-sided padding; a case with more rows per
+    // phase than one batch holds and more than 256 columns per phase; one with channels so wide that a batch is
+    // a few dozen rows.
+    for (const k of [
+      { n: 2, h: 9, w: 11, c: 8, cout: 12, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+      { n: 1, h: 13, w: 10, c: 18, cout: 10, kh: 3, kw: 2, sh: 3, sw: 2, dh: 1, dw: 2, pad: [2, 0, 1, 1], groups: 2 },
+      { n: 3, h: 7, w: 8, c: 16, cout: 24, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, pad: [0, 0, 0, 0], groups: 1 },
+      { n: 2, h: 11, w: 9, c: 8, cout: 8, kh: 2, kw: 2, sh: 3, sw: 3, dh: 2, dw: 1, pad: [0, 1, 0, 0], groups: 1 },
+      { n: 1, h: 10, w: 9, c: 27, cout: 9, kh: 3, kw: 3, sh: 2, sw: 3, dh: 2, dw: 1, pad: [2, 1, 0, 2], groups: 3 },
+      { n: 2, h: 70, w: 66, c: 8, cout: 72, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+      { n: 1, h: 15, w: 15, c: 600, cout: 8, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+      // Stride 1 with borders (the filter gradient's unchecked gather and its border fix-up), and a dilated
+      // kernel taller than the image (no pixel inside: the checked gather).
+      { n: 2, h: 6, w: 7, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 2, 1, 0], groups: 1 },
+      { n: 2, h: 3, w: 4, c: 16, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 1, pad: [2, 1, 2, 1], groups: 1 },
+      // One output channel: dyᵀ rows are contiguous, so a slab narrower than 8 columns would take the driver's dot
+      // path and change bits.
+      { n: 2, h: 5, w: 6, c: 8, cout: 1, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+    ] as ConvCase[]) {
+      const g = geometry(k);
+      const what = JSON.stringify(k);
+      const P = k.n * g.outH * g.outW,
+        pixels = k.n * k.h * k.w,
+        K = k.kh * k.kw * (k.c / k.groups);
+      const x = Float32Array.from({ length: pixels * k.c }, r);
+      const wt = Float32Array.from({ length: k.cout * K }, r);
+      const dy = Float32Array.from({ length: P * k.cout }, r);
+      const ref = reference(k, g, x, wt, dy);
+      h.reset();
+      const xp = h.put(x),
+        wp = h.put(wt),
+        dyp = h.put(dy);
+      const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW];
+      const args = [...geo, k.groups];
+      // Every dx element is written (NaN before), including those no tap reaches.
+      const dxp = h.put(new Float32Array(x.length).fill(NaN));
+      h.exports.conv2dBackwardInput(dyp, wp, dxp, ...args, 0, 0, pixels);
+      const dx = h.get(dxp, x.length);
+      close(dx, ref.dx, ref.dxMag, `dx ${what}`);
+      for (const s of [1, 5, 67, pixels >> 1, pixels - 3]) {
+        const dxs = h.put(new Float32Array(x.length).fill(NaN));
+        h.exports.conv2dBackwardInput(dyp, wp, dxs, ...args, 0, 0, s);
+        h.exports.conv2dBackwardInput(dyp, wp, dxs, ...args, 0, s, pixels);
+        assert.deepEqual(h.get(dxs, x.length), dx, `input split ${s} ${what}`);
+      }
+      // accumulate = 1 adds to what is there.
+      const base = Float32Array.from({ length: x.length }, r);
+      const dxa = h.put(base);
+      h.exports.conv2dBackwardInput(dyp, wp, dxa, ...args, 1, 0, pixels);
+      close(
+        h.get(dxa, x.length),
+        ref.dx.map((v, i) => v + base[i]),
+        ref.dxMag.map((v) => v + 1),
+        `accumulated dx ${what}`,
+      );
+      // Filter gradient by column slabs: the same bits as by output channels, whatever the cut.
+      const dwp = h.alloc(wt.length);
+      h.exports.conv2dBackwardFilter(xp, dyp, dwp, ...args, 0, 0, k.cout);
+      const dw = h.get(dwp, wt.length);
+      close(dw, ref.dw, ref.dwMag, `dw ${what}`);
+      const dwc = h.put(new Float32Array(wt.length).fill(NaN));
+      h.exports.conv2dBackwardFilterColumns(xp, dyp, dwc, ...args, 0, 0, K);
+      assert.deepEqual(h.get(dwc, wt.length), dw, `filter by columns ${what}`);
+      for (const cuts of [[1], [4], [8], [9, 13], [K >> 1], [K - 1], [4, K >> 1, K - 4]]) {
+        const bounds = [0, ...cuts.filter((c) => c > 0 && c < K), K];
+        const dws = h.put(new Float32Array(wt.length).fill(NaN));
+        for (let i = 0; i + 1 < bounds.length; i++)
+          h.exports.conv2dBackwardFilterColumns(xp, dyp, dws, ...args, 0, bounds[i], bounds[i + 1]);
+        assert.deepEqual(h.get(dws, wt.length), dw, `filter column cuts ${bounds.join(",")} ${what}`);
+      }
+      h.exports.conv2dBackwardFilterColumns(xp, dyp, dwc, ...args, 1, 0, K);
+      close(
+        h.get(dwc, wt.length),
+        ref.dw.map((v) => 2 * v),
+        ref.dwMag.map((v) => 2 * v),
+        `accumulated dw by columns ${what}`,
+      );
+    }
+  });
+
   test(`pooling (${build}): max pool argmax and average pool match the JS window semantics, backward scatters`, (t) => {
     const h = loadHarness(build);
     if (!h) return t.skip(`dist/wasm/${build} not built`);
@@ -350,14 +435,35 @@ for (const build of ["kernels.wasm", "kernels-relaxed.wasm"]) {
   });
 }
 
-test("wasm runtime: convolutions and pooling on two threads equal one thread bit for bit", async (t) => {
+/**
+ * The kernel runtime the engine uses (two threads unless GCX_THREADS=1) once its helper is up, with a bump
+ * allocator from its heap base over at least `bytes` bytes: alloc(len, fill) returns a byte offset (zeros without
+ * fill); read(p, len) copies floats out. Null when the wasm kernels are not available.
+ */
+async function readyRuntime(bytes: number) {
   const K = await import("../src/engine/wasmKernels.js");
   const rt = K.wasmRuntime();
-  if (!rt) return t.skip("wasm kernels not available");
+  if (!rt) return null;
   if (rt.threads === 2) {
     for (let i = 0; i < 100 && !rt.helperReady(); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(rt.helperReady(), "the helper thread started");
   }
+  let top = rt.heapBase;
+  const need = top + bytes;
+  if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
+  const alloc = (len: number, fill?: () => number): number => {
+    const p = top;
+    const v = new Float32Array(rt.memory.buffer, p, len);
+    if (fill) for (let i = 0; i < len; i++) v[i] = fill();
+    else v.fill(0);
+    top = (top + len * 4 + 15) & ~15;
+    return p;
+  };
+  const read = (p: number, len: number): Float32Array => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
+  return { K, rt, alloc, read };
+}
+
+test("wasm runtime: convolutions and pooling on two threads equal one thread bit for bit", async (t) => {
   const k: ConvCase = {
     n: 16,
     h: 14,
@@ -376,22 +482,13 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
   const g = geometry(k),
     P = k.n * g.outH * g.outW;
   const r = rng(21);
-  let top = rt.heapBase;
-  const need = top + 4 * (20 * P * k.cout) + (1 << 20);
-  if (rt.memory.buffer.byteLength < need) rt.memory.grow(Math.ceil((need - rt.memory.buffer.byteLength) / 65536));
-  const alloc = (len: number, fill?: () => number): number => {
-    const p = top;
-    const v = new Float32Array(rt.memory.buffer, p, len);
-    if (fill) for (let i = 0; i < len; i++) v[i] = fill();
-    else v.fill(0);
-    top = (top + len * 4 + 15) & ~15;
-    return p;
-  };
+  const run = await readyRuntime(4 * (20 * P * k.cout) + (1 << 20));
+  if (!run) return t.skip("wasm kernels not available");
+  const { K, rt, alloc, read: bytes } = run;
   const x = alloc(k.n * k.h * k.w * k.c, r),
     w = alloc(k.cout * 9 * k.c, r),
     dy = alloc(P * k.cout, r),
     bias = alloc(k.cout, r);
-  const bytes = (p: number, len: number) => new Float32Array(rt.memory.buffer.slice(p, p + len * 4));
   const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW, 1];
   const direct = rt.exports as unknown as Record<string, Fn>;
   const y1 = alloc(P * k.cout),
@@ -433,4 +530,38 @@ test("wasm runtime: convolutions and pooling on two threads equal one thread bit
   const eg = convGeometry([1, 4, 4, 1], [2, 2], [2, 2], [0, 0, 2, 0]);
   assert.deepEqual(K.emptyPoolWindow(eg), [2, 0]);
   assert.throws(() => maxPoolArgmaxGeneral(new Float32Array(16), eg), /\(2, 0\) lies wholly in the padding/);
+});
+
+test("wasm runtime: strided convolutions' gradients (by output phase, by column slabs) on two threads equal one thread", async (t) => {
+  const run = await readyRuntime(1 << 24);
+  if (!run) return t.skip("wasm kernels not available");
+  const { K, rt, alloc, read: bytes } = run;
+  const r = rng(23);
+  const direct = rt.exports as unknown as Record<string, Fn>;
+  // ResNet's downsampling 3×3 and its 1×1 shortcut (both stride 2), and a stride-3 one with groups: large enough
+  // to be shared (≥ 2^20 multiply-adds).
+  for (const k of [
+    { n: 16, h: 14, w: 14, c: 16, cout: 32, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 1 },
+    { n: 64, h: 14, w: 14, c: 16, cout: 32, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, pad: [0, 0, 0, 0], groups: 1 },
+    { n: 8, h: 17, w: 15, c: 24, cout: 36, kh: 3, kw: 3, sh: 3, sw: 3, dh: 1, dw: 1, pad: [1, 1, 1, 1], groups: 2 },
+  ] as ConvCase[]) {
+    const g = geometry(k),
+      P = k.n * g.outH * g.outW,
+      X = k.n * k.h * k.w * k.c,
+      W = (k.cout * k.kh * k.kw * k.c) / k.groups;
+    const x = alloc(X, r),
+      w = alloc(W, r),
+      dy = alloc(P * k.cout, r);
+    const geo = [k.n, k.h, k.w, k.c, k.cout, k.kh, k.kw, k.sh, k.sw, k.dh, k.dw, g.padTop, g.padLeft, g.outH, g.outW];
+    const dx1 = alloc(X, () => NaN),
+      dx2 = alloc(X, () => NaN);
+    K.wasmConv2dBackwardInput(rt, dy, w, dx1, g, k.cout, k.groups);
+    direct.conv2dBackwardInput(dy, w, dx2, ...geo, k.groups, 0, 0, k.n * k.h * k.w);
+    assert.deepEqual(bytes(dx1, X), bytes(dx2, X), `input gradient ${JSON.stringify(k)}`);
+    const dw1 = alloc(W, () => NaN),
+      dw2 = alloc(W, () => NaN);
+    K.wasmConv2dBackwardFilter(rt, x, dy, dw1, g, k.cout, k.groups);
+    direct.conv2dBackwardFilter(x, dy, dw2, ...geo, k.groups, 0, 0, k.cout);
+    assert.deepEqual(bytes(dw1, W), bytes(dw2, W), `filter gradient ${JSON.stringify(k)}`);
+  }
 });

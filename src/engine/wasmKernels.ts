@@ -459,9 +459,23 @@ export function wasmConv2dBackwardInput(
 }
 
 /**
- * dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split by output channels (each thread
- * gathers the patches itself, so only wide layers gain from the second thread).
+ * How the filter gradient of a convolution is shared across threads: by columns of dw (kernel
+ * conv2dBackwardFilterColumns over kh·kw·c/groups columns, in two slabs, so each thread gathers only its part of
+ * every patch; four slabs measured slower, as each slab streams all of dy) when there are at least two panels of 8
+ * columns, else by output channels (conv2dBackwardFilter over cout rows, in two halves and only for layers of 16
+ * channels or more: each thread then gathers every patch). Both kernels compute the same numbers.
  */
+export function filterGradientSplit(
+  g: WasmWindow,
+  cout: number,
+  groups = 1,
+): { kernel: "conv2dBackwardFilterColumns" | "conv2dBackwardFilter"; rows: number; chunks: number; shared: boolean } {
+  const K = (g.kh * g.kw * g.c) / groups;
+  if (K >= 16) return { kernel: "conv2dBackwardFilterColumns", rows: K, chunks: 2, shared: true };
+  return { kernel: "conv2dBackwardFilter", rows: cout, chunks: 2, shared: cout >= 16 };
+}
+
+/** dw [cout, kh, kw, c/groups] = the weight gradient of wasmConv2dForward; split as filterGradientSplit says. */
 export function wasmConv2dBackwardFilter(
   rt: WasmRuntime,
   x: number,
@@ -473,12 +487,13 @@ export function wasmConv2dBackwardFilter(
   o: { accumulate?: boolean } = {},
 ): void {
   const work = (g.n * g.outH * g.outW * cout * g.kh * g.kw * g.c) / groups;
+  const split = filterGradientSplit(g, cout, groups);
   rt.parallel(
-    "conv2dBackwardFilter",
+    split.kernel,
     [x, dy, dw, ...convArgs(g, cout, groups), o.accumulate ? 1 : 0],
-    cout,
-    cout >= 16 ? work : 0,
-    2,
+    split.rows,
+    split.shared ? work : 0,
+    split.chunks,
   );
 }
 
