@@ -12,6 +12,7 @@ export { noGrad } from "./engine/graph.js";
 export {
   scope,
   keptScope,
+  keepResident,
   unscoped,
   setBackend,
   withBackend,
