@@ -199,20 +199,18 @@ export class Arena {
         place.set(a, bytes);
         bytes += Math.ceil((a.length * 4) / 16) * 16;
       }
-      if (bytes === 0) {
+      // Nothing to keep (only JS-heap values) or no room: the plain scope's result.
+      const plain = () => {
         const value = finish(r);
         this.release(mark);
         return { value, drop: none };
-      }
+      };
+      if (bytes === 0) return plain();
       const hole = this.kept.find((b) => !b.live && b.bytes >= bytes);
       // Into a freed block directly (it lies below the scope); else through a staging copy above the scope's top,
       // since the block's final place [mark, mark + bytes) overlaps the arrays being moved.
       const staging = hole ? null : this.reserve(bytes);
-      if (!hole && staging === null) {
-        const value = finish(r);
-        this.release(mark);
-        return { value, drop: none };
-      }
+      if (!hole && staging === null) return plain();
       const at = hole ? hole.at : mark;
       const via = staging ?? at;
       const mem = new Uint8Array(this.memory.buffer);

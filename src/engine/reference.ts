@@ -97,6 +97,12 @@ function mlpJacobianSqNormsLoop(
   }
 }
 
+/** o = act(o + bias) in place, bias repeated over rows of n values (the finish of linear and convBiasAct). */
+function biasAct(o: Data, bias: Data, n: number, relu: boolean): void {
+  for (let i = 0; i < o.length; i += n) for (let j = 0; j < n; j++) o[i + j] = o[i + j] + bias[j];
+  if (relu) for (let i = 0; i < o.length; i++) if (!(o[i] > 0)) o[i] = 0;
+}
+
 /** Every kernel-table entry as the engine's JS reference loop (each returns true: it always handles the call). */
 export const reference: Required<KernelTable> = {
   gemm(A, B, C, M, Kd, N, transA, transB) {
@@ -106,11 +112,8 @@ export const reference: Required<KernelTable> = {
     return true;
   },
   linear(x, W, b, out, M, Kd, N, relu) {
-    const o = h(out),
-      bias = h(b);
     reference.gemm(x, W, out, M, Kd, N, false, true);
-    for (let i = 0; i < o.length; i += N) for (let j = 0; j < N; j++) o[i + j] = o[i + j] + bias[j];
-    if (relu) for (let i = 0; i < o.length; i++) if (!(o[i] > 0)) o[i] = 0;
+    biasAct(h(out), h(b), N, relu);
     return true;
   },
   transpose(x, out, M, N) {
@@ -360,10 +363,7 @@ export const reference: Required<KernelTable> = {
   },
   convBiasAct(x, w, b, out, g, cout, relu) {
     reference.conv("forward", x, w, out, g, cout);
-    const o = h(out),
-      bias = h(b);
-    for (let i = 0; i < o.length; i += cout) for (let j = 0; j < cout; j++) o[i + j] = o[i + j] + bias[j];
-    if (relu) for (let i = 0; i < o.length; i++) if (!(o[i] > 0)) o[i] = 0;
+    biasAct(h(out), h(b), cout, relu);
     return true;
   },
   conv(which, a, b, out, g, cout) {
